@@ -1,0 +1,85 @@
+"""The one exception hierarchy that crosses package boundaries (both worlds).
+
+    DockyardError
+     ├── InvalidParameter      400  the request is wrong: bad reference, bad filter, bad tar
+     ├── Unauthorized          401
+     ├── Forbidden             403
+     ├── NotFound              404  no such object
+     │    └── NoSuchImage           callers branch on it (inspect falls through to the next kind)
+     ├── Conflict              409  the object is in a state that forbids the operation
+     ├── NotModified           304  already in the requested state
+     ├── NotImplemented        501
+     ├── Unavailable           503  a feature that this node does not offer (swarm)
+     └── Internal              500  a daemon fault; the message says what broke
+
+Only ``api/middleware.py`` maps these to HTTP statuses and only ``client/errors.py`` maps
+statuses back.  Messages say what was wrong and, where it helps, what to do next; they are
+shown to users verbatim after "Error response from daemon: ".
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DockyardError",
+    "InvalidParameter",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "NoSuchImage",
+    "Conflict",
+    "NotModified",
+    "NotImplemented",
+    "Unavailable",
+    "Internal",
+]
+
+
+class DockyardError(Exception):
+    """Base of every error that crosses a package boundary."""
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class InvalidParameter(DockyardError):
+    """The caller sent something malformed or out of range (HTTP 400)."""
+
+
+class Unauthorized(DockyardError):
+    """Credentials are missing or wrong (HTTP 401)."""
+
+
+class Forbidden(DockyardError):
+    """The operation is not allowed for this caller or object (HTTP 403)."""
+
+
+class NotFound(DockyardError):
+    """The named object does not exist (HTTP 404)."""
+
+
+class NoSuchImage(NotFound):
+    """No image matches the reference or id; ``inspect`` falls through on it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No such image: {name}")
+
+
+class Conflict(DockyardError):
+    """The object's state forbids the operation, e.g. an image used by a container (409)."""
+
+
+class NotModified(DockyardError):
+    """The object is already in the requested state (HTTP 304, empty body)."""
+
+
+class NotImplemented(DockyardError):  # noqa: A001 - Docker's errdefs name
+    """The feature is not built yet (HTTP 501)."""
+
+
+class Unavailable(DockyardError):
+    """The feature is not offered by this node, e.g. swarm endpoints outside a swarm (503)."""
+
+
+class Internal(DockyardError):
+    """The daemon failed; the message names what broke (HTTP 500)."""
