@@ -1,1 +1,38 @@
-"""TODO package docstring."""
+"""Content-addressable blob store (blocking world: the daemon calls it from threads).
+
+Blobs are immutable bytes named by ``sha256:`` digests, written through a verified ingest
+and made visible by an atomic commit.  ``base`` names the roles (``Provider``, ``Ingester``,
+``Manager``, ``Store``); ``local`` is the on-disk driver; ``gc`` decides reachability.
+
+This package knows nothing about images: what is a root or an edge is the image store's
+business, handed to ``unreachable``.  Only GC deletes blobs.
+"""
+
+from __future__ import annotations
+
+from dockyard.content.base import Info, Ingester, Manager, Provider, Store, Writer
+from dockyard.content.gc import unreachable
+from dockyard.content.local import LocalStore
+
+__all__ = [
+    "Info",
+    "Ingester",
+    "LocalStore",
+    "Manager",
+    "Provider",
+    "Store",
+    "Writer",
+    "unreachable",
+    "write_blob",
+]
+
+
+def write_blob(store: Ingester, data: bytes, expected: str | None = None, ref: str = "blob") -> str:
+    """Store ``data`` through any ``Ingester`` and return its digest.
+
+    As containerd's content.WriteBlob: content that is already present is success.  With
+    ``expected``, a mismatch raises ``InvalidParameter`` and stores nothing.
+    """
+    with store.writer(ref, expected=expected, expected_size=len(data)) as w:
+        w.write(data)
+        return w.commit()
