@@ -1,1 +1,1 @@
-"""TODO package docstring."""
+"""Route tables, one module per resource."""

@@ -1,0 +1,41 @@
+"""Building the aiohttp application from the services (asyncio world)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from dockyard.api.keys import EVENTS, IMAGES, SYSTEM
+from dockyard.api.middleware import error_middleware, error_response
+from dockyard.api.routes import images, swarm, system
+from dockyard.events import EventBus
+from dockyard.images.service import ImageService
+
+__all__ = ["Services", "make_app"]
+
+# Large uploads (load, import) are streamed by the handlers, never read whole.
+_MAX_JSON_BODY = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    images: ImageService
+    events: EventBus
+    system: Any
+
+
+async def _not_found(request: web.Request) -> web.StreamResponse:
+    return error_response("page not found", 404)
+
+
+def make_app(services: Services) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=_MAX_JSON_BODY)
+    app[IMAGES] = services.images
+    app[EVENTS] = services.events
+    app[SYSTEM] = services.system
+    for table in (system.routes, images.routes, swarm.routes):
+        table.install(app)
+    app.router.add_route("*", "/{tail:.*}", _not_found)
+    return app

@@ -1,0 +1,16 @@
+"""Typed application keys under which ``daemon`` hands the services to the routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from dockyard.events import EventBus
+from dockyard.images.service import ImageService
+
+__all__ = ["IMAGES", "EVENTS", "SYSTEM"]
+
+IMAGES = web.AppKey("images", ImageService)
+EVENTS = web.AppKey("events", EventBus)
+SYSTEM: web.AppKey[Any] = web.AppKey("system")

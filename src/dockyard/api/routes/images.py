@@ -1,0 +1,123 @@
+"""Image endpoints (asyncio world): list, inspect, history, tag, remove, prune, import,
+save and load.  Image names hold unescaped ``/`` and ``:``, hence the greedy ``{name:.+}``;
+fixed paths are declared first so they win."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from dockyard.api import query
+from dockyard.api.keys import IMAGES
+from dockyard.api.middleware import json_response
+from dockyard.api.routing import Routes
+from dockyard.api.streams import byte_stream, json_lines, spool
+from dockyard.errors import InvalidParameter, NotImplemented
+from dockyard.images.service import IMAGE_LIST_FILTERS, PRUNE_FILTERS
+
+routes = Routes()
+
+
+@routes.get("/images/json")
+async def list_images(request: web.Request) -> web.StreamResponse:
+    filters = query.parse_filters(request.query.get("filters"), IMAGE_LIST_FILTERS)
+    if "filter" in request.query:  # pre-1.25 spelling of reference=
+        filters.setdefault("reference", []).append(request.query["filter"])
+    all_ = query.boolean(request.query, "all")
+    return json_response(request.app[IMAGES].list(all_, filters))
+
+
+@routes.post("/images/create")
+async def create_image(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    if "fromImage" in q:
+        raise NotImplemented(
+            f"pulling {q['fromImage']} needs a registry client, which dockyard does not have yet; "
+            "make the image locally (docker import / docker load)"
+        )
+    if q.get("fromSrc") != "-":
+        raise InvalidParameter("fromSrc must be '-' (the tar in the request body); URLs are not supported")
+    service = request.app[IMAGES]
+    body = await spool(request, service.tmpdir)
+    with body:
+        image_id = await service.import_tar(
+            body, q.get("repo", ""), q.get("tag", ""), q.getall("changes", []),
+            q.get("message", ""), q.get("platform", ""),
+        )
+
+    async def lines() -> AsyncIterator[object]:
+        yield {"status": image_id}
+
+    return await json_lines(request, lines())
+
+
+@routes.get("/images/get")
+async def save_many(request: web.Request) -> web.StreamResponse:
+    names = request.query.getall("names", [])
+    if not names:
+        raise InvalidParameter("no image names given: add one or more names= parameters")
+    chunks = await request.app[IMAGES].save(names)
+    return await byte_stream(request, chunks, "application/x-tar")
+
+
+@routes.post("/images/load")
+async def load(request: web.Request) -> web.StreamResponse:
+    service = request.app[IMAGES]
+    body = await spool(request, service.tmpdir)
+    with body:
+        messages = await service.load(body)
+
+    async def lines() -> AsyncIterator[object]:
+        for message in messages:
+            yield {"stream": message + "\n"}
+
+    return await json_lines(request, lines())
+
+
+@routes.post("/images/prune")
+async def prune(request: web.Request) -> web.StreamResponse:
+    filters = query.parse_filters(request.query.get("filters"), PRUNE_FILTERS)
+    return json_response(await request.app[IMAGES].prune(filters))
+
+
+@routes.get("/images/search")
+async def search(request: web.Request) -> web.StreamResponse:
+    raise NotImplemented("image search needs a registry, which dockyard cannot reach")
+
+
+@routes.get("/images/{name:.+}/json")
+async def inspect(request: web.Request) -> web.StreamResponse:
+    return json_response(request.app[IMAGES].inspect(request.match_info["name"]))
+
+
+@routes.get("/images/{name:.+}/history")
+async def history(request: web.Request) -> web.StreamResponse:
+    return json_response(request.app[IMAGES].history(request.match_info["name"]))
+
+
+@routes.get("/images/{name:.+}/get")
+async def save_one(request: web.Request) -> web.StreamResponse:
+    chunks = await request.app[IMAGES].save([request.match_info["name"]])
+    return await byte_stream(request, chunks, "application/x-tar")
+
+
+@routes.post("/images/{name:.+}/tag")
+async def tag(request: web.Request) -> web.StreamResponse:
+    repo = request.query.get("repo", "")
+    await request.app[IMAGES].tag(request.match_info["name"], repo, request.query.get("tag", ""))
+    return web.Response(status=201)
+
+
+@routes.post("/images/{name:.+}/push")
+async def push(request: web.Request) -> web.StreamResponse:
+    raise NotImplemented("pushing needs a registry client, which dockyard does not have yet")
+
+
+@routes.delete("/images/{name:.+}")
+async def remove(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    result = await request.app[IMAGES].remove(
+        request.match_info["name"], query.boolean(q, "force"), query.boolean(q, "noprune")
+    )
+    return json_response(result)

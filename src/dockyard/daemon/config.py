@@ -1,0 +1,145 @@
+"""Daemon configuration: dockerd's flags and daemon.json, merged as dockerd merges them.
+
+Pure logic.  Unknown daemon.json keys are an error, and so is a key given both as a flag and
+in the file (moby daemon/config: ``getConflictFreeConfiguration``), with dockerd's messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Config", "ConfigError", "parse_args", "load"]
+
+DEFAULT_SOCKET = "unix:///run/dockyard.sock"
+
+
+class ConfigError(Exception):
+    """The flags or daemon.json are wrong; the message says which key and why."""
+
+
+@dataclass(slots=True)
+class Config:
+    hosts: list[str] = field(default_factory=list)
+    data_root: str = "/var/lib/dockyard"
+    exec_root: str = "/run/dockyard"
+    pidfile: str = "/run/dockyard.pid"
+    config_file: str = "/etc/dockyard/daemon.json"
+    log_level: str = "info"
+    debug: bool = False
+    storage_driver: str | None = None
+    group: str = "docker"
+    tls: bool = False
+    tlsverify: bool = False
+    tlscacert: str = ""
+    tlscert: str = ""
+    tlskey: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # keys later issues will use
+
+
+# daemon.json key -> Config attribute, for keys that are also flags.
+_FLAG_KEYS = {
+    "hosts": "hosts", "data-root": "data_root", "exec-root": "exec_root", "pidfile": "pidfile",
+    "log-level": "log_level", "debug": "debug", "storage-driver": "storage_driver",
+    "group": "group", "tls": "tls", "tlsverify": "tlsverify", "tlscacert": "tlscacert",
+    "tlscert": "tlscert", "tlskey": "tlskey",
+}
+# Keys dockerd accepts that dockyard reads in later features; kept in ``extra``.
+_OTHER_KEYS = {
+    "log-driver", "log-opts", "default-address-pools", "bip", "fixed-cidr", "fixed-cidr-v6",
+    "live-restore", "userland-proxy", "iptables", "ip6tables", "ip-forward", "ip-masq", "dns",
+    "dns-search", "dns-opts", "runtimes", "default-runtime", "labels", "registry-mirrors",
+    "insecure-registries", "features", "experimental", "max-concurrent-downloads",
+    "max-concurrent-uploads", "mtu", "default-ulimits", "cgroup-parent", "exec-opts",
+    "storage-opts", "default-shm-size", "init", "icc", "ipv6", "bridge", "shutdown-timeout",
+    "default-cgroupns-mode", "seccomp-profile", "no-new-privileges", "userland-proxy-path",
+    "log-format", "containerd", "builder",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dockyardd", description="A Docker-compatible container engine daemon")
+    p.add_argument("-H", "--host", action="append", dest="hosts", default=None,
+                   help="daemon socket(s) to listen on: unix://PATH, tcp://HOST:PORT, fd://")
+    p.add_argument("--data-root", dest="data_root", help="root of persistent state (default /var/lib/dockyard)")
+    p.add_argument("--exec-root", dest="exec_root", help="root of runtime state (default /run/dockyard)")
+    p.add_argument("-p", "--pidfile", dest="pidfile", help="path of the pid file")
+    p.add_argument("--config-file", dest="config_file", default=None, help="daemon.json path")
+    p.add_argument("-l", "--log-level", dest="log_level",
+                   choices=["debug", "info", "warn", "error", "fatal"])
+    p.add_argument("-D", "--debug", dest="debug", action="store_true", default=None)
+    p.add_argument("-s", "--storage-driver", dest="storage_driver", choices=["overlay2", "vfs"])
+    p.add_argument("-G", "--group", dest="group", help="group owning the unix socket")
+    p.add_argument("--tls", dest="tls", action="store_true", default=None)
+    p.add_argument("--tlsverify", dest="tlsverify", action="store_true", default=None)
+    p.add_argument("--tlscacert", dest="tlscacert")
+    p.add_argument("--tlscert", dest="tlscert")
+    p.add_argument("--tlskey", dest="tlskey")
+    p.add_argument("-v", "--version", action="store_true", help="print version and exit")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return parser().parse_args(argv)
+
+
+def _read_file(path: str, explicit: bool) -> dict[str, Any]:
+    if not os.path.exists(path):
+        if explicit:
+            raise ConfigError(f"unable to configure the daemon: open {path}: no such file or directory")
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        data = json.loads(text) if text.strip() else {}
+    except ValueError as exc:
+        raise ConfigError(f"unable to configure the daemon: {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"unable to configure the daemon: {path} must hold a JSON object")
+    unknown = sorted(k for k in data if k not in _FLAG_KEYS and k not in _OTHER_KEYS)
+    if unknown:
+        raise ConfigError(
+            "the following directives don't match any configuration option: " + ", ".join(unknown)
+        )
+    return data
+
+
+def load(args: argparse.Namespace) -> Config:
+    """Merge flags over daemon.json over defaults, refusing keys given twice."""
+    config = Config()
+    explicit = args.config_file is not None
+    config.config_file = args.config_file or config.config_file
+    data = _read_file(config.config_file, explicit)
+    conflicts = []
+    for key, attr in _FLAG_KEYS.items():
+        flag_value = getattr(args, attr, None)
+        if key in data and flag_value is not None:
+            conflicts.append(f"{key}: (from flag: {flag_value}, from file: {data[key]})")
+        value = flag_value if flag_value is not None else data.get(key)
+        if value is None:
+            continue
+        expected = type(getattr(config, attr)) if getattr(config, attr) is not None else str
+        if key == "hosts":
+            if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
+                raise ConfigError("invalid value for hosts in daemon.json: a list of strings is expected")
+        elif not isinstance(value, expected):
+            raise ConfigError(f"invalid value for {key}: {value!r} is not a {expected.__name__}")
+        setattr(config, attr, value)
+    if conflicts:
+        raise ConfigError(
+            "the following directives are specified both as a flag and in the configuration "
+            "file: " + ", ".join(conflicts)
+        )
+    config.extra = {k: v for k, v in data.items() if k in _OTHER_KEYS}
+    if config.tlsverify:
+        config.tls = True
+    if not config.hosts:
+        config.hosts = [DEFAULT_SOCKET]
+    if config.debug:
+        config.log_level = "debug"
+    if config.storage_driver not in (None, "overlay2", "vfs"):
+        raise ConfigError(f"unknown storage driver {config.storage_driver!r}: use overlay2 or vfs")
+    return config

@@ -1,0 +1,140 @@
+"""``dockyardd``: parse flags, wire the services, listen, shut down cleanly (asyncio world).
+
+Start-up order: config → data root lock (a second daemon on the same root refuses) → pid
+file → metadata DB, content store, storage driver → services → listeners.  SIGTERM and
+SIGINT stop the listeners, then release everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import sys
+
+from aiohttp import web
+
+from dockyard import __version__
+from dockyard.daemon.config import Config, ConfigError, load, parse_args
+from dockyard.daemon.listeners import ListenerError, open_sites
+
+__all__ = ["main", "run"]
+
+log = logging.getLogger("dockyard.daemon")
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message says why and what to do."""
+
+
+def _lock_data_root(config: Config) -> int:
+    os.makedirs(config.data_root, mode=0o711, exist_ok=True)
+    fd = os.open(os.path.join(config.data_root, "dockyardd.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StartupError(
+            f"another dockyardd is already using the data root {config.data_root}; "
+            "stop it or start this one with another --data-root"
+        ) from None
+    return fd
+
+
+def _write_pidfile(path: str) -> None:
+    try:
+        with open(path, encoding="ascii") as f:
+            other = int(f.read().strip() or 0)
+        if other and other != os.getpid() and os.path.exists(f"/proc/{other}"):
+            raise StartupError(
+                f"pid file found, ensure dockyardd is not running or delete {path} (pid {other})"
+            )
+    except (FileNotFoundError, ValueError):
+        pass
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="ascii") as f:
+        f.write(str(os.getpid()))
+
+
+async def run(config: Config) -> None:
+    from dockyard.api import Services, make_app
+    from dockyard.content import LocalStore
+    from dockyard.daemon.system import SystemService
+    from dockyard.db import open_db
+    from dockyard.events import EventBus
+    from dockyard.images.service import ImageService
+    from dockyard.images.store import Store
+    from dockyard.storage import open_driver
+
+    lock_fd = _lock_data_root(config)
+    _write_pidfile(config.pidfile)
+    os.makedirs(config.exec_root, mode=0o700, exist_ok=True)
+    tmpdir = os.path.join(config.data_root, "tmp")
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    os.makedirs(tmpdir, mode=0o700)
+    db = open_db(os.path.join(config.data_root, "metadata.db"))
+    content = LocalStore(os.path.join(config.data_root, "content"))
+    content.clean_ingests()
+    driver = open_driver(config.storage_driver, config.data_root)
+    events = EventBus()
+    images = ImageService(Store(db), content, driver, events, tmpdir)
+    system = SystemService(config, images, events)
+    app = make_app(Services(images=images, events=events, system=system))
+
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    cleanups: list = []
+    try:
+        cleanups = await open_sites(runner, config)
+        log.info("dockyardd %s listening on %s (storage driver %s, data root %s)",
+                 __version__, ", ".join(config.hosts), driver.name, config.data_root)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+        for cleanup in cleanups:
+            cleanup()
+        db.close()
+        try:
+            os.unlink(config.pidfile)
+        except FileNotFoundError:
+            pass
+        os.close(lock_fd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.version:
+        print(f"dockyardd version {__version__}")
+        return 0
+    try:
+        config = load(args)
+    except ConfigError as exc:
+        print(f"dockyardd: {exc}", file=sys.stderr)
+        return 1
+    level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(config.log_level, config.log_level.upper())
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    try:
+        runner(run(config))
+    except (StartupError, ListenerError) as exc:
+        print(f"dockyardd: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

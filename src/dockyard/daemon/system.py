@@ -1,0 +1,173 @@
+"""What ``/version``, ``/info`` and ``/system/df`` report (asyncio world).
+
+It reads the other services and the host; it owns no state of its own beyond the engine ID.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+import uuid
+from typing import Any
+
+from dockyard import __version__
+from dockyard.api.version import DEFAULT_VERSION, MIN_VERSION, format_version
+from dockyard.daemon.config import Config
+from dockyard.events import EventBus
+from dockyard.images.service import ImageService
+
+__all__ = ["SystemService"]
+
+
+def _engine_id(data_root: str) -> str:
+    path = os.path.join(data_root, "engine-id")
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        from dockyard.fsutil import atomic_write
+
+        value = str(uuid.uuid4())
+        atomic_write(path, value.encode())
+        return value
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+def _cgroup_version() -> str:
+    return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
+
+
+def _mem_total() -> int:
+    with open("/proc/meminfo", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class SystemService:
+    def __init__(self, config: Config, images: ImageService, events: EventBus) -> None:
+        self.config = config
+        self.images = images
+        self.events = events
+        self.engine_id = _engine_id(config.data_root)
+
+    def version(self) -> dict[str, Any]:
+        uname = os.uname()
+        return {
+            "Platform": {"Name": "dockyard"},
+            "Components": [{
+                "Name": "Engine",
+                "Version": __version__,
+                "Details": {
+                    "ApiVersion": format_version(DEFAULT_VERSION),
+                    "Arch": "amd64" if uname.machine == "x86_64" else uname.machine,
+                    "BuildTime": "",
+                    "Experimental": "false",
+                    "GitCommit": "",
+                    "GoVersion": "python" + platform.python_version(),
+                    "KernelVersion": uname.release,
+                    "MinAPIVersion": format_version(MIN_VERSION),
+                    "Os": "linux",
+                },
+            }],
+            "Version": __version__,
+            "ApiVersion": format_version(DEFAULT_VERSION),
+            "MinAPIVersion": format_version(MIN_VERSION),
+            "GitCommit": "",
+            "GoVersion": "python" + platform.python_version(),
+            "Os": "linux",
+            "Arch": "amd64" if uname.machine == "x86_64" else uname.machine,
+            "KernelVersion": uname.release,
+            "BuildTime": "",
+        }
+
+    async def info(self) -> dict[str, Any]:
+        uname = os.uname()
+        images = len(self.images.store.images())
+        return {
+            "ID": self.engine_id,
+            "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+            "Images": images,
+            "Driver": self.images.driver.name,
+            "DriverStatus": [list(kv) for kv in self.images.driver.status()],
+            "Plugins": {
+                "Volume": ["local"], "Network": ["bridge", "host", "null"],
+                "Authorization": None, "Log": ["json-file"],
+            },
+            "MemoryLimit": True, "SwapLimit": True, "KernelMemory": False,
+            "KernelMemoryTCP": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
+            "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
+            "BridgeNfIptables": True, "BridgeNfIp6tables": True,
+            "Debug": self.config.debug,
+            "NFd": len(os.listdir("/proc/self/fd")),
+            "OomKillDisable": True,
+            "NGoroutines": 0,
+            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000000Z",
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": _cgroup_version(),
+            "NEventsListener": self.events.listeners,
+            "KernelVersion": uname.release,
+            "OperatingSystem": _os_name(),
+            "OSVersion": "",
+            "OSType": "linux",
+            "Architecture": uname.machine,
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {
+                "AllowNondistributableArtifactsCIDRs": [],
+                "AllowNondistributableArtifactsHostnames": [],
+                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                "IndexConfigs": {"docker.io": {
+                    "Name": "docker.io", "Mirrors": [], "Secure": True, "Official": True,
+                }},
+                "Mirrors": [],
+            },
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": _mem_total(),
+            "GenericResources": None,
+            "DockerRootDir": self.config.data_root,
+            "HttpProxy": os.environ.get("HTTP_PROXY", ""),
+            "HttpsProxy": os.environ.get("HTTPS_PROXY", ""),
+            "NoProxy": os.environ.get("NO_PROXY", ""),
+            "Name": uname.nodename,
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "ServerVersion": __version__,
+            "Runtimes": {"dockyard": {"path": "dockyard-runtime"}},
+            "DefaultRuntime": "dockyard",
+            "Swarm": {
+                "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+                "ControlAvailable": False, "Error": "", "RemoteManagers": None,
+            },
+            "LiveRestoreEnabled": True,
+            "Isolation": "",
+            "InitBinary": "",
+            "ContainerdCommit": {"ID": "", "Expected": ""},
+            "RuncCommit": {"ID": "", "Expected": ""},
+            "InitCommit": {"ID": "", "Expected": ""},
+            "SecurityOptions": ["name=seccomp,profile=default"],
+            "Warnings": None,
+        }
+
+    async def disk_usage(self) -> dict[str, Any]:
+        usage = self.images.disk_usage()
+        return {
+            "LayersSize": usage["LayersSize"],
+            "Images": usage["Images"],
+            "Containers": [],
+            "Volumes": [],
+            "BuildCache": [],
+            "BuilderSize": 0,
+        }

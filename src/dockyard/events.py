@@ -1,0 +1,129 @@
+"""The event bus behind ``GET /events`` (asyncio world).
+
+Services publish; every ``/events`` client holds a bounded queue.  A ring buffer keeps the
+recent past so ``since`` can replay it, as dockerd's events log does (moby daemon/events).
+A slow client whose queue fills is dropped rather than letting daemon memory grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import AsyncIterator, Mapping
+
+import msgspec
+
+__all__ = ["Actor", "Event", "EventBus", "matches"]
+
+
+class Actor(msgspec.Struct, rename={"id": "ID", "attributes": "Attributes"}):
+    id: str
+    attributes: dict[str, str]
+
+
+class Event(msgspec.Struct, omit_defaults=True):
+    Type: str
+    Action: str
+    Actor: Actor
+    scope: str = "local"
+    time: int = 0
+    timeNano: int = 0
+    status: str | None = None
+    id: str | None = None
+    # "from" is a keyword; containers' events set it through rename in a later step.
+
+
+_QUEUE_LIMIT = 4096
+_HISTORY = 1024
+
+
+def matches(event: Event, filters: Mapping[str, list[str]]) -> bool:
+    """Docker's events filters: type, event/action, image, container, label, and friends."""
+    if (types := filters.get("type")) and event.Type not in types:
+        return False
+    if (actions := filters.get("event")) and event.Action not in actions:
+        return False
+    attrs = event.Actor.attributes
+    for kind in ("image", "container", "volume", "network", "daemon", "node", "service"):
+        wanted = filters.get(kind)
+        if not wanted:
+            continue
+        if kind == "image" and event.Type == "container":
+            candidates = {attrs.get("image", "")}
+        elif event.Type != kind:
+            return False
+        else:
+            candidates = {event.Actor.id, event.Actor.id.removeprefix("sha256:"), attrs.get("name", "")}
+        if not any(w in candidates or any(c.startswith(w) for c in candidates if c) for w in wanted):
+            return False
+    for label in filters.get("label", []):
+        key, _, value = label.partition("=")
+        if key not in attrs or ("=" in label and attrs[key] != value):
+            return False
+    return True
+
+
+class EventBus:
+    """Publish/subscribe with a bounded history for ``since`` replays."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[asyncio.Queue[Event | None]] = set()
+        self._history: collections.deque[Event] = collections.deque(maxlen=_HISTORY)
+
+    @property
+    def listeners(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str]) -> Event:
+        now = time.time_ns()
+        event = Event(
+            Type=type_,
+            Action=action,
+            Actor=Actor(id=actor_id, attributes=attributes),
+            time=now // 1_000_000_000,
+            timeNano=now,
+        )
+        self._history.append(event)
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # Too slow a reader: drop it (its stream ends) instead of buffering forever.
+                self._subscribers.discard(queue)
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)
+        return event
+
+    async def subscribe(
+        self, since_ns: int | None, until_ns: int | None, filters: Mapping[str, list[str]]
+    ) -> AsyncIterator[Event]:
+        """Replay history from ``since``, then follow live events until ``until``."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(_QUEUE_LIMIT)
+        now = time.time_ns()
+        replay = [e for e in self._history if since_ns is not None and e.timeNano >= since_ns]
+        if until_ns is None or until_ns > now:
+            self._subscribers.add(queue)
+        try:
+            for event in replay:
+                if until_ns is not None and event.timeNano > until_ns:
+                    return
+                if matches(event, filters):
+                    yield event
+            if until_ns is not None and until_ns <= now:
+                return
+            while True:
+                timeout = None if until_ns is None else max(0.0, (until_ns - time.time_ns()) / 1e9)
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    return
+                if event is None:
+                    return
+                if until_ns is not None and event.timeNano > until_ns:
+                    return
+                if matches(event, filters):
+                    yield event
+        finally:
+            self._subscribers.discard(queue)

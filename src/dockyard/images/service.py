@@ -1,0 +1,566 @@
+"""The image service: what the image endpoints call (asyncio world).
+
+Metadata lives in :class:`Store` and is touched only from the event-loop thread; tar, blob
+and driver work runs in threads.  One lock serialises mutations (import, load, tag, delete,
+prune), so a layer being written by one request is never collected by another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import fnmatch
+import json
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, BinaryIO
+
+from dockyard.content import LocalStore, write_blob
+from dockyard.errors import Conflict, InvalidParameter, NoSuchImage, NotFound
+from dockyard.events import EventBus
+from dockyard.images import reference
+from dockyard.images.archive import LoadItem, SaveItem, plan_load, unpack, write_save
+from dockyard.images.chain import chain_ids, check_digest, is_full_id, short_id
+from dockyard.images.pipe import stream_from_thread
+from dockyard.images.changes import apply_changes
+from dockyard.images.layer import AppliedLayer, apply_chain, ingest_layer
+from dockyard.images.store import ImageRow, LayerRow, Store
+
+__all__ = ["ImageService", "IMAGE_LIST_FILTERS", "PRUNE_FILTERS"]
+
+IMAGE_LIST_FILTERS = ("dangling", "label", "reference", "before", "since")
+PRUNE_FILTERS = ("dangling", "label", "until")
+
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now_rfc3339() -> str:
+    """RFC 3339 with nanoseconds in UTC, as Go's time.RFC3339Nano prints it."""
+    ns = time.time_ns()
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
+    frac = f"{ns % 1_000_000_000:09d}".rstrip("0")
+    return f"{base}.{frac}Z" if frac else f"{base}Z"
+
+
+def parse_time(value: str | None) -> int:
+    """Unix seconds of an RFC 3339 timestamp (any precision); 0 when absent or unparsable."""
+    if not value:
+        return 0
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    main, dot, rest = text.partition(".")
+    if dot:
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        tz = rest[len(digits):]
+        text = f"{main}.{digits[:6]}{tz}"
+    try:
+        return int(datetime.datetime.fromisoformat(text).timestamp())
+    except ValueError:
+        return 0
+
+
+def _match_reference(pattern: str, ref: reference.Reference) -> bool:
+    """moby's FamiliarMatch: glob on the familiar string and familiar name, '*' stops at '/'."""
+    rx = re.compile(fnmatch.translate(pattern).replace(".*", "[^/]*"))
+    return bool(rx.match(ref.familiar()) or rx.match(ref.familiar_name))
+
+
+class ImageService:
+    def __init__(
+        self,
+        store: Store,
+        content: LocalStore,
+        driver: Any,
+        events: EventBus,
+        tmpdir: str,
+    ) -> None:
+        self.store = store
+        self.content = content
+        self.driver = driver
+        self.events = events
+        self.tmpdir = tmpdir
+        self.lock = asyncio.Lock()
+        # Set by the containers service once it exists: image id -> container names using it.
+        self.users: Callable[[str], list[str]] = lambda image_id: []
+
+    # ---- lookups -------------------------------------------------------------------------
+    def resolve(self, name: str) -> str:
+        """Image id for a reference, a full id or a unique id prefix (moby GetImage order)."""
+        if not name:
+            raise InvalidParameter("image name cannot be blank")
+        if is_full_id(name):
+            image_id = name if name.startswith("sha256:") else "sha256:" + name
+            if self.store.image(image_id):
+                return image_id
+            raise NoSuchImage(name)
+        try:
+            ref = reference.parse(name)
+        except InvalidParameter:
+            ref = None
+        if ref is not None:
+            found = self.store.resolve_ref(str(ref.with_default_tag()))
+            if found:
+                return found
+        prefix = name.removeprefix("sha256:")
+        if prefix and all(c in "0123456789abcdef" for c in prefix):
+            matches = self.store.images_by_prefix(prefix)
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise InvalidParameter(f"ambiguous image id prefix {name!r}: give more characters")
+        if ref is None:
+            raise InvalidParameter("invalid reference format")
+        raise NoSuchImage(str(ref.with_default_tag().familiar()))
+
+    def config(self, image_id: str) -> dict[str, Any]:
+        with self.content.open(image_id) as f:
+            return json.loads(f.read())
+
+    def _tags_digests(self, image_id: str) -> tuple[list[str], list[str]]:
+        tags, digests = [], []
+        for name in self.store.refs_of(image_id):
+            ref = reference.parse(name)
+            (digests if ref.digest else tags).append(ref.familiar())
+        return tags, digests
+
+    # ---- list / inspect / history --------------------------------------------------------
+    def list(self, all_: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        rows = self.store.images()
+        refs: dict[str, list[reference.Reference]] = {}
+        for name, image_id in self.store.refs():
+            refs.setdefault(image_id, []).append(reference.parse(name))
+        with_children = {r.parent for r in rows if r.parent}
+        before = self._bound(filters.get("before"))
+        since = self._bound(filters.get("since"))
+        out = []
+        for row in rows:
+            own = refs.get(row.id, [])
+            tagged = [r for r in own if not r.digest]
+            dangling = not tagged
+            if not all_ and not own and row.id in with_children and not filters:
+                continue
+            if "dangling" in filters:
+                want = filters["dangling"][-1].lower() in ("true", "1")
+                if dangling != want:
+                    continue
+            if before is not None and row.created >= before:
+                continue
+            if since is not None and row.created <= since:
+                continue
+            cfg = self.config(row.id).get("config") or {}
+            labels = cfg.get("Labels") or None
+            if not self._labels_match(labels or {}, filters.get("label", [])):
+                continue
+            if "reference" in filters:
+                own = [r for r in own if any(_match_reference(p, r) for p in filters["reference"])]
+                tagged = [r for r in own if not r.digest]
+                if not own:
+                    continue
+            repo_tags = [r.familiar() for r in tagged]
+            repo_digests = [r.familiar() for r in own if r.digest]
+            out.append({
+                "Containers": -1,
+                "Created": row.created,
+                "Id": row.id,
+                "Labels": labels,
+                "ParentId": row.parent,
+                "RepoDigests": repo_digests or ([] if repo_tags else ["<none>@<none>"]),
+                "RepoTags": repo_tags or ["<none>:<none>"],
+                "SharedSize": -1,
+                "Size": row.size,
+                "VirtualSize": row.size,
+            })
+        return out
+
+    def _bound(self, values: list[str] | None) -> int | None:
+        if not values:
+            return None
+        return self.store.image(self.resolve(values[-1])).created  # type: ignore[union-attr]
+
+    @staticmethod
+    def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
+        for item in wanted:
+            key, eq, value = item.partition("=")
+            if key not in labels or (eq and labels[key] != value):
+                return False
+        return True
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        image_id = self.resolve(name)
+        row = self.store.image(image_id)
+        assert row is not None
+        cfg = self.config(image_id)
+        tags, digests = self._tags_digests(image_id)
+        return {
+            "Id": image_id,
+            "RepoTags": tags,
+            "RepoDigests": digests,
+            "Parent": row.parent,
+            "Comment": cfg.get("comment", ""),
+            "Created": cfg.get("created", _ZERO_TIME),
+            "Container": cfg.get("container", ""),
+            "ContainerConfig": cfg.get("container_config") or _empty_container_config(),
+            "DockerVersion": cfg.get("docker_version", ""),
+            "Author": cfg.get("author", ""),
+            "Config": cfg.get("config") or _empty_container_config(),
+            "Architecture": cfg.get("architecture", ""),
+            **({"Variant": cfg["variant"]} if cfg.get("variant") else {}),
+            "Os": cfg.get("os", ""),
+            "Size": row.size,
+            "VirtualSize": row.size,
+            "GraphDriver": {"Data": None, "Name": self.driver.name},
+            "RootFS": {"Type": "layers", "Layers": list(cfg.get("rootfs", {}).get("diff_ids", []))},
+            "Metadata": {"LastTagTime": row.last_tag_time},
+        }
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        image_id = self.resolve(name)
+        cfg = self.config(image_id)
+        chain = self.store.image_chain(image_id)
+        sizes = [self.store.layer(c).size if self.store.layer(c) else 0 for c in chain]  # type: ignore[union-attr]
+        entries = cfg.get("history") or [{"created": cfg.get("created")} for _ in chain]
+        out: list[dict[str, Any]] = []
+        layer_index = 0
+        for entry in entries:
+            size = 0
+            if not entry.get("empty_layer"):
+                size = sizes[layer_index] if layer_index < len(sizes) else 0
+                layer_index += 1
+            out.append({
+                "Comment": entry.get("comment", ""),
+                "Created": parse_time(entry.get("created")),
+                "CreatedBy": entry.get("created_by", ""),
+                "Id": "<missing>",
+                "Size": size,
+                "Tags": None,
+            })
+        out.reverse()
+        if out:
+            tags, _ = self._tags_digests(image_id)
+            out[0]["Id"] = image_id
+            out[0]["Tags"] = tags or None
+        return out
+
+    # ---- tag / remove / prune ------------------------------------------------------------
+    async def tag(self, name: str, repo: str, tag: str) -> None:
+        async with self.lock:
+            image_id = self.resolve(name)
+            ref = reference.parse_repo_tag(repo, tag)
+            if ref.digest:
+                raise InvalidParameter("refusing to create a tag with a digest reference")
+            ref = ref.with_default_tag()
+            self.store.set_ref(str(ref), image_id, now_rfc3339())
+        self.events.publish("image", "tag", image_id, {"name": ref.familiar()})
+
+    async def remove(self, name: str, force: bool, noprune: bool) -> list[dict[str, str]]:
+        async with self.lock:
+            return await self._remove(name, force, noprune)
+
+    async def _remove(self, name: str, force: bool, noprune: bool) -> list[dict[str, str]]:
+        image_id = self.resolve(name)
+        refs = [reference.parse(n) for n in self.store.refs_of(image_id)]
+        out: list[dict[str, str]] = []
+        by_ref = not is_full_id(name) and not name.startswith("sha256:") and any(
+            str(r) == str(reference.parse(name).with_default_tag()) for r in refs
+            if _parses(name)
+        )
+        if by_ref:
+            target = str(reference.parse(name).with_default_tag())
+            self.store.delete_ref(target)
+            familiar = reference.parse(target).familiar()
+            out.append({"Untagged": familiar})
+            self.events.publish("image", "untag", image_id, {"name": familiar})
+            remaining = [r for r in refs if str(r) != target]
+            # Digest references of the same repository go with the last tag (moby does too).
+            if any(not r.digest for r in remaining):
+                return out
+            refs = remaining
+        else:
+            repos = {r.name for r in refs}
+            if len(repos) > 1 and not force:
+                raise Conflict(
+                    f"conflict: unable to delete {short_id(image_id)} (must be forced) - "
+                    "image is referenced in multiple repositories"
+                )
+        users = self.users(image_id)
+        if users and not force:
+            raise Conflict(
+                f"conflict: unable to delete {short_id(image_id)} (must be forced) - "
+                f"image is being used by stopped container {users[0]}"
+            )
+        if self.store.children(image_id):
+            raise Conflict(
+                f"conflict: unable to delete {short_id(image_id)} (cannot be forced) - "
+                "image has dependent child images"
+            )
+        for ref in refs:
+            self.store.delete_ref(str(ref))
+            out.append({"Untagged": ref.familiar()})
+            self.events.publish("image", "untag", image_id, {"name": ref.familiar()})
+        out.extend(await self._delete_image(image_id, prune_parents=not noprune))
+        return out
+
+    async def _delete_image(self, image_id: str, prune_parents: bool = True) -> list[dict[str, str]]:
+        row = self.store.image(image_id)
+        self.store.delete_image(image_id)
+        out = [{"Deleted": image_id}]
+        self.events.publish("image", "delete", image_id, {"name": image_id})
+        out.extend({"Deleted": c} for c in await self._collect_layers())
+        await asyncio.to_thread(self._delete_blob_if_unused, image_id)
+        if prune_parents and row and row.parent:
+            parent = self.store.image(row.parent)
+            if parent and not self.store.refs_of(parent.id) and not self.store.children(parent.id):
+                out.extend(await self._delete_image(parent.id))
+        return out
+
+    def _delete_blob_if_unused(self, digest: str) -> None:
+        try:
+            self.content.delete(digest)
+        except NotFound:
+            pass
+
+    async def _collect_layers(self) -> list[str]:
+        """Remove layers that no image holds any more; returns their chain ids."""
+        removed: list[str] = []
+        while leaves := self.store.unused_leaf_layers():
+            for layer in leaves:
+                await asyncio.to_thread(self.driver.remove, layer.chain_id.removeprefix("sha256:"))
+                self.store.delete_layer(layer.chain_id)
+                if not self.store.diff_id_users(layer.diff_id):
+                    await asyncio.to_thread(self._delete_blob_if_unused, layer.diff_id)
+                removed.append(layer.chain_id)
+        return removed
+
+    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        dangling_only = filters.get("dangling", ["true"])[-1].lower() in ("true", "1")
+        until = None
+        if "until" in filters:
+            until = _parse_until(filters["until"][-1])
+        deleted: list[dict[str, str]] = []
+        reclaimed = 0
+        async with self.lock:
+            for row in self.store.images():
+                if self.users(row.id) or self.store.children(row.id):
+                    continue
+                tags = [n for n in self.store.refs_of(row.id) if not reference.parse(n).digest]
+                if dangling_only and tags:
+                    continue
+                if until is not None and row.created >= until:
+                    continue
+                labels = (self.config(row.id).get("config") or {}).get("Labels") or {}
+                if not self._labels_match(labels, filters.get("label", [])):
+                    continue
+                if self.store.image(row.id) is None:
+                    continue
+                before = sum(layer.size for layer in self.store.layers())
+                for name in self.store.refs_of(row.id):
+                    self.store.delete_ref(name)
+                    deleted.append({"Untagged": reference.parse(name).familiar()})
+                deleted.extend(await self._delete_image(row.id))
+                reclaimed += before - sum(layer.size for layer in self.store.layers())
+        self.events.publish("image", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    # ---- import ----------------------------------------------------------------------------
+    async def import_tar(
+        self, body: BinaryIO, repo: str, tag: str, changes: list[str], message: str,
+        platform: str,
+    ) -> str:
+        ref = reference.parse_repo_tag(repo, tag).with_default_tag() if repo else None
+        if ref is not None and ref.digest:
+            raise InvalidParameter("cannot import an image with a digest reference")
+        os_, _, arch = (platform or "linux/amd64").partition("/")
+        if os_ != "linux":
+            raise InvalidParameter(f'"{platform}": unsupported platform: only linux images are supported')
+        container_config = _empty_container_config()
+        apply_changes(container_config, changes)
+        async with self.lock:
+            diff_id = await asyncio.to_thread(ingest_layer, self.content, body)
+            created = now_rfc3339()
+            config = {
+                "architecture": arch or "amd64",
+                "comment": message,
+                "config": container_config,
+                "container_config": _empty_container_config(),
+                "created": created,
+                "docker_version": "dockyard-0.1.0",
+                "history": [{"created": created, "comment": message or "Imported from -"}],
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            }
+            raw = json.dumps(config, separators=(",", ":")).encode()
+            image_id = await self.register(raw, [diff_id], parent="")
+            if ref is not None:
+                self.store.set_ref(str(ref), image_id, now_rfc3339())
+        self.events.publish("image", "import", image_id, {"name": image_id})
+        if ref is not None:
+            self.events.publish("image", "tag", image_id, {"name": ref.familiar()})
+        return image_id
+
+    async def register(self, raw_config: bytes, diff_ids: list[str], parent: str) -> str:
+        """Store a config, apply its chain and record the image (caller holds the lock)."""
+        image_id = await asyncio.to_thread(write_blob, self.content, raw_config)
+        if self.store.image(image_id):
+            return image_id
+        known = {layer.chain_id for layer in self.store.layers()}
+        new: list[AppliedLayer] = await asyncio.to_thread(
+            apply_chain, self.content, self.driver, diff_ids, known
+        )
+        for layer in new:
+            self.store.add_layer(LayerRow(layer.chain_id, layer.diff_id, layer.parent, layer.size))
+        chain = chain_ids(diff_ids)
+        size = sum((self.store.layer(c).size for c in chain), 0)  # type: ignore[union-attr]
+        config = json.loads(raw_config)
+        self.store.add_image(
+            ImageRow(
+                id=image_id,
+                created=parse_time(config.get("created")),
+                size=size,
+                top_layer=chain[-1] if chain else None,
+                parent=parent,
+                last_tag_time=_ZERO_TIME,
+                added_ns=time.time_ns(),
+            ),
+            chain,
+        )
+        return image_id
+
+    # ---- save / load ---------------------------------------------------------------------
+    def _save_items(self, names: list[str]) -> list[SaveItem]:
+        """Resolve every name first, so an unknown one is a 404 before any byte is sent."""
+        wanted: dict[str, list[reference.Reference]] = {}
+        for name in names:
+            ref = reference.parse(name) if _parses(name) else None
+            if ref is not None and not ref.tag and not ref.digest:
+                repo_refs = [reference.parse(n) for n, _ in self.store.refs()]
+                matches = [r for r in repo_refs if r.name == ref.name and not r.digest]
+                if matches:  # a bare repository name saves all of its tags (moby does)
+                    for r in matches:
+                        wanted.setdefault(self.resolve(str(r)), []).append(r)
+                    continue
+            image_id = self.resolve(name)
+            entry = wanted.setdefault(image_id, [])
+            if ref is not None and (ref.tag or not ref.digest) and not is_full_id(name):
+                full = ref.with_default_tag()
+                if self.store.resolve_ref(str(full)) == image_id:
+                    entry.append(full)
+        items = []
+        for image_id, refs in wanted.items():
+            config = self.config(image_id)
+            diff_ids = list(config.get("rootfs", {}).get("diff_ids", []))
+            unique = list(dict.fromkeys(str(r) for r in refs))
+            with self.content.open(image_id) as f:
+                raw = f.read()
+            items.append(SaveItem(
+                image_id=image_id,
+                config=raw,
+                diff_ids=diff_ids,
+                layer_paths=[self.content.path(d) for d in diff_ids],
+                repo_tags=[reference.parse(u).familiar() for u in unique],
+                full_names=unique,
+            ))
+        return items
+
+    async def save(self, names: list[str]) -> AsyncIterator[bytes]:
+        items = self._save_items(names)
+        for item in items:
+            self.events.publish("image", "save", item.image_id, {"name": item.image_id})
+        return stream_from_thread(lambda sink: write_save(items, sink))
+
+    async def load(self, body: BinaryIO) -> list[str]:
+        messages: list[str] = []
+        async with self.lock:
+            workdir = tempfile.mkdtemp(prefix="load-", dir=self.tmpdir)
+            ingested: list[str] = []
+            try:
+                unpacked = await asyncio.to_thread(unpack, body, workdir)
+                for item in await asyncio.to_thread(plan_load, unpacked):
+                    messages.extend(await self._load_one(item, ingested))
+            except BaseException:
+                await self._collect_layers()
+                for digest in ingested:
+                    if not self.store.diff_id_users(digest):
+                        await asyncio.to_thread(self._delete_blob_if_unused, digest)
+                raise
+            finally:
+                await asyncio.to_thread(shutil.rmtree, workdir, True)
+        return messages
+
+    async def _load_one(self, item: LoadItem, ingested: list[str]) -> list[str]:
+        try:
+            config = json.loads(item.config)
+            diff_ids = config["rootfs"]["diff_ids"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidParameter(f"invalid archive: image config is not valid: {exc}") from exc
+        if not isinstance(diff_ids, list) or len(diff_ids) != len(item.layers):
+            raise InvalidParameter(
+                "invalid archive: the image config names "
+                f"{len(diff_ids) if isinstance(diff_ids, list) else '?'} layers, the manifest "
+                f"{len(item.layers)}"
+            )
+        for diff_id, path in zip(diff_ids, item.layers):
+            check_digest(diff_id, "layer diff id")
+            with open(path, "rb") as f:
+                try:
+                    await asyncio.to_thread(ingest_layer, self.content, f, diff_id)
+                except InvalidParameter as exc:
+                    raise InvalidParameter(f"invalid archive: layer {diff_id}: {exc.message}") from exc
+            ingested.append(diff_id)
+        image_id = await self.register(item.config, diff_ids, parent="")
+        messages = []
+        for tag in item.repo_tags:
+            ref = reference.parse(tag).with_default_tag()
+            previous = self.store.set_ref(str(ref), image_id, now_rfc3339())
+            if previous:
+                messages.append(
+                    f"The image {ref.familiar()} already exists, renaming the old one with ID "
+                    f"{previous} to empty string"
+                )
+            messages.append(f"Loaded image: {ref.familiar()}")
+            self.events.publish("image", "tag", image_id, {"name": ref.familiar()})
+        if not item.repo_tags:
+            messages.append(f"Loaded image ID: {image_id}")
+        self.events.publish("image", "load", image_id, {"name": image_id})
+        return messages
+
+    # ---- system df -------------------------------------------------------------------------
+    def disk_usage(self) -> dict[str, Any]:
+        images = self.list(all_=True, filters={})
+        layers_size = sum(layer.size for layer in self.store.layers())
+        for image in images:
+            image["SharedSize"] = 0
+            image["Containers"] = len(self.users(image["Id"]))
+        return {"LayersSize": layers_size, "Images": images}
+
+
+def _parses(name: str) -> bool:
+    try:
+        reference.parse(name)
+    except InvalidParameter:
+        return False
+    return True
+
+
+def _parse_until(value: str) -> int:
+    try:
+        return int(float(value))
+    except ValueError:
+        ts = parse_time(value)
+        if not ts:
+            raise InvalidParameter(f"invalid until filter {value!r}: give unix seconds or RFC 3339") from None
+        return ts
+
+
+def _empty_container_config() -> dict[str, Any]:
+    """The Config object moby writes for an image with nothing set (keys always present)."""
+    return {
+        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False,
+        "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
+        "StdinOnce": False, "Env": None, "Cmd": None, "Image": "", "Volumes": None,
+        "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None,
+    }
+
