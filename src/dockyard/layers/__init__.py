@@ -1,1 +1,11 @@
-"""TODO package docstring."""
+"""Image layers as tar streams (blocking world): decompression, safe apply, whiteouts.
+
+``decompress`` sniffs the compression of a layer blob; ``apply_tar`` extracts it into a
+directory prepared by a storage driver, in the whiteout encoding that driver asks for
+(``Driver.whiteouts``).  Nothing here follows a path outside the directory it was given.
+"""
+
+from dockyard.layers.apply import apply_tar
+from dockyard.layers.compression import decompress
+
+__all__ = ["apply_tar", "decompress"]

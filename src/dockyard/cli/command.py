@@ -1,0 +1,90 @@
+"""One CLI command: its usage, flags and argument count, and the error handling shared by
+all commands (CLI world)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from dockyard.cli.flags import Flag, FlagError, parse
+
+__all__ = ["Command", "command", "CommandError"]
+
+
+class CommandError(Exception):
+    """A failure the command explains itself; printed as ``Error: ...`` (exit 1)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Command:
+    def __init__(self, func: Callable, usage: str, short: str, flags: list[Flag],
+                 min_args: int, max_args: int | None, interspersed: bool) -> None:
+        self.func = func
+        self.usage = usage
+        self.short = short
+        self.flags = flags + [Flag("help", help="Print usage")]
+        self.min_args = min_args
+        self.max_args = max_args
+        self.interspersed = interspersed
+
+    def help(self, name: str) -> str:
+        lines = [f"\nUsage:  dockyard {name} {self.usage}\n", f"\n{self.short}\n"]
+        if self.flags:
+            lines.append("\nOptions:\n")
+            for flag in self.flags:
+                short = f"-{flag.short}, " if flag.short else "    "
+                value = "" if flag.kind == "bool" else f" {flag.metavar}"
+                lines.append(f"  {short}--{flag.long}{value:<12} {flag.help}\n")
+        return "".join(lines)
+
+    def _arg_error(self, name: str) -> str:
+        if self.max_args == self.min_args:
+            need = f"exactly {self.min_args} argument{'s' if self.min_args != 1 else ''}"
+        elif self.max_args is None:
+            need = f"at least {self.min_args} argument{'s' if self.min_args != 1 else ''}"
+        else:
+            need = f"at most {self.max_args} argument{'s' if self.max_args != 1 else ''}"
+        return (f'"dockyard {name}" requires {need}.\nSee \'dockyard {name} --help\'.\n\n'
+                f"Usage:  dockyard {name} {self.usage}\n\n{self.short}\n")
+
+    def invoke(self, cli: object, name: str, argv: list[str]) -> int:
+        from dockyard.client.errors import APIError
+        from dockyard.client.http import ConnectError
+
+        try:
+            opts, args = parse(self.flags, argv, self.interspersed)
+        except FlagError as exc:
+            sys.stderr.write(f"{exc}\nSee 'dockyard {name} --help'.\n")
+            return 125
+        if opts.pop("help"):
+            sys.stdout.write(self.help(name))
+            return 0
+        if len(args) < self.min_args or (self.max_args is not None and len(args) > self.max_args):
+            sys.stderr.write(self._arg_error(name))
+            return 1
+        try:
+            return self.func(cli, opts, args) or 0
+        except APIError as exc:
+            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
+            return 1
+        except ConnectError:
+            host = cli.host  # type: ignore[attr-defined]
+            sys.stderr.write(
+                f"Cannot connect to the Docker daemon at {host}. Is the docker daemon running?\n"
+                "(dockyard: start it with `dockyardd`, or point -H / DOCKER_HOST at its socket)\n"
+            )
+            return 1
+        except CommandError as exc:
+            sys.stderr.write(f"{exc}\n")
+            return exc.code
+
+
+def command(usage: str, short: str, flags: list[Flag] | None = None, args: tuple[int, int | None] = (0, None),
+            interspersed: bool = True) -> Callable[[Callable], Command]:
+    def deco(func: Callable) -> Command:
+        return Command(func, usage, short, flags or [], args[0], args[1], interspersed)
+
+    return deco

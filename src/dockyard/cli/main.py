@@ -1,0 +1,173 @@
+"""``dockyard``: the docker-compatible command line (CLI world: synchronous, starts fast).
+
+Global flags are parsed here; the command table maps each command (and its docker aliases:
+``images`` = ``image ls``) to ``module:function`` in ``cli/commands``, so only that module is
+imported.  Exit codes as docker's: 125 for usage errors, 1 for daemon errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from dockyard.cli.flags import Flag, FlagError, parse
+
+__all__ = ["main", "Cli"]
+
+GLOBAL_FLAGS = [
+    Flag("host", "H", "list", help="Daemon socket to connect to"),
+    Flag("tls", help="Use TLS; implied by --tlsverify"),
+    Flag("tlsverify", help="Use TLS and verify the remote"),
+    Flag("tlscacert", kind="str", default="", help="Trust certs signed only by this CA"),
+    Flag("tlscert", kind="str", default="", help="Path to TLS certificate file"),
+    Flag("tlskey", kind="str", default="", help="Path to TLS key file"),
+    Flag("debug", "D", help="Enable debug mode"),
+    Flag("log-level", "l", "str", default="info", help="Set the logging level"),
+    Flag("config", kind="str", default="", help="Location of client config files"),
+    Flag("context", "c", "str", default="", help="Ignored: dockyard has no contexts"),
+    Flag("version", "v", help="Print version information and quit"),
+    Flag("help", "h", help="Print usage"),
+]
+
+# command words -> "module:function" in dockyard.cli.commands
+COMMANDS: dict[tuple[str, ...], str] = {
+    ("version",): "system:version",
+    ("info",): "system:info",
+    ("system", "info"): "system:info",
+    ("system", "df"): "system:df",
+    ("events",): "system:events",
+    ("system", "events"): "system:events",
+    ("inspect",): "system:inspect",
+    ("images",): "image:ls",
+    ("image", "ls"): "image:ls",
+    ("image", "list"): "image:ls",
+    ("image", "inspect"): "image:inspect",
+    ("history",): "image:history",
+    ("image", "history"): "image:history",
+    ("tag",): "image:tag",
+    ("image", "tag"): "image:tag",
+    ("rmi",): "image:rm",
+    ("image", "rm"): "image:rm",
+    ("image", "remove"): "image:rm",
+    ("import",): "image:import_",
+    ("image", "import"): "image:import_",
+    ("save",): "image:save",
+    ("image", "save"): "image:save",
+    ("load",): "image:load",
+    ("image", "load"): "image:load",
+    ("image", "prune"): "image:prune",
+}
+
+USAGE = """
+Usage:  dockyard [OPTIONS] COMMAND
+
+A Docker-compatible container engine
+
+Commands:
+  events      Get real time events from the server
+  history     Show the history of an image
+  images      List images
+  import      Import the contents from a tarball to create a filesystem image
+  info        Display system-wide information
+  inspect     Return low-level information on Docker objects
+  load        Load an image from a tar archive or STDIN
+  rmi         Remove one or more images
+  save        Save one or more images to a tar archive (streamed to STDOUT by default)
+  tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  version     Show the Docker version information
+
+Management Commands:
+  image       Manage images
+  system      Manage Docker
+
+Run 'dockyard COMMAND --help' for more information on a command.
+"""
+
+
+class Cli:
+    """What a command needs: the client (made on first use), output streams, global flags."""
+
+    def __init__(self, options: dict[str, object]) -> None:
+        self.options = options
+        self._client = None
+        self.out = sys.stdout
+        self.err = sys.stderr
+
+    @property
+    def host(self) -> str:
+        hosts = self.options["host"]
+        if hosts:
+            return hosts[-1]  # type: ignore[index]
+        from dockyard.client import default_host
+
+        return default_host()
+
+    @property
+    def client(self):  # type: ignore[no-untyped-def]
+        if self._client is None:
+            from dockyard.client import Client, TLSOptions
+
+            tls = None
+            opts = self.options
+            verify = bool(opts["tlsverify"]) or bool(os.environ.get("DOCKER_TLS_VERIFY"))
+            if opts["tls"] or verify:
+                cert_path = os.environ.get("DOCKER_CERT_PATH", os.path.expanduser("~/.docker"))
+                tls = TLSOptions(
+                    verify,
+                    str(opts["tlscacert"] or os.path.join(cert_path, "ca.pem")),
+                    str(opts["tlscert"] or os.path.join(cert_path, "cert.pem")),
+                    str(opts["tlskey"] or os.path.join(cert_path, "key.pem")),
+                )
+            self._client = Client(self.host, tls)
+        return self._client
+
+
+def _lookup(words: list[str]) -> tuple[tuple[str, ...], str] | None:
+    for n in (2, 1):
+        key = tuple(words[:n])
+        if key in COMMANDS:
+            return key, COMMANDS[key]
+    return None
+
+
+def run(argv: list[str]) -> int:
+    try:
+        options, rest = parse(GLOBAL_FLAGS, argv, interspersed=False)
+    except FlagError as exc:
+        sys.stderr.write(f"{exc}\nSee 'dockyard --help'.\n")
+        return 125
+    if options["version"]:
+        from dockyard import __version__
+
+        sys.stdout.write(f"Dockyard version {__version__}\n")
+        return 0
+    if not rest or options["help"]:
+        sys.stdout.write(USAGE)
+        return 0
+    found = _lookup(rest)
+    if found is None:
+        if rest[0] in ("image", "system"):
+            sys.stdout.write(f"\nUsage:  dockyard {rest[0]} COMMAND\n\nRun 'dockyard {rest[0]} COMMAND --help' for more information.\n")
+            return 0 if len(rest) == 1 else 1
+        sys.stderr.write(f"dockyard: '{rest[0]}' is not a dockyard command.\nSee 'dockyard --help'\n")
+        return 1
+    words, target = found
+    module_name, func_name = target.split(":")
+    module = __import__(f"dockyard.cli.commands.{module_name}", fromlist=[func_name])
+    command = getattr(module, func_name)
+    return command.invoke(Cli(options), " ".join(words), rest[len(words):])
+
+
+def main() -> None:
+    try:
+        code = run(sys.argv[1:])
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
