@@ -4,7 +4,10 @@ all commands (CLI world)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 from dockyard.cli.flags import Flag, FlagError, parse
 

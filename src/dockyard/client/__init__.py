@@ -7,14 +7,15 @@ Host selection as the docker CLI does it: ``-H``, then ``DOCKYARD_HOST``, then
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator
-from typing import Any, BinaryIO
-from urllib.parse import quote, urlencode
 
 from dockyard.client.errors import APIError, from_response
 from dockyard.client.http import ConnectError, Connection, Response
+
+TYPE_CHECKING = False  # typing, collections.abc and urllib cost milliseconds at start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any, BinaryIO
 
 __all__ = ["APIError", "Client", "ConnectError", "Response", "TLSOptions", "default_host"]
 
@@ -42,6 +43,19 @@ class TLSOptions:
         return ctx
 
 
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def quote(text: str, safe: str = "") -> str:
+    """Percent-encoding as urllib.parse.quote does it (which costs 2 ms to import)."""
+    allowed = _SAFE | frozenset(safe.encode())
+    return "".join(chr(b) if b in allowed else f"%{b:02X}" for b in text.encode("utf-8"))
+
+
+def urlencode(pairs: list[tuple[str, object]]) -> str:
+    return "&".join(f"{quote(str(k))}={quote(str(v))}" for k, v in pairs)
+
+
 def quote_name(name: str) -> str:
     """Image names go into paths unescaped apart from what HTTP forbids (as the Go CLI)."""
     return quote(name, safe="/:@")
@@ -66,7 +80,7 @@ class Client:
         target = (API_PREFIX if versioned else "") + path
         if params:
             items = params.items() if isinstance(params, dict) else params
-            kept = [(k, v) for k, v in items if v is not None]
+            kept = [(k, v) for k, v in items if v is not None]  # type: ignore[union-attr]
             if kept:
                 target += "?" + urlencode(kept)
         response = self._conn.request(method, target, body, headers)
@@ -77,6 +91,8 @@ class Client:
         return response
 
     def json(self, method: str, path: str, params: Any = None, body: Any = None, **kw: Any) -> Any:
+        from dockyard.client import jsonfast as json
+
         data = None
         headers = kw.pop("headers", {})
         if body is not None:
@@ -92,6 +108,8 @@ class Client:
     def stream_json(self, method: str, path: str, params: Any = None,
                     body: bytes | BinaryIO | None = None, headers: dict[str, str] | None = None) -> Iterator[Any]:
         """JSON lines of a streamed answer (events, import, load, progress)."""
+        from dockyard.client import jsonfast as json
+
         response = self.raw(method, path, params, body, headers)
         try:
             for line in response.iter_lines():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 __all__ = ["APIError", "from_response"]
 
 
@@ -21,8 +19,10 @@ class APIError(Exception):
 
 
 def from_response(status: int, body: bytes) -> APIError:
+    from dockyard.client import jsonfast as json
+
     try:
-        message = json.loads(body)["message"]
+        message = json.loads(body)["message"]  # type: ignore[index]
     except (ValueError, KeyError, TypeError):
         message = body.decode("utf-8", "replace").strip() or f"HTTP status {status}"
     return APIError(status, message)

@@ -7,9 +7,14 @@ Content-Length and chunked bodies both ways, streamed responses, and keep-alive 
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from typing import BinaryIO
+# _socket, not socket: the socket module imports enum and selectors (~3 ms); the TCP
+# path, rarer and slower anyway, imports the full module.
+import _socket
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import BinaryIO
 
 __all__ = ["Connection", "Response", "ConnectError"]
 
@@ -21,7 +26,7 @@ class ConnectError(Exception):
 
 
 class Response:
-    def __init__(self, sock: socket.socket, method: str) -> None:
+    def __init__(self, sock: _socket.socket, method: str) -> None:
         self._sock = sock
         self._buf = b""
         self._eof = False
@@ -121,14 +126,20 @@ class Connection:
         self.address = address
         self.tls = tls  # an ssl.SSLContext, created by the caller only when TLS is used
 
-    def _connect(self) -> socket.socket:
+    def _connect(self) -> _socket.socket:
         scheme, _, rest = self.address.partition("://")
         try:
             if scheme == "unix":
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.connect(rest)
+                sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+                try:
+                    sock.connect(rest)
+                except OSError:
+                    sock.close()
+                    raise
                 return sock
             if scheme in ("tcp", "http", "https"):
+                import socket
+
                 host, _, port = rest.rstrip("/").rpartition(":")
                 sock = socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)))
                 if self.tls is not None:

@@ -22,7 +22,7 @@ def _created_at(unix: int) -> str:
 
 
 def _filters(items: list[str]) -> str | None:
-    import json
+    from dockyard.client import jsonfast as json
 
     out: dict[str, dict[str, bool]] = {}
     for item in items:

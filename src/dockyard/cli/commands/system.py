@@ -12,15 +12,13 @@ API_VERSION = "1.41"
 
 
 def _client_info() -> dict[str, object]:
-    import platform as _platform
-
     return {
         "Platform": {"Name": "dockyard"},
         "Version": CLIENT_VERSION,
         "ApiVersion": API_VERSION,
         "DefaultAPIVersion": API_VERSION,
         "GitCommit": "",
-        "GoVersion": "python" + _platform.python_version(),
+        "GoVersion": "python" + sys.version.split()[0],
         "Os": "linux",
         "Arch": "amd64",
         "BuildTime": "",
@@ -229,7 +227,7 @@ def _parse_time_arg(value: str) -> str:
           Flag("until", "", "str", default="", help="Stream events until this timestamp")],
          args=(0, 0))
 def events(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
-    import json
+    from dockyard.client import jsonfast as json
 
     filters: dict[str, dict[str, bool]] = {}
     for item in opts["filter"]:
