@@ -1,0 +1,165 @@
+"""Starting and stopping real engines for the integration tests (dockyardd and Debian's
+dockerd), each on private paths, and removing everything they leave even on failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DOCKER_CLI = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else "docker"
+
+
+def ping(sock_path: str) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(sock_path)
+        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def unmount_under(root: str) -> None:
+    """Detach every mount at or below ``root``, deepest first."""
+    from dockyard.runtime import linux
+
+    real = os.path.realpath(root)
+    points = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point == real or point.startswith(real + "/"):
+                points.append(point)
+    for point in sorted(points, key=len, reverse=True):
+        try:
+            linux.umount2(point, linux.MNT_DETACH)
+        except OSError:
+            pass
+
+
+@dataclass
+class Engine:
+    """One running daemon; ``env`` points docker CLI / docker-py at it."""
+
+    root: str
+    sock: str
+    proc: subprocess.Popen | None = None
+    log: str = ""
+    extra_kill: list[str] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.sock}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DOCKER_HOST"] = self.host
+        env.pop("DOCKYARD_HOST", None)
+        env["DOCKER_CONFIG"] = os.path.join(self.root, "cli-config")
+        env["DOCKER_CLI_HINTS"] = "false"
+        return env
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.read_log()}")
+            if ping(self.sock):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"daemon did not answer on {self.sock}:\n{self.read_log()}")
+
+    def read_log(self) -> str:
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        # Anything still holding our paths (a managed containerd, shims) goes too.
+        out = subprocess.run(["pgrep", "-f", self.root], capture_output=True, text=True)
+        for pid in out.stdout.split():
+            if int(pid) != os.getpid():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        unmount_under(self.root)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def cli(self, *args: str, input: bytes | None = None, check: bool = False,
+            program: list[str] | None = None) -> subprocess.CompletedProcess:
+        cmd = (program or [DOCKER_CLI]) + list(args)
+        result = subprocess.run(cmd, env=self.env, input=input, capture_output=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{cmd} failed ({result.returncode}): {result.stderr.decode()}")
+        return result
+
+
+def start_dockyardd(root: str, *extra: str) -> Engine:
+    os.makedirs(root, exist_ok=True)
+    engine = Engine(root=root, sock=os.path.join(root, "d.sock"), log=os.path.join(root, "daemon.log"))
+    config = os.path.join(root, "daemon.json")
+    with open(config, "w") as f:
+        f.write("{}")
+    cmd = [sys.executable, "-m", "dockyard.daemon.main", "-H", engine.host,
+           "--data-root", os.path.join(root, "data"), "--exec-root", os.path.join(root, "exec"),
+           "--pidfile", os.path.join(root, "d.pid"), "--config-file", config, *extra]
+    with open(engine.log, "ab") as log:
+        engine.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        engine.wait_ready()
+    except BaseException:
+        engine.stop()
+        raise
+    return engine
+
+
+def start_dockerd(root: str) -> Engine:
+    """Debian's dockerd 20.10 on private paths, no bridge, no iptables."""
+    os.makedirs(root, exist_ok=True)
+    engine = Engine(root=root, sock=os.path.join(root, "docker.sock"), log=os.path.join(root, "dockerd.log"))
+    config = os.path.join(root, "daemon.json")
+    with open(config, "w") as f:
+        json.dump({}, f)
+    cmd = ["dockerd", "-H", engine.host, "--data-root", os.path.join(root, "data"),
+           "--exec-root", os.path.join(root, "x"), "--pidfile", os.path.join(root, "docker.pid"),
+           "--config-file", config, "--bridge", "none", "--iptables=false", "--ip-masq=false",
+           "--ip-forward=false"]
+    with open(engine.log, "ab") as log:
+        engine.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        engine.wait_ready(60)
+    except BaseException:
+        engine.stop()
+        raise
+    return engine
+
+
+def make_busybox(engine: Engine, tag: str = "busybox:latest") -> None:
+    result = subprocess.run(
+        ["bash", os.path.join(REPO, "scripts", "make-busybox-image"), DOCKER_CLI, tag],
+        env=engine.env, capture_output=True, timeout=120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"make-busybox-image failed: {result.stderr.decode()}")
