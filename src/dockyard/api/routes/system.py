@@ -18,9 +18,7 @@ EVENT_FILTERS = ("config", "container", "daemon", "event", "image", "label", "ne
 
 
 def _ping_response(body: bytes | None) -> web.Response:
-    response = web.Response(body=body, content_type="text/plain", charset="utf-8")
-    if body is None:
-        response.content_length = 0
+    response = web.Response(body=body or b"", content_type="text/plain", charset="utf-8")
     response.headers["Cache-Control"] = "no-cache, no-store, must-revalidate"
     response.headers["Pragma"] = "no-cache"
     response.headers["Builder-Version"] = "1"
