@@ -42,7 +42,7 @@ def test_docker_version_negotiates_141(docker):
 
 
 def test_dockyard_version_format(dockyard):
-    out = dockyard("version", "--format", "{{.Client.Version}} {{.Server.ApiVersion}}", check=True)
+    out = dockyard("version", "--format", "{{.Client.Version}} {{.Server.APIVersion}}", check=True)
     assert out.stdout.decode().strip() == "0.1.0 1.41"
 
 

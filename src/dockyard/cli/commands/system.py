@@ -35,6 +35,10 @@ def version(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if not fmt or "Server" in fmt or fmt.strip() in ("json", "{{json .}}"):
         data["Server"] = cli.client.json("GET", "/version")
     if fmt:
+        # Templates name Go struct fields (``.Server.APIVersion``), JSON keys differ.
+        for part in (data["Client"], data["Server"]):
+            if isinstance(part, dict) and "ApiVersion" in part:
+                part["APIVersion"] = part["ApiVersion"]
         from dockyard.cli.render import inspect_output
 
         sys.stdout.write(inspect_output([data], fmt))

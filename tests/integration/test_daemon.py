@@ -1,0 +1,83 @@
+"""dockyardd start-up and shutdown rules: one daemon per data root, daemon.json checks,
+no plain TCP off loopback, clean SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from engines import ping, start_dockyardd
+
+
+def _dockyardd(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dockyard.daemon.main", *args],
+                          capture_output=True, timeout=timeout)
+
+
+def test_second_daemon_on_same_data_root_refuses(daemon, workdir):
+    data = os.path.join(daemon.root, "data")
+    out = _dockyardd("-H", f"unix://{workdir}/second.sock", "--data-root", data,
+                     "--exec-root", f"{workdir}/second-exec", "--pidfile", f"{workdir}/second.pid",
+                     "--config-file", os.path.join(daemon.root, "daemon.json"))
+    assert out.returncode == 1
+    assert b"another dockyardd is already using the data root" in out.stderr
+    assert ping(daemon.sock)
+
+
+def test_unknown_daemon_json_key_and_conflicts(workdir):
+    cfg = os.path.join(workdir, "bad.json")
+    with open(cfg, "w") as f:
+        json.dump({"bogus-key": 1, "data-root": "/x"}, f)
+    out = _dockyardd("--config-file", cfg)
+    assert out.returncode == 1
+    assert b"the following directives don't match any configuration option: bogus-key" in out.stderr
+    with open(cfg, "w") as f:
+        json.dump({"data-root": "/x"}, f)
+    out = _dockyardd("--config-file", cfg, "--data-root", "/y")
+    assert out.returncode == 1 and b"specified both as a flag and in the configuration file" in out.stderr
+    with open(cfg, "w") as f:
+        f.write("{not json")
+    out = _dockyardd("--config-file", cfg)
+    assert out.returncode == 1 and b"is not valid JSON" in out.stderr
+
+
+def test_plain_tcp_off_loopback_is_refused(workdir):
+    root = os.path.join(workdir, "tcp")
+    out = _dockyardd("-H", "tcp://0.0.0.0:23750", "--data-root", f"{root}/data", "--exec-root",
+                     f"{root}/exec", "--pidfile", f"{root}/pid")
+    assert out.returncode == 1 and b"without TLS" in out.stderr
+
+
+def test_loopback_tcp_and_sigterm_shutdown(workdir, daemon):
+    engine = start_dockyardd(os.path.join(workdir, "tcp-ok"), "-H", "tcp://127.0.0.1:23751")
+    try:
+        version = engine.cli("-H", "tcp://127.0.0.1:23751", "version", "--format", "{{.Server.APIVersion}}")
+        assert version.stdout == b"1.41\n"
+        engine.proc.send_signal(signal.SIGTERM)
+        assert engine.proc.wait(15) == 0
+        assert not os.path.exists(engine.sock)
+        assert not os.path.exists(os.path.join(engine.root, "d.pid"))
+    finally:
+        engine.stop()
+
+
+def test_images_survive_kill_9(workdir):
+    root = os.path.join(workdir, "restart")
+    engine = start_dockyardd(root)
+    try:
+        body = subprocess.run(["tar", "-C", "/etc", "-c", "hostname"], capture_output=True, check=True).stdout
+        engine.cli("import", "-", "keep/me:1", input=body, check=True)
+        before = engine.cli("images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}").stdout
+        engine.proc.send_signal(signal.SIGKILL)
+        engine.proc.wait(10)
+        # same data root, fresh daemon: nothing that was acknowledged is lost
+        engine = start_dockyardd(root)
+        after = engine.cli("images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}").stdout
+        assert after == before and b"keep/me" in after
+        saved = engine.cli("save", "keep/me:1", check=True).stdout
+        assert len(saved) > 1024
+    finally:
+        engine.stop()
