@@ -1,0 +1,37 @@
+import asyncio
+import time
+
+from dockyard.events import EventBus, matches
+
+
+def test_filters():
+    bus = EventBus()
+    e = bus.publish("image", "tag", "sha256:abc", {"name": "busybox:latest", "l": "1"})
+    assert matches(e, {"type": ["image"], "event": ["tag"]})
+    assert not matches(e, {"type": ["container"]})
+    assert matches(e, {"image": ["busybox:latest"]}) and matches(e, {"label": ["l=1"]})
+    assert not matches(e, {"label": ["l=2"]})
+
+
+def test_since_replay_and_until_end():
+    async def run():
+        bus = EventBus()
+        start = time.time_ns()
+        bus.publish("image", "tag", "a", {})
+        bus.publish("image", "untag", "a", {})
+        got = [e.Action async for e in bus.subscribe(start, time.time_ns(), {})]
+        assert got == ["tag", "untag"]
+        until = time.time_ns() + 200_000_000
+        stream = bus.subscribe(None, until, {})
+
+        async def publish_later():
+            await asyncio.sleep(0.05)
+            bus.publish("image", "delete", "a", {})
+
+        task = asyncio.create_task(publish_later())
+        got = [e.Action async for e in stream]
+        await task
+        assert got == ["delete"]
+        assert bus.listeners == 0
+
+    asyncio.run(run())
