@@ -81,3 +81,61 @@ def test_images_survive_kill_9(workdir):
         assert len(saved) > 1024
     finally:
         engine.stop()
+
+
+def _make_certs(directory: str) -> dict[str, str]:
+    """A CA, a server cert for 127.0.0.1 and a client cert, made with openssl."""
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=dockyard-test-ca")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
+                      ("client", "extendedKeyUsage=clientAuth")):
+        with open(os.path.join(directory, f"{name}.ext"), "w") as f:
+            f.write(ext + "\n")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}-key.pem", "-out", f"{name}.csr",
+            "-subj", f"/CN={name}")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    return {n: os.path.join(directory, n) for n in
+            ("ca.pem", "server.pem", "server-key.pem", "client.pem", "client-key.pem")}
+
+
+def test_tls_verify_with_docker_cli(workdir):
+    certs_dir = os.path.join(workdir, "certs")
+    os.makedirs(certs_dir, exist_ok=True)
+    c = _make_certs(certs_dir)
+    host = "tcp://127.0.0.1:23753"
+    engine = start_dockyardd(os.path.join(workdir, "tls"), "-H", host, "--tlsverify",
+                             "--tlscacert", c["ca.pem"], "--tlscert", c["server.pem"],
+                             "--tlskey", c["server-key.pem"])
+    try:
+        tls = ["--tlsverify", "--tlscacert", c["ca.pem"], "--tlscert", c["client.pem"],
+               "--tlskey", c["client-key.pem"], "-H", host]
+        ok = engine.cli(*tls, "version", "--format", "{{.Server.APIVersion}}")
+        assert ok.stdout == b"1.41\n", ok.stderr
+        no_cert = engine.cli("--tlsverify", "--tlscacert", c["ca.pem"], "-H", host, "version")
+        assert no_cert.returncode != 0
+        mine = engine.cli(*tls, "version", "--format", "{{.Server.APIVersion}}",
+                          program=[sys.executable, "-m", "dockyard.cli.main"])
+        assert mine.stdout == b"1.41\n", mine.stderr
+    finally:
+        engine.stop()
+
+
+def test_vfs_driver(workdir):
+    engine = start_dockyardd(os.path.join(workdir, "vfs"), "--storage-driver", "vfs")
+    try:
+        body = subprocess.run(["tar", "-C", "/etc", "-c", "hostname", "passwd"], capture_output=True,
+                              check=True).stdout
+        engine.cli("import", "-", "vfs/img:1", input=body, check=True)
+        info = engine.cli("info", "--format", "{{.Driver}}", check=True)
+        assert info.stdout == b"vfs\n"
+        layers = os.path.join(engine.root, "data", "vfs", "dir")
+        assert any(os.path.exists(os.path.join(layers, d, "passwd")) for d in os.listdir(layers))
+        saved = engine.cli("save", "vfs/img:1", check=True).stdout
+        engine.cli("rmi", "vfs/img:1", check=True)
+        assert engine.cli("load", input=saved, check=True).stdout == b"Loaded image: vfs/img:1\n"
+    finally:
+        engine.stop()
