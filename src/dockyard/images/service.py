@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import fnmatch
+import functools
 import json
 import re
 import shutil
@@ -63,6 +64,10 @@ def parse_time(value: str | None) -> int:
         return 0
 
 
+# References are immutable; listing parses every stored one on each request.
+_parse_ref = functools.lru_cache(maxsize=8192)(reference.parse)
+
+
 def _match_reference(pattern: str, ref: reference.Reference) -> bool:
     """moby's FamiliarMatch: glob on the familiar string and familiar name, '*' stops at '/'."""
     rx = re.compile(fnmatch.translate(pattern).replace(".*", "[^/]*"))
@@ -84,6 +89,7 @@ class ImageService:
         self.events = events
         self.tmpdir = tmpdir
         self.lock = asyncio.Lock()
+        self._configs: dict[str, dict[str, Any]] = {}
         # Set by the containers service once it exists: image id -> container names using it.
         self.users: Callable[[str], list[str]] = lambda image_id: []
 
@@ -117,13 +123,19 @@ class ImageService:
         raise NoSuchImage(str(ref.with_default_tag().familiar()))
 
     def config(self, image_id: str) -> dict[str, Any]:
-        with self.content.open(image_id) as f:
-            return json.loads(f.read())
+        """The image's config, parsed once: configs are immutable (their digest is the id).
+
+        Callers must not mutate the returned dict."""
+        cached = self._configs.get(image_id)
+        if cached is None:
+            with self.content.open(image_id) as f:
+                cached = self._configs[image_id] = json.loads(f.read())
+        return cached
 
     def _tags_digests(self, image_id: str) -> tuple[list[str], list[str]]:
         tags, digests = [], []
         for name in self.store.refs_of(image_id):
-            ref = reference.parse(name)
+            ref = _parse_ref(name)
             (digests if ref.digest else tags).append(ref.familiar())
         return tags, digests
 
@@ -132,7 +144,7 @@ class ImageService:
         rows = self.store.images()
         refs: dict[str, list[reference.Reference]] = {}
         for name, image_id in self.store.refs():
-            refs.setdefault(image_id, []).append(reference.parse(name))
+            refs.setdefault(image_id, []).append(_parse_ref(name))
         with_children = {r.parent for r in rows if r.parent}
         before = self._bound(filters.get("before"))
         since = self._bound(filters.get("since"))
@@ -307,6 +319,7 @@ class ImageService:
     async def _delete_image(self, image_id: str, prune_parents: bool = True) -> list[dict[str, str]]:
         row = self.store.image(image_id)
         self.store.delete_image(image_id)
+        self._configs.pop(image_id, None)
         out = [{"Deleted": image_id}]
         self.events.publish("image", "delete", image_id, {"name": image_id})
         out.extend({"Deleted": c} for c in await self._collect_layers())
