@@ -20,17 +20,17 @@ shown to users verbatim after "Error response from daemon: ".
 from __future__ import annotations
 
 __all__ = [
-    "DockyardError",
-    "InvalidParameter",
-    "Unauthorized",
-    "Forbidden",
-    "NotFound",
-    "NoSuchImage",
     "Conflict",
-    "NotModified",
-    "NotImplemented",
-    "Unavailable",
+    "DockyardError",
+    "Forbidden",
     "Internal",
+    "InvalidParameter",
+    "NoSuchImage",
+    "NotFound",
+    "NotImplemented",
+    "NotModified",
+    "Unauthorized",
+    "Unavailable",
 ]
 
 
@@ -73,7 +73,7 @@ class NotModified(DockyardError):
     """The object is already in the requested state (HTTP 304, empty body)."""
 
 
-class NotImplemented(DockyardError):  # noqa: A001 - Docker's errdefs name
+class NotImplemented(DockyardError):
     """The feature is not built yet (HTTP 501)."""
 
 

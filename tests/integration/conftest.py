@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from engines import Engine, make_busybox, start_dockerd, start_dockyardd  # noqa: E402
+from engines import Engine, make_busybox, start_dockerd, start_dockyardd
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from aiohttp import web
 from dockyard.events import EventBus
 from dockyard.images.service import ImageService
 
-__all__ = ["IMAGES", "EVENTS", "SYSTEM"]
+__all__ = ["EVENTS", "IMAGES", "SYSTEM"]
 
 IMAGES = web.AppKey("images", ImageService)
 EVENTS = web.AppKey("events", EventBus)

@@ -14,7 +14,7 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.api.version import DEFAULT_VERSION, format_version, negotiate
 
-__all__ = ["error_middleware", "error_response", "json_response", "STATUS", "common_headers"]
+__all__ = ["STATUS", "common_headers", "error_middleware", "error_response", "json_response"]
 
 log = logging.getLogger("dockyard.api")
 

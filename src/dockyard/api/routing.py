@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-__all__ = ["Routes", "Handler"]
+__all__ = ["Handler", "Routes"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

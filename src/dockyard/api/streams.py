@@ -19,7 +19,7 @@ from aiohttp import web
 
 from dockyard.api.middleware import common_headers
 
-__all__ = ["spool", "json_lines", "byte_stream"]
+__all__ = ["byte_stream", "json_lines", "spool"]
 
 _CHUNK = 1 << 20
 

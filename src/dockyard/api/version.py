@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dockyard.errors import InvalidParameter
 
-__all__ = ["DEFAULT_VERSION", "MIN_VERSION", "negotiate", "Version"]
+__all__ = ["DEFAULT_VERSION", "MIN_VERSION", "Version", "negotiate"]
 
 Version = tuple[int, int]
 DEFAULT_VERSION: Version = (1, 41)

@@ -11,6 +11,7 @@ from __future__ import annotations
 # _collections_abc is loaded at interpreter start; collections.abc would import
 # the whole collections package (start-up time is benchmarked).
 from _collections_abc import Mapping
+
 TYPE_CHECKING = False  # typing imports re: too slow for CLI start-up
 if TYPE_CHECKING:
     from typing import Any

@@ -17,7 +17,7 @@ from dockyard.cli._gofmt import GoError, go_quote
 __all__ = ["Node", "parse"]
 
 _KEYWORDS = frozenset(
-    "block break continue define else end if range nil template with".split()
+    ["block", "break", "continue", "define", "else", "end", "if", "range", "nil", "template", "with"]
 )
 _SPACE = " \t\r\n"
 _TERMINATORS = frozenset(" \t\r\n.,|:)(")
@@ -26,7 +26,7 @@ _TERMINATORS = frozenset(" \t\r\n.,|:)(")
 class Node:
     """One parse-tree node; ``str()`` is Go's ``Node.String()`` (used in exec errors)."""
 
-    __slots__ = ("kind", "pos", "items", "names", "name", "text", "value", "decl", "assign")
+    __slots__ = ("assign", "decl", "items", "kind", "name", "names", "pos", "text", "value")
 
     def __init__(self, kind: str, pos: int, **kw: Any) -> None:
         self.kind = kind
@@ -67,7 +67,7 @@ class Node:
 
 
 class _Item:
-    __slots__ = ("typ", "pos", "val", "line")
+    __slots__ = ("line", "pos", "typ", "val")
 
     def __init__(self, typ: str, pos: int, val: str, line: int) -> None:
         self.typ, self.pos, self.val, self.line = typ, pos, val, line

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 from dockyard.cli.flags import Flag, FlagError, parse
 
-__all__ = ["Command", "command", "CommandError"]
+__all__ = ["Command", "CommandError", "command"]
 
 
 class CommandError(Exception):

@@ -14,7 +14,7 @@ class FlagError(Exception):
 
 
 class Flag:
-    __slots__ = ("long", "short", "kind", "default", "help", "dest", "metavar")
+    __slots__ = ("default", "dest", "help", "kind", "long", "metavar", "short")
 
     def __init__(self, long: str, short: str = "", kind: str = "bool", default: object = None,
                  help: str = "", metavar: str = "") -> None:

@@ -12,7 +12,7 @@ import sys
 
 from dockyard.cli.flags import Flag, FlagError, parse
 
-__all__ = ["main", "Cli"]
+__all__ = ["Cli", "main"]
 
 GLOBAL_FLAGS = [
     Flag("host", "H", "list", help="Daemon socket to connect to"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 # _collections_abc is loaded at interpreter start; collections.abc would import
 # the whole collections package (start-up time is benchmarked).
 from _collections_abc import Mapping
+
 TYPE_CHECKING = False  # typing imports re: too slow for CLI start-up
 if TYPE_CHECKING:
     from typing import Any
@@ -87,7 +88,7 @@ _HEADER: dict[str, tuple[Any, tuple[str, ...] | None]] = {
     "truncate": (lambda v, _n: v, ("str", "int")),
 }
 _BUILTINS = frozenset(
-    "and or not len index slice print printf println eq ne lt le gt ge html urlquery js call".split()
+    ["and", "or", "not", "len", "index", "slice", "print", "printf", "println", "eq", "ne", "lt", "le", "gt", "ge", "html", "urlquery", "js", "call"]
 )
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import BinaryIO
 
-__all__ = ["Connection", "Response", "ConnectError"]
+__all__ = ["ConnectError", "Connection", "Response"]
 
 _CHUNK = 1 << 16
 

@@ -33,7 +33,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
-__all__ = ["Info", "Provider", "Writer", "Ingester", "Manager", "Store"]
+__all__ = ["Info", "Ingester", "Manager", "Provider", "Store", "Writer"]
 
 
 @dataclass(frozen=True, slots=True)

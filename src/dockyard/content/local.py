@@ -25,7 +25,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import BinaryIO
 
@@ -54,7 +54,7 @@ def _hex(digest: str) -> str:
 
 
 def _info(digest: str, st: os.stat_result) -> Info:
-    return Info(digest, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
+    return Info(digest, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
 
 @contextmanager
@@ -89,7 +89,7 @@ class LocalStore:
         path = os.path.join(self._blobs, _hex(digest))
         with _disk_errors(f"opening {digest}"):
             try:
-                return open(path, "rb")  # noqa: SIM115 - the caller owns and closes it
+                return open(path, "rb")
             except FileNotFoundError as exc:
                 raise NotFound(f"content {digest} not found") from exc
 

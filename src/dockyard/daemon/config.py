@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Config", "ConfigError", "parse_args", "load"]
+__all__ = ["Config", "ConfigError", "load", "parse_args"]
 
 DEFAULT_SOCKET = "unix:///run/dockyard.sock"
 

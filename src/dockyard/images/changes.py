@@ -12,7 +12,7 @@ from typing import Any
 
 from dockyard.errors import InvalidParameter
 
-__all__ = ["apply_changes", "ALLOWED"]
+__all__ = ["ALLOWED", "apply_changes"]
 
 ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME",
            "WORKDIR", "STOPSIGNAL")

@@ -18,7 +18,7 @@ from dockyard.content import LocalStore
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.images.chain import chain_ids
 
-__all__ = ["AppliedLayer", "ingest_layer", "apply_chain"]
+__all__ = ["AppliedLayer", "apply_chain", "ingest_layer"]
 
 log = logging.getLogger("dockyard.images")
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dockyard.errors import InvalidParameter
 
-__all__ = ["Reference", "parse", "parse_repo_tag", "DEFAULT_TAG", "MAX_NAME_LENGTH"]
+__all__ = ["DEFAULT_TAG", "MAX_NAME_LENGTH", "Reference", "parse", "parse_repo_tag"]
 
 DEFAULT_TAG = "latest"
 MAX_NAME_LENGTH = 255  # distribution/reference RepositoryNameTotalLengthMax, applied to the path
@@ -78,7 +78,7 @@ class Reference:
     Immutable and hashable; equal when all four fields are equal.
     """
 
-    __slots__ = ("domain", "path", "tag", "digest")
+    __slots__ = ("digest", "domain", "path", "tag")
 
     domain: str
     path: str

@@ -25,12 +25,12 @@ from dockyard.events import EventBus
 from dockyard.images import reference
 from dockyard.images.archive import LoadItem, SaveItem, plan_load, unpack, write_save
 from dockyard.images.chain import chain_ids, check_digest, is_full_id, short_id
-from dockyard.images.pipe import stream_from_thread
 from dockyard.images.changes import apply_changes
 from dockyard.images.layer import AppliedLayer, apply_chain, ingest_layer
+from dockyard.images.pipe import stream_from_thread
 from dockyard.images.store import ImageRow, LayerRow, Store
 
-__all__ = ["ImageService", "IMAGE_LIST_FILTERS", "PRUNE_FILTERS"]
+__all__ = ["IMAGE_LIST_FILTERS", "PRUNE_FILTERS", "ImageService"]
 
 IMAGE_LIST_FILTERS = ("dangling", "label", "reference", "before", "since")
 PRUNE_FILTERS = ("dangling", "label", "until")

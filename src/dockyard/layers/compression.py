@@ -23,7 +23,7 @@ from typing import BinaryIO, cast
 
 from dockyard.errors import InvalidParameter
 
-__all__ = ["decompress", "READ_ERRORS"]
+__all__ = ["READ_ERRORS", "decompress"]
 
 _GZIP = b"\x1f\x8b"
 _BZIP2 = b"BZh"

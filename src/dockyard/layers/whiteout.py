@@ -24,15 +24,15 @@ import stat
 from dockyard.layers._tree import Parts, Tree
 
 __all__ = [
-    "WHITEOUT_PREFIX",
+    "OVERLAY_OPAQUE_XATTR",
     "WHITEOUT_META_PREFIX",
     "WHITEOUT_OPAQUE",
-    "OVERLAY_OPAQUE_XATTR",
+    "WHITEOUT_PREFIX",
     "Kind",
     "classify",
-    "write_overlay_whiteout",
     "mark_overlay_opaque",
     "prune_opaque",
+    "write_overlay_whiteout",
 ]
 
 WHITEOUT_PREFIX = ".wh."

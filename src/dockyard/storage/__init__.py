@@ -13,7 +13,7 @@ from dockyard.storage import overlay2
 from dockyard.storage.base import Driver
 from dockyard.storage.vfs import Vfs
 
-__all__ = ["Driver", "open_driver", "DRIVERS"]
+__all__ = ["DRIVERS", "Driver", "open_driver"]
 
 DRIVERS = ("overlay2", "vfs")
 

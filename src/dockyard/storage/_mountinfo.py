@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 
-__all__ = ["mount_points", "is_mounted", "backing_filesystem"]
+__all__ = ["backing_filesystem", "is_mounted", "mount_points"]
 
 _ESCAPE = re.compile(r"\\([0-7]{3})")
 # Docker reports ext2/3/4 as "extfs" (moby daemon/graphdriver/driver_linux.go FsNames).

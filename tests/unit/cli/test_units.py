@@ -3,7 +3,12 @@
 import pytest
 
 from dockyard.cli.units import (
-    bytes_size, from_human_size, human_duration, human_size, ram_in_bytes, time_ago,
+    bytes_size,
+    from_human_size,
+    human_duration,
+    human_size,
+    ram_in_bytes,
+    time_ago,
 )
 
 

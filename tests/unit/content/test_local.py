@@ -72,11 +72,10 @@ def test_size_mismatch_leaves_nothing(store: LocalStore) -> None:
 
 
 def test_context_manager_aborts_uncommitted(store: LocalStore) -> None:
-    with pytest.raises(RuntimeError):
-        with store.writer("boom") as w:
-            w.write(DATA)
-            assert len(ingest_files(store)) == 1
-            raise RuntimeError("caller failed mid-stream")
+    with pytest.raises(RuntimeError), store.writer("boom") as w:
+        w.write(DATA)
+        assert len(ingest_files(store)) == 1
+        raise RuntimeError("caller failed mid-stream")
     assert ingest_files(store) == []
     assert list(store.walk()) == []
 

@@ -1,8 +1,8 @@
 import pytest
 
 from dockyard.errors import InvalidParameter
-from dockyard.images.changes import apply_changes
 from dockyard.images.chain import chain_ids
+from dockyard.images.changes import apply_changes
 
 
 def test_changes_apply_like_dockerfile_instructions():

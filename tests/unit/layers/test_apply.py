@@ -36,15 +36,15 @@ class E:
     dev: tuple[int, int] = (0, 0)
 
 
-def D(name: str, mode: int = 0o755, **kw: object) -> E:  # noqa: N802
+def D(name: str, mode: int = 0o755, **kw: object) -> E:
     return E(name, tarfile.DIRTYPE, mode=mode, **kw)  # type: ignore[arg-type]
 
 
-def S(name: str, target: str) -> E:  # noqa: N802
+def S(name: str, target: str) -> E:
     return E(name, tarfile.SYMTYPE, linkname=target, mode=0o777)
 
 
-def H(name: str, target: str) -> E:  # noqa: N802
+def H(name: str, target: str) -> E:
     return E(name, tarfile.LNKTYPE, linkname=target)
 
 

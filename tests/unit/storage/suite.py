@@ -22,18 +22,18 @@ from dockyard.storage import Driver
 
 __all__ = [
     "layer_id",
-    "tar_of",
-    "unmount_all_under",
     "mounts_under",
-    "test_create_base_layer_is_empty",
+    "tar_of",
+    "test_bad_ids_and_missing_layers",
     "test_chain_merged_view",
+    "test_create_base_layer_is_empty",
+    "test_create_over_leftover_starts_over",
     "test_mount_and_unmount_are_idempotent",
     "test_remove_is_idempotent_and_unmounts",
-    "test_create_over_leftover_starts_over",
-    "test_size_counts_hard_links_once",
-    "test_bad_ids_and_missing_layers",
     "test_rw_layer_without_parent",
+    "test_size_counts_hard_links_once",
     "test_status_pairs",
+    "unmount_all_under",
 ]
 
 MTIME = 1_600_000_000

@@ -14,7 +14,7 @@ from dockyard.layers import apply_tar
 from dockyard.storage import open_driver
 from dockyard.storage.overlay2 import Overlay2, supported
 
-from .suite import *  # noqa: F403 - the shared conformance tests
+from .suite import *
 from .suite import layer_id, mounts_under, tar_of, unmount_all_under
 
 

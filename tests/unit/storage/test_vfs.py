@@ -12,7 +12,7 @@ import pytest
 from dockyard.storage import open_driver
 from dockyard.storage.vfs import Vfs
 
-from .suite import *  # noqa: F403 - the shared conformance tests
+from .suite import *
 from .suite import layer_id, unmount_all_under
 
 

@@ -13,7 +13,7 @@ from dockyard.api.keys import IMAGES
 from dockyard.api.middleware import json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import byte_stream, json_lines, spool
-from dockyard.errors import InvalidParameter, NotImplemented
+from dockyard.errors import InvalidParameter
 from dockyard.images.service import IMAGE_LIST_FILTERS, PRUNE_FILTERS
 
 routes = Routes()
@@ -32,7 +32,7 @@ async def list_images(request: web.Request) -> web.StreamResponse:
 async def create_image(request: web.Request) -> web.StreamResponse:
     q = request.query
     if "fromImage" in q:
-        raise NotImplemented(
+        raise NotImplementedError(
             f"pulling {q['fromImage']} needs a registry client, which dockyard does not have yet; "
             "make the image locally (docker import / docker load)"
         )
@@ -83,7 +83,7 @@ async def prune(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/images/search")
 async def search(request: web.Request) -> web.StreamResponse:
-    raise NotImplemented("image search needs a registry, which dockyard cannot reach")
+    raise NotImplementedError("image search needs a registry, which dockyard cannot reach")
 
 
 @routes.get("/images/{name:.+}/json")
@@ -111,7 +111,7 @@ async def tag(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/images/{name:.+}/push")
 async def push(request: web.Request) -> web.StreamResponse:
-    raise NotImplemented("pushing needs a registry client, which dockyard does not have yet")
+    raise NotImplementedError("pushing needs a registry client, which dockyard does not have yet")
 
 
 @routes.delete("/images/{name:.+}")

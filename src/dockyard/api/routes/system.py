@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from dockyard.api import query
-from dockyard.api.keys import SYSTEM, EVENTS
+from dockyard.api.keys import EVENTS, SYSTEM
 from dockyard.api.middleware import common_headers, json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import json_lines

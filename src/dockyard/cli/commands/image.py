@@ -28,7 +28,7 @@ def _filters(items: list[str]) -> str | None:
     for item in items:
         key, eq, value = item.partition("=")
         if not eq:
-            raise CommandError(f"Error: bad format of filter (expected name=value)")
+            raise CommandError("Error: bad format of filter (expected name=value)")
         out.setdefault(key, {})[value] = True
     return json.dumps(out) if out else None
 

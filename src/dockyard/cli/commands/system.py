@@ -237,7 +237,7 @@ def events(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     for item in opts["filter"]:
         key, eq, value = item.partition("=")
         if not eq:
-            raise CommandError(f"Error: bad format of filter (expected name=value)")
+            raise CommandError("Error: bad format of filter (expected name=value)")
         filters.setdefault(key, {})[value] = True
     params = {
         "since": _parse_time_arg(opts["since"]) or None,
