@@ -1,0 +1,49 @@
+"""Ways the supervisor starts a container's first process (synchronous, child path).
+
+``exec_process`` forks and execs ``argv`` with the given stdio and no isolation: the
+supervisor's own tests use it, and it is the seam where the native runtime's
+``create``/``start`` plugs in (namespaces, pivot_root, cgroups) for real containers.
+Exec failures travel back on a close-on-exec pipe, so a missing binary is an error of
+``start``, not a mysterious exit code.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["exec_process"]
+
+
+def exec_process(req: dict, stdio: tuple[int, int, int]) -> int:
+    argv = list(req["argv"])
+    env = {k: v for k, _, v in (e.partition("=") for e in req.get("env") or [])}
+    cwd = req.get("cwd") or "/"
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # child: only async-signal-safe-ish work, then exec or _exit
+        try:
+            os.close(err_r)
+            os.setsid()
+            for target, fd in enumerate(stdio):
+                os.dup2(fd, target)
+            if req.get("tty"):
+                import fcntl
+                import termios
+
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            os.chdir(cwd)
+            os.execvpe(argv[0], argv, env)
+        except BaseException as exc:  # reported to the parent, never raised here
+            try:
+                os.write(err_w, f"{type(exc).__name__}: {exc}".encode()[:4096])
+            finally:
+                os._exit(127)
+    os.close(err_w)
+    message = b""
+    while chunk := os.read(err_r, 4096):
+        message += chunk
+    os.close(err_r)
+    if message:
+        os.waitpid(pid, 0)
+        raise OSError(f'exec: "{argv[0]}": {message.decode(errors="replace")}')
+    return pid
