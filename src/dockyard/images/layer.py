@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from dockyard import layers
+from dockyard.layers.compression import READ_ERRORS
 from dockyard.content import LocalStore
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.images.chain import chain_ids
@@ -42,7 +43,7 @@ def ingest_layer(content: LocalStore, stream: BinaryIO, expected: str | None = N
             return writer.commit()
     except DockyardError:
         raise
-    except (OSError, EOFError, ValueError) as exc:
+    except (*READ_ERRORS, ValueError) as exc:
         raise InvalidParameter(f"invalid layer: {exc}") from exc
 
 

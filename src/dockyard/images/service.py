@@ -330,6 +330,13 @@ class ImageService:
                 out.extend(await self._delete_image(parent.id))
         return out
 
+    async def _discard(self, written: list[str]) -> None:
+        """After a failed import or load: drop its layers and the blobs nothing else uses."""
+        await self._collect_layers()
+        for digest in written:
+            if not self.store.diff_id_users(digest) and self.store.image(digest) is None:
+                await asyncio.to_thread(self._delete_blob_if_unused, digest)
+
     def _delete_blob_if_unused(self, digest: str) -> None:
         try:
             self.content.delete(digest)
@@ -392,21 +399,27 @@ class ImageService:
         container_config = _empty_container_config()
         apply_changes(container_config, changes)
         async with self.lock:
-            diff_id = await asyncio.to_thread(ingest_layer, self.content, body)
-            created = now_rfc3339()
-            config = {
-                "architecture": arch or "amd64",
-                "comment": message,
-                "config": container_config,
-                "container_config": _empty_container_config(),
-                "created": created,
-                "docker_version": "dockyard-0.1.0",
-                "history": [{"created": created, "comment": message or "Imported from -"}],
-                "os": "linux",
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-            }
-            raw = json.dumps(config, separators=(",", ":")).encode()
-            image_id = await self.register(raw, [diff_id], parent="")
+            written: list[str] = []
+            try:
+                diff_id = await asyncio.to_thread(ingest_layer, self.content, body)
+                written.append(diff_id)
+                created = now_rfc3339()
+                config = {
+                    "architecture": arch or "amd64",
+                    "comment": message,
+                    "config": container_config,
+                    "container_config": _empty_container_config(),
+                    "created": created,
+                    "docker_version": "dockyard-0.1.0",
+                    "history": [{"created": created, "comment": message or "Imported from -"}],
+                    "os": "linux",
+                    "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                }
+                raw = json.dumps(config, separators=(",", ":")).encode()
+                image_id = await self.register(raw, [diff_id], parent="", written=written)
+            except BaseException:
+                await self._discard(written)
+                raise
             if ref is not None:
                 self.store.set_ref(str(ref), image_id, now_rfc3339())
         self.events.publish("image", "import", image_id, {"name": image_id})
@@ -414,11 +427,16 @@ class ImageService:
             self.events.publish("image", "tag", image_id, {"name": ref.familiar()})
         return image_id
 
-    async def register(self, raw_config: bytes, diff_ids: list[str], parent: str) -> str:
-        """Store a config, apply its chain and record the image (caller holds the lock)."""
+    async def register(self, raw_config: bytes, diff_ids: list[str], parent: str,
+                       written: list[str]) -> str:
+        """Store a config, apply its chain and record the image (caller holds the lock).
+
+        Blobs this call writes are appended to ``written`` so a failing caller can discard
+        them (``_discard``)."""
         image_id = await asyncio.to_thread(write_blob, self.content, raw_config)
         if self.store.image(image_id):
             return image_id
+        written.append(image_id)
         known = {layer.chain_id for layer in self.store.layers()}
         new: list[AppliedLayer] = await asyncio.to_thread(
             apply_chain, self.content, self.driver, diff_ids, known
@@ -494,10 +512,7 @@ class ImageService:
                 for item in await asyncio.to_thread(plan_load, unpacked):
                     messages.extend(await self._load_one(item, ingested))
             except BaseException:
-                await self._collect_layers()
-                for digest in ingested:
-                    if not self.store.diff_id_users(digest):
-                        await asyncio.to_thread(self._delete_blob_if_unused, digest)
+                await self._discard(ingested)
                 raise
             finally:
                 await asyncio.to_thread(shutil.rmtree, workdir, True)
@@ -523,7 +538,7 @@ class ImageService:
                 except InvalidParameter as exc:
                     raise InvalidParameter(f"invalid archive: layer {diff_id}: {exc.message}") from exc
             ingested.append(diff_id)
-        image_id = await self.register(item.config, diff_ids, parent="")
+        image_id = await self.register(item.config, diff_ids, parent="", written=ingested)
         messages = []
         for tag in item.repo_tags:
             ref = reference.parse(tag).with_default_tag()
