@@ -22,7 +22,7 @@ class Actor(msgspec.Struct, rename={"id": "ID", "attributes": "Attributes"}):
     attributes: dict[str, str]
 
 
-class Event(msgspec.Struct, omit_defaults=True):
+class Event(msgspec.Struct, omit_defaults=True, rename={"from_": "from"}):
     Type: str
     Action: str
     Actor: Actor
@@ -31,7 +31,7 @@ class Event(msgspec.Struct, omit_defaults=True):
     timeNano: int = 0
     status: str | None = None
     id: str | None = None
-    # "from" is a keyword; containers' events set it through rename in a later step.
+    from_: str | None = None  # legacy fields, set on container events only (as moby does)
 
 
 _QUEUE_LIMIT = 4096
@@ -75,7 +75,8 @@ class EventBus:
     def listeners(self) -> int:
         return len(self._subscribers)
 
-    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str]) -> Event:
+    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str],
+                from_: str | None = None) -> Event:
         now = time.time_ns()
         event = Event(
             Type=type_,
@@ -84,6 +85,8 @@ class EventBus:
             time=now // 1_000_000_000,
             timeNano=now,
         )
+        if type_ == "container":
+            event.status, event.id, event.from_ = action, actor_id, from_
         self._history.append(event)
         for queue in list(self._subscribers):
             try:

@@ -89,6 +89,11 @@ class Engine:
             return ""
 
     def stop(self) -> None:
+        if self.proc and self.proc.poll() is None and ping(self.sock):
+            # Containers outlive their daemon by design: remove them through the API first.
+            ids = self.cli("ps", "-aq").stdout.decode().split()
+            if ids:
+                self.cli("rm", "-f", *ids)
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

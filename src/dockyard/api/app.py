@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from dockyard.api.keys import EVENTS, IMAGES, SYSTEM
+from dockyard.api.keys import CONTAINERS, EVENTS, IMAGES, SYSTEM
 from dockyard.api.middleware import error_middleware, error_response
-from dockyard.api.routes import images, swarm, system
+from dockyard.api.routes import containers, images, swarm, system
 from dockyard.events import EventBus
 from dockyard.images.service import ImageService
 
@@ -24,6 +24,7 @@ class Services:
     images: ImageService
     events: EventBus
     system: Any
+    containers: Any = None
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:
@@ -35,7 +36,9 @@ def make_app(services: Services) -> web.Application:
     app[IMAGES] = services.images
     app[EVENTS] = services.events
     app[SYSTEM] = services.system
-    for table in (system.routes, images.routes, swarm.routes):
+    if services.containers is not None:
+        app[CONTAINERS] = services.containers
+    for table in (system.routes, images.routes, containers.routes, swarm.routes):
         table.install(app)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app

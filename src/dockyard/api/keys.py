@@ -12,5 +12,6 @@ from dockyard.images.service import ImageService
 __all__ = ["EVENTS", "IMAGES", "SYSTEM"]
 
 IMAGES = web.AppKey("images", ImageService)
+CONTAINERS: web.AppKey[Any] = web.AppKey("containers")
 EVENTS = web.AppKey("events", EventBus)
 SYSTEM: web.AppKey[Any] = web.AppKey("system")

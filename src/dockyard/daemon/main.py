@@ -61,7 +61,11 @@ def _write_pidfile(path: str) -> None:
 
 async def run(config: Config) -> None:
     from dockyard.api import Services, make_app
+    from dockyard.containers.service import ContainerService
+    from dockyard.containers.shim import Shim
+    from dockyard.containers.store import Store as ContainerStore
     from dockyard.content import LocalStore
+    from dockyard.runtime.supervisor.client import ensure as ensure_supervisor
     from dockyard.daemon.system import SystemService
     from dockyard.db import open_db
     from dockyard.events import EventBus
@@ -81,8 +85,13 @@ async def run(config: Config) -> None:
     driver = open_driver(config.storage_driver, config.data_root)
     events = EventBus()
     images = ImageService(Store(db), content, driver, events, tmpdir)
-    system = SystemService(config, images, events)
-    app = make_app(Services(images=images, events=events, system=system))
+    shim_root = os.path.join(config.exec_root, "supervisor")
+    supervisor = await asyncio.to_thread(ensure_supervisor, shim_root)
+    containers = ContainerService(ContainerStore(db), images, driver, Shim(supervisor.sock_path),
+                                  events, config.data_root, config.exec_root)
+    await containers.restore()
+    system = SystemService(config, images, events, containers)
+    app = make_app(Services(images=images, events=events, system=system, containers=containers))
 
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
     await runner.setup()

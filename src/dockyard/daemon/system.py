@@ -57,7 +57,8 @@ def _mem_total() -> int:
 
 
 class SystemService:
-    def __init__(self, config: Config, images: ImageService, events: EventBus) -> None:
+    def __init__(self, config: Config, images: ImageService, events: EventBus, containers: Any = None) -> None:
+        self.containers = containers
         self.config = config
         self.images = images
         self.events = events
@@ -98,7 +99,8 @@ class SystemService:
         images = len(self.images.store.images())
         return {
             "ID": self.engine_id,
-            "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+            **dict(zip(("Containers", "ContainersRunning", "ContainersPaused", "ContainersStopped"),
+                       self.containers.running_count() if self.containers else (0, 0, 0, 0))),
             "Images": images,
             "Driver": self.images.driver.name,
             "DriverStatus": [list(kv) for kv in self.images.driver.status()],

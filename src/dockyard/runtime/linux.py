@@ -23,38 +23,68 @@ call and so avoids the one-page (4096 byte) limit of ``mount(2)``'s data string.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 __all__ = [
-    "MS_RDONLY",
-    "MS_NOSUID",
-    "MS_NODEV",
-    "MS_NOEXEC",
-    "MS_REMOUNT",
-    "MS_BIND",
-    "MS_MOVE",
-    "MS_REC",
-    "MS_PRIVATE",
-    "MS_SLAVE",
-    "MS_SHARED",
-    "MNT_FORCE",
-    "MNT_DETACH",
-    "MNT_EXPIRE",
-    "UMOUNT_NOFOLLOW",
-    "FSOPEN_CLOEXEC",
-    "FSMOUNT_CLOEXEC",
+    "CLONE_NEWCGROUP",
+    "CLONE_NEWIPC",
+    "CLONE_NEWNET",
+    "CLONE_NEWNS",
+    "CLONE_NEWPID",
+    "CLONE_NEWUSER",
+    "CLONE_NEWUTS",
+    "FSCONFIG_CMD_CREATE",
     "FSCONFIG_SET_FLAG",
     "FSCONFIG_SET_STRING",
-    "FSCONFIG_CMD_CREATE",
+    "FSMOUNT_CLOEXEC",
+    "FSOPEN_CLOEXEC",
+    "MNT_DETACH",
+    "MNT_EXPIRE",
+    "MNT_FORCE",
     "MOVE_MOUNT_F_EMPTY_PATH",
-    "mount",
-    "umount2",
-    "fsopen",
+    "MS_BIND",
+    "MS_DIRSYNC",
+    "MS_MANDLOCK",
+    "MS_MOVE",
+    "MS_NOATIME",
+    "MS_NODEV",
+    "MS_NODIRATIME",
+    "MS_NOEXEC",
+    "MS_NOSUID",
+    "MS_PRIVATE",
+    "MS_RDONLY",
+    "MS_REC",
+    "MS_RELATIME",
+    "MS_REMOUNT",
+    "MS_SHARED",
+    "MS_SLAVE",
+    "MS_STRICTATIME",
+    "MS_SYNCHRONOUS",
+    "MS_UNBINDABLE",
+    "PR_CAPBSET_DROP",
+    "PR_CAP_AMBIENT",
+    "PR_CAP_AMBIENT_CLEAR_ALL",
+    "PR_CAP_AMBIENT_RAISE",
+    "PR_SET_CHILD_SUBREAPER",
+    "PR_SET_KEEPCAPS",
+    "PR_SET_NO_NEW_PRIVS",
+    "PR_SET_PDEATHSIG",
+    "UMOUNT_NOFOLLOW",
+    "cap_last_cap",
+    "capget",
+    "capset",
+    "fs_log",
     "fsconfig",
     "fsmount",
+    "fsopen",
+    "mount",
     "move_mount",
-    "fs_log",
+    "pivot_root",
+    "prctl",
+    "sethostname",
+    "setns",
+    "umount2",
+    "unshare",
 ]
 
 # <sys/mount.h>
@@ -62,10 +92,18 @@ MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
 MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
 MS_BIND = 4096
 MS_MOVE = 8192
 MS_REC = 16384
+MS_UNBINDABLE = 1 << 17
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
 MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
@@ -90,7 +128,19 @@ _SYS_FSOPEN = 430
 _SYS_FSCONFIG = 431
 _SYS_FSMOUNT = 432
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+def _load_libc() -> ctypes.CDLL:
+    # glibc's soname first: ctypes.util.find_library runs ``ldconfig -p`` in a subprocess
+    # (and imports subprocess), which costs more than the rest of dockyard-runtime's start.
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        from ctypes import util
+
+        return ctypes.CDLL(util.find_library("c"), use_errno=True)
+
+
+_libc = _load_libc()
 
 _libc.mount.argtypes = [
     ctypes.c_char_p,
@@ -103,6 +153,16 @@ _libc.mount.restype = ctypes.c_int
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.umount2.restype = ctypes.c_int
 _libc.syscall.restype = ctypes.c_long
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.prctl.argtypes = [
+    ctypes.c_int,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+]
 
 
 def _encode(value: str | None) -> bytes | None:
@@ -189,3 +249,122 @@ def fs_log(fs_fd: int) -> str:
             break
         lines.append(chunk.decode(errors="replace").strip())
     return "; ".join(lines)
+
+
+# --- namespaces, root switch, process attributes (the container child path) ----------------
+#
+# Facts the runtime relies on (man 2 unshare, setns, pivot_root, capset, prctl):
+# - ``unshare(CLONE_NEWPID)`` does not move the caller: it sets the pid namespace *for
+#   children* (``/proc/self/ns/pid_for_children``); the next fork becomes pid 1 there.  A
+#   caller may ``setns`` back to its own pid namespace afterwards, so a long-lived parent can
+#   start many containers without an intermediate process.
+# - ``setns`` into a mount namespace resets the caller's root and cwd to that namespace's root.
+# - ``pivot_root(".", ".")`` stacks the old root under the new one at the same place; an
+#   ``umount2(".", MNT_DETACH)`` then drops it without needing a directory for it (runc's
+#   trick, libcontainer/rootfs_linux.go ``pivotRoot``).
+# - Capabilities: a uid change away from 0 clears permitted/effective unless
+#   ``PR_SET_KEEPCAPS`` is set; the bounding set can only shrink (``PR_CAPBSET_DROP``).
+
+# <sched.h>
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# <linux/prctl.h>
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+_SYS_PIVOT_ROOT = 155  # x86_64; aarch64 and the unified table use 41
+_SYS_CAPGET = 125
+_SYS_CAPSET = 126
+if os.uname().machine in ("aarch64", "arm64", "riscv64"):
+    _SYS_PIVOT_ROOT, _SYS_CAPGET, _SYS_CAPSET = 41, 90, 91
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def unshare(flags: int) -> None:
+    """unshare(2) with ``CLONE_NEW*`` flags."""
+    if _libc.unshare(flags) != 0:
+        raise _fail(None)
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """setns(2): join the namespace open on ``fd`` (``nstype`` 0 accepts any kind)."""
+    if _libc.setns(fd, nstype) != 0:
+        raise _fail(None)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """pivot_root(2) (no glibc wrapper)."""
+    rc = _libc.syscall(ctypes.c_long(_SYS_PIVOT_ROOT), _encode(new_root), _encode(put_old))
+    if rc != 0:
+        raise _fail(new_root)
+
+
+def sethostname(name: str) -> None:
+    """sethostname(2) in the caller's UTS namespace."""
+    raw = name.encode()
+    if _libc.sethostname(raw, len(raw)) != 0:
+        raise _fail(name)
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    """prctl(2); returns the call's non-negative result."""
+    rc = _libc.prctl(option, arg2, arg3, arg4, arg5)
+    if rc < 0:
+        raise _fail(None)
+    return int(rc)
+
+
+def capget(pid: int = 0) -> tuple[int, int, int]:
+    """capget(2): (effective, permitted, inheritable) as 64-bit masks."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, pid)
+    data = (_CapData * 2)()
+    if _libc.syscall(ctypes.c_long(_SYS_CAPGET), ctypes.byref(header), data) != 0:
+        raise _fail(None)
+    return (
+        data[0].effective | data[1].effective << 32,
+        data[0].permitted | data[1].permitted << 32,
+        data[0].inheritable | data[1].inheritable << 32,
+    )
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """capset(2) of the calling thread, from 64-bit masks (bit n = capability n)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in (0, 1):
+        shift = 32 * i
+        data[i].effective = (effective >> shift) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    if _libc.syscall(ctypes.c_long(_SYS_CAPSET), ctypes.byref(header), data) != 0:
+        raise _fail(None)
+
+
+def cap_last_cap() -> int:
+    """The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap)."""
+    with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+        return int(f.read())

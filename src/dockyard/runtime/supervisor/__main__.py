@@ -14,10 +14,10 @@ def main(argv: list[str]) -> int:
         return 2
     root = os.path.abspath(argv[0])
     os.makedirs(root, mode=0o700, exist_ok=True)
-    from dockyard.runtime.supervisor.launch import exec_process
+    from dockyard.runtime.supervisor.launch import launch
     from dockyard.runtime.supervisor.server import Supervisor
 
-    Supervisor(root, exec_process).serve(os.path.join(root, "supervisor.sock"))
+    Supervisor(root, launch).serve(os.path.join(root, "supervisor.sock"))
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["exec_process"]
+__all__ = ["exec_process", "launch", "oci_process"]
 
 
 def exec_process(req: dict, stdio: tuple[int, int, int]) -> int:
@@ -47,3 +47,31 @@ def exec_process(req: dict, stdio: tuple[int, int, int]) -> int:
         os.waitpid(pid, 0)
         raise OSError(f'exec: "{argv[0]}": {message.decode(errors="replace")}')
     return pid
+
+
+def oci_process(req: dict, stdio: tuple[int, int, int]) -> int:
+    """Run the bundle with an external OCI runtime in the foreground (``runc run``).
+
+    The runtime process stays the container's parent and forwards signals to it; its exit
+    status is the container's.  With ``terminal: true`` in the spec, runc makes the pty and
+    copies it to its own stdio, which is our pty.
+    """
+    runtime = req.get("runtime") or "runc"
+    state_root = req.get("runtime_root") or "/run/dockyard/runc"
+    argv = [runtime, "--root", state_root, "run", "--bundle", req["bundle"], req["id"]]
+    return exec_process(
+        {
+            "argv": argv,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "cwd": req["bundle"],
+            "tty": req.get("tty"),
+        },
+        stdio,
+    )
+
+
+def launch(req: dict, stdio: tuple[int, int, int]) -> int:
+    """A bundle runs under an OCI runtime; a bare argv (the supervisor's tests) is exec'd."""
+    if req.get("bundle"):
+        return oci_process(req, stdio)
+    return exec_process(req, stdio)

@@ -305,7 +305,13 @@ class Supervisor:
         self.by_pid[c.pid] = c
         for fd in c.outputs:
             self.sel.register(fd, selectors.EVENT_READ, ("out", c))
-        return {"pid": c.pid, "started_at": c.started_at}
+        reply = {"pid": c.pid, "started_at": c.started_at}
+        if req.get("attach"):
+            # Attached in the same step as the start: no output can be read before the
+            # client is registered, so nothing the container prints first is lost.
+            self._reply(conn, reply)
+            return self.op_attach(conn, req)
+        return reply
 
     def op_kill(self, conn: _Conn, req: dict) -> dict:
         c = self._get(req)

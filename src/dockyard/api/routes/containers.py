@@ -1,0 +1,191 @@
+"""Container endpoints (asyncio world): create, list, inspect, start/stop/restart/kill,
+wait, remove, rename, resize, attach and logs."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+
+import msgspec
+from aiohttp import web
+
+from dockyard.api import query
+from dockyard.api.hijack import hijack
+from dockyard.api.keys import CONTAINERS
+from dockyard.api.middleware import json_response
+from dockyard.api.routing import Routes
+from dockyard.api.streams import start_stream
+from dockyard.containers.service import LIST_FILTERS
+from dockyard.errors import InvalidParameter
+
+routes = Routes()
+
+
+async def _json_body(request: web.Request) -> dict:
+    ctype = request.headers.get("Content-Type", "")
+    raw = await request.read()
+    if raw and not ctype.startswith("application/json"):
+        raise InvalidParameter(f"Content-Type specified ({ctype}) must be 'application/json'")
+    if not raw:
+        return {}
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise InvalidParameter(f"invalid JSON body: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidParameter("the request body must be a JSON object")
+    return body
+
+
+def _mux(stream: int, data: bytes) -> bytes:
+    return struct.pack(">BxxxI", stream, len(data)) + data
+
+
+@routes.post("/containers/create")
+async def create(request: web.Request) -> web.StreamResponse:
+    body = await _json_body(request)
+    result = await request.app[CONTAINERS].create(request.query.get("name") or None, body)
+    return json_response(result, status=201)
+
+
+@routes.get("/containers/json")
+async def list_containers(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    filters = query.parse_filters(q.get("filters"), LIST_FILTERS)
+    result = request.app[CONTAINERS].list(query.boolean(q, "all"), query.integer(q, "limit"), filters)
+    return json_response(result)
+
+
+@routes.post("/containers/prune")
+async def prune(request: web.Request) -> web.StreamResponse:
+    filters = query.parse_filters(request.query.get("filters"), ("label", "until"))
+    return json_response(await request.app[CONTAINERS].prune(filters))
+
+
+@routes.get("/containers/{id}/json")
+async def inspect(request: web.Request) -> web.StreamResponse:
+    return json_response(request.app[CONTAINERS].inspect(request.match_info["id"]))
+
+
+@routes.post("/containers/{id}/start")
+async def start(request: web.Request) -> web.StreamResponse:
+    await request.app[CONTAINERS].start(request.match_info["id"])
+    return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/stop")
+async def stop(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    await request.app[CONTAINERS].stop(request.match_info["id"], query.integer(q, "t"), q.get("signal"))
+    return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/restart")
+async def restart(request: web.Request) -> web.StreamResponse:
+    await request.app[CONTAINERS].restart(request.match_info["id"], query.integer(request.query, "t"))
+    return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/kill")
+async def kill(request: web.Request) -> web.StreamResponse:
+    await request.app[CONTAINERS].kill(request.match_info["id"], request.query.get("signal") or "SIGKILL")
+    return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/rename")
+async def rename(request: web.Request) -> web.StreamResponse:
+    await request.app[CONTAINERS].rename(request.match_info["id"], request.query.get("name", ""))
+    return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/resize")
+async def resize(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    await request.app[CONTAINERS].resize(request.match_info["id"], query.integer(q, "h", 0), query.integer(q, "w", 0))
+    return web.Response(status=200)
+
+
+@routes.delete("/containers/{id}")
+async def remove(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    await request.app[CONTAINERS].remove(request.match_info["id"], query.boolean(q, "force"), query.boolean(q, "v"))
+    return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/wait")
+async def wait(request: web.Request) -> web.StreamResponse:
+    # Headers go out at once: the Go client blocks on them before it calls start (§3.1).
+    fut = request.app[CONTAINERS].wait_future(request.match_info["id"], request.query.get("condition", ""))
+    response = await start_stream(request, "application/json")
+    code = await fut
+    try:
+        await response.write(msgspec.json.encode({"Error": None, "StatusCode": code}) + b"\n")
+        await response.write_eof()
+    except ConnectionError:
+        pass  # `docker run -d` hangs up on its wait request once the container started
+    return response
+
+
+@routes.post("/containers/{id}/attach")
+async def attach(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    service = request.app[CONTAINERS]
+    want_stdin = query.boolean(q, "stdin")
+    c, hub, sub = await service.attach(request.match_info["id"], query.boolean(q, "stdout"),
+                                       query.boolean(q, "stderr"))
+    tty = bool(c.config.get("Tty"))
+    stdin_once = bool(c.config.get("StdinOnce"))
+    response, conn = await hijack(
+        request,
+        on_data=hub.stdin if want_stdin and c.config.get("OpenStdin") else None,
+        on_eof=hub.close_stdin if want_stdin and stdin_once else None,
+    )
+    lost = asyncio.ensure_future(conn.lost.wait())
+    try:
+        if query.boolean(q, "logs"):
+            for stream, _, data in await service.log_entries(c.id, stdout=sub.stdout, stderr=sub.stderr):
+                await conn.write(data if tty else _mux(1 if stream == "stdout" else 2, data))
+        while query.boolean(q, "stream", True):
+            getter = asyncio.ensure_future(sub.queue.get())
+            await asyncio.wait({getter, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                break
+            item = getter.result()
+            if item is None:
+                break
+            stream, data = item
+            await conn.write(data if tty else _mux(stream, data))
+    except ConnectionError:
+        pass
+    finally:
+        lost.cancel()
+        hub.unsubscribe(sub)
+        conn.close()
+    return response
+
+
+@routes.get("/containers/{id}/logs")
+async def logs(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    stdout, stderr = query.boolean(q, "stdout"), query.boolean(q, "stderr")
+    if not (stdout or stderr):
+        raise InvalidParameter("You must choose at least one stream")
+    service = request.app[CONTAINERS]
+    c = service.get(request.match_info["id"])
+    tail = q.get("tail", "all")
+    if tail not in ("all", "") and not tail.lstrip("-").isdigit():
+        raise InvalidParameter(f"invalid value for tail: {tail!r}")
+    since = float(q.get("since") or 0)
+    until = float(q.get("until") or 0)
+    entries = service.logs(c.id, stdout=stdout, stderr=stderr, tail=tail, since=since, until=until,
+                           follow=query.boolean(q, "follow"))
+    tty = bool(c.config.get("Tty"))
+    timestamps = query.boolean(q, "timestamps")
+    response = await start_stream(request, "application/vnd.docker.raw-stream")
+    async for stream, stamp, data in entries:
+        if timestamps:
+            data = stamp.encode() + b" " + data
+        await response.write(data if tty else _mux(1 if stream == "stdout" else 2, data))
+    await response.write_eof()
+    return response

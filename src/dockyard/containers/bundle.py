@@ -1,0 +1,101 @@
+"""Container record → OCI runtime bundle (config.json) (blocking world: reads the rootfs).
+
+Image config and create options are merged here the way moby's daemon/oci_linux.go does:
+Entrypoint + Cmd, image Env then container Env, a default PATH when none is set, the
+working directory, user and groups resolved from the image's /etc/passwd and /etc/group,
+the hostname.  Security defaults come from ``runtime.spec.default_spec``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dockyard.errors import InvalidParameter
+from dockyard.runtime.spec.config import Root, dump
+from dockyard.runtime.spec.default import default_nofile, default_spec
+from dockyard.runtime.spec.process import User
+
+__all__ = ["DEFAULT_PATH", "build", "resolve_user"]
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _read_db(rootfs: str, name: str) -> list[list[str]]:
+    path = os.path.join(rootfs, "etc", name)
+    # /etc/passwd inside the image may be a symlink: read it only if it is a plain file.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return []
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
+        return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+
+
+def resolve_user(rootfs: str, user: str, group_add: list[str]) -> User:
+    """``user[:group]`` by name or number, as Docker resolves it inside the image."""
+    name, _, group = (user or "0").partition(":")
+    passwd = _read_db(rootfs, "passwd")
+    groups = _read_db(rootfs, "group")
+    uid = gid = None
+    if name.isdigit():
+        uid = int(name)
+        for entry in passwd:
+            if len(entry) > 3 and entry[2] == name:
+                gid = int(entry[3]) if entry[3].isdigit() else 0
+                break
+    else:
+        for entry in passwd:
+            if entry[0] == name and len(entry) > 3:
+                uid, gid = int(entry[2]), int(entry[3])
+                break
+        if uid is None:
+            raise InvalidParameter(f"unable to find user {name}: no matching entries in passwd file")
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            match = [g for g in groups if g[0] == group and len(g) > 2]
+            if not match:
+                raise InvalidParameter(f"unable to find group {group}: no matching entries in group file")
+            gid = int(match[0][2])
+    extra: list[int] = []
+    for g in group_add:
+        if g.isdigit():
+            extra.append(int(g))
+        else:
+            match = [e for e in groups if e[0] == g and len(e) > 2]
+            if not match:
+                raise InvalidParameter(f"unable to find group {g}: no matching entries in group file")
+            extra.append(int(match[0][2]))
+    if not name.isdigit() or uid is not None:
+        user_name = name if not name.isdigit() else None
+        for entry in groups:  # supplementary groups the user is a member of
+            if user_name and len(entry) > 3 and user_name in entry[3].split(","):
+                extra.append(int(entry[2]))
+    return User(uid=uid or 0, gid=gid or 0, additional_gids=sorted(set(extra)) or None)
+
+
+def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_config: dict,
+          hostname: str) -> str:
+    """Write ``config.json`` for the container; returns its path."""
+    env = list(config.get("Env") or [])
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, DEFAULT_PATH)
+    if not any(e.startswith("HOSTNAME=") for e in env):
+        env.insert(1, f"HOSTNAME={hostname}")
+    spec = default_spec(args, rootfs=rootfs, hostname=hostname, nofile=default_nofile())
+    spec.root = Root(rootfs, bool(host_config.get("ReadonlyRootfs")))
+    spec.process.env = env
+    spec.process.cwd = config.get("WorkingDir") or "/"
+    spec.process.terminal = bool(config.get("Tty"))
+    if host_config.get("NetworkMode") == "host" and spec.linux is not None:
+        spec.linux.namespaces = [n for n in spec.linux.namespaces if n.type != "network"]
+    if spec.linux is not None:
+        spec.linux.cgroups_path = f"/dockyard/{os.path.basename(bundle_dir)}"
+    spec.process.user = resolve_user(rootfs, config.get("User") or "", list(host_config.get("GroupAdd") or []))
+    os.makedirs(bundle_dir, exist_ok=True)
+    path = os.path.join(bundle_dir, "config.json")
+    from dockyard.fsutil import atomic_write
+
+    atomic_write(path, dump(spec))
+    return path

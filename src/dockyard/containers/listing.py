@@ -1,0 +1,114 @@
+"""``GET /containers/json``: the summary shape and the list filters (pure logic)."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from typing import Any
+
+from dockyard.containers.record import Container
+
+__all__ = ["summary", "matches", "status_text"]
+
+
+def _since(rfc: str) -> float:
+    import datetime
+
+    text = rfc.rstrip("Z")
+    main, _, frac = text.partition(".")
+    try:
+        base = datetime.datetime.fromisoformat(main).replace(tzinfo=datetime.timezone.utc).timestamp()
+    except ValueError:
+        return time.time()
+    return base + (float("0." + frac) if frac else 0.0)
+
+
+def _human(seconds: float) -> str:
+    """go-units HumanDuration, as the daemon uses it in ``Status``."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_text(c: Container) -> str:
+    st = c.state
+    if st.Running:
+        text = f"Up {_human(time.time() - _since(st.StartedAt))}"
+        return text + " (Paused)" if st.Paused else text
+    if st.Status == "removing":
+        return "Removal In Progress"
+    if c.has_been_started or st.FinishedAt != "0001-01-01T00:00:00Z":
+        return f"Exited ({st.ExitCode}) {_human(time.time() - _since(st.FinishedAt))} ago"
+    return "Created"
+
+
+def summary(c: Container) -> dict[str, Any]:
+    command = " ".join(shlex.quote(a) if " " in a else a for a in [c.path, *c.args])
+    return {
+        "Id": c.id, "Names": [c.name], "Image": c.image_name, "ImageID": c.image_id,
+        "Command": command, "Created": c.created_ns // 1_000_000_000, "Ports": [],
+        "Labels": c.config.get("Labels") or {}, "State": c.state.Status, "Status": status_text(c),
+        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
+        "NetworkSettings": {"Networks": {}}, "Mounts": [],
+    }
+
+
+def matches(c: Container, filters: dict[str, list[str]], service: Any, include_stopped: bool) -> bool:
+    if not include_stopped and not c.state.Running:
+        return False
+    if (ids := filters.get("id")) and not any(c.id.startswith(i) for i in ids):
+        return False
+    if (wanted := filters.get("name")) and not any(w.lstrip("/") in c.name.lstrip("/") for w in wanted):
+        return False
+    if (statuses := filters.get("status")) and c.state.Status not in statuses:
+        return False
+    if (exited := filters.get("exited")):
+        if c.state.Running or not c.has_been_started or str(c.state.ExitCode) not in exited:
+            return False
+    labels = c.config.get("Labels") or {}
+    for item in filters.get("label", []):
+        key, eq, value = item.partition("=")
+        if key not in labels or (eq and labels[key] != value):
+            return False
+    if (ancestors := filters.get("ancestor")):
+        ok = False
+        for a in ancestors:
+            try:
+                ok = ok or service.images.resolve(a) == c.image_id
+            except Exception:  # an unknown image simply matches nothing
+                pass
+        if not ok:
+            return False
+    for key, later in (("before", False), ("since", True)):
+        for ref in filters.get(key, []):
+            other = service.get(ref)
+            if later and c.created_ns <= other.created_ns:
+                return False
+            if not later and c.created_ns >= other.created_ns:
+                return False
+    if filters.get("health") and "none" not in filters["health"]:
+        return False
+    if filters.get("volume") or filters.get("network") or filters.get("publish") or filters.get("expose"):
+        return False  # no volumes or networks yet: nothing uses them
+    return True

@@ -1,0 +1,611 @@
+"""The container service: records, lifecycle and streams behind the container endpoints
+(asyncio world).
+
+State lives in the record (SQLite) and, for running containers, in the supervisor, which
+outlives the daemon.  Every running container has a monitor task waiting on the supervisor
+for its exit; at start-up ``restore`` re-creates those tasks (or records exits that
+happened while the daemon was down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal as _signal
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from dockyard.containers import names
+from dockyard.containers.attach import Hub, Subscriber
+from dockyard.containers.bundle import build as build_bundle
+from dockyard.containers.logs import Entry, LogReader
+from dockyard.containers.record import Container, State
+from dockyard.containers.shim import Shim, ShimError
+from dockyard.containers.store import Store
+from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified
+from dockyard.events import EventBus
+
+__all__ = ["ContainerService", "NoSuchContainer", "LIST_FILTERS", "parse_signal"]
+
+log = logging.getLogger("dockyard.containers")
+
+LIST_FILTERS = ("id", "name", "label", "status", "exited", "ancestor", "before", "since",
+                "health", "volume", "network", "isolation", "is-task", "publish", "expose")
+
+
+class NoSuchContainer(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No such container: {name}")
+
+
+def now_rfc3339() -> str:
+    ns = time.time_ns()
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
+    return f"{base}.{ns % 1_000_000_000:09d}Z"
+
+
+def parse_signal(value: str | int | None, default: int = _signal.SIGKILL) -> int:
+    if value in (None, ""):
+        return default
+    text = str(value).upper()
+    if text.isdigit():
+        number = int(text)
+        if not 0 < number < 65:
+            raise InvalidParameter(f"Invalid signal: {value}")
+        return number
+    name = text if text.startswith("SIG") else "SIG" + text
+    try:
+        return int(getattr(_signal.Signals, name))
+    except AttributeError:
+        raise InvalidParameter(f"Invalid signal: {value}") from None
+
+
+class ContainerService:
+    def __init__(self, store: Store, images: Any, driver: Any, shim: Shim, events: EventBus,
+                 data_root: str, exec_root: str) -> None:
+        self.store = store
+        self.images = images
+        self.driver = driver
+        self.shim = shim
+        self.events = events
+        self.data_root = data_root
+        self.exec_root = exec_root
+        self._records: dict[str, Container] = {c.id: c for c in store.all()}
+        self._monitors: dict[str, asyncio.Task[None]] = {}
+        self._exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
+        self._remove_waiters: dict[str, list[asyncio.Future[int]]] = {}
+        self._hubs: dict[str, Hub] = {}
+        self._pending: dict[str, Hub] = {}  # attached before start
+        self._locks: dict[str, asyncio.Lock] = {}
+        images.users = self.image_users
+
+    # ---- lookups ---------------------------------------------------------------------------
+    def get(self, name: str) -> Container:
+        if name in self._records:
+            return self._records[name]
+        by_name = "/" + name.lstrip("/")
+        for c in self._records.values():
+            if c.name == by_name:
+                return c
+        matches = [c for c in self._records.values() if c.id.startswith(name)] if name else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidParameter(f"multiple IDs found with provided prefix: {name}")
+        raise NoSuchContainer(name)
+
+    def image_users(self, image_id: str) -> list[str]:
+        return [c.id[:12] for c in self._records.values() if c.image_id == image_id]
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        return self._locks.setdefault(cid, asyncio.Lock())
+
+    def _save(self, c: Container) -> None:
+        self._records[c.id] = c
+        self.store.save(c)
+
+    def _event(self, c: Container, action: str, **extra: str) -> None:
+        attrs = {"image": c.image_name, "name": c.name.lstrip("/")}
+        attrs.update((c.config.get("Labels") or {}))
+        attrs.update(extra)
+        self.events.publish("container", action, c.id, attrs, from_=c.image_name)
+
+    # ---- create ----------------------------------------------------------------------------
+    async def create(self, name: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(body, dict) or not body.get("Image"):
+            raise InvalidParameter("Config cannot be empty in order to create a container")
+        host_config = body.pop("HostConfig", None) or {}
+        body.pop("NetworkingConfig", None)
+        if not isinstance(host_config, dict):
+            raise InvalidParameter("HostConfig must be a JSON object")
+        image_name = str(body["Image"])
+        image_id = self.images.resolve(image_name)
+        image_cfg = self.images.config(image_id).get("config") or {}
+        config = _merge_config(body, image_cfg)
+        entrypoint = config.get("Entrypoint") or []
+        cmd = config.get("Cmd") or []
+        argv = list(entrypoint) + list(cmd)
+        if not argv:
+            raise InvalidParameter("No command specified")
+        _validate_host_config(host_config)
+        cid = secrets.token_hex(32)
+        config.setdefault("Hostname", "")
+        if not config["Hostname"]:
+            config["Hostname"] = cid[:12]
+        config["Image"] = image_name
+        taken = {c.name for c in self._records.values()}
+        stored_name = names.validate(name) if name else names.random_name(taken)
+        holder = next((c for c in self._records.values() if c.name == stored_name), None)
+        if holder is not None:
+            raise Conflict(
+                f'Conflict. The container name "{stored_name}" is already in use by container '
+                f'"{holder.id}". You have to remove (or rename) that container to be able to '
+                "reuse that name."
+            )
+        top = self.images.store.image(image_id).top_layer
+        record = Container(
+            id=cid, name=stored_name, created=now_rfc3339(), created_ns=time.time_ns(),
+            image_id=image_id, image_name=image_name, path=argv[0], args=argv[1:],
+            config=config, host_config=host_config,
+            log_path=os.path.join(self.data_root, "containers", cid, f"{cid}-json.log"),
+            rw_layer=cid, top_layer=top.removeprefix("sha256:") if top else None,
+        )
+        await asyncio.to_thread(self._prepare_dirs, record)
+        try:
+            self._save(record)
+        except sqlite3.IntegrityError as exc:
+            await asyncio.to_thread(self.driver.remove, cid)
+            raise Conflict(f'Conflict. The container name "{stored_name}" is already in use') from exc
+        self._event(record, "create")
+        return {"Id": cid, "Warnings": []}
+
+    def _prepare_dirs(self, c: Container) -> None:
+        os.makedirs(os.path.dirname(c.log_path), mode=0o710, exist_ok=True)
+        self.driver.prepare(c.rw_layer, c.top_layer)
+
+    # ---- start -----------------------------------------------------------------------------
+    async def start(self, name: str) -> None:
+        c = self.get(name)
+        async with self._lock(c.id):
+            if c.state.Running:
+                raise NotModified("container already started")
+            if c.state.Status == "removing":
+                raise Conflict(f"container {c.id[:12]} is marked for removal and cannot be started")
+            try:
+                await self._start(c)
+            except BaseException:
+                if c.host_config.get("AutoRemove"):
+                    # moby removes an auto-remove container whose start failed, which also
+                    # answers the client's wait?condition=removed.
+                    asyncio.create_task(self.remove(c.id, force=True, volumes=True))
+                raise
+
+    async def _start(self, c: Container) -> None:
+        bundle = os.path.join(self.exec_root, "containers", c.id)
+        try:
+            rootfs = await asyncio.to_thread(self.driver.mount, c.rw_layer)
+            config_path = await asyncio.to_thread(
+                build_bundle, bundle, rootfs, [c.path, *c.args], c.config, c.host_config,
+                c.config.get("Hostname") or c.id[:12],
+            )
+        except (OSError, InvalidParameter) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            c.state.Error = message
+            self._save(c)
+            raise InvalidParameter(f"failed to create the container's bundle: {message}") from exc
+        log_cfg = (c.host_config.get("LogConfig") or {}).get("Config") or {}
+        request = {
+            "id": c.id, "bundle": bundle, "config": config_path,
+            "runtime": "runc", "runtime_root": os.path.join(self.exec_root, "runc"),
+            "argv": [c.path, *c.args], "env": [], "tty": bool(c.config.get("Tty")),
+            "stdin": bool(c.config.get("OpenStdin")), "log_path": c.log_path,
+            "log_max_size": _size(log_cfg.get("max-size"), 10 << 20),
+            "log_max_file": int(log_cfg.get("max-file") or 3),
+        }
+        pending = self._pending.pop(c.id, None)
+        try:
+            if pending is not None:
+                reply, reader, writer = await self.shim.stream("start", attach=True, **request)
+                self._hubs[c.id] = pending
+                asyncio.create_task(self._run_hub(c.id, pending, reader, writer, reply.get("tty", False)))
+            else:
+                reply = await self.shim.call("start", **request)
+        except ShimError as exc:
+            c.state.Error = exc.message
+            c.state.ExitCode = 127 if "exec" in exc.message else 128
+            self._save(c)
+            await asyncio.to_thread(self.driver.unmount, c.rw_layer)
+            raise InvalidParameter(f"failed to start container {c.id[:12]}: {exc.message}") from exc
+        c.state = State(Status="running", Running=True, Pid=reply["pid"], StartedAt=reply["started_at"],
+                        FinishedAt=c.state.FinishedAt)
+        c.has_been_started = True
+        c.manually_stopped = False
+        self._save(c)
+        self._event(c, "start")
+        self._monitors[c.id] = asyncio.create_task(self._monitor(c.id))
+
+    async def _run_hub(self, cid: str, hub: Hub, reader: asyncio.StreamReader,
+                       writer: asyncio.StreamWriter, tty: bool) -> None:
+        try:
+            await hub.run(reader, writer, tty)
+        finally:
+            if self._hubs.get(cid) is hub:
+                del self._hubs[cid]
+
+    # ---- exits -----------------------------------------------------------------------------
+    async def _monitor(self, cid: str) -> None:
+        try:
+            state = await self.shim.call("wait", id=cid)
+        except Exception as exc:  # the supervisor vanished: the container is gone with it
+            log.warning("lost the supervisor while waiting for %s: %s", cid[:12], exc)
+            state = {"exit_code": 255, "finished_at": now_rfc3339()}
+        await self._exited(cid, int(state["exit_code"]), state.get("finished_at") or now_rfc3339())
+
+    async def _exited(self, cid: str, code: int, finished_at: str) -> None:
+        self._monitors.pop(cid, None)
+        c = self._records.get(cid)
+        if c is None:
+            return
+        hub = self._hubs.get(cid)
+        if hub is not None:
+            try:
+                await asyncio.wait_for(hub.done.wait(), 5)
+            except TimeoutError:
+                pass
+        c.state = State(Status="exited", ExitCode=code, StartedAt=c.state.StartedAt, FinishedAt=finished_at)
+        self._save(c)
+        try:
+            await self.shim.call("delete", id=cid)
+        except Exception:  # already forgotten by the supervisor
+            pass
+        await asyncio.to_thread(self.driver.unmount, c.rw_layer)
+        self._event(c, "die", exitCode=str(code))
+        for fut in self._exit_waiters.pop(cid, []):
+            if not fut.done():
+                fut.set_result(code)
+        if c.host_config.get("AutoRemove"):
+            try:
+                await self.remove(cid, force=True, volumes=True)
+            except NotFound:
+                pass
+
+    async def restore(self) -> None:
+        """Re-attach to containers that kept running while the daemon was away."""
+        try:
+            known = {s["id"]: s for s in (await self.shim.call("list"))["containers"]}
+        except Exception as exc:
+            log.warning("cannot list the supervisor's containers: %s", exc)
+            known = {}
+        for c in list(self._records.values()):
+            if not c.state.Running:
+                if c.state.Status == "removing":
+                    await self.remove(c.id, force=True, volumes=True)
+                continue
+            s = known.get(c.id)
+            if s is None:
+                exit_file = os.path.join(self.exec_root, "supervisor", c.id, "exit.json")
+                try:
+                    with open(exit_file, encoding="utf-8") as f:
+                        s = json.load(f)
+                except (OSError, ValueError):
+                    s = {"exit_code": 255, "finished_at": now_rfc3339(), "running": False}
+            if s.get("running"):
+                self._monitors[c.id] = asyncio.create_task(self._monitor(c.id))
+            else:
+                await self._exited(c.id, int(s.get("exit_code") or 0), s.get("finished_at") or now_rfc3339())
+
+    # ---- wait / stop / kill --------------------------------------------------------------
+    def wait_future(self, name: str, condition: str) -> asyncio.Future[int]:
+        """Registered at once (the client gets headers), resolved at exit or removal."""
+        c = self.get(name)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[int] = loop.create_future()
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise InvalidParameter(f"invalid condition: {condition!r}")
+        if condition == "removed":
+            self._remove_waiters.setdefault(c.id, []).append(fut)
+        elif condition in ("not-running", "") and not c.state.Running:
+            fut.set_result(c.state.ExitCode)
+        else:
+            self._exit_waiters.setdefault(c.id, []).append(fut)
+        return fut
+
+    async def kill(self, name: str, signal: str | int | None) -> None:
+        c = self.get(name)
+        number = parse_signal(signal)
+        if not c.state.Running:
+            raise Conflict(f"Container {c.id} is not running")
+        try:
+            await self.shim.call("kill", id=c.id, signal=number)
+        except ShimError as exc:
+            raise Conflict(f"Cannot kill container: {c.id}: {exc.message}") from exc
+        self._event(c, "kill", signal=str(number))
+
+    async def stop(self, name: str, timeout: int | None, signal: str | None = None) -> None:
+        c = self.get(name)
+        if not c.state.Running:
+            raise NotModified("container already stopped")
+        c.manually_stopped = True
+        self._save(c)
+        await self._stop(c, timeout, signal)
+        self._event(c, "stop")
+
+    async def _stop(self, c: Container, timeout: int | None, signal: str | None = None) -> None:
+        stop_signal = parse_signal(signal or c.config.get("StopSignal"), _signal.SIGTERM)
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+        if timeout is None:
+            timeout = 10
+        fut = self.wait_future(c.id, "next-exit")
+        try:
+            await self.shim.call("kill", id=c.id, signal=stop_signal)
+        except ShimError:
+            pass
+        if timeout < 0:
+            await fut
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            try:
+                await self.shim.call("kill", id=c.id, signal=int(_signal.SIGKILL))
+            except ShimError:
+                pass
+            await fut
+
+    async def restart(self, name: str, timeout: int | None) -> None:
+        c = self.get(name)
+        if c.state.Running:
+            await self._stop(c, timeout)
+        async with self._lock(c.id):
+            await self._start(c)
+        self._event(c, "restart")
+
+    # ---- remove / rename -------------------------------------------------------------------
+    async def remove(self, name: str, force: bool, volumes: bool) -> None:
+        c = self.get(name)
+        if c.state.Running:
+            if not force:
+                raise Conflict(
+                    f"You cannot remove a running container {c.id}. Stop the container before "
+                    "attempting removal or force remove"
+                )
+            await self.kill(c.id, _signal.SIGKILL)
+            fut = self.wait_future(c.id, "not-running")
+            await fut
+        if c.id not in self._records:
+            return  # removed meanwhile (auto-remove)
+        c.state.Status = "removing"
+        self._save(c)
+        await asyncio.to_thread(self._remove_files, c)
+        self.store.delete(c.id)
+        self._records.pop(c.id, None)
+        self._locks.pop(c.id, None)
+        self._event(c, "destroy")
+        for fut in self._remove_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(c.state.ExitCode)
+
+    def _remove_files(self, c: Container) -> None:
+        self.driver.remove(c.rw_layer)
+        shutil.rmtree(os.path.dirname(c.log_path), ignore_errors=True)
+        shutil.rmtree(os.path.join(self.exec_root, "containers", c.id), ignore_errors=True)
+
+    async def rename(self, name: str, new: str) -> None:
+        c = self.get(name)
+        stored = names.validate(new)
+        holder = next((o for o in self._records.values() if o.name == stored), None)
+        if holder is not None and holder.id != c.id:
+            raise Conflict(f'Conflict. The container name "{stored}" is already in use by container "{holder.id}". You have to remove (or rename) that container to be able to reuse that name.')
+        old = c.name
+        c.name = stored
+        self._save(c)
+        self._event(c, "rename", oldName=old)
+
+    # ---- attach ----------------------------------------------------------------------------
+    async def attach(self, name: str, stdout: bool, stderr: bool) -> tuple[Container, Hub, Subscriber]:
+        c = self.get(name)
+        hub = self._hubs.get(c.id)
+        if hub is None and not c.state.Running:
+            hub = self._pending.setdefault(c.id, Hub())
+        elif hub is None:
+            hub = Hub()
+            reply, reader, writer = await self.shim.stream("attach", id=c.id, stdin=bool(c.config.get("OpenStdin")))
+            self._hubs[c.id] = hub
+            asyncio.create_task(self._run_hub(c.id, hub, reader, writer, reply.get("tty", False)))
+        return c, hub, hub.subscribe(stdout, stderr)
+
+    async def resize(self, name: str, height: int | None, width: int | None) -> None:
+        c = self.get(name)
+        if not c.state.Running:
+            raise Conflict(f"Container {c.id} is not running")
+        if c.config.get("Tty") and height and width:
+            await self.shim.call("resize", id=c.id, h=height, w=width)
+
+    # ---- logs ------------------------------------------------------------------------------
+    async def log_entries(self, cid: str, stdout: bool = True, stderr: bool = True) -> list[Entry]:
+        c = self.get(cid)
+        entries = await asyncio.to_thread(LogReader(c.log_path).read_all)
+        return [e for e in entries if (e[0] == "stdout" and stdout) or (e[0] == "stderr" and stderr)]
+
+    async def logs(self, cid: str, stdout: bool, stderr: bool, tail: str, since: float,
+                   until: float, follow: bool) -> AsyncIterator[Entry]:
+        """Entries as the logs endpoint sends them; with ``follow``, until the container stops."""
+        c = self.get(cid)
+        reader = LogReader(c.log_path)
+        entries = await asyncio.to_thread(reader.read_all)
+
+        def wanted(e: Entry) -> bool:
+            if not ((e[0] == "stdout" and stdout) or (e[0] == "stderr" and stderr)):
+                return False
+            if since or until:
+                from dockyard.containers.listing import _since
+
+                t = _since(e[1])
+                if since and t < since:
+                    return False
+                if until and t > until:
+                    return False
+            return True
+
+        entries = [e for e in entries if wanted(e)]
+        if tail not in ("all", "") and int(tail) >= 0:
+            entries = entries[len(entries) - int(tail):] if int(tail) else []
+        for e in entries:
+            yield e
+        if not follow or until:
+            return
+        while True:
+            running = c.id in self._records and self._records[c.id].state.Running
+            for e in await asyncio.to_thread(lambda: list(reader.read_new())):
+                if wanted(e):
+                    yield e
+            if not running:
+                return
+            await asyncio.sleep(0.1)
+
+    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        deleted = []
+        for c in list(self._records.values()):
+            if c.state.Running:
+                continue
+            labels = c.config.get("Labels") or {}
+            if not all((item.partition("=")[0] in labels and (not item.partition("=")[1]
+                        or labels[item.partition("=")[0]] == item.partition("=")[2]))
+                       for item in filters.get("label", [])):
+                continue
+            await self.remove(c.id, force=False, volumes=False)
+            deleted.append(c.id)
+        self.events.publish("container", "prune", "", {"reclaimed": "0"})
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+
+    # ---- list / inspect --------------------------------------------------------------------
+    def inspect(self, name: str) -> dict[str, Any]:
+        c = self.get(name)
+        return _inspect(c, self.driver.name)
+
+    def list(self, all_: bool, limit: int | None, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        from dockyard.containers.listing import summary, matches
+
+        records = sorted(self._records.values(), key=lambda c: c.created_ns, reverse=True)
+        out = []
+        for c in records:
+            if not all_ and not c.state.Running and not filters and limit in (None, -1, 0):
+                continue
+            if not matches(c, filters, self, all_ or bool(filters) or (limit not in (None, -1, 0))):
+                continue
+            out.append(summary(c))
+            if limit and limit > 0 and len(out) >= limit:
+                break
+        return out
+
+    def running_count(self) -> tuple[int, int, int, int]:
+        records = list(self._records.values())
+        running = sum(1 for c in records if c.state.Running and not c.state.Paused)
+        paused = sum(1 for c in records if c.state.Paused)
+        return len(records), running, paused, len(records) - running - paused
+
+
+def _size(value: str | None, default: int) -> int:
+    if not value:
+        return default
+    text = str(value).strip().lower()
+    units = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+    try:
+        if text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except (ValueError, IndexError):
+        raise InvalidParameter(f"invalid log-opt max-size: {value!r}") from None
+
+
+def _merge_config(body: dict[str, Any], image: dict[str, Any]) -> dict[str, Any]:
+    """Create options over the image's config (moby daemon/create.go + merge.go)."""
+    config = dict(body)
+    if not config.get("Entrypoint"):
+        if config.get("Entrypoint") == [""] or (body.get("Entrypoint") == [] and body.get("Cmd")):
+            config["Entrypoint"] = None
+        else:
+            config["Entrypoint"] = image.get("Entrypoint")
+            if not config.get("Cmd"):
+                config["Cmd"] = image.get("Cmd")
+    env = list(image.get("Env") or [])
+    for item in body.get("Env") or []:
+        key = item.split("=", 1)[0]
+        env = [e for e in env if e.split("=", 1)[0] != key] + [item]
+    config["Env"] = env or None
+    for key in ("WorkingDir", "User", "StopSignal"):
+        if not config.get(key) and image.get(key):
+            config[key] = image[key]
+    labels = dict(image.get("Labels") or {})
+    labels.update(body.get("Labels") or {})
+    config["Labels"] = labels
+    if image.get("ExposedPorts"):
+        config["ExposedPorts"] = {**image["ExposedPorts"], **(body.get("ExposedPorts") or {})}
+    if image.get("Volumes"):
+        config["Volumes"] = {**image["Volumes"], **(body.get("Volumes") or {})}
+    if not config.get("Healthcheck") and image.get("Healthcheck"):
+        config["Healthcheck"] = image["Healthcheck"]
+    for key, default in (("Domainname", ""), ("AttachStdin", False), ("AttachStdout", False),
+                         ("AttachStderr", False), ("Tty", False), ("OpenStdin", False),
+                         ("StdinOnce", False), ("Cmd", None), ("Volumes", None),
+                         ("WorkingDir", ""), ("OnBuild", None), ("User", "")):
+        config.setdefault(key, default)
+    return config
+
+
+def _validate_host_config(hc: dict[str, Any]) -> None:
+    for key in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod", "PidsLimit"):
+        value = hc.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidParameter(f"invalid {key}: {value!r} is not an integer")
+        if value < 0 and not (key in ("MemorySwap", "PidsLimit") and value == -1):
+            raise InvalidParameter(f"invalid {key}: {value} must not be negative")
+    if hc.get("Memory") and hc["Memory"] < 6 * 1024 * 1024:
+        raise InvalidParameter("Minimum memory limit allowed is 6MB")
+    restart = hc.get("RestartPolicy") or {}
+    if restart.get("Name") not in (None, "", "no", "always", "unless-stopped", "on-failure"):
+        raise InvalidParameter(f"invalid restart policy '{restart.get('Name')}'")
+    if hc.get("AutoRemove") and restart.get("Name") not in (None, "", "no"):
+        raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+
+
+def _inspect(c: Container, driver: str) -> dict[str, Any]:
+    hc = dict(c.host_config)
+    hc.setdefault("NetworkMode", "default")
+    hc.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    hc.setdefault("AutoRemove", False)
+    hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    if not hc["LogConfig"].get("Type"):
+        hc["LogConfig"] = {"Type": "json-file", "Config": hc["LogConfig"].get("Config") or {}}
+    return {
+        "Id": c.id, "Created": c.created, "Path": c.path, "Args": c.args,
+        "State": {
+            "Status": c.state.Status, "Running": c.state.Running, "Paused": c.state.Paused,
+            "Restarting": c.state.Restarting, "OOMKilled": c.state.OOMKilled, "Dead": c.state.Dead,
+            "Pid": c.state.Pid, "ExitCode": c.state.ExitCode, "Error": c.state.Error,
+            "StartedAt": c.state.StartedAt, "FinishedAt": c.state.FinishedAt,
+        },
+        "Image": c.image_id, "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
+        "LogPath": c.log_path, "Name": c.name, "RestartCount": c.restart_count,
+        "Driver": driver, "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
+        "AppArmorProfile": "", "ExecIDs": None, "HostConfig": hc,
+        "GraphDriver": {"Data": None, "Name": driver}, "Mounts": [],
+        "Config": c.config,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+            "MacAddress": "", "Networks": {},
+        },
+    }
+

@@ -1,0 +1,51 @@
+"""``dockyard-runtime run [-b BUNDLE] [-d] <id>``: create + start; waits and exits with the
+container's status (128+N when killed by signal N), forwarding signals meanwhile, then
+deletes it, as ``runc run`` does."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from dockyard.runtime import native
+from dockyard.runtime.cli._args import parse
+from dockyard.runtime.cli.create import CREATE_BOOLEAN, CREATE_VALUED, one_id, write_pid_file
+from dockyard.runtime.state import Store
+
+__all__ = ["main"]
+
+_FORWARDED = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+)
+
+
+def main(store: Store, argv: list[str]) -> int:
+    args = parse(argv, CREATE_VALUED, {**CREATE_BOOLEAN, "-d": "detach", "--detach": "detach"})
+    container_id = one_id(args, "run")
+    state = native.run(store, container_id, args.get("bundle", ".") or ".")
+    write_pid_file(args.get("pid-file"), state.pid)
+    if "detach" in args.flags:
+        return 0
+    pid = state.pid
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in _FORWARDED:
+        signal.signal(sig, forward)
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        native.delete(store, container_id, force=True)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)

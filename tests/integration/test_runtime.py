@@ -1,0 +1,303 @@
+"""dockyard-runtime against the real kernel, on a busybox bundle made from Debian's
+busybox-static, and the same bundle under Debian's runc for comparison.
+
+Every test uses a private state root and a cgroup under ``dockyard-test-<pid>``; the
+finalizer force-deletes whatever is left, removes the cgroups and checks that no mount
+under the test's directory and no container process survived.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from dockyard.runtime import spec as oci
+from dockyard.runtime.spec.default import default_nofile
+from dockyard.runtime.state import process_start_time
+
+BUSYBOX = "/bin/busybox"
+APPLETS = (
+    "true",
+    "sh",
+    "echo",
+    "cat",
+    "id",
+    "hostname",
+    "ls",
+    "mount",
+    "sleep",
+    "wc",
+    "grep",
+    "touch",
+)
+CGROUP_PARENT = f"dockyard-test-{os.getpid()}"
+V1_ROOT = "/sys/fs/cgroup"
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists(BUSYBOX),
+    reason="needs root and Debian's busybox-static",
+)
+
+
+def _mounts_under(path: str) -> list[str]:
+    real = os.path.realpath(path)
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        points = [line.split()[4] for line in f]
+    return [p for p in points if p == real or p.startswith(real + "/")]
+
+
+def _cgroup_dirs() -> list[str]:
+    found = []
+    for name in os.listdir(V1_ROOT):
+        candidate = os.path.join(V1_ROOT, name, CGROUP_PARENT)
+        if os.path.isdir(candidate):
+            found.append(candidate)
+    return found
+
+
+def _remove_cgroup_tree(top: str) -> None:
+    for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda t: -len(t[0])):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass
+
+
+class Runtime:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.root = os.path.join(base, "state")
+        self.count = 0
+
+    def cli(self, *args: str, check: bool = False, **kw) -> subprocess.CompletedProcess:
+        kw.setdefault("capture_output", True)
+        kw.setdefault("text", True)
+        kw.setdefault("timeout", 60)
+        cmd = [sys.executable, "-m", "dockyard.runtime.cli.main", "--root", self.root, *args]
+        proc = subprocess.run(cmd, check=False, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{args} failed ({proc.returncode}): {proc.stderr}")
+        return proc
+
+    def bundle(self, args: list[str], edit=None) -> tuple[str, str]:
+        """A fresh bundle running ``args``; returns (bundle dir, container id)."""
+        self.count += 1
+        name = f"c{self.count}"
+        bundle = os.path.join(self.base, name)
+        rootfs = os.path.join(bundle, "rootfs")
+        for d in ("bin", "etc", "mnt", "tmp", "proc", "sys", "dev"):
+            os.makedirs(os.path.join(rootfs, d))
+        shutil.copy2(BUSYBOX, os.path.join(rootfs, "bin", "busybox"))
+        for applet in APPLETS:
+            os.symlink("busybox", os.path.join(rootfs, "bin", applet))
+        with open(os.path.join(rootfs, "etc", "passwd"), "w") as f:
+            f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n")
+        s = oci.default_spec(args, hostname="testhost", nofile=default_nofile())
+        s.linux.cgroups_path = f"/{CGROUP_PARENT}/{name}"
+        if edit is not None:
+            edit(s)
+        with open(os.path.join(bundle, "config.json"), "wb") as f:
+            f.write(oci.dump(s))
+        return bundle, name
+
+    def run(self, args: list[str], edit=None) -> subprocess.CompletedProcess:
+        bundle, name = self.bundle(args, edit)
+        return self.cli("run", "-b", bundle, name)
+
+
+@pytest.fixture
+def rt():
+    base = os.path.realpath(os.path.join("/tmp", f"dyrt-{os.getpid()}"))
+    os.makedirs(base, exist_ok=True)
+    runtime = Runtime(base)
+    try:
+        yield runtime
+    finally:
+        leftovers = runtime.cli("list", "-q").stdout.split()
+        for cid in leftovers:
+            runtime.cli("delete", "-f", cid)
+        mounts = _mounts_under(base)
+        for top in _cgroup_dirs():
+            _remove_cgroup_tree(top)
+        shutil.rmtree(base, ignore_errors=True)
+        assert not leftovers, f"containers left behind: {leftovers}"
+        assert not mounts, f"mounts left behind: {mounts}"
+        assert not _cgroup_dirs(), "cgroups left behind"
+
+
+def test_run_sets_hostname_and_is_pid_one(rt):
+    proc = rt.run(["sh", "-c", "hostname; echo $$; id -u"])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["testhost", "1", "0"]
+
+
+def test_exit_codes_propagate(rt):
+    assert rt.run(["sh", "-c", "exit 7"]).returncode == 7
+    assert rt.run(["sh", "-c", "exit 255"]).returncode == 255
+    assert rt.run(["true"]).returncode == 0
+
+
+def test_masked_and_readonly_paths(rt):
+    script = (
+        "echo kcore=$(cat /proc/kcore 2>/dev/null | wc -c);"
+        "echo timer=$(cat /proc/timer_list | wc -c);"
+        "echo keys=$(cat /proc/keys | wc -c);"
+        "ls /sys/firmware | wc -l;"
+        "echo 1 > /proc/sysrq-trigger && echo sysrq-writable;"
+        "echo x > /proc/sys/kernel/domainname && echo sys-writable;"
+        "echo done"
+    )
+    proc = rt.run(["sh", "-c", script])
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.split()
+    assert lines == ["kcore=0", "timer=0", "keys=0", "0", "done"], proc.stdout
+    assert "Read-only file system" in proc.stderr
+
+
+def test_no_cap_sys_admin(rt):
+    proc = rt.run(["sh", "-c", "mount -t tmpfs x /mnt && echo mounted; grep Cap /proc/self/status"])
+    assert "mounted" not in proc.stdout
+    assert "CapEff:\t00000000a80425fb" in proc.stdout  # Docker's 14 capabilities
+
+
+def test_missing_binary_is_reported_like_runc(rt):
+    bundle, name = rt.bundle(["nope"])
+    proc = rt.cli("run", "-b", bundle, name)
+    assert proc.returncode != 0
+    assert 'exec: "nope": executable file not found in $PATH' in proc.stderr
+    assert rt.cli("list", "-q").stdout == ""
+
+
+def test_user_switch_drops_capabilities(rt):
+    def as_nobody(s):
+        s.process.user = oci.User(uid=65534, gid=65534)
+
+    proc = rt.run(["sh", "-c", "id -u; id -g; grep Cap /proc/self/status"], as_nobody)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[:2] == ["65534", "65534"]
+    # execve as non-root recomputes the sets (no ambient caps): nothing effective, as in
+    # Docker with USER nobody; the bounding set is still the spec's.
+    assert "CapEff:\t0000000000000000" in proc.stdout
+    assert "CapBnd:\t00000000a80425fb" in proc.stdout
+
+
+def test_lifecycle_with_cgroup_limits(rt):
+    def limits(s):
+        s.linux.resources.memory = oci.Memory(limit=64 << 20)
+        s.linux.resources.pids = oci.Pids(64)
+
+    bundle, name = rt.bundle(["sleep", "1000"], edit=limits)
+    rt.cli(
+        "create",
+        "-b",
+        bundle,
+        name,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        capture_output=False,
+    )
+    state = json.loads(rt.cli("state", name, check=True).stdout)
+    assert state["status"] == "created" and state["pid"] > 0
+    assert state["id"] == name and state["bundle"] == bundle
+    pid = state["pid"]
+    mem = os.path.join(V1_ROOT, "memory", CGROUP_PARENT, name)
+    with open(os.path.join(mem, "memory.limit_in_bytes")) as f:
+        assert int(f.read()) == 64 << 20
+    with open(os.path.join(V1_ROOT, "pids", CGROUP_PARENT, name, "pids.max")) as f:
+        assert f.read().strip() == "64"
+    with open(os.path.join(mem, "cgroup.procs")) as f:
+        assert str(pid) in f.read().split()
+
+    rt.cli("start", name, check=True)
+    assert json.loads(rt.cli("state", name).stdout)["status"] == "running"
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert f.read() == b"sleep\x001000\x00"
+    assert rt.cli("start", name).returncode != 0  # already running
+
+    ex = rt.cli("exec", name, "sh", "-c", "echo $$; hostname")
+    assert ex.returncode == 0, ex.stderr
+    exec_pid, host = ex.stdout.split()
+    assert exec_pid != "1" and host == "testhost"
+    assert rt.cli("exec", name, "sh", "-c", "exit 3").returncode == 3
+
+    assert rt.cli("delete", name).returncode != 0  # running, not forced
+    pidfd = os.pidfd_open(pid)
+    rt.cli("kill", name, "KILL", check=True)
+    select.select([pidfd], [], [], 30)
+    os.close(pidfd)
+    assert json.loads(rt.cli("state", name).stdout)["status"] == "stopped"
+    rt.cli("delete", name, check=True)
+    assert rt.cli("state", name).returncode != 0
+    assert not os.path.exists(mem)
+
+
+def test_delete_force_kills_a_created_container(rt):
+    bundle, name = rt.bundle(["sleep", "1000"])
+    rt.cli(
+        "create",
+        "-b",
+        bundle,
+        name,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        capture_output=False,
+    )
+    pid = json.loads(rt.cli("state", name).stdout)["pid"]
+    rt.cli("delete", "-f", name, check=True)
+    assert rt.cli("list", "-q").stdout == ""
+    assert process_start_time(pid) is None  # gone or a zombie awaiting its reaper
+
+
+def test_symlinked_mount_point_stays_inside_rootfs(rt):
+    host_dir = os.path.join(rt.base, "host-target")
+    os.makedirs(host_dir)
+
+    def hostile(s):
+        s.mounts.append(oci.Mount("/mnt/sub/dir", "tmpfs", "tmpfs", ["size=1m"]))
+
+    bundle, name = rt.bundle(["sh", "-c", "touch /mnt/sub/dir/x && echo ok"], edit=hostile)
+    rootfs = os.path.join(bundle, "rootfs")
+    os.rmdir(os.path.join(rootfs, "mnt"))
+    os.symlink(host_dir, os.path.join(rootfs, "mnt"))  # absolute: must mean <rootfs>/<host_dir>
+    proc = rt.cli("run", "-b", bundle, name)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+    assert os.listdir(host_dir) == []
+    assert os.path.isdir(os.path.join(rootfs, host_dir.lstrip("/"), "sub", "dir"))
+
+
+def test_spec_command_writes_a_loadable_default(rt, tmp_path):
+    rt.cli("spec", "-b", str(tmp_path), check=True)
+    s = oci.load((tmp_path / "config.json").read_bytes())
+    assert s.process.args == ["sh"]
+    assert rt.cli("spec", "-b", str(tmp_path)).returncode != 0  # refuses to overwrite
+
+
+@pytest.mark.skipif(not shutil.which("runc"), reason="runc is not installed")
+def test_same_bundle_under_runc(rt):
+    script = "hostname; echo $$; grep CapEff /proc/self/status; cat /proc/timer_list | wc -c"
+    bundle, name = rt.bundle(["sh", "-c", script + "; exit 7"])
+    ours = rt.cli("run", "-b", bundle, name)
+    runc_root = os.path.join(rt.base, "runc-state")
+    theirs = subprocess.run(
+        ["runc", "--root", runc_root, "run", "-b", bundle, name + "-runc"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    subprocess.run(
+        ["runc", "--root", runc_root, "delete", "-f", name + "-runc"],
+        capture_output=True,
+        check=False,
+    )
+    assert theirs.returncode == ours.returncode == 7, (theirs.stderr, ours.stderr)
+    assert theirs.stdout == ours.stdout
