@@ -48,6 +48,24 @@ def unmount_under(root: str) -> None:
             pass
 
 
+def cgroup_parent(root: str) -> str:
+    return "dockyard-test-" + os.path.basename(os.path.dirname(root)) + "-" + os.path.basename(root)
+
+
+def remove_cgroups(parent: str) -> None:
+    """rmdir the parent (and any children left) in every mounted hierarchy, deepest first."""
+    base = "/sys/fs/cgroup"
+    for hierarchy in os.listdir(base):
+        top = os.path.join(base, hierarchy, parent)
+        if not os.path.isdir(top):
+            continue
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda w: len(w[0]), reverse=True):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+
+
 @dataclass
 class Engine:
     """One running daemon; ``env`` points docker CLI / docker-py at it."""
@@ -110,6 +128,7 @@ class Engine:
                 except ProcessLookupError:
                     pass
         unmount_under(self.root)
+        remove_cgroups(cgroup_parent(self.root))
         shutil.rmtree(self.root, ignore_errors=True)
 
     def cli(self, *args: str, input: bytes | None = None, check: bool = False,
@@ -126,7 +145,8 @@ def start_dockyardd(root: str, *extra: str) -> Engine:
     engine = Engine(root=root, sock=os.path.join(root, "d.sock"), log=os.path.join(root, "daemon.log"))
     config = os.path.join(root, "daemon.json")
     with open(config, "w") as f:
-        f.write("{}")
+        # A cgroup parent of this session's own, removed by stop().
+        json.dump({"cgroup-parent": cgroup_parent(root)}, f)
     cmd = [sys.executable, "-m", "dockyard.daemon.main", "-H", engine.host,
            "--data-root", os.path.join(root, "data"), "--exec-root", os.path.join(root, "exec"),
            "--pidfile", os.path.join(root, "d.pid"), "--config-file", config, *extra]

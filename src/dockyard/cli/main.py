@@ -56,6 +56,55 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("load",): "image:load",
     ("image", "load"): "image:load",
     ("image", "prune"): "image:prune",
+    ("run",): "run:run",
+    ("container", "run"): "run:run",
+    ("create",): "run:create",
+    ("container", "create"): "run:create",
+    ("start",): "run:start",
+    ("container", "start"): "run:start",
+    ("attach",): "run:attach",
+    ("container", "attach"): "run:attach",
+    ("exec",): "run:exec_",
+    ("container", "exec"): "run:exec_",
+    ("stop",): "container:stop",
+    ("container", "stop"): "container:stop",
+    ("restart",): "container:restart",
+    ("container", "restart"): "container:restart",
+    ("kill",): "container:kill",
+    ("container", "kill"): "container:kill",
+    ("pause",): "container:pause",
+    ("container", "pause"): "container:pause",
+    ("unpause",): "container:unpause",
+    ("container", "unpause"): "container:unpause",
+    ("wait",): "container:wait",
+    ("container", "wait"): "container:wait",
+    ("rm",): "container:rm",
+    ("container", "rm"): "container:rm",
+    ("logs",): "container:logs",
+    ("container", "logs"): "container:logs",
+    ("top",): "container:top",
+    ("container", "top"): "container:top",
+    ("rename",): "container:rename",
+    ("container", "rename"): "container:rename",
+    ("port",): "container:port",
+    ("container", "port"): "container:port",
+    ("stats",): "resources:stats",
+    ("container", "stats"): "resources:stats",
+    ("diff",): "container:diff",
+    ("container", "diff"): "container:diff",
+    ("export",): "container:export",
+    ("container", "export"): "container:export",
+    ("update",): "resources:update",
+    ("container", "update"): "resources:update",
+    ("cp",): "cp:cp",
+    ("container", "cp"): "cp:cp",
+    ("ps",): "container:ps",
+    ("container", "ps"): "container:ps",
+    ("container", "ls"): "container:ps",
+    ("container", "list"): "container:ps",
+    ("container", "remove"): "container:rm",
+    ("container", "inspect"): "container:inspect",
+    ("container", "prune"): "container:prune",
 }
 
 USAGE = """
@@ -64,19 +113,42 @@ Usage:  dockyard [OPTIONS] COMMAND
 A Docker-compatible container engine
 
 Commands:
+  attach      Attach local standard input, output, and error streams to a running container
+  cp          Copy files/folders between a container and the local filesystem
+  create      Create a new container
+  diff        Inspect changes to files or directories on a container's filesystem
   events      Get real time events from the server
+  exec        Execute a command in a running container
+  export      Export a container's filesystem as a tar archive
   history     Show the history of an image
   images      List images
   import      Import the contents from a tarball to create a filesystem image
   info        Display system-wide information
   inspect     Return low-level information on Docker objects
+  kill        Kill one or more running containers
   load        Load an image from a tar archive or STDIN
+  logs        Fetch the logs of a container
+  pause       Pause all processes within one or more containers
+  port        List port mappings or a specific mapping for the container
+  ps          List containers
+  rename      Rename a container
+  restart     Restart one or more containers
+  rm          Remove one or more containers
   rmi         Remove one or more images
+  run         Create and run a new container from an image
   save        Save one or more images to a tar archive (streamed to STDOUT by default)
+  start       Start one or more stopped containers
+  stats       Display a live stream of container(s) resource usage statistics
+  stop        Stop one or more running containers
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  top         Display the running processes of a container
+  unpause     Unpause all processes within one or more containers
+  update      Update configuration of one or more containers
   version     Show the Docker version information
+  wait        Block until one or more containers stop, then print their exit codes
 
 Management Commands:
+  container   Manage containers
   image       Manage images
   system      Manage Docker
 
@@ -146,7 +218,7 @@ def run(argv: list[str]) -> int:
         return 0
     found = _lookup(rest)
     if found is None:
-        if rest[0] in ("image", "system"):
+        if rest[0] in ("container", "image", "system"):
             sys.stdout.write(f"\nUsage:  dockyard {rest[0]} COMMAND\n\nRun 'dockyard {rest[0]} COMMAND --help' for more information.\n")
             return 0 if len(rest) == 1 else 1
         sys.stderr.write(f"dockyard: '{rest[0]}' is not a dockyard command.\nSee 'dockyard --help'\n")

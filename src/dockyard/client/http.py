@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import BinaryIO
 
-__all__ = ["ConnectError", "Connection", "Response"]
+__all__ = ["ConnectError", "Connection", "Response", "hijack"]
 
 _CHUNK = 1 << 16
 
@@ -177,3 +177,29 @@ class Connection:
         except OSError as exc:
             sock.close()
             raise ConnectError(str(exc)) from exc
+
+
+def hijack(conn: Connection, method: str, target: str, body: bytes | None = None,
+           headers: dict[str, str] | None = None) -> Response:
+    """Send an upgrade request (attach, exec start) and read the answer's status and headers.
+
+    On ``101`` (or moby's ``200`` + raw stream) the caller owns ``response.sock`` as a raw
+    byte pipe; ``response.buffered`` are the stream bytes that arrived with the headers.
+    On an error status the body is read as usual.
+    """
+    sock = conn._connect()
+    payload = body or b""
+    lines = [f"{method} {target} HTTP/1.1", "Host: api.moby.localhost",
+             "User-Agent: dockyard-cli/0.1.0", f"Content-Length: {len(payload)}",
+             "Connection: Upgrade", "Upgrade: tcp"]
+    for key, value in (headers or {}).items():
+        lines.append(f"{key}: {value}")
+    try:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
+        response = Response(sock, method)
+    except OSError as exc:
+        sock.close()
+        raise ConnectError(str(exc)) from exc
+    response.sock = sock  # type: ignore[attr-defined]
+    response.buffered = response._buf  # type: ignore[attr-defined]
+    return response

@@ -76,7 +76,7 @@ def resolve_user(rootfs: str, user: str, group_add: list[str]) -> User:
 
 
 def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_config: dict,
-          hostname: str) -> str:
+          hostname: str, cgroups_path: str) -> str:
     """Write ``config.json`` for the container; returns its path."""
     env = list(config.get("Env") or [])
     if not any(e.startswith("PATH=") for e in env):
@@ -87,11 +87,15 @@ def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_conf
     spec.root = Root(rootfs, bool(host_config.get("ReadonlyRootfs")))
     spec.process.env = env
     spec.process.cwd = config.get("WorkingDir") or "/"
-    spec.process.terminal = bool(config.get("Tty"))
+    # The supervisor makes the pty and hands its slave over as stdio (the runtime makes it
+    # the controlling terminal), so the spec's own terminal stays off.
+    spec.process.terminal = bool(config.get("Tty")) and host_config.get("Runtime") == "runc"
     if host_config.get("NetworkMode") == "host" and spec.linux is not None:
         spec.linux.namespaces = [n for n in spec.linux.namespaces if n.type != "network"]
     if spec.linux is not None:
-        spec.linux.cgroups_path = f"/dockyard/{os.path.basename(bundle_dir)}"
+        spec.linux.cgroups_path = host_config.get("CgroupParent") and (
+            "/" + host_config["CgroupParent"].strip("/") + "/" + os.path.basename(bundle_dir)
+        ) or cgroups_path
     spec.process.user = resolve_user(rootfs, config.get("User") or "", list(host_config.get("GroupAdd") or []))
     os.makedirs(bundle_dir, exist_ok=True)
     path = os.path.join(bundle_dir, "config.json")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import time
 from typing import Any
 
@@ -64,7 +63,7 @@ def status_text(c: Container) -> str:
 
 
 def summary(c: Container) -> dict[str, Any]:
-    command = " ".join(shlex.quote(a) if " " in a else a for a in [c.path, *c.args])
+    command = " ".join([c.path, *c.args])  # moby joins without quoting; the CLI quotes
     return {
         "Id": c.id, "Names": [c.name], "Image": c.image_name, "ImageID": c.image_id,
         "Command": command, "Created": c.created_ns // 1_000_000_000, "Ports": [],

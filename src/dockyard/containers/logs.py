@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from typing import BinaryIO
 
 __all__ = ["LogReader", "Entry"]
 
@@ -16,10 +17,13 @@ Entry = tuple[str, str, bytes]
 
 
 class LogReader:
+    """Holds the current log file open while following, like moby's follower: a rotation
+    (new inode at ``path``) switches files once the old one is drained, and a removed
+    container's file can still be read to its end."""
+
     def __init__(self, path: str) -> None:
         self.path = path
-        self._offset = 0
-        self._inode = 0
+        self._f: BinaryIO | None = None
 
     def _files(self) -> list[str]:
         rotated = []
@@ -27,7 +31,7 @@ class LogReader:
         while os.path.exists(f"{self.path}.{n}"):
             rotated.append(f"{self.path}.{n}")
             n += 1
-        return list(reversed(rotated)) + ([self.path] if os.path.exists(self.path) else [])
+        return list(reversed(rotated))
 
     @staticmethod
     def _parse(line: bytes) -> Entry | None:
@@ -41,28 +45,41 @@ class LogReader:
         entries: list[Entry] = []
         for name in self._files():
             with open(name, "rb") as f:
-                for line in f:
-                    if (e := self._parse(line)) is not None:
-                        entries.append(e)
-                if name == self.path:
-                    self._offset = f.tell()
-                    self._inode = os.fstat(f.fileno()).st_ino
+                entries.extend(e for line in f if (e := self._parse(line)) is not None)
+        try:
+            self._f = open(self.path, "rb")
+        except FileNotFoundError:
+            return entries
+        entries.extend(self.read_new())
         return entries
 
     def read_new(self) -> Iterator[Entry]:
-        """Entries appended since the last read (restarting at 0 after a rotation)."""
+        """Complete entries appended since the last read."""
+        if self._f is None:
+            try:
+                self._f = open(self.path, "rb")
+            except FileNotFoundError:
+                return
+        while True:
+            pos = self._f.tell()
+            line = self._f.readline()
+            if not line:
+                break
+            if not line.endswith(b"\n"):
+                self._f.seek(pos)
+                break
+            if (e := self._parse(line)) is not None:
+                yield e
         try:
-            f = open(self.path, "rb")
+            current = os.stat(self.path).st_ino
         except FileNotFoundError:
             return
-        with f:
-            st = os.fstat(f.fileno())
-            if st.st_ino != self._inode or st.st_size < self._offset:
-                self._offset, self._inode = 0, st.st_ino
-            f.seek(self._offset)
-            for line in f:
-                if not line.endswith(b"\n"):
-                    break
-                self._offset += len(line)
-                if (e := self._parse(line)) is not None:
-                    yield e
+        if current != os.fstat(self._f.fileno()).st_ino:
+            self._f.close()
+            self._f = open(self.path, "rb")
+            yield from self.read_new()
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None

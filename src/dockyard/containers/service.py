@@ -68,7 +68,8 @@ def parse_signal(value: str | int | None, default: int = _signal.SIGKILL) -> int
 
 class ContainerService:
     def __init__(self, store: Store, images: Any, driver: Any, shim: Shim, events: EventBus,
-                 data_root: str, exec_root: str) -> None:
+                 data_root: str, exec_root: str, cgroup_parent: str = "/dockyard") -> None:
+        self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.store = store
         self.images = images
         self.driver = driver
@@ -192,7 +193,7 @@ class ContainerService:
             rootfs = await asyncio.to_thread(self.driver.mount, c.rw_layer)
             config_path = await asyncio.to_thread(
                 build_bundle, bundle, rootfs, [c.path, *c.args], c.config, c.host_config,
-                c.config.get("Hostname") or c.id[:12],
+                c.config.get("Hostname") or c.id[:12], f"{self.cgroup_parent}/{c.id}",
             )
         except (OSError, InvalidParameter) as exc:
             message = getattr(exc, "message", None) or str(exc)
@@ -202,7 +203,8 @@ class ContainerService:
         log_cfg = (c.host_config.get("LogConfig") or {}).get("Config") or {}
         request = {
             "id": c.id, "bundle": bundle, "config": config_path,
-            "runtime": "runc", "runtime_root": os.path.join(self.exec_root, "runc"),
+            "runtime": c.host_config.get("Runtime") or "dockyard",
+            "runtime_root": os.path.join(self.exec_root, "runtime" if (c.host_config.get("Runtime") or "dockyard") == "dockyard" else "runc"),
             "argv": [c.path, *c.args], "env": [], "tty": bool(c.config.get("Tty")),
             "stdin": bool(c.config.get("OpenStdin")), "log_path": c.log_path,
             "log_max_size": _size(log_cfg.get("max-size"), 10 << 20),
@@ -431,7 +433,9 @@ class ContainerService:
     # ---- logs ------------------------------------------------------------------------------
     async def log_entries(self, cid: str, stdout: bool = True, stderr: bool = True) -> list[Entry]:
         c = self.get(cid)
-        entries = await asyncio.to_thread(LogReader(c.log_path).read_all)
+        reader = LogReader(c.log_path)
+        entries = await asyncio.to_thread(reader.read_all)
+        reader.close()
         return [e for e in entries if (e[0] == "stdout" and stdout) or (e[0] == "stderr" and stderr)]
 
     async def logs(self, cid: str, stdout: bool, stderr: bool, tail: str, since: float,
@@ -454,21 +458,24 @@ class ContainerService:
                     return False
             return True
 
-        entries = [e for e in entries if wanted(e)]
-        if tail not in ("all", "") and int(tail) >= 0:
-            entries = entries[len(entries) - int(tail):] if int(tail) else []
-        for e in entries:
-            yield e
-        if not follow or until:
-            return
-        while True:
-            running = c.id in self._records and self._records[c.id].state.Running
-            for e in await asyncio.to_thread(lambda: list(reader.read_new())):
-                if wanted(e):
-                    yield e
-            if not running:
+        try:
+            entries = [e for e in entries if wanted(e)]
+            if tail not in ("all", "") and int(tail) >= 0:
+                entries = entries[len(entries) - int(tail):] if int(tail) else []
+            for e in entries:
+                yield e
+            if not follow or until:
                 return
-            await asyncio.sleep(0.1)
+            while True:
+                running = c.id in self._records and self._records[c.id].state.Running
+                for e in await asyncio.to_thread(lambda: list(reader.read_new())):
+                    if wanted(e):
+                        yield e
+                if not running:
+                    return
+                await asyncio.sleep(0.1)
+        finally:
+            reader.close()
 
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         deleted = []

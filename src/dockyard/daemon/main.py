@@ -86,10 +86,10 @@ async def run(config: Config) -> None:
     events = EventBus()
     images = ImageService(Store(db), content, driver, events, tmpdir)
     shim_root = os.path.join(config.exec_root, "supervisor")
-    supervisor = await asyncio.to_thread(ensure_supervisor, shim_root)
-    containers = ContainerService(ContainerStore(db), images, driver, Shim(supervisor.sock_path),
-                                  events, config.data_root, config.exec_root)
-    await containers.restore()
+    containers = ContainerService(ContainerStore(db), images, driver,
+                                  Shim(os.path.join(shim_root, "supervisor.sock")), events,
+                                  config.data_root, config.exec_root,
+                                  cgroup_parent=str(config.extra.get("cgroup-parent") or "/dockyard"))
     system = SystemService(config, images, events, containers)
     app = make_app(Services(images=images, events=events, system=system, containers=containers))
 
@@ -102,6 +102,9 @@ async def run(config: Config) -> None:
     cleanups: list = []
     try:
         cleanups = await open_sites(runner, config)
+        # After the listeners: a daemon that cannot serve leaves no supervisor behind.
+        await asyncio.to_thread(ensure_supervisor, shim_root)
+        await containers.restore()
         log.info("dockyardd %s listening on %s (storage driver %s, data root %s)",
                  __version__, ", ".join(config.hosts), driver.name, config.data_root)
         await stop.wait()

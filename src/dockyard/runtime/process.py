@@ -142,6 +142,7 @@ def init(args: InitArgs) -> NoReturn:
     try:
         _setup_stdio(args.stdio, keep={args.report_fd, args.fifo_fd})
         os.setsid()
+        _controlling_terminal(args.stdio)
         if args.cgroup is not None:
             args.cgroup.apply(0)
         spec = args.spec
@@ -169,6 +170,7 @@ def exec_in(args: ExecArgs) -> NoReturn:
     try:
         _setup_stdio(args.stdio, keep={args.report_fd, *args.ns_fds})
         os.setsid()
+        _controlling_terminal(args.stdio)
         if args.cgroup is not None:
             args.cgroup.apply(0)
         for fd in args.ns_fds:
@@ -181,6 +183,16 @@ def exec_in(args: ExecArgs) -> NoReturn:
     except BaseException as exc:  # noqa: BLE001 - a forked child must never unwind
         _send_error(args.report_fd, exc)
     os._exit(1)
+
+
+def _controlling_terminal(stdio: tuple[int, int, int] | None) -> None:
+    """A caller that hands us a pty slave as stdin (the supervisor, for ``-t``) wants it as
+    the controlling terminal of the new session, so ctrl-C and job control work."""
+    if stdio is not None and os.isatty(0):
+        import fcntl
+        import termios
+
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _has_new(spec: Spec, kind: str) -> bool:

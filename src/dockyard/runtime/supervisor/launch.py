@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["exec_process", "launch", "oci_process"]
+__all__ = ["cleanup", "exec_process", "launch", "native_process", "oci_process"]
 
 
 def exec_process(req: dict, stdio: tuple[int, int, int]) -> int:
@@ -70,8 +70,32 @@ def oci_process(req: dict, stdio: tuple[int, int, int]) -> int:
     )
 
 
+def native_process(req: dict, stdio: tuple[int, int, int]) -> int:
+    """The fast path: the native runtime forks the container from this (single-threaded,
+    already warm) process; no interpreter starts per container."""
+    from dockyard.runtime import native
+    from dockyard.runtime.state import Store
+
+    return native.run(Store(req["runtime_root"]), req["id"], req["bundle"], stdio).pid
+
+
+def cleanup(req: dict) -> None:
+    """After the container's init was reaped: drop the native runtime's state and cgroup."""
+    if req.get("bundle") and (req.get("runtime") or "dockyard") == "dockyard":
+        from dockyard.runtime import native
+        from dockyard.runtime.state import Store
+
+        try:
+            native.delete(Store(req["runtime_root"]), req["id"], force=True)
+        except Exception:  # noqa: BLE001 - best effort; the daemon's removal retries
+            pass
+
+
 def launch(req: dict, stdio: tuple[int, int, int]) -> int:
-    """A bundle runs under an OCI runtime; a bare argv (the supervisor's tests) is exec'd."""
+    """A bundle runs under the native runtime (or runc when asked); a bare argv (the
+    supervisor's own tests) is exec'd."""
     if req.get("bundle"):
-        return oci_process(req, stdio)
+        if req.get("runtime") == "runc":
+            return oci_process(req, stdio)
+        return native_process(req, stdio)
     return exec_process(req, stdio)

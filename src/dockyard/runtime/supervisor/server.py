@@ -62,6 +62,8 @@ class _Container:
         self.exit_code: int | None = None
         self.started_at = ""
         self.finished_at = ""
+        self.runtime: list[str] | None = None  # an OCI runtime's argv prefix, for its kill verb
+        self.request: dict = {}
 
     def state(self) -> dict:
         return {
@@ -301,6 +303,9 @@ class Supervisor:
                 except OSError:
                     pass
         c.started_at = rfc3339nano(time.time_ns())
+        c.request = req
+        if req.get("bundle") and req.get("runtime") == "runc":
+            c.runtime = ["runc", "--root", req.get("runtime_root") or "/run/dockyard/runc"]
         self.containers[cid] = c
         self.by_pid[c.pid] = c
         for fd in c.outputs:
@@ -317,7 +322,17 @@ class Supervisor:
         c = self._get(req)
         if c.exit_code is not None:
             raise ValueError(f"container {c.id} is not running")
-        os.kill(c.pid, int(req.get("signal", signal.SIGTERM)))
+        sig = int(req.get("signal", signal.SIGTERM))
+        if c.runtime is not None:
+            # The runtime's own process is our child, not the container: a SIGKILL to it
+            # would orphan the container.  Its kill verb signals the container's init.
+            import subprocess
+
+            done = subprocess.run([*c.runtime, "kill", c.id, str(sig)], capture_output=True, timeout=10)
+            if done.returncode != 0 and c.exit_code is None:
+                os.kill(c.pid, sig if sig != signal.SIGKILL else signal.SIGTERM)
+        else:
+            os.kill(c.pid, sig)
         return {"ok": True}
 
     def op_wait(self, conn: _Conn, req: dict) -> dict | None:
@@ -401,6 +416,8 @@ class Supervisor:
                 if not conn.wbuf:
                     self._close_conn(conn)
             c.clients.clear()
+            if c.exit_code is not None:
+                self._notify_exit(c)
 
     def _flush_stdin(self, c: _Container) -> None:
         if c.stdin_fd < 0:
@@ -440,9 +457,18 @@ class Supervisor:
             c.exit_code = code if code >= 0 else 128 - code
             c.finished_at = rfc3339nano(time.time_ns())
             self._record_exit(c)
-            for conn in c.waiters:
-                self._reply(conn, c.state())
-            c.waiters.clear()
+            from dockyard.runtime.supervisor.launch import cleanup
+
+            cleanup(c.request)
+            if not c.outputs:
+                self._notify_exit(c)
+
+    def _notify_exit(self, c: _Container) -> None:
+        """Waiters hear of an exit once its output is drained into the log, so a reader
+        that follows logs until the exit sees every line."""
+        for conn in c.waiters:
+            self._reply(conn, c.state())
+        c.waiters.clear()
 
     def _record_exit(self, c: _Container) -> None:
         from dockyard.fsutil import atomic_write

@@ -1,0 +1,163 @@
+"""Containers through the official docker CLI and docker-py against dockyardd."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from engines import DOCKER_CLI, start_dockyardd
+
+
+def _wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_run_exit_code_and_stream_separation(docker):
+    out = docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert out.returncode == 3
+    assert out.stdout == b"out\n" and out.stderr == b"err\n"
+    assert docker("ps", "-aq").stdout.strip() == b""  # --rm removed it
+
+
+def test_isolation_defaults(docker):
+    out = docker("run", "--rm", "busybox", "sh", "-c",
+                 "echo $$; hostname; grep CapEff /proc/self/status; cat /proc/kcore 2>&1 | head -c 0; "
+                 "mount -t tmpfs x /mnt 2>/dev/null && echo MOUNTED || echo refused; "
+                 "echo c > /proc/sysrq-trigger 2>/dev/null && echo WROTE || echo ro",
+                 check=True).stdout.decode().split()
+    assert out[0] == "1"
+    assert len(out[1]) == 12
+    assert out[3] == "00000000a80425fb"  # Docker's 14 default capabilities
+    assert "refused" in out and "ro" in out
+
+
+def test_detached_logs_stop_and_inspect(docker):
+    cid = docker("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
+                 "trap 'echo bye; exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done",
+                 check=True).stdout.decode().strip()
+    try:
+        assert len(cid) == 64
+        assert _wait_for(lambda: b"tick 3" in docker("logs", "ticker").stdout)
+        state = json.loads(docker("inspect", "ticker", check=True).stdout)[0]["State"]
+        assert state["Running"] and state["Pid"] > 0 and state["Status"] == "running"
+        ps = docker("ps", "--format", "{{.Names}} {{.Status}}", check=True).stdout.decode()
+        assert ps.startswith("ticker Up")
+        tail = docker("logs", "--tail", "1", "-t", "ticker", check=True).stdout.decode()
+        assert tail.count("\n") == 1 and "Z tick" in tail
+        started = time.monotonic()
+        docker("stop", "-t", "5", "ticker", check=True)
+        assert time.monotonic() - started < 4  # it traps TERM and exits at once
+        assert docker("logs", "--tail", "1", "ticker").stdout == b"bye\n"
+        state = json.loads(docker("inspect", "ticker").stdout)[0]["State"]
+        assert state["Status"] == "exited" and state["ExitCode"] == 0
+        again = docker("stop", "ticker")
+        assert again.returncode == 0  # 304 is success for the CLI
+    finally:
+        docker("rm", "-f", "ticker")
+
+
+def test_sigterm_ignored_is_killed_after_timeout(docker):
+    docker("run", "-d", "--name", "stubborn", "busybox", "sleep", "300", check=True)
+    try:
+        started = time.monotonic()
+        stop = docker("stop", "-t", "1", "stubborn", check=True)
+        took = time.monotonic() - started
+        state = json.loads(docker("inspect", "stubborn").stdout)[0]["State"]
+        assert 0.9 < took < 5, (stop, state, docker("logs", "stubborn"))
+        state = json.loads(docker("inspect", "stubborn").stdout)[0]["State"]
+        assert state["ExitCode"] == 137
+    finally:
+        docker("rm", "-f", "stubborn")
+
+
+def test_stdin_and_wait_and_kill(docker):
+    out = docker("run", "--rm", "-i", "busybox", "sh", "-c", "read x; echo got $x", input=b"piped\n")
+    assert out.stdout == b"got piped\n" and out.returncode == 0
+    docker("run", "-d", "--name", "killme", "busybox", "sh", "-c",
+           "trap 'exit 9' USR1; echo ready; while true; do sleep 0.1; done", check=True)
+    try:
+        # pid 1 ignores signals it has no handler for: wait until the trap is set
+        assert _wait_for(lambda: docker("logs", "killme").stdout == b"ready\n")
+        docker("kill", "-s", "USR1", "killme", check=True)
+        assert docker("wait", "killme").stdout == b"9\n"
+        bad = docker("kill", "killme")
+        assert bad.returncode == 1 and b"is not running" in bad.stderr
+    finally:
+        docker("rm", "-f", "killme")
+
+
+def test_conflicts_and_bad_input(docker):
+    docker("create", "--name", "dup", "busybox", "true", check=True)
+    try:
+        again = docker("create", "--name", "dup", "busybox", "true")
+        assert again.returncode != 0
+        assert b'The container name "/dup" is already in use by container' in again.stderr
+        docker("run", "-d", "--name", "busy", "busybox", "sleep", "300", check=True)
+        rm = docker("rm", "busy")
+        assert rm.returncode == 1 and b"You cannot remove a running container" in rm.stderr
+        assert docker("rm", "-f", "busy").returncode == 0
+        missing = docker("run", "--rm", "--pull", "never", "nosuch:tag", "true")
+        assert missing.returncode == 125 and b"No such image: nosuch:tag" in missing.stderr
+        bad_name = docker("create", "--name", "bad name!", "busybox", "true")
+        assert bad_name.returncode != 0 and b"Invalid container name" in bad_name.stderr
+        negative = docker("create", "--memory", "1k", "busybox", "true")
+        assert negative.returncode != 0 and b"Minimum memory limit allowed is 6MB" in negative.stderr
+        nocmd = docker("import", "-", "nocmd:1", input=subprocess.run(
+            ["tar", "-C", "/etc", "-c", "hostname"], capture_output=True).stdout)
+        assert nocmd.returncode == 0
+        out = docker("create", "nocmd:1")
+        assert out.returncode != 0 and b"No command specified" in out.stderr
+        docker("rmi", "nocmd:1")
+    finally:
+        docker("rm", "-f", "dup", "busy")
+
+
+def test_docker_py_containers(api):
+    out = api.containers.run("busybox", ["sh", "-c", "echo from-py"], remove=True)
+    assert out == b"from-py\n"
+    c = api.containers.run("busybox", ["sleep", "300"], detach=True, name="pyc")
+    try:
+        c.reload()
+        assert c.status == "running"
+        c.kill()
+        assert c.wait()["StatusCode"] == 137
+    finally:
+        c.remove(force=True)
+
+
+def test_containers_survive_daemon_kill_9(workdir):
+    root = os.path.join(workdir, "live")
+    engine = start_dockyardd(root)
+    try:
+        from engines import make_busybox
+
+        make_busybox(engine)
+        engine.cli("run", "-d", "--name", "keeper", "busybox", "sh", "-c",
+                   "i=0; while [ $i -lt 1000 ]; do echo n$i; i=$((i+1)); sleep 0.05; done", check=True)
+        engine.cli("run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 0.5; exit 42", check=True)
+        pid = json.loads(engine.cli("inspect", "keeper").stdout)[0]["State"]["Pid"]
+        engine.proc.send_signal(signal.SIGKILL)
+        engine.proc.wait(10)
+        time.sleep(1.0)  # quitter exits and keeper logs while the daemon is down
+        assert os.path.exists(f"/proc/{pid}")
+        engine = start_dockyardd(root)
+        state = json.loads(engine.cli("inspect", "keeper").stdout)[0]["State"]
+        assert state["Running"] and state["Pid"] == pid
+        quitter = json.loads(engine.cli("inspect", "quitter").stdout)[0]["State"]
+        assert quitter["Status"] == "exited" and quitter["ExitCode"] == 42
+        logs = engine.cli("logs", "keeper").stdout.decode().split()
+        assert len(logs) >= 15 and logs == [f"n{i}" for i in range(len(logs))]
+        engine.cli("stop", "-t", "1", "keeper", check=True)
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    finally:
+        engine.stop()
