@@ -19,9 +19,18 @@ import pytest
 NET = ("--network", "none")
 
 
-@pytest.fixture(scope="module")
-def engine(dockerd):
-    return dockerd
+@pytest.fixture(scope="module", params=["dockerd", "dockyardd"])
+def engine(request):
+    """Every test runs against the reference dockerd (is the CLI right?) and dockyardd
+    (is the daemon right?), the dockyard CLI compared with the docker CLI on each."""
+    return request.getfixturevalue("dockerd" if request.param == "dockerd" else "daemon")
+
+
+def daemon_gap(request, what: str) -> None:
+    """Endpoints dockyardd does not have yet: the test must fail there (strict xfail),
+    so it starts passing loudly when they land."""
+    if "dockyardd" in request.node.callspec.id:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"dockyardd lacks {what} (issue 3)"))
 
 
 @pytest.fixture
@@ -145,7 +154,8 @@ def test_kill_wait_start_attach_rm(dy_cli, ref, names):
         assert_same(dy_cli, ref, *args)
 
 
-def test_exec_rename_diff_export_restart_pause(dy_cli, ref, names, tmp_path):
+def test_exec_rename_diff_export_restart_pause(dy_cli, ref, names, tmp_path, request):
+    daemon_gap(request, "changes, export, pause, update and stats endpoints")
     name = names("e")
     dy_cli("run", "-d", *NET, "--name", name, "busybox", "sh", "-c",
            "mkdir /data; echo hi > /data/f; sleep 300", check=True)
@@ -182,7 +192,8 @@ def test_exec_rename_diff_export_restart_pause(dy_cli, ref, names, tmp_path):
     assert dy_cli("rm", "-f", new).stdout == new.encode() + b"\n"
 
 
-def test_cp_both_ways(dy_cli, ref, names, tmp_path):
+def test_cp_both_ways(dy_cli, ref, names, tmp_path, request):
+    daemon_gap(request, "the archive endpoints (docker cp)")
     name = names("cp")
     dy_cli("run", "-d", *NET, "--name", name, "busybox", "sh", "-c",
            "mkdir /data; echo hi > /data/f; sleep 300", check=True)

@@ -85,6 +85,9 @@ class ContainerService:
         self._pending: dict[str, Hub] = {}  # attached before start
         self._locks: dict[str, asyncio.Lock] = {}
         images.users = self.image_users
+        from dockyard.containers.execs import Execs
+
+        self.execs = Execs(self)
 
     # ---- lookups ---------------------------------------------------------------------------
     def get(self, name: str) -> Container:
@@ -223,7 +226,7 @@ class ContainerService:
             c.state.ExitCode = 127 if "exec" in exc.message else 128
             self._save(c)
             await asyncio.to_thread(self.driver.unmount, c.rw_layer)
-            raise InvalidParameter(f"failed to start container {c.id[:12]}: {exc.message}") from exc
+            raise InvalidParameter(f"failed to create task for container: {exc.message}: unknown") from exc
         c.state = State(Status="running", Running=True, Pid=reply["pid"], StartedAt=reply["started_at"],
                         FinishedAt=c.state.FinishedAt)
         c.has_been_started = True

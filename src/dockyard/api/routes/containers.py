@@ -15,8 +15,9 @@ from dockyard.api.keys import CONTAINERS
 from dockyard.api.middleware import json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import start_stream
+from dockyard.containers.attach import Hub
 from dockyard.containers.service import LIST_FILTERS
-from dockyard.errors import InvalidParameter
+from dockyard.errors import DockyardError, InvalidParameter
 
 routes = Routes()
 
@@ -140,26 +141,15 @@ async def attach(request: web.Request) -> web.StreamResponse:
         on_data=hub.stdin if want_stdin and c.config.get("OpenStdin") else None,
         on_eof=hub.close_stdin if want_stdin and stdin_once else None,
     )
-    lost = asyncio.ensure_future(conn.lost.wait())
     try:
         if query.boolean(q, "logs"):
             for stream, _, data in await service.log_entries(c.id, stdout=sub.stdout, stderr=sub.stderr):
                 await conn.write(data if tty else _mux(1 if stream == "stdout" else 2, data))
-        while query.boolean(q, "stream", True):
-            getter = asyncio.ensure_future(sub.queue.get())
-            await asyncio.wait({getter, lost}, return_when=asyncio.FIRST_COMPLETED)
-            if not getter.done():
-                getter.cancel()
-                break
-            item = getter.result()
-            if item is None:
-                break
-            stream, data = item
-            await conn.write(data if tty else _mux(stream, data))
+        if query.boolean(q, "stream", True):
+            await _pump(sub, conn, tty)
     except ConnectionError:
         pass
     finally:
-        lost.cancel()
         hub.unsubscribe(sub)
         conn.close()
     return response
@@ -189,3 +179,77 @@ async def logs(request: web.Request) -> web.StreamResponse:
         await response.write(data if tty else _mux(1 if stream == "stdout" else 2, data))
     await response.write_eof()
     return response
+
+
+@routes.post("/containers/{id}/exec")
+async def exec_create(request: web.Request) -> web.StreamResponse:
+    body = await _json_body(request)
+    result = request.app[CONTAINERS].execs.create(request.match_info["id"], body)
+    return json_response(result, status=201)
+
+
+@routes.get("/exec/{id}/json")
+async def exec_inspect(request: web.Request) -> web.StreamResponse:
+    return json_response(request.app[CONTAINERS].execs.get(request.match_info["id"]).inspect())
+
+
+@routes.post("/exec/{id}/resize")
+async def exec_resize(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    await request.app[CONTAINERS].execs.resize(request.match_info["id"], query.integer(q, "h", 0), query.integer(q, "w", 0))
+    return web.Response(status=200)
+
+
+@routes.post("/exec/{id}/start")
+async def exec_start(request: web.Request) -> web.StreamResponse:
+    body = await _json_body(request)
+    execs = request.app[CONTAINERS].execs
+    if body.get("Detach"):
+        await execs.start(request.match_info["id"], hub=None)
+        return web.Response(status=200)
+    e = execs.get(request.match_info["id"])
+    tty = bool(e.config.get("Tty"))
+    hub = Hub()  # before the hijack: stdin the client sends at once is buffered in it
+    stdin = bool(e.config.get("AttachStdin"))
+
+    # moby hijacks first and reports a failing start inside the stream (exit code 126/127
+    # then comes from exec inspect), which is what the docker CLI expects.
+    response, conn = await hijack(request, on_data=hub.stdin if stdin else None,
+                                  on_eof=hub.close_stdin if stdin else None)
+    try:
+        try:
+            await execs.start(e.id, hub=hub)
+        except DockyardError as exc:
+            text = exc.message.encode() + b"\n"
+            await conn.write(text if tty else _mux(1, text))
+            return response
+        sub = hub.subscribe(bool(e.config.get("AttachStdout", True)), bool(e.config.get("AttachStderr", True)))
+        try:
+            await _pump(sub, conn, tty)
+            # The exit code must be there before the client, seeing EOF, asks for it.
+            await asyncio.wait_for(e.done.wait(), 10)
+        finally:
+            hub.unsubscribe(sub)
+    except (ConnectionError, TimeoutError):
+        pass
+    finally:
+        conn.close()
+    return response
+
+
+async def _pump(sub, conn, tty: bool) -> None:  # type: ignore[no-untyped-def]
+    lost = asyncio.ensure_future(conn.lost.wait())
+    try:
+        while True:
+            getter = asyncio.ensure_future(sub.queue.get())
+            await asyncio.wait({getter, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                return
+            item = getter.result()
+            if item is None:
+                return
+            stream, data = item
+            await conn.write(data if tty else _mux(stream, data))
+    finally:
+        lost.cancel()

@@ -91,9 +91,23 @@ def cleanup(req: dict) -> None:
             pass
 
 
+def native_exec(req: dict, stdio: tuple[int, int, int]) -> int:
+    """``docker exec``: a process joined to a running container's namespaces and cgroup."""
+    import msgspec
+
+    from dockyard.runtime import native
+    from dockyard.runtime.spec.process import Process
+    from dockyard.runtime.state import Store
+
+    proc = msgspec.convert(req["process"], Process)
+    return native.exec_process(Store(req["runtime_root"]), req["exec_of"], proc, stdio)
+
+
 def launch(req: dict, stdio: tuple[int, int, int]) -> int:
-    """A bundle runs under the native runtime (or runc when asked); a bare argv (the
-    supervisor's own tests) is exec'd."""
+    """A bundle runs under the native runtime (or runc when asked); an exec joins one; a bare
+    argv (the supervisor's own tests) is exec'd."""
+    if req.get("exec_of"):
+        return native_exec(req, stdio)
     if req.get("bundle"):
         if req.get("runtime") == "runc":
             return oci_process(req, stdio)

@@ -229,8 +229,9 @@ class Supervisor:
             if handler is None:
                 raise ValueError(f"unknown op {op!r}")
             reply = handler(conn, req)
-        except (ValueError, KeyError, TypeError, OSError) as exc:
-            reply = {"error": str(exc) or exc.__class__.__name__}
+        except Exception as exc:  # noqa: BLE001 - the supervisor must outlive any bad request
+            message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+            reply = {"error": message}
         if reply is not None:
             self._reply(conn, reply)
 

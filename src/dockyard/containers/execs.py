@@ -1,0 +1,157 @@
+"""``docker exec``: exec instances of running containers (asyncio world).
+
+An exec is kept in memory, as moby keeps it (exec instances do not survive a daemon
+restart).  Its process is started by the supervisor, which runs it under the same
+stdio/log machinery as a container, keyed by the exec id; its exit code is known before
+the attached stream is closed, so ``GET /exec/{id}/json`` right after the stream ends has it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from dockyard.containers.attach import Hub
+from dockyard.containers.bundle import DEFAULT_PATH, resolve_user
+from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.runtime.spec.default import default_nofile, default_spec
+
+__all__ = ["Exec", "Execs", "NoSuchExec"]
+
+_ALL_CAPS = ("CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
+             "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER "
+             "SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE "
+             "SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP "
+             "MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ").split()
+
+
+class NoSuchExec(NotFound):
+    def __init__(self, exec_id: str) -> None:
+        super().__init__(f"No such exec instance: {exec_id}")
+
+
+@dataclass
+class Exec:
+    id: str
+    container_id: str
+    config: dict[str, Any]
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def inspect(self) -> dict[str, Any]:
+        cmd = list(self.config.get("Cmd") or [])
+        return {
+            "ID": self.id, "Running": self.running, "ExitCode": self.exit_code,
+            "ProcessConfig": {
+                "tty": bool(self.config.get("Tty")), "entrypoint": cmd[0] if cmd else "",
+                "arguments": cmd[1:], "privileged": bool(self.config.get("Privileged")),
+                "user": self.config.get("User") or "",
+            },
+            "OpenStdin": bool(self.config.get("AttachStdin")),
+            "OpenStderr": bool(self.config.get("AttachStderr")),
+            "OpenStdout": bool(self.config.get("AttachStdout")),
+            "CanRemove": False, "ContainerID": self.container_id,
+            "DetachKeys": self.config.get("DetachKeys") or "", "Pid": self.pid,
+        }
+
+
+class Execs:
+    def __init__(self, containers: Any) -> None:
+        self.containers = containers
+        self.records: dict[str, Exec] = {}
+
+    def get(self, exec_id: str) -> Exec:
+        try:
+            return self.records[exec_id]
+        except KeyError:
+            raise NoSuchExec(exec_id) from None
+
+    def create(self, name: str, body: dict[str, Any]) -> dict[str, str]:
+        c = self.containers.get(name)
+        if not c.state.Running:
+            raise Conflict(f"Container {c.id} is not running")
+        if c.state.Paused:
+            raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        cmd = body.get("Cmd")
+        if not cmd or not isinstance(cmd, list) or not all(isinstance(a, str) for a in cmd):
+            raise InvalidParameter("No exec command specified")
+        exec_id = secrets.token_hex(32)
+        self.records[exec_id] = Exec(exec_id, c.id, body)
+        self.containers._event(c, f"exec_create: {' '.join(cmd)}", execID=exec_id)
+        return {"Id": exec_id}
+
+    async def _process(self, e: Exec) -> dict[str, Any]:
+        c = self.containers.get(e.container_id)
+        rootfs = await asyncio.to_thread(self.containers.driver.mount, c.rw_layer)
+        base = default_spec(list(e.config["Cmd"]), nofile=default_nofile()).process
+        env = list(c.config.get("Env") or [])
+        for item in e.config.get("Env") or []:
+            key = item.split("=", 1)[0]
+            env = [x for x in env if x.split("=", 1)[0] != key] + [item]
+        if not any(x.startswith("PATH=") for x in env):
+            env.insert(0, DEFAULT_PATH)
+        base.env = env
+        base.cwd = e.config.get("WorkingDir") or c.config.get("WorkingDir") or "/"
+        user = e.config.get("User") or c.config.get("User") or ""
+        base.user = await asyncio.to_thread(resolve_user, rootfs, user, list(c.host_config.get("GroupAdd") or []))
+        if e.config.get("Privileged") or c.host_config.get("Privileged"):
+            caps = [f"CAP_{n}" for n in _ALL_CAPS]
+            base.capabilities.bounding = caps  # type: ignore[union-attr]
+            base.capabilities.effective = list(caps)  # type: ignore[union-attr]
+            base.capabilities.permitted = list(caps)  # type: ignore[union-attr]
+        return msgspec.to_builtins(base)
+
+    async def start(self, exec_id: str, hub: Hub | None) -> Exec:
+        """Start the process; a given ``hub`` (made before the start, so early stdin is
+        buffered in it) carries its output."""
+        e = self.get(exec_id)
+        if e.running or e.exit_code is not None:
+            raise Conflict(f"Error: Exec command {exec_id} has already run")
+        c = self.containers.get(e.container_id)
+        if not c.state.Running:
+            raise Conflict(f"Container {c.id} is not running")
+        request = {
+            "id": exec_id, "exec_of": c.id, "process": await self._process(e),
+            "runtime_root": os.path.join(self.containers.exec_root, "runtime"),
+            "tty": bool(e.config.get("Tty")), "stdin": bool(e.config.get("AttachStdin")),
+        }
+        shim = self.containers.shim
+        try:
+            if hub is not None:
+                reply, reader, writer = await shim.stream("start", attach=True, **request)
+                asyncio.create_task(hub.run(reader, writer, bool(reply.get("tty"))))
+            else:
+                reply = await shim.call("start", **request)
+        except Conflict as exc:
+            e.exit_code = 126 if "permission denied" in exc.message else 127
+            e.done.set()
+            raise InvalidParameter(f"OCI runtime exec failed: {exc.message}: unknown") from exc
+        e.running, e.pid = True, reply["pid"]
+        self.containers._event(c, f"exec_start: {' '.join(e.config['Cmd'])}", execID=exec_id)
+        asyncio.create_task(self._monitor(e))
+        return e
+
+    async def _monitor(self, e: Exec) -> None:
+        try:
+            state = await self.containers.shim.call("wait", id=e.id)
+            e.exit_code = int(state["exit_code"])
+            await self.containers.shim.call("delete", id=e.id)
+        except Exception:  # noqa: BLE001 - supervisor gone: the exec is gone with it
+            e.exit_code = e.exit_code if e.exit_code is not None else 126
+        e.running = False
+        e.done.set()
+        c = self.containers._records.get(e.container_id)
+        if c is not None:
+            self.containers._event(c, "exec_die", execID=e.id, exitCode=str(e.exit_code))
+
+    async def resize(self, exec_id: str, height: int | None, width: int | None) -> None:
+        e = self.get(exec_id)
+        if e.running and e.config.get("Tty") and height and width:
+            await self.containers.shim.call("resize", id=e.id, h=height, w=width)
