@@ -161,3 +161,30 @@ def test_containers_survive_daemon_kill_9(workdir):
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     finally:
         engine.stop()
+
+
+def test_cp_cannot_leave_the_container(docker, tmp_path):
+    docker("run", "-d", "--name", "cpbox", "busybox", "sh", "-c",
+           "mkdir /data; echo hi > /data/f; ln -s / /data/root; ln -s /etc /data/etc; sleep 300", check=True)
+    try:
+        assert _wait_for(lambda: docker("exec", "cpbox", "test", "-L", "/data/etc").returncode == 0)
+        out = tmp_path / "out"
+        out.mkdir()
+        docker("cp", "cpbox:/data/f", str(out / "f"), check=True)
+        assert (out / "f").read_bytes() == b"hi\n"
+        # ../ and symlinks resolve inside the container's root, never on the host
+        secret = tmp_path / "host-only"
+        secret.write_text("host\n")
+        leak = docker("cp", f"cpbox:/../../../../../..{secret}", str(out / "leak"))
+        assert leak.returncode != 0 and not (out / "leak").exists()
+        marker = tmp_path / "in"
+        marker.write_text("inside\n")
+        docker("cp", str(marker), "cpbox:/data/etc/", check=True)
+        assert docker("exec", "cpbox", "cat", "/etc/in").stdout == b"inside\n"
+        assert not os.path.exists("/etc/in")
+        docker("cp", str(marker), "cpbox:/data/root/tmp/", check=True)
+        assert docker("exec", "cpbox", "cat", "/tmp/in").stdout == b"inside\n"
+        missing = docker("cp", "cpbox:/nonexistent", str(out / "x"))
+        assert missing.returncode == 1 and b"Could not find the file /nonexistent" in missing.stderr
+    finally:
+        docker("rm", "-f", "cpbox")

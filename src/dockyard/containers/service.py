@@ -495,6 +495,56 @@ class ContainerService:
         self.events.publish("container", "prune", "", {"reclaimed": "0"})
         return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
 
+    # ---- archive (docker cp), export, changes ----------------------------------------------
+    async def _rootfs(self, c: Container) -> str:
+        return await asyncio.to_thread(self.driver.mount, c.rw_layer)
+
+    async def _release(self, c: Container) -> None:
+        if not c.state.Running:
+            await asyncio.to_thread(self.driver.unmount, c.rw_layer)
+
+    async def archive_stat(self, name: str, path: str) -> tuple[Container, str, str]:
+        from dockyard.containers import archive
+
+        c = self.get(name)
+        rootfs = await self._rootfs(c)
+        try:
+            host = await asyncio.to_thread(archive.locate, rootfs, path, c.id)
+            header = await asyncio.to_thread(archive.path_stat, rootfs, host, path)
+        except BaseException:
+            await self._release(c)
+            raise
+        return c, host, header
+
+    async def archive_get(self, name: str, path: str) -> tuple[str, AsyncIterator[bytes]]:
+        from dockyard.containers import archive
+        from dockyard.streampipe import stream_from_thread
+
+        c, host, header = await self.archive_stat(name, path)
+        # moby rebases on filepath.Base(path): "/data/." gives "." (the contents)
+        top = "." if path.endswith("/.") else (os.path.basename(path.rstrip("/")) or ".")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in stream_from_thread(lambda out: archive.write_tar(host, top, out)):
+                    yield chunk
+            finally:
+                await self._release(c)
+
+        return header, chunks()
+
+    async def archive_put(self, name: str, path: str, body: Any, no_overwrite: bool) -> None:
+        from dockyard.containers import archive
+
+        c = self.get(name)
+        if c.host_config.get("ReadonlyRootfs"):
+            raise Conflict("container rootfs is marked read-only")
+        rootfs = await self._rootfs(c)
+        try:
+            await asyncio.to_thread(archive.extract, rootfs, path, body, c.id, no_overwrite)
+        finally:
+            await self._release(c)
+
     # ---- list / inspect --------------------------------------------------------------------
     def inspect(self, name: str) -> dict[str, Any]:
         c = self.get(name)

@@ -27,7 +27,7 @@ from dockyard.images.archive import LoadItem, SaveItem, plan_load, unpack, write
 from dockyard.images.chain import chain_ids, check_digest, is_full_id, short_id
 from dockyard.images.changes import apply_changes
 from dockyard.images.layer import AppliedLayer, apply_chain, ingest_layer
-from dockyard.images.pipe import stream_from_thread
+from dockyard.streampipe import stream_from_thread
 from dockyard.images.store import ImageRow, LayerRow, Store
 
 __all__ = ["IMAGE_LIST_FILTERS", "PRUNE_FILTERS", "ImageService"]

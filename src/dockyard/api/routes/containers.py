@@ -253,3 +253,46 @@ async def _pump(sub, conn, tty: bool) -> None:  # type: ignore[no-untyped-def]
             await conn.write(data if tty else _mux(stream, data))
     finally:
         lost.cancel()
+
+
+def _archive_path(request: web.Request) -> str:
+    path = request.query.get("path", "")
+    if not path:
+        raise InvalidParameter("the path query parameter is required")
+    return path
+
+
+@routes.head("/containers/{id}/archive")
+async def archive_head(request: web.Request) -> web.StreamResponse:
+    service = request.app[CONTAINERS]
+    c, _, header = await service.archive_stat(request.match_info["id"], _archive_path(request))
+    await service._release(c)
+    response = web.Response(status=200)
+    response.headers["X-Docker-Container-Path-Stat"] = header
+    return response
+
+
+@routes.get("/containers/{id}/archive")
+async def archive_get(request: web.Request) -> web.StreamResponse:
+    header, chunks = await request.app[CONTAINERS].archive_get(request.match_info["id"], _archive_path(request))
+    response = web.StreamResponse()
+    response.content_type = "application/x-tar"
+    response.headers["X-Docker-Container-Path-Stat"] = header
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+@routes.put("/containers/{id}/archive")
+async def archive_put(request: web.Request) -> web.StreamResponse:
+    from dockyard.api.streams import spool
+
+    service = request.app[CONTAINERS]
+    body = await spool(request, service.images.tmpdir)
+    with body:
+        await service.archive_put(request.match_info["id"], _archive_path(request), body,
+                                  query.boolean(request.query, "noOverwriteDirNonDir"))
+    return web.Response(status=200)
