@@ -188,3 +188,56 @@ def test_cp_cannot_leave_the_container(docker, tmp_path):
         assert missing.returncode == 1 and b"Could not find the file /nonexistent" in missing.stderr
     finally:
         docker("rm", "-f", "cpbox")
+
+
+def test_limits_are_enforced(docker):
+    oom = docker("run", "--name", "oomer", "-m", "32m", "busybox", "sh", "-c",
+                 "head -c 300m /dev/zero | tail > /dev/null")
+    try:
+        assert oom.returncode == 137
+        state = json.loads(docker("inspect", "oomer").stdout)[0]["State"]
+        assert state["OOMKilled"] is True and state["ExitCode"] == 137
+    finally:
+        docker("rm", "-f", "oomer")
+    forks = docker("run", "--rm", "--pids-limit", "10", "busybox", "sh", "-c",
+                   "for i in $(seq 30); do sleep 2 & done; wait; echo done")
+    assert b"can't fork" in forks.stderr and b"done" not in forks.stdout
+    spin = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"
+    start = time.monotonic()
+    docker("run", "--rm", "busybox", "sh", "-c", spin, check=True)
+    free = time.monotonic() - start
+    start = time.monotonic()
+    docker("run", "--rm", "--cpus", "0.25", "busybox", "sh", "-c", spin, check=True)
+    limited = time.monotonic() - start
+    assert limited > 1.5 * free, (free, limited)
+
+
+def test_capabilities_and_privileged(docker):
+    bogus = docker("run", "--rm", "--cap-add", "bogus", "busybox", "true")
+    assert bogus.returncode == 125 and b'unknown capability: "CAP_BOGUS"' in bogus.stderr
+    none = docker("run", "--rm", "--cap-drop", "ALL", "busybox", "grep", "CapEff", "/proc/self/status")
+    assert none.stdout.split()[1] == b"0000000000000000"
+    added = docker("run", "--rm", "--cap-add", "net_admin", "busybox", "grep", "CapEff", "/proc/self/status")
+    assert int(added.stdout.split()[1], 16) == 0xa80425fb | (1 << 12)
+    priv = docker("run", "--rm", "--privileged", "busybox", "sh", "-c",
+                  "mkdir -p /m && mount -t tmpfs x /m && echo mounted", check=True)
+    assert priv.stdout == b"mounted\n"
+    ro = docker("run", "--rm", "--read-only", "busybox", "touch", "/x")
+    assert ro.returncode == 1 and b"Read-only file system" in ro.stderr
+    assert docker("run", "--rm", "-u", "nobody", "-w", "/tmp", "busybox", "sh", "-c", "id -u; pwd").stdout == b"65534\n/tmp\n"
+    assert docker("run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n").stdout == b"100\n"
+
+
+def test_pause_top_stats(docker):
+    docker("run", "-d", "--name", "ptop", "busybox", "sleep", "300", check=True)
+    try:
+        docker("pause", "ptop", check=True)
+        assert json.loads(docker("inspect", "ptop").stdout)[0]["State"]["Status"] == "paused"
+        assert b"(Paused)" in docker("ps", "--format", "{{.Status}}", "--filter", "name=ptop").stdout
+        docker("unpause", "ptop", check=True)
+        top = docker("top", "ptop", check=True).stdout.decode().splitlines()
+        assert top[0].split()[:2] == ["UID", "PID"] and top[1].endswith("sleep 300") and len(top) == 2
+        stats = docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "ptop", check=True)
+        assert stats.stdout == b"ptop 1\n"
+    finally:
+        docker("rm", "-f", "ptop")

@@ -90,6 +90,9 @@ def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_conf
     # The supervisor makes the pty and hands its slave over as stdio (the runtime makes it
     # the controlling terminal), so the spec's own terminal stays off.
     spec.process.terminal = bool(config.get("Tty")) and host_config.get("Runtime") == "runc"
+    from dockyard.containers import hostconfig
+
+    hostconfig.apply(spec, host_config)
     if host_config.get("NetworkMode") == "host" and spec.linux is not None:
         spec.linux.namespaces = [n for n in spec.linux.namespaces if n.type != "network"]
     if spec.linux is not None:

@@ -138,6 +138,9 @@ class ContainerService:
         if not argv:
             raise InvalidParameter("No command specified")
         _validate_host_config(host_config)
+        from dockyard.containers import hostconfig
+
+        hostconfig.validate(host_config)
         cid = secrets.token_hex(32)
         config.setdefault("Hostname", "")
         if not config["Hostname"]:
@@ -250,9 +253,10 @@ class ContainerService:
         except Exception as exc:  # the supervisor vanished: the container is gone with it
             log.warning("lost the supervisor while waiting for %s: %s", cid[:12], exc)
             state = {"exit_code": 255, "finished_at": now_rfc3339()}
-        await self._exited(cid, int(state["exit_code"]), state.get("finished_at") or now_rfc3339())
+        await self._exited(cid, int(state["exit_code"]), state.get("finished_at") or now_rfc3339(),
+                           bool(state.get("oom_killed")))
 
-    async def _exited(self, cid: str, code: int, finished_at: str) -> None:
+    async def _exited(self, cid: str, code: int, finished_at: str, oom: bool = False) -> None:
         self._monitors.pop(cid, None)
         c = self._records.get(cid)
         if c is None:
@@ -263,13 +267,16 @@ class ContainerService:
                 await asyncio.wait_for(hub.done.wait(), 5)
             except TimeoutError:
                 pass
-        c.state = State(Status="exited", ExitCode=code, StartedAt=c.state.StartedAt, FinishedAt=finished_at)
+        c.state = State(Status="exited", ExitCode=code, StartedAt=c.state.StartedAt,
+                        FinishedAt=finished_at, OOMKilled=oom)
         self._save(c)
         try:
             await self.shim.call("delete", id=cid)
         except Exception:  # already forgotten by the supervisor
             pass
         await asyncio.to_thread(self.driver.unmount, c.rw_layer)
+        if oom:
+            self._event(c, "oom")
         self._event(c, "die", exitCode=str(code))
         for fut in self._exit_waiters.pop(cid, []):
             if not fut.done():
@@ -303,7 +310,8 @@ class ContainerService:
             if s.get("running"):
                 self._monitors[c.id] = asyncio.create_task(self._monitor(c.id))
             else:
-                await self._exited(c.id, int(s.get("exit_code") or 0), s.get("finished_at") or now_rfc3339())
+                await self._exited(c.id, int(s.get("exit_code") or 0), s.get("finished_at") or now_rfc3339(),
+                                   bool(s.get("oom_killed")))
 
     # ---- wait / stop / kill --------------------------------------------------------------
     def wait_future(self, name: str, condition: str) -> asyncio.Future[int]:
@@ -494,6 +502,57 @@ class ContainerService:
             deleted.append(c.id)
         self.events.publish("container", "prune", "", {"reclaimed": "0"})
         return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+
+    # ---- pause / stats / top ---------------------------------------------------------------
+    def _cgroup(self, c: Container):  # type: ignore[no-untyped-def]
+        from dockyard.runtime.cgroups import open_manager
+
+        parent = c.host_config.get("CgroupParent")
+        path = ("/" + parent.strip("/") if parent else self.cgroup_parent) + "/" + c.id
+        return open_manager(path)
+
+    async def pause(self, name: str, pause: bool) -> None:
+        c = self.get(name)
+        if not c.state.Running:
+            raise Conflict(f"Container {c.id} is not running")
+        if c.state.Paused == pause:
+            raise Conflict(f"Container {c.id} is {'already' if pause else 'not'} paused")
+        cgroup = self._cgroup(c)
+        await asyncio.to_thread(cgroup.freeze if pause else cgroup.thaw)
+        c.state.Paused = pause
+        c.state.Status = "paused" if pause else "running"
+        self._save(c)
+        self._event(c, "pause" if pause else "unpause")
+
+    def stats_sample(self, name: str) -> dict[str, Any]:
+        """One Docker-shaped stats sample read from the container's cgroup (blocking)."""
+        from dockyard.containers.stats import sample
+
+        c = self.get(name)
+        return sample(c, self._cgroup(c) if c.state.Running else None)
+
+    async def top(self, name: str, ps_args: str) -> dict[str, Any]:
+        c = self.get(name)
+        if not c.state.Running:
+            raise Conflict(f"Container {c.id} is not running")
+        pids = set(await asyncio.to_thread(self._cgroup(c).pids))
+        args = ps_args.split() if ps_args else ["-ef"]
+        proc = await asyncio.create_subprocess_exec(
+            "ps", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise InvalidParameter(f"ps: {err.decode().strip()}")
+        lines = out.decode().splitlines()
+        titles = lines[0].split()
+        if "PID" not in titles:
+            raise InvalidParameter("Couldn't find PID field in ps output")
+        at = titles.index("PID")
+        procs = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > at and fields[at].isdigit() and int(fields[at]) in pids:
+                procs.append(fields)
+        return {"Titles": titles, "Processes": procs}
 
     # ---- archive (docker cp), export, changes ----------------------------------------------
     async def _rootfs(self, c: Container) -> str:

@@ -296,3 +296,49 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
         await service.archive_put(request.match_info["id"], _archive_path(request), body,
                                   query.boolean(request.query, "noOverwriteDirNonDir"))
     return web.Response(status=200)
+
+
+@routes.post("/containers/{id}/pause")
+async def pause(request: web.Request) -> web.StreamResponse:
+    await request.app[CONTAINERS].pause(request.match_info["id"], True)
+    return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/unpause")
+async def unpause(request: web.Request) -> web.StreamResponse:
+    await request.app[CONTAINERS].pause(request.match_info["id"], False)
+    return web.Response(status=204)
+
+
+@routes.get("/containers/{id}/top")
+async def top(request: web.Request) -> web.StreamResponse:
+    result = await request.app[CONTAINERS].top(request.match_info["id"], request.query.get("ps_args", ""))
+    return json_response(result)
+
+
+@routes.get("/containers/{id}/stats")
+async def stats(request: web.Request) -> web.StreamResponse:
+    service = request.app[CONTAINERS]
+    name = request.match_info["id"]
+    service.get(name)  # 404 before the stream starts
+    stream = query.boolean(request.query, "stream", True)
+    one_shot = query.boolean(request.query, "one-shot")
+    response = await start_stream(request, "application/json")
+    previous = None
+    try:
+        while True:
+            current = await asyncio.to_thread(service.stats_sample, name)
+            if previous is not None:
+                current["preread"] = previous["read"]
+                current["precpu_stats"] = previous["cpu_stats"]
+            if previous is not None or one_shot or stream:
+                await response.write(msgspec.json.encode(current) + b"\n")
+                if not stream:
+                    break
+            previous = current
+            # moby waits a second for the first sample so precpu_stats is filled
+            await asyncio.sleep(1)
+    except ConnectionError:
+        return response
+    await response.write_eof()
+    return response

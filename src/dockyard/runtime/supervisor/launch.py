@@ -79,16 +79,40 @@ def native_process(req: dict, stdio: tuple[int, int, int]) -> int:
     return native.run(Store(req["runtime_root"]), req["id"], req["bundle"], stdio).pid
 
 
-def cleanup(req: dict) -> None:
-    """After the container's init was reaped: drop the native runtime's state and cgroup."""
+def _oom_kills(cgroup_path: str) -> int:
+    """The memory cgroup's OOM-kill count (v1 memory.oom_control, v2 memory.events)."""
+    for path in (f"/sys/fs/cgroup/memory{cgroup_path}/memory.oom_control",
+                 f"/sys/fs/cgroup{cgroup_path}/memory.events"):
+        try:
+            with open(path, encoding="ascii") as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except OSError:
+            continue
+    return 0
+
+
+def cleanup(req: dict) -> dict:
+    """After the container's init was reaped: read what its cgroup knows (OOM kills), then
+    drop the native runtime's state and cgroup.  Returns facts for the exit record."""
+    facts: dict = {}
     if req.get("bundle") and (req.get("runtime") or "dockyard") == "dockyard":
         from dockyard.runtime import native
         from dockyard.runtime.state import Store
 
+        store = Store(req["runtime_root"])
         try:
-            native.delete(Store(req["runtime_root"]), req["id"], force=True)
+            cgroup = store.load(req["id"]).cgroup_path
+            facts["oom_killed"] = bool(cgroup) and _oom_kills(cgroup) > 0
+        except Exception:  # noqa: BLE001 - no state: nothing to read
+            pass
+        try:
+            native.delete(store, req["id"], force=True)
         except Exception:  # noqa: BLE001 - best effort; the daemon's removal retries
             pass
+    return facts
 
 
 def native_exec(req: dict, stdio: tuple[int, int, int]) -> int:

@@ -64,12 +64,13 @@ class _Container:
         self.finished_at = ""
         self.runtime: list[str] | None = None  # an OCI runtime's argv prefix, for its kill verb
         self.request: dict = {}
+        self.oom_killed = False
 
     def state(self) -> dict:
         return {
             "id": self.id, "pid": self.pid, "running": self.exit_code is None,
             "exit_code": self.exit_code, "started_at": self.started_at,
-            "finished_at": self.finished_at, "tty": self.tty,
+            "finished_at": self.finished_at, "tty": self.tty, "oom_killed": self.oom_killed,
         }
 
 
@@ -457,10 +458,10 @@ class Supervisor:
             code = os.waitstatus_to_exitcode(status)
             c.exit_code = code if code >= 0 else 128 - code
             c.finished_at = rfc3339nano(time.time_ns())
-            self._record_exit(c)
             from dockyard.runtime.supervisor.launch import cleanup
 
-            cleanup(c.request)
+            c.oom_killed = bool(cleanup(c.request).get("oom_killed"))
+            self._record_exit(c)
             if not c.outputs:
                 self._notify_exit(c)
 

@@ -1,0 +1,155 @@
+"""HostConfig → the security and resource parts of the OCI spec (pure logic).
+
+As moby's daemon/oci_linux.go: capabilities from Docker's default set with CapAdd/CapDrop
+(names with or without ``CAP_``, ``ALL``), ``Privileged`` lifting capabilities, masked and
+read-only paths and the device cgroup; cgroup resources (memory, memory+swap, cpus,
+shares, quota/period, cpuset, pids, blkio weight); rlimits from Ulimits; namespaced sysctls.
+``validate`` runs at create so bad values are a 400 before anything is made.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.errors import InvalidParameter
+from dockyard.runtime.capabilities import CAPABILITIES
+from dockyard.runtime.spec.config import BlockIO, Cpu, Memory, Pids, Resources, Spec
+from dockyard.runtime.spec.default import DEFAULT_CAPABILITIES
+from dockyard.runtime.spec.devices import DeviceRule
+from dockyard.runtime.spec.process import Rlimit
+
+__all__ = ["apply", "capabilities", "validate"]
+
+_RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
+            "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"}
+_NAMESPACED_SYSCTL_PREFIXES = ("kernel.msg", "kernel.sem", "kernel.shm", "fs.mqueue.", "net.")
+_NAMESPACED_SYSCTLS = {"kernel.domainname", "kernel.hostname", "kernel.shmmax", "kernel.shmall",
+                       "kernel.shmmni", "kernel.shm_rmid_forced", "kernel.msgmax", "kernel.msgmnb",
+                       "kernel.msgmni", "kernel.sem"}
+_PERIOD = 100_000
+
+
+def _cap(name: str) -> str:
+    upper = name.upper()
+    full = upper if upper.startswith("CAP_") else "CAP_" + upper
+    if upper != "ALL" and full not in CAPABILITIES:
+        raise InvalidParameter(f"invalid CapAdd: unknown capability: \"{full}\"")
+    return "ALL" if upper == "ALL" else full
+
+
+def _all_held() -> list[str]:
+    """Every capability this host lets us hold: "ALL" and --privileged mean these (a VM
+    or nested container may withhold some, e.g. CAP_SYS_RESOURCE; asking for it fails)."""
+    bounding = (1 << 64) - 1
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    bounding = int(line.split()[1], 16)
+    except OSError:
+        pass
+    return [c for c in sorted(CAPABILITIES, key=CAPABILITIES.__getitem__)
+            if bounding >> CAPABILITIES[c] & 1]
+
+
+def capabilities(hc: dict[str, Any]) -> list[str]:
+    if hc.get("Privileged"):
+        return _all_held()
+    add = [_cap(c) for c in hc.get("CapAdd") or []]
+    drop = [_cap(c) for c in hc.get("CapDrop") or []]
+    caps = list(DEFAULT_CAPABILITIES)
+    if "ALL" in add:
+        caps = _all_held()
+    else:
+        caps += [c for c in add if c not in caps]
+    if "ALL" in drop:
+        return [c for c in add if c != "ALL"]
+    return [c for c in caps if c not in drop]
+
+
+def validate(hc: dict[str, Any]) -> None:
+    capabilities(hc)
+    for item in hc.get("Ulimits") or []:
+        if not isinstance(item, dict) or item.get("Name") not in _RLIMITS:
+            raise InvalidParameter(f"invalid ulimit: {item!r}")
+        if int(item.get("Soft", 0)) > int(item.get("Hard", 0)):
+            raise InvalidParameter(f"ulimit soft limit must be less than or equal to hard limit: {item['Name']}")
+    for key in (hc.get("Sysctls") or {}):
+        if key not in _NAMESPACED_SYSCTLS and not key.startswith(_NAMESPACED_SYSCTL_PREFIXES):
+            raise InvalidParameter(f"sysctl '{key}' is not allowed: it is not namespaced")
+        if key.startswith("net.") and hc.get("NetworkMode") == "host":
+            raise InvalidParameter(f"sysctl '{key}' is not allowed in host network mode")
+    nano = hc.get("NanoCpus") or 0
+    if nano and (hc.get("CpuQuota") or hc.get("CpuPeriod")):
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano and nano < 10_000_000:
+        raise InvalidParameter("Range of CPUs is from 0.01 to the number of CPUs available")
+    mem, swap = hc.get("Memory") or 0, hc.get("MemorySwap") or 0
+    if swap > 0 and mem and swap < mem:
+        raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
+    if swap > 0 and not mem:
+        raise InvalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage")
+    if (hc.get("BlkioWeight") or 0) and not 10 <= hc["BlkioWeight"] <= 1000:
+        raise InvalidParameter("Range of blkio weight is from 10 to 1000")
+
+
+def _resources(hc: dict[str, Any], base: Resources | None) -> Resources:
+    res = base or Resources()
+    mem = hc.get("Memory") or 0
+    swap = hc.get("MemorySwap") or 0
+    if mem:
+        # Docker: no MemorySwap means twice the memory; -1 means unlimited swap.
+        res.memory = Memory(limit=mem, swap=None if swap == -1 else (swap or 2 * mem))
+    cpu = Cpu()
+    if hc.get("NanoCpus"):
+        cpu.quota, cpu.period = hc["NanoCpus"] * _PERIOD // 1_000_000_000, _PERIOD
+    if hc.get("CpuQuota"):
+        cpu.quota = hc["CpuQuota"]
+    if hc.get("CpuPeriod"):
+        cpu.period = hc["CpuPeriod"]
+    if hc.get("CpuShares"):
+        cpu.shares = hc["CpuShares"]
+    if hc.get("CpusetCpus"):
+        cpu.cpus = hc["CpusetCpus"]
+    if hc.get("CpusetMems"):
+        cpu.mems = hc["CpusetMems"]
+    if cpu != Cpu():
+        res.cpu = cpu
+    if (hc.get("PidsLimit") or 0) > 0:
+        res.pids = Pids(limit=hc["PidsLimit"])
+    if hc.get("BlkioWeight"):
+        res.block_io = BlockIO(weight=hc["BlkioWeight"])
+    if hc.get("Privileged"):
+        res.devices = [DeviceRule(allow=True, access="rwm")]
+    return res
+
+
+def apply(spec: Spec, hc: dict[str, Any]) -> None:
+    """Fill ``spec`` (from ``default_spec``) with what the HostConfig asks."""
+    caps = capabilities(hc)
+    proc = spec.process
+    if proc.capabilities is not None:
+        proc.capabilities.bounding = list(caps)
+        proc.capabilities.effective = list(caps)
+        proc.capabilities.permitted = list(caps)
+    if any(o == "no-new-privileges" or o == "no-new-privileges:true" for o in hc.get("SecurityOpt") or []):
+        proc.no_new_privileges = True
+    limits = {r.type: r for r in proc.rlimits or []}
+    for item in hc.get("Ulimits") or []:
+        name = "RLIMIT_" + item["Name"].upper()
+        limits[name] = Rlimit(name, int(item["Hard"]), int(item["Soft"]))
+    proc.rlimits = list(limits.values())
+    linux = spec.linux
+    linux.resources = _resources(hc, linux.resources)
+    if hc.get("Sysctls"):
+        linux.sysctl = dict(hc["Sysctls"])
+    if hc.get("Privileged"):
+        linux.masked_paths = None
+        linux.readonly_paths = None
+        for m in spec.mounts or []:
+            if m.destination == "/sys" and m.options:
+                m.options = [o for o in m.options if o != "ro"] + ["rw"]
+    if hc.get("ShmSize"):
+        for m in spec.mounts or []:
+            if m.destination == "/dev/shm" and m.options:
+                m.options = [o for o in m.options if not o.startswith("size=")] + [f"size={hc['ShmSize'] // 1024}k"]
