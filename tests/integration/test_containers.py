@@ -241,3 +241,22 @@ def test_pause_top_stats(docker):
         assert stats.stdout == b"ptop 1\n"
     finally:
         docker("rm", "-f", "ptop")
+
+
+def test_restart_policies(docker):
+    docker("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3", check=True)
+    docker("run", "-d", "--name", "forever", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2", check=True)
+    try:
+        def flaky_done():
+            info = json.loads(docker("inspect", "flaky").stdout)[0]
+            return info["RestartCount"] == 2 and info["State"]["Status"] == "exited"
+        assert _wait_for(flaky_done, 15)
+        assert json.loads(docker("inspect", "flaky").stdout)[0]["State"]["ExitCode"] == 3
+        assert _wait_for(lambda: json.loads(docker("inspect", "forever").stdout)[0]["RestartCount"] >= 2, 15)
+        docker("stop", "forever", check=True)
+        count = json.loads(docker("inspect", "forever").stdout)[0]["RestartCount"]
+        time.sleep(1)
+        info = json.loads(docker("inspect", "forever").stdout)[0]
+        assert info["RestartCount"] == count and not info["State"]["Running"]
+    finally:
+        docker("rm", "-f", "flaky", "forever")

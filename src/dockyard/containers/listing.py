@@ -55,6 +55,8 @@ def status_text(c: Container) -> str:
     if st.Running:
         text = f"Up {_human(time.time() - _since(st.StartedAt))}"
         return text + " (Paused)" if st.Paused else text
+    if st.Restarting:
+        return f"Restarting ({st.ExitCode}) {_human(time.time() - _since(st.FinishedAt))} ago"
     if st.Status == "removing":
         return "Removal In Progress"
     if c.has_been_started or st.FinishedAt != "0001-01-01T00:00:00Z":

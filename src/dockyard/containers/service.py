@@ -286,6 +286,44 @@ class ContainerService:
                 await self.remove(cid, force=True, volumes=True)
             except NotFound:
                 pass
+        elif self._should_restart(c):
+            self._schedule_restart(c)
+
+    def _should_restart(self, c: Container) -> bool:
+        policy = c.host_config.get("RestartPolicy") or {}
+        name = policy.get("Name") or "no"
+        if name == "no" or c.manually_stopped or c.state.Status == "removing":
+            return False
+        if name == "on-failure":
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            return c.state.ExitCode != 0 and (limit == 0 or c.restart_count < limit)
+        return name in ("always", "unless-stopped")
+
+    def _schedule_restart(self, c: Container) -> None:
+        """moby's back-off: 100 ms doubling per restart, reset after 10 s of running,
+        capped at one minute."""
+        ran = _since_ns(c.state.StartedAt, c.state.FinishedAt)
+        delay = 0.1 if ran >= 10 else min(60.0, 0.1 * (2 ** min(c.restart_count, 10)))
+        c.state.Restarting = True
+        c.state.Status = "restarting"
+        self._save(c)
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            current = self._records.get(c.id)
+            if current is None or current.manually_stopped or not current.state.Restarting:
+                return
+            async with self._lock(c.id):
+                current.restart_count += 1
+                current.state.Restarting = False
+                try:
+                    await self._start(current)
+                except Exception as exc:  # noqa: BLE001 - recorded on the container
+                    log.warning("restart of %s failed: %s", c.id[:12], exc)
+                    current.state.Status = "exited"
+                    self._save(current)
+
+        asyncio.create_task(later())
 
     async def restore(self) -> None:
         """Re-attach to containers that kept running while the daemon was away."""
@@ -298,6 +336,11 @@ class ContainerService:
             if not c.state.Running:
                 if c.state.Status == "removing":
                     await self.remove(c.id, force=True, volumes=True)
+                elif c.state.Restarting or (
+                    (c.host_config.get("RestartPolicy") or {}).get("Name") in ("always", "unless-stopped")
+                    and not c.manually_stopped and c.has_been_started
+                ):
+                    self._schedule_restart(c)
                 continue
             s = known.get(c.id)
             if s is None:
@@ -342,6 +385,12 @@ class ContainerService:
 
     async def stop(self, name: str, timeout: int | None, signal: str | None = None) -> None:
         c = self.get(name)
+        if c.state.Restarting:
+            c.manually_stopped = True
+            c.state.Restarting = False
+            c.state.Status = "exited"
+            self._save(c)
+            return
         if not c.state.Running:
             raise NotModified("container already stopped")
         c.manually_stopped = True
@@ -383,6 +432,11 @@ class ContainerService:
     # ---- remove / rename -------------------------------------------------------------------
     async def remove(self, name: str, force: bool, volumes: bool) -> None:
         c = self.get(name)
+        if c.state.Restarting:
+            if not force:
+                raise Conflict(f"You cannot remove a restarting container {c.id}. Stop the container before attempting removal or force remove")
+            c.manually_stopped = True
+            c.state.Restarting = False
         if c.state.Running:
             if not force:
                 raise Conflict(
@@ -629,6 +683,12 @@ class ContainerService:
         running = sum(1 for c in records if c.state.Running and not c.state.Paused)
         paused = sum(1 for c in records if c.state.Paused)
         return len(records), running, paused, len(records) - running - paused
+
+
+def _since_ns(started: str, finished: str) -> float:
+    from dockyard.containers.listing import _since
+
+    return max(0.0, _since(finished) - _since(started))
 
 
 def _size(value: str | None, default: int) -> int:
