@@ -239,6 +239,11 @@ def test_pause_top_stats(docker):
         assert top[0].split()[:2] == ["UID", "PID"] and top[1].endswith("sleep 300") and len(top) == 2
         stats = docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "ptop", check=True)
         assert stats.stdout == b"ptop 1\n"
+        docker("update", "-m", "64m", "--memory-swap", "128m", "--pids-limit", "50", "ptop", check=True)
+        hc = json.loads(docker("inspect", "ptop").stdout)[0]["HostConfig"]
+        assert (hc["Memory"], hc["PidsLimit"]) == (64 * 1024 * 1024, 50)
+        limit = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", "ptop").stdout
+        assert limit.strip().endswith(b"/ 64MiB")
     finally:
         docker("rm", "-f", "ptop")
 

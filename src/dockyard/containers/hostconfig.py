@@ -18,7 +18,7 @@ from dockyard.runtime.spec.default import DEFAULT_CAPABILITIES
 from dockyard.runtime.spec.devices import DeviceRule
 from dockyard.runtime.spec.process import Rlimit
 
-__all__ = ["apply", "capabilities", "validate"]
+__all__ = ["apply", "capabilities", "resources", "validate"]
 
 _RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
             "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"}
@@ -93,7 +93,7 @@ def validate(hc: dict[str, Any]) -> None:
         raise InvalidParameter("Range of blkio weight is from 10 to 1000")
 
 
-def _resources(hc: dict[str, Any], base: Resources | None) -> Resources:
+def resources(hc: dict[str, Any], base: Resources | None = None) -> Resources:
     res = base or Resources()
     mem = hc.get("Memory") or 0
     swap = hc.get("MemorySwap") or 0
@@ -140,7 +140,7 @@ def apply(spec: Spec, hc: dict[str, Any]) -> None:
         limits[name] = Rlimit(name, int(item["Hard"]), int(item["Soft"]))
     proc.rlimits = list(limits.values())
     linux = spec.linux
-    linux.resources = _resources(hc, linux.resources)
+    linux.resources = resources(hc, linux.resources)
     if hc.get("Sysctls"):
         linux.sysctl = dict(hc["Sysctls"])
     if hc.get("Privileged"):

@@ -578,6 +578,31 @@ class ContainerService:
         self._save(c)
         self._event(c, "pause" if pause else "unpause")
 
+    _UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares",
+                  "CpuQuota", "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit",
+                  "BlkioWeight", "RestartPolicy")
+
+    async def update(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Change resources (live, through the cgroup) and the restart policy."""
+        from dockyard.containers import hostconfig
+
+        c = self.get(name)
+        changes = {k: v for k, v in body.items() if k in self._UPDATABLE and v not in (None, "")}
+        merged = {**c.host_config, **changes}
+        if changes.get("NanoCpus"):
+            merged.pop("CpuQuota", None), merged.pop("CpuPeriod", None)
+        _validate_host_config(merged)
+        hostconfig.validate(merged)
+        if merged.get("AutoRemove") and (merged.get("RestartPolicy") or {}).get("Name") not in (None, "", "no"):
+            raise Conflict("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        if c.state.Running:
+            cgroup = self._cgroup(c)
+            await asyncio.to_thread(cgroup.set, hostconfig.resources(merged))
+        c.host_config = merged
+        self._save(c)
+        self._event(c, "update")
+        return {"Warnings": None}
+
     def stats_sample(self, name: str) -> dict[str, Any]:
         """One Docker-shaped stats sample read from the container's cgroup (blocking)."""
         from dockyard.containers.stats import sample

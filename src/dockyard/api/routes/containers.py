@@ -342,3 +342,9 @@ async def stats(request: web.Request) -> web.StreamResponse:
         return response
     await response.write_eof()
     return response
+
+
+@routes.post("/containers/{id}/update")
+async def update(request: web.Request) -> web.StreamResponse:
+    body = await _json_body(request)
+    return json_response(await request.app[CONTAINERS].update(request.match_info["id"], body))
