@@ -42,7 +42,9 @@ def matches(event: Event, filters: Mapping[str, list[str]]) -> bool:
     """Docker's events filters: type, event/action, image, container, label, and friends."""
     if (types := filters.get("type")) and event.Type not in types:
         return False
-    if (actions := filters.get("event")) and event.Action not in actions:
+    # "health_status: healthy" and "exec_start: sh" match "health_status", "exec_start"
+    if (actions := filters.get("event")) and event.Action not in actions \
+            and event.Action.split(":", 1)[0] not in actions:
         return False
     attrs = event.Actor.attributes
     for kind in ("image", "container", "volume", "network", "daemon", "node", "service"):

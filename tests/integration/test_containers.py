@@ -265,3 +265,20 @@ def test_restart_policies(docker):
         assert info["RestartCount"] == count and not info["State"]["Running"]
     finally:
         docker("rm", "-f", "flaky", "forever")
+
+
+def test_health_checks(docker):
+    start = time.time()
+    docker("run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms",
+           "--health-retries", "2", "busybox", "sh", "-c", "sleep 0.5; touch /tmp/ok; sleep 300", check=True)
+    try:
+        status = lambda: json.loads(docker("inspect", "hc").stdout)[0]["State"]["Health"]["Status"]
+        assert _wait_for(lambda: status() == "healthy", 10)
+        assert b"(healthy)" in docker("ps", "--filter", "health=healthy", "--format", "{{.Status}}").stdout
+        docker("exec", "hc", "rm", "/tmp/ok", check=True)
+        assert _wait_for(lambda: status() == "unhealthy", 10)
+        events = docker("events", "--since", f"{start:.3f}", "--until", f"{time.time():.3f}",
+                        "--filter", "event=health_status", "--format", "{{.Action}}").stdout.decode()
+        assert "health_status: healthy" in events and "health_status: unhealthy" in events
+    finally:
+        docker("rm", "-f", "hc")

@@ -54,7 +54,12 @@ def status_text(c: Container) -> str:
     st = c.state
     if st.Running:
         text = f"Up {_human(time.time() - _since(st.StartedAt))}"
-        return text + " (Paused)" if st.Paused else text
+        if st.Paused:
+            return text + " (Paused)"
+        if st.Health and st.Health.get("Status"):
+            status = st.Health["Status"]
+            return text + (" (health: starting)" if status == "starting" else f" ({status})")
+        return text
     if st.Restarting:
         return f"Restarting ({st.ExitCode}) {_human(time.time() - _since(st.FinishedAt))} ago"
     if st.Status == "removing":
@@ -108,8 +113,10 @@ def matches(c: Container, filters: dict[str, list[str]], service: Any, include_s
                 return False
             if not later and c.created_ns >= other.created_ns:
                 return False
-    if filters.get("health") and "none" not in filters["health"]:
-        return False
+    if (wanted := filters.get("health")):
+        status = (c.state.Health or {}).get("Status") if c.state.Health else "none"
+        if status not in wanted:
+            return False
     if filters.get("volume") or filters.get("network") or filters.get("publish") or filters.get("expose"):
         return False  # no volumes or networks yet: nothing uses them
     return True

@@ -28,6 +28,7 @@ class State(msgspec.Struct):
     Error: str = ""
     StartedAt: str = ZERO_TIME
     FinishedAt: str = ZERO_TIME
+    Health: dict[str, Any] | None = None
 
 
 class Container(msgspec.Struct):

@@ -83,6 +83,7 @@ class ContainerService:
         self._remove_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self._hubs: dict[str, Hub] = {}
         self._pending: dict[str, Hub] = {}  # attached before start
+        self._health: dict[str, asyncio.Task[None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         images.users = self.image_users
         from dockyard.containers.execs import Execs
@@ -237,6 +238,13 @@ class ContainerService:
         self._save(c)
         self._event(c, "start")
         self._monitors[c.id] = asyncio.create_task(self._monitor(c.id))
+        self._start_health(c)
+
+    def _start_health(self, c: Container) -> None:
+        from dockyard.containers import health
+
+        if health.probe_command(c.config.get("Healthcheck")) is not None:
+            self._health[c.id] = asyncio.create_task(health.monitor(self, c.id))
 
     async def _run_hub(self, cid: str, hub: Hub, reader: asyncio.StreamReader,
                        writer: asyncio.StreamWriter, tty: bool) -> None:
@@ -258,6 +266,8 @@ class ContainerService:
 
     async def _exited(self, cid: str, code: int, finished_at: str, oom: bool = False) -> None:
         self._monitors.pop(cid, None)
+        if (task := self._health.pop(cid, None)) is not None:
+            task.cancel()
         c = self._records.get(cid)
         if c is None:
             return
@@ -267,8 +277,11 @@ class ContainerService:
                 await asyncio.wait_for(hub.done.wait(), 5)
             except TimeoutError:
                 pass
+        health = c.state.Health
+        if health is not None:
+            health = {**health, "Status": "unhealthy" if health.get("Status") == "unhealthy" else "starting"}
         c.state = State(Status="exited", ExitCode=code, StartedAt=c.state.StartedAt,
-                        FinishedAt=finished_at, OOMKilled=oom)
+                        FinishedAt=finished_at, OOMKilled=oom, Health=health)
         self._save(c)
         try:
             await self.shim.call("delete", id=cid)
@@ -352,6 +365,7 @@ class ContainerService:
                     s = {"exit_code": 255, "finished_at": now_rfc3339(), "running": False}
             if s.get("running"):
                 self._monitors[c.id] = asyncio.create_task(self._monitor(c.id))
+                self._start_health(c)
             else:
                 await self._exited(c.id, int(s.get("exit_code") or 0), s.get("finished_at") or now_rfc3339(),
                                    bool(s.get("oom_killed")))
@@ -797,6 +811,7 @@ def _inspect(c: Container, driver: str) -> dict[str, Any]:
             "Restarting": c.state.Restarting, "OOMKilled": c.state.OOMKilled, "Dead": c.state.Dead,
             "Pid": c.state.Pid, "ExitCode": c.state.ExitCode, "Error": c.state.Error,
             "StartedAt": c.state.StartedAt, "FinishedAt": c.state.FinishedAt,
+            **({"Health": c.state.Health} if c.state.Health is not None else {}),
         },
         "Image": c.image_id, "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
         "LogPath": c.log_path, "Name": c.name, "RestartCount": c.restart_count,
