@@ -282,3 +282,16 @@ def test_health_checks(docker):
         assert "health_status: healthy" in events and "health_status: unhealthy" in events
     finally:
         docker("rm", "-f", "hc")
+
+
+def test_init_forwards_signals_and_reaps(docker):
+    out = docker("run", "--rm", "--init", "busybox", "ps", "-o", "pid,args", check=True).stdout.decode()
+    assert "1 /sbin/docker-init -- ps" in out
+    docker("run", "-d", "--init", "--name", "inited", "busybox", "sleep", "300", check=True)
+    try:
+        started = time.monotonic()
+        docker("stop", "-t", "10", "inited", check=True)
+        assert time.monotonic() - started < 3  # tini passes SIGTERM on; sleep dies at once
+        assert json.loads(docker("inspect", "inited").stdout)[0]["State"]["ExitCode"] == 143
+    finally:
+        docker("rm", "-f", "inited")

@@ -13,10 +13,12 @@ import os
 from dockyard.errors import InvalidParameter
 from dockyard.runtime.spec.config import Root, dump
 from dockyard.runtime.spec.default import default_nofile, default_spec
+from dockyard.runtime.spec.mounts import Mount
 from dockyard.runtime.spec.process import User
 
 __all__ = ["DEFAULT_PATH", "build", "resolve_user"]
 
+INIT_BINARIES = ("/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/bin/tini")
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -93,6 +95,15 @@ def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_conf
     from dockyard.containers import hostconfig
 
     hostconfig.apply(spec, host_config)
+    if host_config.get("Init"):
+        # --init: tini as PID 1 forwards signals and reaps zombies (Docker mounts its
+        # docker-init, which is tini, at the same place).
+        init = next((p for p in INIT_BINARIES if os.path.exists(p)), None)
+        if init is None:
+            raise InvalidParameter("--init needs tini: install Debian's tini package")
+        spec.mounts = [*(spec.mounts or []), Mount(destination="/sbin/docker-init", type="bind",
+                                                   source=init, options=["rbind", "ro"])]
+        spec.process.args = ["/sbin/docker-init", "--", *args]
     if host_config.get("NetworkMode") == "host" and spec.linux is not None:
         spec.linux.namespaces = [n for n in spec.linux.namespaces if n.type != "network"]
     if spec.linux is not None:
