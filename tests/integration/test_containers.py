@@ -295,3 +295,29 @@ def test_init_forwards_signals_and_reaps(docker):
         assert json.loads(docker("inspect", "inited").stdout)[0]["State"]["ExitCode"] == 143
     finally:
         docker("rm", "-f", "inited")
+
+
+def test_image_symlinks_cannot_redirect_runtime_mounts(docker, tmp_path):
+    import io
+    import tarfile
+
+    target_proc, target_dev = tmp_path / "proc-target", tmp_path / "dev-target"
+    target_proc.mkdir()
+    target_dev.mkdir()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add("/bin/busybox", arcname="bin/busybox")
+        for name, dest in (("proc", str(target_proc)), ("dev", "../../../../.." + str(target_dev))):
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = tarfile.SYMTYPE, dest
+            tar.addfile(link)
+    docker("import", "-", "evil/links:1", input=buf.getvalue(), check=True)
+    try:
+        out = docker("run", "--rm", "evil/links:1", "/bin/busybox", "sh", "-c",
+                     "/bin/busybox ls /proc/self >/dev/null && echo ok")
+        assert os.listdir(target_proc) == [] and os.listdir(target_dev) == []
+        with open("/proc/self/mountinfo") as f:
+            assert str(tmp_path) not in f.read()
+        assert out.returncode in (0, 125, 126, 127)
+    finally:
+        docker("rmi", "-f", "evil/links:1")
