@@ -159,7 +159,6 @@ def test_kill_wait_start_attach_rm(dy_cli, ref, names):
 
 
 def test_exec_rename_diff_export_restart_pause(dy_cli, ref, names, tmp_path, request):
-    daemon_gap(request, "changes, export, pause, update and stats endpoints")
     name = names("e")
     dy_cli("run", "-d", *NET, "--name", name, "busybox", "sh", "-c",
            "mkdir /data; echo hi > /data/f; sleep 300", check=True)

@@ -321,3 +321,27 @@ def test_image_symlinks_cannot_redirect_runtime_mounts(docker, tmp_path):
         assert out.returncode in (0, 125, 126, 127)
     finally:
         docker("rmi", "-f", "evil/links:1")
+
+
+def test_diff_export_commit(docker, tmp_path):
+    docker("run", "-d", "--name", "cmt", "busybox", "sh", "-c",
+           "mkdir /data; echo hi > /data/f; rm /etc/group; echo ready; sleep 300", check=True)
+    try:
+        assert _wait_for(lambda: docker("logs", "cmt").stdout == b"ready\n")
+        diff = set(docker("diff", "cmt", check=True).stdout.decode().splitlines())
+        assert {"A /data", "A /data/f", "C /etc", "D /etc/group"} <= diff
+        out = tmp_path / "fs.tar"
+        docker("export", "-o", str(out), "cmt", check=True)
+        import tarfile
+
+        with tarfile.open(out) as tar:
+            assert tar.extractfile("data/f").read() == b"hi\n" and "etc/group" not in tar.getnames()
+        image_id = docker("commit", "-m", "snap", "-c", "ENV X=1", "cmt", "snap/img:1", check=True).stdout.strip()
+        run = docker("run", "--rm", "snap/img:1", "sh", "-c", "cat /data/f; echo $X; test -e /etc/group || echo gone")
+        assert run.stdout == b"hi\n1\ngone\n"
+        hist = docker("history", "--format", "{{.Comment}}", "snap/img:1").stdout.decode().split("\n")
+        assert hist[0] == "snap"
+        assert json.loads(docker("image", "inspect", "snap/img:1").stdout)[0]["Id"] == image_id.decode()
+    finally:
+        docker("rm", "-f", "cmt")
+        docker("rmi", "snap/img:1")

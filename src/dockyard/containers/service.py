@@ -28,7 +28,7 @@ from dockyard.containers.logs import Entry, LogReader
 from dockyard.containers.record import Container, State
 from dockyard.containers.shim import Shim, ShimError
 from dockyard.containers.store import Store
-from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified
+from dockyard.errors import Conflict, InvalidParameter, NotFound, NotImplemented, NotModified
 from dockyard.events import EventBus
 
 __all__ = ["ContainerService", "NoSuchContainer", "LIST_FILTERS", "parse_signal"]
@@ -696,6 +696,98 @@ class ContainerService:
             await asyncio.to_thread(archive.extract, rootfs, path, body, c.id, no_overwrite)
         finally:
             await self._release(c)
+
+    def _diff_dirs(self, c: Container) -> tuple[str, list[str]]:
+        if not hasattr(self.driver, "diff_dir"):
+            raise NotImplemented(
+                f"docker diff and commit need the overlay2 storage driver (this daemon uses {self.driver.name})")
+        lower = [self.driver.diff_dir(ch.removeprefix("sha256:"))
+                 for ch in reversed(self.images.store.image_chain(c.image_id))]
+        return self.driver.diff_dir(c.rw_layer), lower
+
+    async def changes(self, name: str) -> list[dict[str, Any]]:
+        from dockyard.containers.diff import changes
+
+        c = self.get(name)
+        upper, lower = self._diff_dirs(c)
+        return await asyncio.to_thread(changes, upper, lower)
+
+    async def export(self, name: str) -> AsyncIterator[bytes]:
+        from dockyard.containers.diff import export_tar
+        from dockyard.streampipe import stream_from_thread
+
+        c = self.get(name)
+        rootfs = await self._rootfs(c)
+        self._event(c, "export")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in stream_from_thread(lambda out: export_tar(rootfs, out)):
+                    yield chunk
+            finally:
+                await self._release(c)
+
+        return chunks()
+
+    async def commit(self, name: str, repo: str, tag: str, comment: str, author: str,
+                     changes: list[str], pause: bool, overrides: dict[str, Any] | None) -> str:
+        """A new image: the container's image plus its rw layer as one more layer."""
+        import json as _json
+        import tempfile
+
+        from dockyard.containers.diff import diff_tar
+        from dockyard.images.changes import apply_changes
+        from dockyard.images.layer import ingest_layer
+        from dockyard.images.service import now_rfc3339 as image_time
+
+        c = self.get(name)
+        upper, _ = self._diff_dirs(c)
+        paused_here = False
+        if pause and c.state.Running and not c.state.Paused:
+            await self.pause(c.id, True)
+            paused_here = True
+        try:
+            spool = tempfile.TemporaryFile(dir=self.images.tmpdir)
+            await asyncio.to_thread(diff_tar, upper, spool)
+        finally:
+            if paused_here:
+                await self.pause(c.id, False)
+        parent_cfg = self.images.config(c.image_id)
+        config = {k: v for k, v in c.config.items() if k not in ("Hostname",)}
+        config["Hostname"] = ""
+        if overrides:
+            config.update({k: v for k, v in overrides.items() if v is not None})
+        apply_changes(config, changes)
+        created = image_time()
+        with spool:
+            spool.seek(0)
+            async with self.images.lock:
+                written: list[str] = []
+                try:
+                    diff_id = await asyncio.to_thread(ingest_layer, self.images.content, spool)
+                    written.append(diff_id)
+                    new = {
+                        "architecture": parent_cfg.get("architecture", "amd64"),
+                        "author": author, "comment": comment, "config": config,
+                        "container": c.id, "container_config": c.config, "created": created,
+                        "docker_version": "dockyard-0.1.0",
+                        "history": [*(parent_cfg.get("history") or []),
+                                    {"created": created, "author": author, "comment": comment,
+                                     "created_by": " ".join([c.path, *c.args])}],
+                        "os": "linux",
+                        "rootfs": {"type": "layers",
+                                   "diff_ids": [*parent_cfg.get("rootfs", {}).get("diff_ids", []), diff_id]},
+                    }
+                    raw = _json.dumps(new, separators=(",", ":")).encode()
+                    image_id = await self.images.register(raw, new["rootfs"]["diff_ids"], parent=c.image_id,
+                                                          written=written)
+                except BaseException:
+                    await self.images._discard(written)
+                    raise
+        if repo:
+            await self.images.tag(image_id, repo, tag)
+        self._event(c, "commit", comment=comment)
+        return image_id
 
     # ---- list / inspect --------------------------------------------------------------------
     def inspect(self, name: str) -> dict[str, Any]:

@@ -85,6 +85,10 @@ class Overlay2:
     def _dir(self, layer_id: str) -> str:
         return os.path.join(self.home, _layerid.check(layer_id))
 
+    def diff_dir(self, layer_id: str) -> str:
+        """The layer's own directory of changes (the upper dir of a rw layer)."""
+        return os.path.join(self._dir(layer_id), "diff")
+
     # -- layers ------------------------------------------------------------------------
 
     def create(self, layer_id: str, parent: str | None) -> str:

@@ -348,3 +348,27 @@ async def stats(request: web.Request) -> web.StreamResponse:
 async def update(request: web.Request) -> web.StreamResponse:
     body = await _json_body(request)
     return json_response(await request.app[CONTAINERS].update(request.match_info["id"], body))
+
+
+@routes.get("/containers/{id}/changes")
+async def changes(request: web.Request) -> web.StreamResponse:
+    return json_response(await request.app[CONTAINERS].changes(request.match_info["id"]))
+
+
+@routes.get("/containers/{id}/export")
+async def export(request: web.Request) -> web.StreamResponse:
+    from dockyard.api.streams import byte_stream
+
+    chunks = await request.app[CONTAINERS].export(request.match_info["id"])
+    return await byte_stream(request, chunks, "application/octet-stream")
+
+
+@routes.post("/commit")
+async def commit(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    body = await _json_body(request)
+    repo = q.get("repo", "")
+    image_id = await request.app[CONTAINERS].commit(
+        q.get("container", ""), repo, q.get("tag", ""), q.get("comment", ""), q.get("author", ""),
+        q.getall("changes", []), query.boolean(q, "pause", True), body or None)
+    return json_response({"Id": image_id}, status=201)
