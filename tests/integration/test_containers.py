@@ -345,3 +345,17 @@ def test_diff_export_commit(docker, tmp_path):
     finally:
         docker("rm", "-f", "cmt")
         docker("rmi", "snap/img:1")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-v", "/tmp:/host"], b"volumes, bind mounts and tmpfs mounts are not supported"),
+    (["-p", "8080:80"], b"publishing ports (-p/-P) needs bridge networking"),
+    (["--network", "nosuchnet"], b"network nosuchnet not found"),
+    (["--security-opt", "seccomp=PROFILE"], b"seccomp profiles are not supported"),
+])
+def test_unbuilt_features_are_refused_not_ignored(docker, args, message, tmp_path):
+    profile = tmp_path / "profile.json"
+    profile.write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
+    args = [a.replace("PROFILE", str(profile)) for a in args]
+    out = docker("run", "--rm", *args, "busybox", "true")
+    assert out.returncode == 125 and message in out.stderr

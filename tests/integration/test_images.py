@@ -161,3 +161,8 @@ def test_save_from_dockerd_loads_into_dockyardd_and_back(daemon, dockerd, workdi
     run = dockerd.cli("run", "--rm", "--network", "none", "from/dockyard:1", "echo", "hello", check=True)
     assert run.stdout == b"hello\n"
     daemon.cli("rmi", "from/dockerd:1", "from/dockyard:1", check=True)
+
+
+def test_pull_and_push_say_what_is_missing(docker):
+    pull = docker("pull", "localhost:5999/some/image:1")
+    assert pull.returncode == 1 and b"needs a registry client" in pull.stderr

@@ -67,7 +67,33 @@ def capabilities(hc: dict[str, Any]) -> list[str]:
     return [c for c in caps if c not in drop]
 
 
+def _refuse_unbuilt(hc: dict[str, Any]) -> None:
+    """Say so rather than silently run a container without what was asked for."""
+    if hc.get("Binds") or hc.get("Mounts") or hc.get("Tmpfs") or hc.get("VolumesFrom"):
+        raise InvalidParameter("volumes, bind mounts and tmpfs mounts are not supported by dockyard yet; "
+                               "run the container without -v/--mount/--tmpfs/--volumes-from")
+    if any(hc.get("PortBindings") or {}) or hc.get("PublishAllPorts"):
+        raise InvalidParameter("publishing ports (-p/-P) needs bridge networking, which dockyard does not "
+                               "have yet; use --network host to reach the container's ports")
+    mode = hc.get("NetworkMode") or "default"
+    if mode not in ("default", "bridge", "none", "host"):
+        if mode.startswith("container:"):
+            raise InvalidParameter("--network container:NAME is not supported by dockyard yet")
+        # 400, not moby's 404: the docker CLI answers a 404 from create by pulling the image
+        raise InvalidParameter(f"network {mode} not found: dockyard has no user-defined networks yet")
+    if hc.get("Devices"):
+        raise InvalidParameter("--device is not supported by dockyard yet")
+    for opt in hc.get("SecurityOpt") or []:
+        key, _, value = opt.replace("=", ":", 1).partition(":")
+        if key == "seccomp" and value != "unconfined":
+            raise InvalidParameter("seccomp profiles are not supported by dockyard yet "
+                                   "(containers run without a seccomp filter)")
+        if key not in ("seccomp", "no-new-privileges", "label", "apparmor"):
+            raise InvalidParameter(f"Invalid --security-opt: {opt!r}")
+
+
 def validate(hc: dict[str, Any]) -> None:
+    _refuse_unbuilt(hc)
     capabilities(hc)
     for item in hc.get("Ulimits") or []:
         if not isinstance(item, dict) or item.get("Name") not in _RLIMITS:

@@ -28,7 +28,8 @@ from dockyard.containers.logs import Entry, LogReader
 from dockyard.containers.record import Container, State
 from dockyard.containers.shim import Shim, ShimError
 from dockyard.containers.store import Store
-from dockyard.errors import Conflict, InvalidParameter, NotFound, NotImplemented, NotModified
+from dockyard import errors
+from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified
 from dockyard.events import EventBus
 
 __all__ = ["ContainerService", "NoSuchContainer", "LIST_FILTERS", "parse_signal"]
@@ -699,7 +700,7 @@ class ContainerService:
 
     def _diff_dirs(self, c: Container) -> tuple[str, list[str]]:
         if not hasattr(self.driver, "diff_dir"):
-            raise NotImplemented(
+            raise errors.NotImplemented(
                 f"docker diff and commit need the overlay2 storage driver (this daemon uses {self.driver.name})")
         lower = [self.driver.diff_dir(ch.removeprefix("sha256:"))
                  for ch in reversed(self.images.store.image_chain(c.image_id))]

@@ -13,6 +13,7 @@ from dockyard.api.keys import IMAGES
 from dockyard.api.middleware import json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import byte_stream, json_lines, spool
+from dockyard import errors
 from dockyard.errors import InvalidParameter
 from dockyard.images.service import IMAGE_LIST_FILTERS, PRUNE_FILTERS
 
@@ -32,7 +33,7 @@ async def list_images(request: web.Request) -> web.StreamResponse:
 async def create_image(request: web.Request) -> web.StreamResponse:
     q = request.query
     if "fromImage" in q:
-        raise NotImplementedError(
+        raise errors.NotImplemented(
             f"pulling {q['fromImage']} needs a registry client, which dockyard does not have yet; "
             "make the image locally (docker import / docker load)"
         )
@@ -83,7 +84,7 @@ async def prune(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/images/search")
 async def search(request: web.Request) -> web.StreamResponse:
-    raise NotImplementedError("image search needs a registry, which dockyard cannot reach")
+    raise errors.NotImplemented("image search needs a registry, which dockyard cannot reach")
 
 
 @routes.get("/images/{name:.+}/json")
@@ -111,7 +112,7 @@ async def tag(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/images/{name:.+}/push")
 async def push(request: web.Request) -> web.StreamResponse:
-    raise NotImplementedError("pushing needs a registry client, which dockyard does not have yet")
+    raise errors.NotImplemented("pushing needs a registry client, which dockyard does not have yet")
 
 
 @routes.delete("/images/{name:.+}")
