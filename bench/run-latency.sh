@@ -18,3 +18,11 @@ hf_rounds "$BENCH_TMP/run" "$ROUNDS" "$RUNS" \
     docker "DOCKER_HOST=$REF_HOST $REF_CLI run --rm --network none busybox true"
 hf_report "run-latency: $REF_CLI run --rm --network none busybox true, same CLI" \
     dockyard docker "$BENCH_TMP"/run.*.json
+
+echo
+# The dockyard CLI against dockyardd vs the docker CLI against dockerd (whole user path).
+hf_rounds "$BENCH_TMP/clirun" "$ROUNDS" "$RUNS" \
+    dockyard "DOCKER_HOST=$DY_HOST $DY_CLI run --rm --network none busybox true" \
+    docker "DOCKER_HOST=$REF_HOST $REF_CLI run --rm --network none busybox true"
+hf_report "run-latency: <cli> run --rm --network none busybox true, each CLI with its engine" \
+    dockyard docker "$BENCH_TMP"/clirun.*.json

@@ -91,3 +91,38 @@ def command(usage: str, short: str, flags: list[Flag] | None = None, args: tuple
         return Command(func, usage, short, flags or [], args[0], args[1], interspersed)
 
     return deco
+
+
+def filters_param(items: list[str]) -> str | None:
+    """``--filter k=v`` flags as the ``filters`` query value (the CLI 28 map form)."""
+    from dockyard.client import jsonfast as json
+
+    out: dict[str, dict[str, bool]] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise CommandError("Error: bad format of filter (expected name=value)")
+        out.setdefault(key, {})[value] = True
+    return json.dumps(out) if out else None
+
+
+def save_stream(response: object, output: str) -> None:
+    """A streamed tar (save, export) to ``-o FILE`` (complete or not at all) or stdout;
+    callers refuse a terminal stdout before they send the request."""
+    import os
+
+    tmp = output + ".tmp-dockyard" if output else None
+    target = open(tmp, "wb") if tmp else None  # noqa: SIM115 - renamed into place on success
+    try:
+        out = target or sys.stdout.buffer
+        for chunk in response.iter_chunks():  # type: ignore[attr-defined]
+            out.write(chunk)
+        if target is not None:
+            target.close()
+            os.rename(tmp, output)  # type: ignore[arg-type]
+            target = None
+    finally:
+        response.close()  # type: ignore[attr-defined]
+        if target is not None:
+            target.close()
+            os.unlink(tmp)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from dockyard.cli.command import CommandError, command
+from dockyard.cli.command import CommandError, command, filters_param, save_stream
 from dockyard.cli.flags import Flag
 from dockyard.cli.render import Context, format_rows
 
@@ -16,16 +16,6 @@ def _short(cid: str) -> str:
     return cid.removeprefix("sha256:")[:12]
 
 
-def _filters(items: list[str]) -> str | None:
-    from dockyard.client import jsonfast as json
-
-    out: dict[str, dict[str, bool]] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise CommandError("Error: bad format of filter (expected name=value)")
-        out.setdefault(key, {})[value] = True
-    return json.dumps(out) if out else None
 
 
 def _ellipsis(text: str, width: int) -> str:
@@ -180,7 +170,7 @@ def ps(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     limit = 1 if opts["latest"] else opts["last"]
     size = opts["size"] or (not opts["quiet"] and ".Size" in fmt)
     params = {"all": "1" if opts["all"] else None, "limit": str(limit) if limit not in (-1, 0) else None,
-              "size": "1" if size else None, "filters": _filters(opts["filter"])}
+              "size": "1" if size else None, "filters": filters_param(opts["filter"])}
     containers = cli.client.json("GET", "/containers/json", params)
     rows = [ContainerRow(c, not opts["no_trunc"]) for c in containers]
     sys.stdout.write(format_rows(rows, fmt, PS_LABELS))
@@ -409,7 +399,7 @@ def prune(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         sys.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
-    result = cli.client.json("POST", "/containers/prune", {"filters": _filters(opts["filter"])})
+    result = cli.client.json("POST", "/containers/prune", {"filters": filters_param(opts["filter"])})
     deleted = result.get("ContainersDeleted") or []
     if deleted:
         sys.stdout.write("Deleted Containers:\n" + "".join(d + "\n" for d in deleted) + "\n")
@@ -466,27 +456,8 @@ def diff(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
 @command("[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive",
          [Flag("output", "o", "str", default="", help="Write to a file, instead of STDOUT")], args=(1, 1))
 def export(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
-    import os
 
-    output = opts["output"]
-    if not output and sys.stdout.isatty():
+    if not opts["output"] and sys.stdout.isatty():
         raise CommandError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    response = cli.client.raw("GET", f"/containers/{args[0]}/export")
-    target, tmp = None, None
-    try:
-        if output:
-            tmp = output + ".tmp-dockyard"
-            target = open(tmp, "wb")  # noqa: SIM115 - renamed into place on success
-        out = target or sys.stdout.buffer
-        for chunk in response.iter_chunks():
-            out.write(chunk)
-        if target:
-            target.close()
-            os.rename(tmp, output)  # type: ignore[arg-type]
-            target = None
-    finally:
-        response.close()
-        if target:
-            target.close()
-            os.unlink(tmp)  # type: ignore[arg-type]
+    save_stream(cli.client.raw("GET", f"/containers/{args[0]}/export"), opts["output"])
     return 0

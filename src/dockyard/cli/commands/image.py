@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
-from dockyard.cli.command import CommandError, command
+from dockyard.cli.command import CommandError, command, filters_param, save_stream
 from dockyard.cli.flags import Flag
 from dockyard.cli.render import Context, format_rows
 
@@ -21,16 +20,6 @@ def _created_at(unix: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", t)
 
 
-def _filters(items: list[str]) -> str | None:
-    from dockyard.client import jsonfast as json
-
-    out: dict[str, dict[str, bool]] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise CommandError("Error: bad format of filter (expected name=value)")
-        out.setdefault(key, {})[value] = True
-    return json.dumps(out) if out else None
 
 
 class ImageRow(Context):
@@ -127,7 +116,7 @@ def ls(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     filters = list(opts["filter"])
     if args:
         filters.append(f"reference={args[0]}")
-    params = {"all": "1" if opts["all"] else None, "filters": _filters(filters)}
+    params = {"all": "1" if opts["all"] else None, "filters": filters_param(filters)}
     images = cli.client.json("GET", "/images/json", params)
     rows = _image_rows(images, not opts["no_trunc"], opts["digests"])
     if opts["quiet"]:
@@ -295,29 +284,9 @@ def import_(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
 @command("[OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive (streamed to STDOUT by default)",
          [Flag("output", "o", "str", default="", help="Write to a file, instead of STDOUT")], args=(1, None))
 def save(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
-    output = opts["output"]
-    if not output and sys.stdout.isatty():
+    if not opts["output"] and sys.stdout.isatty():
         raise CommandError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    response = cli.client.raw("GET", "/images/get", [("names", n) for n in args])
-    target = None
-    try:
-        if output:
-            tmp = output + ".tmp-dockyard"
-            target = open(tmp, "wb")
-        else:
-            tmp = None
-        out = target or sys.stdout.buffer
-        for chunk in response.iter_chunks():
-            out.write(chunk)
-        if target:
-            target.close()
-            os.rename(tmp, output)  # type: ignore[arg-type]
-            target = None
-    finally:
-        response.close()
-        if target:
-            target.close()
-            os.unlink(tmp)  # type: ignore[arg-type]
+    save_stream(cli.client.raw("GET", "/images/get", [("names", n) for n in args]), opts["output"])
     return 0
 
 
@@ -362,7 +331,7 @@ def prune(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         if answer not in ("y", "yes"):
             return 0
     filters = list(opts["filter"]) + [f"dangling={'false' if opts['all'] else 'true'}"]
-    result = cli.client.json("POST", "/images/prune", {"filters": _filters(filters)})
+    result = cli.client.json("POST", "/images/prune", {"filters": filters_param(filters)})
     deleted = result.get("ImagesDeleted") or []
     if deleted:
         sys.stdout.write("Deleted Images:\n")
