@@ -145,6 +145,9 @@ def test_containers_survive_daemon_kill_9(workdir):
         engine.cli("run", "-d", "--name", "keeper", "busybox", "sh", "-c",
                    "i=0; while [ $i -lt 1000 ]; do echo n$i; i=$((i+1)); sleep 0.05; done", check=True)
         engine.cli("run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 0.5; exit 42", check=True)
+        sleepers = [f"sleeper{i}" for i in range(18)]  # 20 containers in all, as the issue asks
+        for name in sleepers:
+            engine.cli("run", "-d", "--name", name, "busybox", "sleep", "600", check=True)
         pid = json.loads(engine.cli("inspect", "keeper").stdout)[0]["State"]["Pid"]
         engine.proc.send_signal(signal.SIGKILL)
         engine.proc.wait(10)
@@ -157,6 +160,11 @@ def test_containers_survive_daemon_kill_9(workdir):
         assert quitter["Status"] == "exited" and quitter["ExitCode"] == 42
         logs = engine.cli("logs", "keeper").stdout.decode().split()
         assert len(logs) >= 15 and logs == [f"n{i}" for i in range(len(logs))]
+        running = engine.cli("ps", "--format", "{{.Names}}").stdout.decode().split()
+        assert set(sleepers) <= set(running)
+        assert engine.cli("exec", "sleeper0", "echo", "in").stdout == b"in\n"
+        engine.cli("kill", "sleeper1", check=True)
+        assert engine.cli("wait", "sleeper1").stdout == b"137\n"
         engine.cli("stop", "-t", "1", "keeper", check=True)
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     finally:
