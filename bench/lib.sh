@@ -401,6 +401,12 @@ bench_cleanup() {
     # Directories dockerd and containerd shims create at fixed paths whatever
     # the roots; removed only when empty (so never from under a system engine).
     rmdir /run/docker/plugins /run/docker /run/containerd/s /run/containerd 2>/dev/null || true
+    # Cgroup parents the engines and runtimes made (/dockyard, /dockyard-runtime, /docker),
+    # removed only when empty, in every mounted hierarchy.
+    local parent
+    for parent in /sys/fs/cgroup/*/dockyard /sys/fs/cgroup/*/dockyard-runtime /sys/fs/cgroup/*/docker; do
+        [[ -d $parent ]] && rmdir "$parent" 2>/dev/null
+    done
     [[ -n ${BENCH_TMP:-} ]] && rm -rf -- "$BENCH_TMP"
     exit "$rc"
 }
