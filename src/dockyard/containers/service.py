@@ -324,10 +324,10 @@ class ContainerService:
 
         async def later() -> None:
             await asyncio.sleep(delay)
-            current = self._records.get(c.id)
-            if current is None or current.manually_stopped or not current.state.Restarting:
-                return
             async with self._lock(c.id):
+                current = self._records.get(c.id)
+                if current is None or current.manually_stopped or not current.state.Restarting:
+                    return
                 current.restart_count += 1
                 current.state.Restarting = False
                 try:
@@ -400,17 +400,20 @@ class ContainerService:
 
     async def stop(self, name: str, timeout: int | None, signal: str | None = None) -> None:
         c = self.get(name)
-        if c.state.Restarting:
+        # Under the container's lock: a restart in progress finishes first and is then
+        # stopped, rather than coming back to life after the client heard "stopped".
+        async with self._lock(c.id):
             c.manually_stopped = True
-            c.state.Restarting = False
-            c.state.Status = "exited"
+            if c.state.Restarting:
+                c.state.Restarting = False
+                c.state.Status = "exited"
+                self._save(c)
+                return
+            if not c.state.Running:
+                self._save(c)
+                raise NotModified("container already stopped")
             self._save(c)
-            return
-        if not c.state.Running:
-            raise NotModified("container already stopped")
-        c.manually_stopped = True
-        self._save(c)
-        await self._stop(c, timeout, signal)
+            await self._stop(c, timeout, signal)
         self._event(c, "stop")
 
     async def _stop(self, c: Container, timeout: int | None, signal: str | None = None) -> None:
