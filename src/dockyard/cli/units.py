@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from dockyard.humanize import human_duration
+
 __all__ = [
     "bytes_size", "from_human_size", "human_duration", "human_size", "ram_in_bytes", "time_ago",
 ]
@@ -38,34 +40,6 @@ def bytes_size(size: float) -> str:
     """go-units ``BytesSize``: binary units, ``%.4g`` (``23.43GiB``)."""
     value, unit = _size_and_unit(float(size), 1024.0, _BINARY_ABBRS)
     return "%.4g%s" % (value, unit)
-
-
-def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration`` of a duration in seconds."""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)  # go-units rounds hours
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def time_ago(unix_seconds: float, now: float | None = None) -> str:

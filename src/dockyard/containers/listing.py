@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from dockyard.containers.record import Container
+from dockyard.humanize import human_duration
 
 __all__ = ["summary", "matches", "status_text"]
 
@@ -22,38 +23,10 @@ def _since(rfc: str) -> float:
     return base + (float("0." + frac) if frac else 0.0)
 
 
-def _human(seconds: float) -> str:
-    """go-units HumanDuration, as the daemon uses it in ``Status``."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
-
-
 def status_text(c: Container) -> str:
     st = c.state
     if st.Running:
-        text = f"Up {_human(time.time() - _since(st.StartedAt))}"
+        text = f"Up {human_duration(time.time() - _since(st.StartedAt))}"
         if st.Paused:
             return text + " (Paused)"
         if st.Health and st.Health.get("Status"):
@@ -61,11 +34,11 @@ def status_text(c: Container) -> str:
             return text + (" (health: starting)" if status == "starting" else f" ({status})")
         return text
     if st.Restarting:
-        return f"Restarting ({st.ExitCode}) {_human(time.time() - _since(st.FinishedAt))} ago"
+        return f"Restarting ({st.ExitCode}) {human_duration(time.time() - _since(st.FinishedAt))} ago"
     if st.Status == "removing":
         return "Removal In Progress"
     if c.has_been_started or st.FinishedAt != "0001-01-01T00:00:00Z":
-        return f"Exited ({st.ExitCode}) {_human(time.time() - _since(st.FinishedAt))} ago"
+        return f"Exited ({st.ExitCode}) {human_duration(time.time() - _since(st.FinishedAt))} ago"
     return "Created"
 
 
