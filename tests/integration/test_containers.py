@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -367,3 +368,17 @@ def test_unbuilt_features_are_refused_not_ignored(docker, args, message, tmp_pat
     args = [a.replace("PROFILE", str(profile)) for a in args]
     out = docker("run", "--rm", *args, "busybox", "true")
     assert out.returncode == 125 and message in out.stderr
+
+
+def test_dockyard_stats_streams(daemon, docker):
+    docker("run", "-d", "--name", "livestats", "busybox", "sleep", "300", check=True)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "dockyard.cli.main", "stats", "livestats"],
+                                env=daemon.env, stdout=subprocess.PIPE)
+        time.sleep(3.5)
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+        tables = out.decode().count("CONTAINER ID")
+        assert tables >= 2 and "livestats" in out.decode()
+    finally:
+        docker("rm", "-f", "livestats")

@@ -132,33 +132,43 @@ def stats(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
 
     from dockyard.client.errors import APIError
 
-    if not opts["no_stream"]:
-        raise CommandError("dockyard: only `stats --no-stream` is supported")
     names = list(args)
     if not names:
         listed = cli.client.json("GET", "/containers/json", {"all": "1" if opts["all"] else None})
         names = [_short(c["Id"]) for c in listed]
-    results: dict[str, object] = {}
-
-    def one(name: str) -> None:
-        try:
-            results[name] = cli.client.json("GET", f"/containers/{name}/stats", {"stream": "0"})
-        except APIError as exc:
-            results[name] = exc
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in names]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    errors = [f"Error response from daemon: {r.message}" for r in results.values() if isinstance(r, APIError)]
-    rows = [StatsRow(n, results[n], not opts["no_trunc"]) for n in names  # type: ignore[arg-type]
-            if not isinstance(results[n], APIError)]
     fmt = opts["format"] or "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
     labels = {"Container": "CONTAINER", "Name": "NAME", "ID": "CONTAINER ID", "CPUPerc": "CPU %",
               "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",
               "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
-    if errors:
-        raise CommandError("\n".join(errors))
-    sys.stdout.write(format_rows(rows, fmt, labels))
-    return 0
+
+    def sample() -> str:
+        """One table: every container sampled in parallel (each takes ~1 s for precpu)."""
+        results: dict[str, object] = {}
+
+        def one(name: str) -> None:
+            try:
+                results[name] = cli.client.json("GET", f"/containers/{name}/stats", {"stream": "0"})
+            except APIError as exc:
+                results[name] = exc
+
+        threads = [threading.Thread(target=one, args=(n,)) for n in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        errors = [f"Error response from daemon: {r.message}" for r in results.values() if isinstance(r, APIError)]
+        if errors and opts["no_stream"]:
+            raise CommandError("\n".join(errors))
+        rows = [StatsRow(n, results[n], not opts["no_trunc"]) for n in names  # type: ignore[arg-type]
+                if not isinstance(results[n], APIError)]
+        return format_rows(rows, fmt, labels)
+
+    if opts["no_stream"]:
+        sys.stdout.write(sample())
+        return 0
+    # Live view: redraw in place on a terminal (as docker does), else one table per sample.
+    clear = "\033[2J\033[H" if sys.stdout.isatty() else ""
+    while True:
+        table = sample()
+        sys.stdout.write(clear + table)
+        sys.stdout.flush()
