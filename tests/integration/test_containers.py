@@ -382,3 +382,17 @@ def test_dockyard_stats_streams(daemon, docker):
         assert tables >= 2 and "livestats" in out.decode()
     finally:
         docker("rm", "-f", "livestats")
+
+
+def test_output_flood_does_not_grow_daemon_memory(daemon, docker):
+    def rss_kb(pid: int) -> int:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+    docker("run", "--rm", "busybox", "true", check=True)  # warm the paths first
+    before = rss_kb(daemon.proc.pid)
+    out = subprocess.run([DOCKER_CLI, "run", "--rm", "busybox", "sh", "-c",
+                          "yes 0123456789012345678901234567890123456789 | head -c 20000000"],
+                         env=daemon.env, stdout=subprocess.PIPE, timeout=120)
+    assert out.returncode == 0 and len(out.stdout) == 20_000_000
+    assert rss_kb(daemon.proc.pid) - before < 20_000  # 20 MB through attach, < 20 MB growth
