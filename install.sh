@@ -9,8 +9,8 @@ venv="${DOCKYARD_VENV:-/opt/dockyard/venv}"
 with_tests=0
 [ "${1:-}" = "--test" ] && with_tests=1
 
-apt_pkgs=(busybox-static ca-certificates tini)
-[ $with_tests = 1 ] && apt_pkgs+=(docker.io hyperfine jq)
+apt_pkgs=(busybox-static ca-certificates tini iptables)
+[ $with_tests = 1 ] && apt_pkgs+=(docker.io hyperfine jq wrk)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
