@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from dockyard.api.keys import CONTAINERS, EVENTS, IMAGES, SYSTEM
+from dockyard.api.keys import CONTAINERS, EVENTS, IMAGES, SYSTEM, VOLUMES
 from dockyard.api.middleware import error_middleware, error_response
-from dockyard.api.routes import containers, images, swarm, system
+from dockyard.api.routes import containers, images, swarm, system, volumes
 from dockyard.events import EventBus
 from dockyard.images.service import ImageService
 
@@ -25,6 +25,7 @@ class Services:
     events: EventBus
     system: Any
     containers: Any = None
+    volumes: Any = None
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:
@@ -38,7 +39,9 @@ def make_app(services: Services) -> web.Application:
     app[SYSTEM] = services.system
     if services.containers is not None:
         app[CONTAINERS] = services.containers
-    for table in (system.routes, images.routes, containers.routes, swarm.routes):
+    if services.volumes is not None:
+        app[VOLUMES] = services.volumes
+    for table in (system.routes, images.routes, containers.routes, volumes.routes, swarm.routes):
         table.install(app)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app

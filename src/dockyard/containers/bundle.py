@@ -78,7 +78,7 @@ def resolve_user(rootfs: str, user: str, group_add: list[str]) -> User:
 
 
 def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_config: dict,
-          hostname: str, cgroups_path: str) -> str:
+          hostname: str, cgroups_path: str, mounts: list[Mount] | None = None) -> str:
     """Write ``config.json`` for the container; returns its path."""
     env = list(config.get("Env") or [])
     if not any(e.startswith("PATH=") for e in env):
@@ -95,6 +95,10 @@ def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_conf
     from dockyard.containers import hostconfig
 
     hostconfig.apply(spec, host_config)
+    if mounts:
+        # The user's mounts replace a default one at the same place (e.g. /dev/shm), after it.
+        taken = {m.destination for m in mounts}
+        spec.mounts = [m for m in spec.mounts or [] if m.destination not in taken] + list(mounts)
     if host_config.get("Init"):
         # --init: tini as PID 1 forwards signals and reaps zombies (Docker mounts its
         # docker-init, which is tini, at the same place).

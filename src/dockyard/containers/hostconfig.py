@@ -69,9 +69,6 @@ def capabilities(hc: dict[str, Any]) -> list[str]:
 
 def _refuse_unbuilt(hc: dict[str, Any]) -> None:
     """Say so rather than silently run a container without what was asked for."""
-    if hc.get("Binds") or hc.get("Mounts") or hc.get("Tmpfs") or hc.get("VolumesFrom"):
-        raise InvalidParameter("volumes, bind mounts and tmpfs mounts are not supported by dockyard yet; "
-                               "run the container without -v/--mount/--tmpfs/--volumes-from")
     if any(hc.get("PortBindings") or {}) or hc.get("PublishAllPorts"):
         raise InvalidParameter("publishing ports (-p/-P) needs bridge networking, which dockyard does not "
                                "have yet; use --network host to reach the container's ports")

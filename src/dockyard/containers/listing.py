@@ -7,6 +7,7 @@ from typing import Any
 
 from dockyard.containers.record import Container
 from dockyard.humanize import human_duration
+from dockyard.containers.mounts import inspect_view
 
 __all__ = ["summary", "matches", "status_text"]
 
@@ -42,14 +43,14 @@ def status_text(c: Container) -> str:
     return "Created"
 
 
-def summary(c: Container) -> dict[str, Any]:
+def summary(c: Container, volumes: Any = None) -> dict[str, Any]:
     command = " ".join([c.path, *c.args])  # moby joins without quoting; the CLI quotes
     return {
         "Id": c.id, "Names": [c.name], "Image": c.image_name, "ImageID": c.image_id,
         "Command": command, "Created": c.created_ns // 1_000_000_000, "Ports": [],
         "Labels": c.config.get("Labels") or {}, "State": c.state.Status, "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
-        "NetworkSettings": {"Networks": {}}, "Mounts": [],
+        "NetworkSettings": {"Networks": {}}, "Mounts": inspect_view(c, volumes),
     }
 
 
@@ -90,6 +91,11 @@ def matches(c: Container, filters: dict[str, list[str]], service: Any, include_s
         status = (c.state.Health or {}).get("Status") if c.state.Health else "none"
         if status not in wanted:
             return False
-    if filters.get("volume") or filters.get("network") or filters.get("publish") or filters.get("expose"):
-        return False  # no volumes or networks yet: nothing uses them
+    for wanted in filters.get("volume", []):
+        # moby: a volume name or a mount destination
+        if not any(p.destination == wanted or (p.type == "volume" and p.source == wanted)
+                   or (p.type == "bind" and p.source == wanted) for p in c.mounts):
+            return False
+    if filters.get("network") or filters.get("publish") or filters.get("expose"):
+        return False  # no networks yet: nothing uses them
     return True

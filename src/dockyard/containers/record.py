@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from dockyard.volumes.mounts import MountPoint
+
 __all__ = ["Container", "State", "ZERO_TIME"]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -49,3 +51,4 @@ class Container(msgspec.Struct):
     top_layer: str | None = None
     has_been_started: bool = False
     manually_stopped: bool = False
+    mounts: list[MountPoint] = msgspec.field(default_factory=list)

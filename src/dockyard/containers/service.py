@@ -69,13 +69,17 @@ def parse_signal(value: str | int | None, default: int = _signal.SIGKILL) -> int
 
 class ContainerService:
     def __init__(self, store: Store, images: Any, driver: Any, shim: Shim, events: EventBus,
-                 data_root: str, exec_root: str, cgroup_parent: str = "/dockyard") -> None:
+                 data_root: str, exec_root: str, cgroup_parent: str = "/dockyard",
+                 volumes: Any = None) -> None:
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.store = store
         self.images = images
         self.driver = driver
         self.shim = shim
         self.events = events
+        self.volumes = volumes
+        if volumes is not None:
+            volumes.users = self.volume_users
         self.data_root = data_root
         self.exec_root = exec_root
         self._records: dict[str, Container] = {c.id: c for c in store.all()}
@@ -108,6 +112,11 @@ class ContainerService:
 
     def image_users(self, image_id: str) -> list[str]:
         return [c.id[:12] for c in self._records.values() if c.image_id == image_id]
+
+    def volume_users(self, name: str) -> list[str]:
+        from dockyard.containers.mounts import uses_volume
+
+        return [c.id for c in self._records.values() if uses_volume(c, name)]
 
     def _lock(self, cid: str) -> asyncio.Lock:
         return self._locks.setdefault(cid, asyncio.Lock())
@@ -158,12 +167,18 @@ class ContainerService:
                 "reuse that name."
             )
         top = self.images.store.image(image_id).top_layer
+        points = []
+        if self.volumes is not None:
+            from dockyard.containers.mounts import create_points
+
+            points = await create_points(self.volumes, config, host_config, self.get)
         record = Container(
             id=cid, name=stored_name, created=now_rfc3339(), created_ns=time.time_ns(),
             image_id=image_id, image_name=image_name, path=argv[0], args=argv[1:],
             config=config, host_config=host_config,
             log_path=os.path.join(self.data_root, "containers", cid, f"{cid}-json.log"),
             rw_layer=cid, top_layer=top.removeprefix("sha256:") if top else None,
+            mounts=points,
         )
         await asyncio.to_thread(self._prepare_dirs, record)
         try:
@@ -197,13 +212,22 @@ class ContainerService:
 
     async def _start(self, c: Container) -> None:
         bundle = os.path.join(self.exec_root, "containers", c.id)
+        from dockyard.containers import mounts
+
+        acquired = False
         try:
             rootfs = await asyncio.to_thread(self.driver.mount, c.rw_layer)
+            spec_mounts = []
+            if c.mounts and self.volumes is not None:
+                spec_mounts = await mounts.acquire(self.volumes, c, rootfs)
+                acquired = True
             config_path = await asyncio.to_thread(
                 build_bundle, bundle, rootfs, [c.path, *c.args], c.config, c.host_config,
-                c.config.get("Hostname") or c.id[:12], f"{self.cgroup_parent}/{c.id}",
+                c.config.get("Hostname") or c.id[:12], f"{self.cgroup_parent}/{c.id}", spec_mounts,
             )
-        except (OSError, InvalidParameter) as exc:
+        except (OSError, InvalidParameter, NotFound) as exc:
+            if acquired:
+                await mounts.release(self.volumes, c)
             message = getattr(exc, "message", None) or str(exc)
             c.state.Error = message
             self._save(c)
@@ -230,6 +254,8 @@ class ContainerService:
             c.state.Error = exc.message
             c.state.ExitCode = 127 if "exec" in exc.message else 128
             self._save(c)
+            if acquired:
+                await mounts.release(self.volumes, c)
             await asyncio.to_thread(self.driver.unmount, c.rw_layer)
             raise InvalidParameter(f"failed to create task for container: {exc.message}: unknown") from exc
         c.state = State(Status="running", Running=True, Pid=reply["pid"], StartedAt=reply["started_at"],
@@ -289,6 +315,10 @@ class ContainerService:
         except Exception:  # already forgotten by the supervisor
             pass
         await asyncio.to_thread(self.driver.unmount, c.rw_layer)
+        if self.volumes is not None and c.mounts:
+            from dockyard.containers.mounts import release
+
+            await release(self.volumes, c)
         if oom:
             self._event(c, "oom")
         self._event(c, "die", exitCode=str(code))
@@ -365,6 +395,9 @@ class ContainerService:
                 except (OSError, ValueError):
                     s = {"exit_code": 255, "finished_at": now_rfc3339(), "running": False}
             if s.get("running"):
+                for p in c.mounts:
+                    if p.type == "volume" and self.volumes is not None:
+                        self.volumes.hold(p.source, c.id)
                 self._monitors[c.id] = asyncio.create_task(self._monitor(c.id))
                 self._start_health(c)
             else:
@@ -472,6 +505,10 @@ class ContainerService:
         self.store.delete(c.id)
         self._records.pop(c.id, None)
         self._locks.pop(c.id, None)
+        if volumes and self.volumes is not None and c.mounts:
+            from dockyard.containers.mounts import remove_anonymous
+
+            await remove_anonymous(self.volumes, c)
         self._event(c, "destroy")
         for fut in self._remove_waiters.pop(c.id, []):
             if not fut.done():
@@ -796,7 +833,11 @@ class ContainerService:
     # ---- list / inspect --------------------------------------------------------------------
     def inspect(self, name: str) -> dict[str, Any]:
         c = self.get(name)
-        return _inspect(c, self.driver.name)
+        from dockyard.containers.mounts import inspect_view
+
+        view = _inspect(c, self.driver.name)
+        view["Mounts"] = inspect_view(c, self.volumes)
+        return view
 
     def list(self, all_: bool, limit: int | None, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
         from dockyard.containers.listing import summary, matches
@@ -808,7 +849,7 @@ class ContainerService:
                 continue
             if not matches(c, filters, self, all_ or bool(filters) or (limit not in (None, -1, 0))):
                 continue
-            out.append(summary(c))
+            out.append(summary(c, self.volumes))
             if limit and limit > 0 and len(out) >= limit:
                 break
         return out

@@ -72,6 +72,9 @@ async def run(config: Config) -> None:
     from dockyard.images.service import ImageService
     from dockyard.images.store import Store
     from dockyard.storage import open_driver
+    from dockyard.volumes.local import LocalDriver
+    from dockyard.volumes.service import VolumeService
+    from dockyard.volumes.store import Store as VolumeStore
 
     lock_fd = _lock_data_root(config)
     _write_pidfile(config.pidfile)
@@ -86,12 +89,15 @@ async def run(config: Config) -> None:
     events = EventBus()
     images = ImageService(Store(db), content, driver, events, tmpdir)
     shim_root = os.path.join(config.exec_root, "supervisor")
+    volumes = VolumeService(VolumeStore(db), LocalDriver(os.path.join(config.data_root, "volumes")), events)
     containers = ContainerService(ContainerStore(db), images, driver,
                                   Shim(os.path.join(shim_root, "supervisor.sock")), events,
                                   config.data_root, config.exec_root,
-                                  cgroup_parent=str(config.extra.get("cgroup-parent") or "/dockyard"))
-    system = SystemService(config, images, events, containers)
-    app = make_app(Services(images=images, events=events, system=system, containers=containers))
+                                  cgroup_parent=str(config.extra.get("cgroup-parent") or "/dockyard"),
+                                  volumes=volumes)
+    system = SystemService(config, images, events, containers, volumes)
+    app = make_app(Services(images=images, events=events, system=system, containers=containers,
+                            volumes=volumes))
 
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
     await runner.setup()

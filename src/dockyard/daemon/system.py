@@ -57,8 +57,10 @@ def _mem_total() -> int:
 
 
 class SystemService:
-    def __init__(self, config: Config, images: ImageService, events: EventBus, containers: Any = None) -> None:
+    def __init__(self, config: Config, images: ImageService, events: EventBus, containers: Any = None,
+                 volumes: Any = None) -> None:
         self.containers = containers
+        self.volumes = volumes
         self.config = config
         self.images = images
         self.events = events
@@ -169,7 +171,7 @@ class SystemService:
             "LayersSize": usage["LayersSize"],
             "Images": usage["Images"],
             "Containers": [],
-            "Volumes": [],
+            "Volumes": await self.volumes.usage() if self.volumes is not None else [],
             "BuildCache": [],
             "BuilderSize": 0,
         }

@@ -1,0 +1,195 @@
+"""A container's volumes, binds and tmpfs mounts through its life (asyncio world, with the
+file work in threads).
+
+At create the requests become mount points in the record (named volumes made, anonymous
+ones created, ``--volumes-from`` copied, bind sources checked).  At start each volume is
+acquired (mounted if it has a device) and, when still empty, filled from the image's
+content at its destination (Docker's copy-up); the spec gets bind mounts whose
+destinations the runtime resolves inside the rootfs.  At exit they are released; ``rm -v``
+removes the anonymous ones nobody else uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.runtime.rootfs import resolve
+from dockyard.runtime.spec.mounts import Mount
+from dockyard.volumes.mounts import MountPoint, from_host_config, sort_for_mounting
+
+if TYPE_CHECKING:
+    from dockyard.containers.record import Container
+    from dockyard.volumes.service import VolumeService
+
+__all__ = ["acquire", "copy_up", "create_points", "inspect_view", "release", "remove_anonymous",
+           "uses_volume"]
+
+
+def _volumes_from(entries: Any, lookup: Any) -> list[MountPoint]:
+    if not isinstance(entries, list):
+        raise InvalidParameter("HostConfig.VolumesFrom must be an array")
+    points: list[MountPoint] = []
+    for entry in entries:
+        if not isinstance(entry, str) or not entry:
+            raise InvalidParameter(f"invalid volumes-from specification: {entry!r}")
+        name, _, mode = entry.partition(":")
+        if mode not in ("", "ro", "rw", "z", "Z"):
+            raise InvalidParameter(f"invalid mode for volumes-from: {mode}")
+        source = lookup(name)
+        for p in source.mounts:
+            if p.type == "tmpfs":
+                continue
+            rw = p.rw if mode in ("", "z", "Z") else mode == "rw"
+            points.append(MountPoint(type=p.type, destination=p.destination, source=p.source, rw=rw,
+                                     mode=p.mode, propagation=p.propagation, nocopy=p.nocopy,
+                                     nonrecursive=p.nonrecursive, from_volumes_of=source.id))
+    return points
+
+
+async def create_points(volumes: VolumeService, config: dict[str, Any], hc: dict[str, Any],
+                        lookup: Any) -> list[MountPoint]:
+    """Validate and resolve the mounts of a new container; volumes it needs are made."""
+    points = from_host_config(config, hc)
+    explicit = {p.destination for p in points}
+    # --volumes-from comes after -v/--mount, which win on the same destination (moby).
+    inherited = [p for p in _volumes_from(hc.get("VolumesFrom") or [], lookup)
+                 if p.destination not in explicit]
+    made: list[str] = []
+    try:
+        for p in points:
+            if p.type == "bind":
+                if os.path.exists(p.source):
+                    continue
+                if not p.autocreate:
+                    raise InvalidParameter(f'invalid mount config for type "bind": bind source path '
+                                           f"does not exist: {p.source}")
+                # -v creates a missing host directory, as Docker does
+                await asyncio.to_thread(os.makedirs, p.source, 0o755, True)
+            elif p.type == "volume":
+                existed = bool(p.source) and volumes.store.get(p.source) is not None
+                v = await volumes.ensure(p.source or None, p.driver, p.driver_opts, p.labels,
+                                         anonymous=p.anonymous)
+                if not existed:
+                    made.append(v.name)
+                p.source = v.name
+                p.driver_opts = p.labels = None
+    except BaseException:
+        for name in made:
+            try:
+                await volumes.remove(name)
+            except (Conflict, NotFound):
+                pass
+        raise
+    return points + inherited
+
+
+def uses_volume(c: Container, name: str) -> bool:
+    return any(p.type == "volume" and p.source == name for p in c.mounts)
+
+
+def copy_up(rootfs: str, destination: str, volume_path: str) -> None:
+    """Fill an empty volume with what the image has at ``destination`` (blocking).
+
+    The image path is resolved inside the rootfs, so a symlink there cannot make us copy
+    host files; ``cp -a`` keeps owners, modes, links, xattrs and special files.
+    """
+    try:
+        if os.listdir(volume_path):
+            return
+    except OSError:
+        return
+    source = resolve(rootfs, destination)
+    if not os.path.isdir(source) or os.path.islink(source):
+        return
+    st = os.stat(source)
+    os.chown(volume_path, st.st_uid, st.st_gid)
+    os.chmod(volume_path, st.st_mode & 0o7777)
+    if not os.listdir(source):
+        return
+    result = subprocess.run(["cp", "-a", "--", source + "/.", volume_path + "/"],
+                            capture_output=True, text=True)
+    if result.returncode:
+        raise InvalidParameter(f"copying the image's {destination} into its volume failed: "
+                               f"{result.stderr.strip()}")
+
+
+async def acquire(volumes: VolumeService, c: Container, rootfs: str) -> list[Mount]:
+    """The spec mounts of a starting container; volumes are held from here until ``release``."""
+    spec_mounts: list[Mount] = []
+    held: list[str] = []
+    try:
+        for p in sort_for_mounting(c.mounts):
+            if p.type == "tmpfs":
+                options = ["nosuid", "nodev", "noexec", *(p.tmpfs_options or [])]
+                if not p.rw:
+                    options.append("ro")
+                spec_mounts.append(Mount(destination=p.destination, type="tmpfs", source="tmpfs",
+                                         options=options))
+                continue
+            if p.type == "volume":
+                source = await volumes.acquire(p.source, c.id, p.destination, p.rw)
+                held.append(p.source)
+                if not p.nocopy:
+                    await asyncio.to_thread(copy_up, rootfs, p.destination, source)
+            else:
+                source = p.source
+                if not os.path.exists(source):
+                    raise InvalidParameter(f"error while creating mount source path '{source}': "
+                                           "it no longer exists")
+            options = ["bind" if p.nonrecursive else "rbind", "rw" if p.rw else "ro"]
+            if p.propagation:
+                options.append(p.propagation)
+            spec_mounts.append(Mount(destination=p.destination, type="bind", source=source,
+                                     options=options))
+    except BaseException:
+        for name in held:
+            await volumes.release(name, c.id)
+        raise
+    return spec_mounts
+
+
+async def release(volumes: VolumeService, c: Container) -> None:
+    for p in c.mounts:
+        if p.type == "volume":
+            await volumes.release(p.source, c.id)
+
+
+async def remove_anonymous(volumes: VolumeService, c: Container) -> None:
+    """``rm -v``: the container's own anonymous volumes, unless another container uses them."""
+    for p in c.mounts:
+        if p.type != "volume" or p.from_volumes_of:
+            continue
+        try:
+            v = volumes.get(p.source)
+        except NotFound:
+            continue
+        from dockyard.volumes.service import ANONYMOUS_LABEL
+
+        if ANONYMOUS_LABEL not in v.labels:
+            continue
+        try:
+            await volumes.remove(p.source)
+        except (Conflict, NotFound):
+            pass
+
+
+def inspect_view(c: Container, volumes: VolumeService | None) -> list[dict[str, Any]]:
+    """``Mounts`` in inspect and the container list, with moby's fields."""
+    out = []
+    for p in c.mounts:
+        if p.type == "volume":
+            out.append({"Type": "volume", "Name": p.source,
+                        "Source": volumes.driver.path(p.source) if volumes else "",
+                        "Destination": p.destination, "Driver": "local", "Mode": p.mode,
+                        "RW": p.rw, "Propagation": ""})
+        elif p.type == "bind":
+            out.append({"Type": "bind", "Source": p.source, "Destination": p.destination,
+                        "Mode": p.mode, "RW": p.rw, "Propagation": p.propagation})
+        else:
+            out.append({"Type": "tmpfs", "Source": "", "Destination": p.destination,
+                        "Mode": p.mode, "RW": p.rw, "Propagation": ""})
+    return out

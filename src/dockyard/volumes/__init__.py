@@ -1,0 +1,1 @@
+"""Volumes: the local volume driver, volume records, and containers' bind/volume/tmpfs mounts."""
