@@ -3,6 +3,7 @@ dockerd), each on private paths, and removing everything they leave even on fail
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -188,3 +189,29 @@ def make_busybox(engine: Engine, tag: str = "busybox:latest") -> None:
     )
     if result.returncode != 0:
         raise RuntimeError(f"make-busybox-image failed: {result.stderr.decode()}")
+
+
+# ---- raw HTTP on a daemon's unix socket ------------------------------------------------------
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 30) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._unix_path)
+        self.sock = sock
+
+
+def api_request(daemon, method: str, path: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, bytes]:
+    conn = UnixHTTPConnection(daemon.sock, timeout)
+    try:
+        hdrs = {"Content-Type": "application/json"} if body is not None else {}
+        hdrs.update(headers or {})
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()

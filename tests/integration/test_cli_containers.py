@@ -228,7 +228,7 @@ def test_cp_both_ways(dy_cli, ref, names, tmp_path, request):
 
 
 def test_create_body_fields(dy_cli, names, request):
-    daemon_gap(request, "volumes (-v) and published ports (-p), refused with a 400 until issues 4 and 5")
+    daemon_gap(request, "published ports (-p), refused with a 400 until issue 4")
     name = names("cr")
     os.environ["DYT_FROM_ENV"] = "envval"
     res = dy_cli("create", "--name", name, "-p", "8080:80", "-v", "/tmp:/host:ro", "--restart", "on-failure:3",

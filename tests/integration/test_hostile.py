@@ -12,7 +12,6 @@ from __future__ import annotations
 import glob
 import gzip
 import hashlib
-import http.client
 import io
 import json
 import os
@@ -27,33 +26,17 @@ import uuid
 
 import pytest
 
+from engines import api_request
+
 UP = "../" * 14  # more than enough to climb from any work dir to /
 
 
 # ---- raw HTTP on the daemon's unix socket --------------------------------------------------
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 30) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._unix_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._unix_path)
-        self.sock = sock
-
-
 def request(daemon, method: str, path: str, body: bytes | None = None,
             headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, bytes]:
-    conn = UnixHTTPConnection(daemon.sock, timeout)
-    try:
-        hdrs = {"Content-Type": "application/x-tar"} if body is not None else {}
-        hdrs.update(headers or {})
-        conn.request(method, path, body=body, headers=hdrs)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
+    hdrs = {"Content-Type": "application/x-tar"} if body is not None else {}
+    hdrs.update(headers or {})
+    return api_request(daemon, method, path, body, hdrs, timeout)
 
 
 def message(body: bytes) -> str:

@@ -39,7 +39,11 @@ def _volumes_from(entries: Any, lookup: Any) -> list[MountPoint]:
         name, _, mode = entry.partition(":")
         if mode not in ("", "ro", "rw", "z", "Z"):
             raise InvalidParameter(f"invalid mode for volumes-from: {mode}")
-        source = lookup(name)
+        try:
+            source = lookup(name)
+        except NotFound as exc:
+            # 400, not 404: the docker CLI answers a 404 from create by pulling the image
+            raise InvalidParameter(f"--volumes-from: {exc.message}") from exc
         for p in source.mounts:
             if p.type == "tmpfs":
                 continue
@@ -193,3 +197,67 @@ def inspect_view(c: Container, volumes: VolumeService | None) -> list[dict[str, 
             out.append({"Type": "tmpfs", "Source": "", "Destination": p.destination,
                         "Mode": p.mode, "RW": p.rw, "Propagation": ""})
     return out
+
+
+def mount_for(c: Container, path: str) -> MountPoint | None:
+    """The mount point holding ``path`` in the container (the deepest one), if any."""
+    clean = os.path.normpath("/" + path.strip("/"))
+    best = None
+    for p in c.mounts:
+        if p.type != "tmpfs" and (clean == p.destination or clean.startswith(p.destination + "/")):
+            if best is None or len(p.destination) > len(best.destination):
+                best = p
+    return best
+
+
+def bind_for_copy(driver: Any, c: Container, rootfs: str) -> list[str]:
+    """Bind the container's volumes and bind mounts onto its root in the daemon's view
+    (blocking), so ``docker cp`` reads and writes the mounted data; returns what to undo.
+
+    Destinations are resolved inside the root, as the runtime does.  The container's own
+    mount namespace is private, so these binds are never seen inside it.
+    """
+    from dockyard.runtime import linux
+
+    done: list[str] = []
+    try:
+        for p in sort_for_mounting(c.mounts):
+            if p.type == "tmpfs":
+                continue  # a tmpfs lives only inside the container
+            source = driver.path(p.source) if p.type == "volume" else p.source
+            if not os.path.exists(source):
+                continue
+            dest = resolve(rootfs, p.destination)
+            if os.path.isdir(source):
+                os.makedirs(dest, exist_ok=True)
+            elif not os.path.lexists(dest):
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+            # Mount on a pinned inode, checked to be inside the root: a running container
+            # swapping a directory for a symlink meanwhile cannot redirect the bind.
+            fd = os.open(dest, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                real = os.readlink(f"/proc/self/fd/{fd}")
+                if real != rootfs and not real.startswith(rootfs.rstrip("/") + "/"):
+                    raise InvalidParameter(f"mount destination {p.destination} escapes the container")
+                linux.mount(source, f"/proc/self/fd/{fd}", None, linux.MS_BIND | linux.MS_REC, None)
+            finally:
+                os.close(fd)
+            done.append(dest)
+            linux.mount(None, dest, None, linux.MS_PRIVATE | linux.MS_REC, None)
+            if not p.rw:
+                linux.mount(None, dest, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY, None)
+    except BaseException:
+        unbind_for_copy(done)
+        raise
+    return done
+
+
+def unbind_for_copy(paths: list[str]) -> None:
+    from dockyard.runtime import linux
+
+    for dest in reversed(paths):
+        try:
+            linux.umount2(dest, linux.MNT_DETACH)
+        except OSError:
+            pass

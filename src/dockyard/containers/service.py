@@ -90,6 +90,7 @@ class ContainerService:
         self._pending: dict[str, Hub] = {}  # attached before start
         self._health: dict[str, asyncio.Task[None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._copy_mounts: dict[str, tuple[int, list[str]]] = {}  # docker cp's volume binds
         images.users = self.image_users
         from dockyard.containers.execs import Execs
 
@@ -689,10 +690,31 @@ class ContainerService:
         return {"Titles": titles, "Processes": procs}
 
     # ---- archive (docker cp), export, changes ----------------------------------------------
-    async def _rootfs(self, c: Container) -> str:
-        return await asyncio.to_thread(self.driver.mount, c.rw_layer)
+    async def _rootfs(self, c: Container, with_mounts: bool = False) -> str:
+        """The container's root in the daemon's view; ``with_mounts`` also binds its volumes
+        and bind mounts there (as moby does for docker cp), until ``_release``."""
+        rootfs = await asyncio.to_thread(self.driver.mount, c.rw_layer)
+        if with_mounts and c.mounts and self.volumes is not None:
+            from dockyard.containers.mounts import bind_for_copy
+
+            count, paths = self._copy_mounts.get(c.id, (0, []))
+            if not count:
+                try:
+                    paths = await asyncio.to_thread(bind_for_copy, self.volumes.driver, c, rootfs)
+                except BaseException:
+                    await self._release(c)
+                    raise
+            self._copy_mounts[c.id] = (count + 1, paths)
+        return rootfs
 
     async def _release(self, c: Container) -> None:
+        count, paths = self._copy_mounts.pop(c.id, (0, []))
+        if count > 1:
+            self._copy_mounts[c.id] = (count - 1, paths)
+        elif paths:
+            from dockyard.containers.mounts import unbind_for_copy
+
+            await asyncio.to_thread(unbind_for_copy, paths)
         if not c.state.Running:
             await asyncio.to_thread(self.driver.unmount, c.rw_layer)
 
@@ -700,7 +722,7 @@ class ContainerService:
         from dockyard.containers import archive
 
         c = self.get(name)
-        rootfs = await self._rootfs(c)
+        rootfs = await self._rootfs(c, with_mounts=True)
         try:
             host = await asyncio.to_thread(archive.locate, rootfs, path, c.id)
             header = await asyncio.to_thread(archive.path_stat, rootfs, host, path)
@@ -730,9 +752,14 @@ class ContainerService:
         from dockyard.containers import archive
 
         c = self.get(name)
-        if c.host_config.get("ReadonlyRootfs"):
+        from dockyard.containers.mounts import mount_for
+
+        point = mount_for(c, path)
+        if point is not None and not point.rw:
+            raise Conflict(f"mounted volume is marked read-only: {point.destination}")
+        if point is None and c.host_config.get("ReadonlyRootfs"):
             raise Conflict("container rootfs is marked read-only")
-        rootfs = await self._rootfs(c)
+        rootfs = await self._rootfs(c, with_mounts=True)
         try:
             await asyncio.to_thread(archive.extract, rootfs, path, body, c.id, no_overwrite)
         finally:
