@@ -144,8 +144,13 @@ def test_write_etc_files(tmp_path):
     d = str(tmp_path / "c1")
     paths = write_etc_files(d, hosts="h\n", hostname="n\n", resolv_conf="r\n")
     assert sorted(os.listdir(d)) == ["hostname", "hosts", "resolv.conf"]
-    assert open(paths["hosts"]).read() == "h\n"
-    assert open(paths["resolv.conf"]).read() == "r\n"
+    assert read(paths["hosts"]) == "h\n"
+    assert read(paths["resolv.conf"]) == "r\n"
     write_etc_files(d, hosts="h2\n", hostname="n\n", resolv_conf="r\n")
-    assert open(paths["hosts"]).read() == "h2\n"
+    assert read(paths["hosts"]) == "h2\n"
     assert sorted(os.listdir(d)) == ["hostname", "hosts", "resolv.conf"]
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
