@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from dockyard.api.keys import CONTAINERS, EVENTS, IMAGES, SYSTEM, VOLUMES
+from dockyard.api.keys import CONTAINERS, EVENTS, IMAGES, NETWORKS, SYSTEM, VOLUMES
 from dockyard.api.middleware import error_middleware, error_response
-from dockyard.api.routes import containers, images, swarm, system, volumes
+from dockyard.api.routes import containers, images, networks, swarm, system, volumes
 from dockyard.events import EventBus
 from dockyard.images.service import ImageService
 
@@ -26,6 +26,7 @@ class Services:
     system: Any
     containers: Any = None
     volumes: Any = None
+    networks: Any = None
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:
@@ -41,7 +42,9 @@ def make_app(services: Services) -> web.Application:
         app[CONTAINERS] = services.containers
     if services.volumes is not None:
         app[VOLUMES] = services.volumes
-    for table in (system.routes, images.routes, containers.routes, volumes.routes, swarm.routes):
+    if services.networks is not None:
+        app[NETWORKS] = services.networks
+    for table in (system.routes, images.routes, containers.routes, volumes.routes, networks.routes, swarm.routes):
         table.install(app)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app

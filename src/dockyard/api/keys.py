@@ -9,10 +9,11 @@ from aiohttp import web
 from dockyard.events import EventBus
 from dockyard.images.service import ImageService
 
-__all__ = ["CONTAINERS", "EVENTS", "IMAGES", "SYSTEM", "VOLUMES"]
+__all__ = ["CONTAINERS", "EVENTS", "IMAGES", "NETWORKS", "SYSTEM", "VOLUMES"]
 
 IMAGES = web.AppKey("images", ImageService)
 CONTAINERS: web.AppKey[Any] = web.AppKey("containers")
 EVENTS = web.AppKey("events", EventBus)
 SYSTEM: web.AppKey[Any] = web.AppKey("system")
 VOLUMES: web.AppKey[Any] = web.AppKey("volumes")
+NETWORKS: web.AppKey[Any] = web.AppKey("networks")

@@ -78,7 +78,8 @@ def resolve_user(rootfs: str, user: str, group_add: list[str]) -> User:
 
 
 def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_config: dict,
-          hostname: str, cgroups_path: str, mounts: list[Mount] | None = None) -> str:
+          hostname: str, cgroups_path: str, mounts: list[Mount] | None = None,
+          netns_path: str | None = None) -> str:
     """Write ``config.json`` for the container; returns its path."""
     env = list(config.get("Env") or [])
     if not any(e.startswith("PATH=") for e in env):
@@ -110,6 +111,10 @@ def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_conf
         spec.process.args = ["/sbin/docker-init", "--", *args]
     if host_config.get("NetworkMode") == "host" and spec.linux is not None:
         spec.linux.namespaces = [n for n in spec.linux.namespaces if n.type != "network"]
+    elif netns_path and spec.linux is not None:
+        for ns in spec.linux.namespaces:
+            if ns.type == "network":
+                ns.path = netns_path  # made and wired by the network service
     if spec.linux is not None:
         spec.linux.cgroups_path = host_config.get("CgroupParent") and (
             "/" + host_config["CgroupParent"].strip("/") + "/" + os.path.basename(bundle_dir)

@@ -69,15 +69,6 @@ def capabilities(hc: dict[str, Any]) -> list[str]:
 
 def _refuse_unbuilt(hc: dict[str, Any]) -> None:
     """Say so rather than silently run a container without what was asked for."""
-    if any(hc.get("PortBindings") or {}) or hc.get("PublishAllPorts"):
-        raise InvalidParameter("publishing ports (-p/-P) needs bridge networking, which dockyard does not "
-                               "have yet; use --network host to reach the container's ports")
-    mode = hc.get("NetworkMode") or "default"
-    if mode not in ("default", "bridge", "none", "host"):
-        if mode.startswith("container:"):
-            raise InvalidParameter("--network container:NAME is not supported by dockyard yet")
-        # 400, not moby's 404: the docker CLI answers a 404 from create by pulling the image
-        raise InvalidParameter(f"network {mode} not found: dockyard has no user-defined networks yet")
     if hc.get("Devices"):
         raise InvalidParameter("--device is not supported by dockyard yet")
     for opt in hc.get("SecurityOpt") or []:

@@ -43,14 +43,16 @@ def status_text(c: Container) -> str:
     return "Created"
 
 
-def summary(c: Container, volumes: Any = None) -> dict[str, Any]:
+def summary(c: Container, volumes: Any = None, net: Any = None) -> dict[str, Any]:
     command = " ".join([c.path, *c.args])  # moby joins without quoting; the CLI quotes
     return {
         "Id": c.id, "Names": [c.name], "Image": c.image_name, "ImageID": c.image_id,
-        "Command": command, "Created": c.created_ns // 1_000_000_000, "Ports": [],
+        "Command": command, "Created": c.created_ns // 1_000_000_000,
+        "Ports": net.ports_summary(c) if net is not None else [],
         "Labels": c.config.get("Labels") or {}, "State": c.state.Status, "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
-        "NetworkSettings": {"Networks": {}}, "Mounts": inspect_view(c, volumes),
+        "NetworkSettings": {"Networks": net.view(c)["Networks"] if net is not None else {}},
+        "Mounts": inspect_view(c, volumes),
     }
 
 

@@ -52,3 +52,4 @@ class Container(msgspec.Struct):
     has_been_started: bool = False
     manually_stopped: bool = False
     mounts: list[MountPoint] = msgspec.field(default_factory=list)
+    net: dict[str, Any] = msgspec.field(default_factory=dict)  # see containers/networking.py

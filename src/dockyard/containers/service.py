@@ -29,7 +29,7 @@ from dockyard.containers.record import Container, State
 from dockyard.containers.shim import Shim, ShimError
 from dockyard.containers.store import Store
 from dockyard import errors
-from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotModified
 from dockyard.events import EventBus
 
 __all__ = ["ContainerService", "NoSuchContainer", "LIST_FILTERS", "parse_signal"]
@@ -78,6 +78,7 @@ class ContainerService:
         self.shim = shim
         self.events = events
         self.volumes = volumes
+        self.net: Any = None  # containers.networking.Networking, set by the daemon
         if volumes is not None:
             volumes.users = self.volume_users
         self.data_root = data_root
@@ -137,7 +138,7 @@ class ContainerService:
         if not isinstance(body, dict) or not body.get("Image"):
             raise InvalidParameter("Config cannot be empty in order to create a container")
         host_config = body.pop("HostConfig", None) or {}
-        body.pop("NetworkingConfig", None)
+        networking = body.pop("NetworkingConfig", None)
         if not isinstance(host_config, dict):
             raise InvalidParameter("HostConfig must be a JSON object")
         image_name = str(body["Image"])
@@ -168,6 +169,7 @@ class ContainerService:
                 "reuse that name."
             )
         top = self.images.store.image(image_id).top_layer
+        requested = self.net.validate(host_config, config, networking) if self.net is not None else {}
         points = []
         if self.volumes is not None:
             from dockyard.containers.mounts import create_points
@@ -179,7 +181,7 @@ class ContainerService:
             config=config, host_config=host_config,
             log_path=os.path.join(self.data_root, "containers", cid, f"{cid}-json.log"),
             rw_layer=cid, top_layer=top.removeprefix("sha256:") if top else None,
-            mounts=points,
+            mounts=points, net={"requested": requested},
         )
         await asyncio.to_thread(self._prepare_dirs, record)
         try:
@@ -215,18 +217,26 @@ class ContainerService:
         bundle = os.path.join(self.exec_root, "containers", c.id)
         from dockyard.containers import mounts
 
-        acquired = False
+        acquired = networked = False
         try:
             rootfs = await asyncio.to_thread(self.driver.mount, c.rw_layer)
             spec_mounts = []
             if c.mounts and self.volumes is not None:
                 spec_mounts = await mounts.acquire(self.volumes, c, rootfs)
                 acquired = True
+            netns_path = None
+            if self.net is not None:
+                networked = True
+                netns_path, etc_mounts = await self.net.setup(c, os.path.dirname(c.log_path))
+                spec_mounts = etc_mounts + spec_mounts
             config_path = await asyncio.to_thread(
                 build_bundle, bundle, rootfs, [c.path, *c.args], c.config, c.host_config,
                 c.config.get("Hostname") or c.id[:12], f"{self.cgroup_parent}/{c.id}", spec_mounts,
+                netns_path,
             )
-        except (OSError, InvalidParameter, NotFound) as exc:
+        except (OSError, InvalidParameter, NotFound, Conflict, Forbidden) as exc:
+            if networked:
+                await self.net.teardown(c)
             if acquired:
                 await mounts.release(self.volumes, c)
             message = getattr(exc, "message", None) or str(exc)
@@ -257,6 +267,8 @@ class ContainerService:
             self._save(c)
             if acquired:
                 await mounts.release(self.volumes, c)
+            if networked:
+                await self.net.teardown(c)
             await asyncio.to_thread(self.driver.unmount, c.rw_layer)
             raise InvalidParameter(f"failed to create task for container: {exc.message}: unknown") from exc
         c.state = State(Status="running", Running=True, Pid=reply["pid"], StartedAt=reply["started_at"],
@@ -320,6 +332,12 @@ class ContainerService:
             from dockyard.containers.mounts import release
 
             await release(self.volumes, c)
+        if self.net is not None:
+            try:
+                await self.net.teardown(c)
+            except Exception as exc:  # noqa: BLE001 - the exit is recorded whatever happens
+                log.warning("network teardown of %s: %s", cid[:12], exc)
+            self._save(c)
         if oom:
             self._event(c, "oom")
         self._event(c, "die", exitCode=str(code))
@@ -399,6 +417,8 @@ class ContainerService:
                 for p in c.mounts:
                     if p.type == "volume" and self.volumes is not None:
                         self.volumes.hold(p.source, c.id)
+                if self.net is not None:
+                    await self.net.restore(c)
                 self._monitors[c.id] = asyncio.create_task(self._monitor(c.id))
                 self._start_health(c)
             else:
@@ -530,6 +550,23 @@ class ContainerService:
         c.name = stored
         self._save(c)
         self._event(c, "rename", oldName=old)
+
+    # ---- networks --------------------------------------------------------------------------
+    async def connect(self, name: str, network: str, endpoint: Any) -> None:
+        c = self.get(name)
+        if self.net is None:
+            raise errors.NotImplemented("this daemon has no network service")
+        async with self._lock(c.id):
+            await self.net.connect(c, network, endpoint)
+            self._save(c)
+
+    async def disconnect(self, name: str, network: str, force: bool) -> None:
+        c = self.get(name)
+        if self.net is None:
+            raise errors.NotImplemented("this daemon has no network service")
+        async with self._lock(c.id):
+            await self.net.disconnect(c, network, force)
+            self._save(c)
 
     # ---- attach ----------------------------------------------------------------------------
     async def attach(self, name: str, stdout: bool, stderr: bool) -> tuple[Container, Hub, Subscriber]:
@@ -864,6 +901,13 @@ class ContainerService:
 
         view = _inspect(c, self.driver.name)
         view["Mounts"] = inspect_view(c, self.volumes)
+        if self.net is not None:
+            view["NetworkSettings"] = self.net.view(c)
+            files = os.path.dirname(c.log_path)
+            if c.has_been_started and not (c.host_config.get("NetworkMode") or "").startswith("container:"):
+                view["ResolvConfPath"] = os.path.join(files, "resolv.conf")
+                view["HostnamePath"] = os.path.join(files, "hostname")
+                view["HostsPath"] = os.path.join(files, "hosts")
         return view
 
     def list(self, all_: bool, limit: int | None, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -876,7 +920,7 @@ class ContainerService:
                 continue
             if not matches(c, filters, self, all_ or bool(filters) or (limit not in (None, -1, 0))):
                 continue
-            out.append(summary(c, self.volumes))
+            out.append(summary(c, self.volumes, self.net))
             if limit and limit > 0 and len(out) >= limit:
                 break
         return out

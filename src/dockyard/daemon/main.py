@@ -72,6 +72,9 @@ async def run(config: Config) -> None:
     from dockyard.images.service import ImageService
     from dockyard.images.store import Store
     from dockyard.storage import open_driver
+    from dockyard.containers.networking import Networking
+    from dockyard.network.service import NetworkService
+    from dockyard.network.store import Store as NetworkStore
     from dockyard.volumes.local import LocalDriver
     from dockyard.volumes.service import VolumeService
     from dockyard.volumes.store import Store as VolumeStore
@@ -95,9 +98,11 @@ async def run(config: Config) -> None:
                                   config.data_root, config.exec_root,
                                   cgroup_parent=str(config.extra.get("cgroup-parent") or "/dockyard"),
                                   volumes=volumes)
+    networks = NetworkService(NetworkStore(db), events, config.extra, config.exec_root)
+    containers.net = Networking(containers, networks)
     system = SystemService(config, images, events, containers, volumes)
     app = make_app(Services(images=images, events=events, system=system, containers=containers,
-                            volumes=volumes))
+                            volumes=volumes, networks=networks))
 
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
     await runner.setup()
@@ -110,6 +115,8 @@ async def run(config: Config) -> None:
         cleanups = await open_sites(runner, config)
         # After the listeners: a daemon that cannot serve leaves no supervisor behind.
         await asyncio.to_thread(ensure_supervisor, shim_root)
+        await networks.start()
+        networks.restore_allocations()
         await containers.restore()
         log.info("dockyardd %s listening on %s (storage driver %s, data root %s)",
                  __version__, ", ".join(config.hosts), driver.name, config.data_root)

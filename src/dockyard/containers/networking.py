@@ -1,0 +1,502 @@
+"""A container's network through its life (asyncio world, kernel work in threads).
+
+At start: a network namespace pinned at ``<exec-root>/netns/<id>`` (the spec joins it by
+path), one veth per network (``eth0``, ``eth1``…) with addresses from IPAM, published
+ports (iptables DNAT plus the userland proxy), ``/etc/hosts``, ``/etc/hostname`` and
+``/etc/resolv.conf`` written beside the container's log and bind-mounted, and on
+user-defined networks the embedded DNS server at 127.0.0.11.  At exit all of it is undone
+and the addresses go back.  The namespace, veths and iptables rules outlive a daemon
+crash; ``restore`` makes the DNS server and the proxies again for running containers.
+
+What is running lives in ``Container.net``: ``requested`` (network name → endpoint
+config, kept across restarts), ``networks`` (moby's EndpointSettings plus private
+``_veth``), ``ports`` (moby's ``NetworkSettings.Ports``) and ``sandbox``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.runtime.spec.mounts import Mount
+
+if TYPE_CHECKING:
+    from dockyard.containers.record import Container
+    from dockyard.containers.service import ContainerService
+    from dockyard.network.service import NetworkService
+
+__all__ = ["Networking"]
+
+log = logging.getLogger("dockyard.network")
+
+
+def _mode(c_or_hc: Any) -> str:
+    hc = c_or_hc if isinstance(c_or_hc, dict) else c_or_hc.host_config
+    mode = hc.get("NetworkMode") or "default"
+    return "bridge" if mode == "default" else mode
+
+
+def _endpoint_view(ep: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in ep.items() if not k.startswith("_")}
+
+
+class Networking:
+    """The container service's network side; one per daemon."""
+
+    def __init__(self, containers: ContainerService, networks: NetworkService) -> None:
+        self.containers = containers
+        self.networks = networks
+        self._dns: dict[str, Any] = {}  # container id → DNSServer
+        self._proxies: dict[str, list[Any]] = {}
+        from dockyard.network.dns import Resolver
+
+        self.resolver = Resolver(self._lookup, self._reverse)
+        networks.endpoints = self._endpoints
+
+    # ---- who is where ----------------------------------------------------------------------
+    def _endpoints(self) -> list[tuple[str, str, dict[str, Any]]]:
+        out = []
+        for c in self.containers._records.values():
+            for ep in (c.net.get("networks") or {}).values():
+                out.append((c.id, c.name, ep))
+        return out
+
+    def _lookup(self, key: str, name: str) -> list[str]:
+        me = self.containers._records.get(key)
+        if me is None:
+            return []
+        mine = {ep["NetworkID"] for n, ep in (me.net.get("networks") or {}).items() if n not in ("bridge",)}
+        found: list[str] = []
+        name = name.lower()
+        for c in self.containers._records.values():
+            for net_name, ep in (c.net.get("networks") or {}).items():
+                if ep.get("NetworkID") not in mine or not ep.get("IPAddress"):
+                    continue
+                names = {c.name.lstrip("/").lower(), c.id[:12]}
+                names.update(a.lower() for a in ep.get("Aliases") or [])
+                names.update(f"{n}.{net_name.lower()}" for n in list(names))
+                if name in names:
+                    found.append(ep["IPAddress"])
+                    if ep.get("GlobalIPv6Address"):
+                        found.append(ep["GlobalIPv6Address"])
+        return found
+
+    def _reverse(self, key: str, ip: str) -> list[str]:
+        for c in self.containers._records.values():
+            for net_name, ep in (c.net.get("networks") or {}).items():
+                if ip in (ep.get("IPAddress"), ep.get("GlobalIPv6Address")):
+                    return [f"{c.name.lstrip('/')}.{net_name}"]
+        return []
+
+    # ---- create ----------------------------------------------------------------------------
+    def validate(self, hc: dict[str, Any], config: dict[str, Any], networking: Any) -> dict[str, Any]:
+        """The requested networks of a new container ({name: endpoint config}); 400s early."""
+        mode = _mode(hc)
+        endpoints = (networking or {}).get("EndpointsConfig") or {} if isinstance(networking, dict) else {}
+        if not isinstance(endpoints, dict):
+            raise InvalidParameter("NetworkingConfig.EndpointsConfig must be an object")
+        if mode in ("host", "none") or mode.startswith("container:"):
+            if hc.get("PortBindings") and any(hc["PortBindings"].values()) or hc.get("PublishAllPorts"):
+                if mode != "host":
+                    raise InvalidParameter("conflicting options: port publishing and the container type network mode")
+            if mode.startswith("container:"):
+                if config.get("Hostname") and config["Hostname"] != "":
+                    pass
+                target = mode.split(":", 1)[1]
+                try:
+                    self.containers.get(target)
+                except NotFound as exc:
+                    raise InvalidParameter(f"--network container:{target}: {exc.message}") from exc
+            return {}
+        try:
+            n = self.networks.get(mode)
+        except NotFound as exc:
+            # 400, not moby's 404: the docker CLI answers a 404 from create by pulling the image
+            raise InvalidParameter(exc.message) from exc
+        if n.driver == "host" or n.driver == "null":
+            return {}
+        requested: dict[str, Any] = {}
+        for name, ep in endpoints.items():
+            try:
+                other = self.networks.get("bridge" if name == "default" else name)
+            except NotFound as exc:
+                raise InvalidParameter(exc.message) from exc
+            if other.id != n.id:
+                raise InvalidParameter("Container cannot be connected to network endpoints other than "
+                                       f"the one in NetworkMode ({mode}) at create; connect it later")
+        ep = (endpoints.get(mode) or endpoints.get(n.name) or endpoints.get(n.id)
+              or endpoints.get("default") or {})
+        requested[n.name] = self._endpoint_config(n, ep)
+        for spec in hc.get("Dns") or []:
+            ipaddress.ip_address(spec) if _is_ip(spec) else _bad_dns(spec)
+        return requested
+
+    def _endpoint_config(self, n: Any, ep: Any) -> dict[str, Any]:
+        if not isinstance(ep, dict):
+            raise InvalidParameter("an EndpointsConfig entry must be an object")
+        ipam_cfg = ep.get("IPAMConfig") or {}
+        if not isinstance(ipam_cfg, dict):
+            raise InvalidParameter("IPAMConfig must be an object")
+        aliases = ep.get("Aliases") or []
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise InvalidParameter("Aliases must be an array of strings")
+        if n.name == "bridge" and (aliases or ipam_cfg.get("IPv4Address")):
+            what = "network-scoped aliases" if aliases else "user specified IP address"
+            raise InvalidParameter(f"{what} are supported only for containers in user defined networks"
+                                   if aliases else
+                                   "user specified IP address is supported on user defined networks only")
+        for key in ("IPv4Address", "IPv6Address"):
+            if ipam_cfg.get(key):
+                try:
+                    ip = ipaddress.ip_address(ipam_cfg[key])
+                except ValueError:
+                    raise InvalidParameter(f"invalid IP address: {ipam_cfg[key]}") from None
+                if not any(ip in ipaddress.ip_network(c["Subnet"]) for c in n.ipam):
+                    raise InvalidParameter(f"Invalid address {ip}: It does not belong to any of this "
+                                           "network's subnets")
+        mac = ep.get("MacAddress") or ""
+        if mac:
+            _check_mac(mac)
+        return {"IPAMConfig": {k: v for k, v in ipam_cfg.items() if k in ("IPv4Address", "IPv6Address") and v} or None,
+                "Aliases": list(aliases) or None, "MacAddress": mac}
+
+    # ---- start / exit ----------------------------------------------------------------------
+    async def setup(self, c: Container, etc_dir: str) -> tuple[str | None, list[Mount]]:
+        """Everything a starting container's network needs; returns the netns path to join
+        (None: the host's) and the bind mounts of its /etc files."""
+        from dockyard.network import etcfiles, netns
+
+        mode = _mode(c)
+        hostname = c.config.get("Hostname") or c.id[:12]
+        try:
+            with open("/etc/resolv.conf", encoding="utf-8", errors="replace") as f:
+                host_resolv = f.read()
+        except OSError:
+            host_resolv = ""
+        if mode.startswith("container:"):
+            other = self.containers.get(mode.split(":", 1)[1])
+            if not other.state.Running:
+                raise Conflict(f"cannot join network namespace of a non running container: {other.id}")
+            c.net = {"sandbox": other.net.get("sandbox") or f"/proc/{other.state.Pid}/ns/net",
+                     "joined": other.id, "requested": c.net.get("requested") or {}}
+            files = os.path.join(self.containers.data_root, "containers", other.id)
+            mounts = [_etc_mount(os.path.join(files, name), dest) for name, dest in
+                      (("hosts", "/etc/hosts"), ("resolv.conf", "/etc/resolv.conf"), ("hostname", "/etc/hostname"))
+                      if os.path.exists(os.path.join(files, name))]
+            return c.net["sandbox"], mounts
+        extra_hosts = etcfiles.parse_extra_hosts(c.host_config.get("ExtraHosts") or [],
+                                                 self._host_gateway())
+        dns_kw = dict(dns=c.host_config.get("Dns") or self.networks.dns,
+                      dns_search=c.host_config.get("DnsSearch") or self.networks.dns_search,
+                      dns_options=c.host_config.get("DnsOptions") or self.networks.dns_opts)
+        if mode == "host":
+            try:
+                with open("/etc/hosts", encoding="utf-8", errors="replace") as f:
+                    hosts = f.read()
+            except OSError:
+                hosts = etcfiles.build_hosts(hostname)
+            hosts += "".join(f"{ip}\t{h}\n" for h, ip in extra_hosts)
+            rc = etcfiles.build_resolv_conf(host_resolv, internal_dns=False, **dns_kw)
+            paths = await asyncio.to_thread(etcfiles.write_etc_files, etc_dir, hosts=hosts,
+                                            hostname=etcfiles.build_hostname(hostname), resolv_conf=rc.content)
+            c.net = {"requested": {}, "networks": {}, "ports": {}}
+            return None, _etc_mounts(paths)
+        sandbox = os.path.join(self.networks.netns_dir, c.id)
+        await asyncio.to_thread(_fresh_netns, sandbox)
+        c.net = {"sandbox": sandbox, "requested": c.net.get("requested") or {}, "networks": {}, "ports": {}}
+        try:
+            addresses: list[str] = []
+            for i, (name, ep_cfg) in enumerate(list(c.net["requested"].items())):
+                addresses += await self._attach(c, name, ep_cfg, i)
+            if mode != "none":
+                await self._publish(c)
+            user_net = any(n != "bridge" for n in c.net["networks"])
+            hosts = etcfiles.build_hosts(hostname, c.config.get("Domainname") or "",
+                                         [a.split("/")[0] for a in addresses], extra_hosts)
+            rc = etcfiles.build_resolv_conf(host_resolv, internal_dns=user_net, **dns_kw)
+            paths = await asyncio.to_thread(etcfiles.write_etc_files, etc_dir, hosts=hosts,
+                                            hostname=etcfiles.build_hostname(hostname), resolv_conf=rc.content)
+            c.net["dns"] = {"upstreams": list(rc.upstreams), "ndots_set": rc.ndots_set} if user_net else None
+            await self._serve(c)
+        except BaseException:
+            await self.teardown(c)
+            raise
+        return sandbox, _etc_mounts(paths)
+
+    async def _attach(self, c: Container, name: str, ep_cfg: dict[str, Any], index: int) -> list[str]:
+        from dockyard.network import bridge
+
+        n = self.networks.get(name)
+        if n.driver != "bridge":
+            return []
+        addresses, gateways = self.networks.allocate(n, ep_cfg.get("IPAMConfig"))
+        veth = bridge.veth_name()
+        ifname = f"eth{index}"
+        try:
+            mac = await asyncio.to_thread(
+                bridge.attach, c.net["sandbox"], n.bridge, veth, ifname, addresses,
+                gateways if index == 0 else [], ep_cfg.get("MacAddress") or None,
+                int(n.options.get("com.docker.network.driver.mtu") or self.networks.mtu),
+                index == 0, not self.networks.userland_proxy)
+        except BaseException:
+            self.networks.release(n, addresses)
+            raise
+        v4 = next((a for a in addresses if ipaddress.ip_interface(a).version == 4), "")
+        v6 = next((a for a in addresses if ipaddress.ip_interface(a).version == 6), "")
+        gw4 = next((g for g in gateways if ipaddress.ip_address(g).version == 4), "")
+        gw6 = next((g for g in gateways if ipaddress.ip_address(g).version == 6), "")
+        aliases = list(ep_cfg.get("Aliases") or [])
+        c.net["networks"][n.name] = {
+            "IPAMConfig": ep_cfg.get("IPAMConfig"), "Links": None,
+            "Aliases": aliases or None, "MacAddress": mac, "DriverOpts": None, "GwPriority": 0,
+            "NetworkID": n.id, "EndpointID": secrets.token_hex(32),
+            "Gateway": gw4, "IPAddress": v4.split("/")[0] if v4 else "",
+            "IPPrefixLen": int(v4.split("/")[1]) if v4 else 0,
+            "IPv6Gateway": gw6, "GlobalIPv6Address": v6.split("/")[0] if v6 else "",
+            "GlobalIPv6PrefixLen": int(v6.split("/")[1]) if v6 else 0,
+            "DNSNames": None if n.name == "bridge" else [c.name.lstrip("/"), *aliases, c.id[:12]],
+            "_veth": veth, "_addresses": addresses, "_ifname": ifname,
+        }
+        return addresses
+
+    def _bindings(self, c: Container) -> list[tuple[str, str, str, int, str]]:
+        """(key "80/tcp", proto, host ip, host port (0 = any), container port)."""
+        out = []
+        bindings = dict(c.host_config.get("PortBindings") or {})
+        if c.host_config.get("PublishAllPorts"):
+            for key in c.config.get("ExposedPorts") or {}:
+                bindings.setdefault(key, [{"HostIp": "", "HostPort": ""}])
+        for key, entries in bindings.items():
+            port, _, proto = key.partition("/")
+            proto = proto or "tcp"
+            for b in entries or []:
+                host_port = (b or {}).get("HostPort") or ""
+                low = host_port.split("-")[0]
+                if low and not low.isdigit():
+                    raise InvalidParameter(f"invalid host port: {host_port}")
+                out.append((f"{port}/{proto}", proto, (b or {}).get("HostIp") or "0.0.0.0",
+                            int(low or 0), port))
+        return out
+
+    async def _publish(self, c: Container) -> None:
+        from dockyard.network import iptables
+        from dockyard.network.proxy import start_proxy
+
+        ports: dict[str, Any] = {k: None for k in c.config.get("ExposedPorts") or {}}
+        bindings = self._bindings(c)
+        if not bindings:
+            c.net["ports"] = ports
+            return
+        primary = next(iter(c.net["networks"].values()), None)
+        if primary is None or not primary.get("IPAddress"):
+            raise InvalidParameter("published ports need a bridge network with IPv4")
+        n = self.networks.get(primary["NetworkID"])
+        cip = primary["IPAddress"]
+        proxies = self._proxies.setdefault(c.id, [])
+        published = c.net.setdefault("_published", [])
+        for key, proto, host_ip, host_port, cport in bindings:
+            proxy = await start_proxy(proto, host_ip, host_port, cip, int(cport),
+                                      endpoint=f"{c.name.lstrip('/')} ({primary['EndpointID']})")
+            proxies.append(proxy)
+            if self.networks.use_iptables:
+                await asyncio.to_thread(iptables.publish, self.networks.prefix, proto, host_ip, proxy.port,
+                                        cip, int(cport), n.bridge, self.networks.userland_proxy)
+            published.append([proto, host_ip, proxy.port, cip, int(cport), n.bridge])
+            ports.setdefault(key, None)
+            ports[key] = (ports[key] or []) + [{"HostIp": host_ip, "HostPort": str(proxy.port)}]
+        c.net["ports"] = ports
+
+    async def _serve(self, c: Container) -> None:
+        dns = c.net.get("dns")
+        if not dns or not c.net.get("sandbox"):
+            return
+        self._dns[c.id] = await self.resolver.serve_in_netns(
+            c.net["sandbox"], c.id, upstreams=dns["upstreams"], ndots_set=dns["ndots_set"])
+
+    async def teardown(self, c: Container) -> None:
+        """Undo ``setup`` (also for a container that died while the daemon was away)."""
+        from dockyard.network import bridge, iptables, netns
+
+        server = self._dns.pop(c.id, None)
+        if server is not None:
+            server.close()
+        for proxy in self._proxies.pop(c.id, []):
+            try:
+                await proxy.close()
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
+        net = c.net or {}
+        for proto, host_ip, port, cip, cport, br in net.get("_published") or []:
+            if self.networks.use_iptables:
+                await asyncio.to_thread(iptables.unpublish, self.networks.prefix, proto, host_ip, port,
+                                        cip, cport, br, self.networks.userland_proxy)
+        for ep in (net.get("networks") or {}).values():
+            await asyncio.to_thread(bridge.detach, ep.get("_veth") or "")
+            try:
+                self.networks.release(self.networks.get(ep["NetworkID"]), ep.get("_addresses") or [])
+            except NotFound:
+                pass
+        sandbox = net.get("sandbox")
+        if sandbox and not net.get("joined"):
+            await asyncio.to_thread(netns.remove, sandbox)
+        c.net = {"requested": net.get("requested") or {}}
+
+    async def restore(self, c: Container) -> None:
+        """A container that kept running while the daemon was away: serve it again."""
+        from dockyard.network import iptables
+        from dockyard.network.proxy import start_proxy
+
+        try:
+            await self._serve(c)
+        except Exception as exc:  # noqa: BLE001 - the container runs on without DNS
+            log.warning("embedded DNS for %s: %s", c.id[:12], exc)
+        for proto, host_ip, port, cip, cport, br in (c.net or {}).get("_published") or []:
+            try:
+                self._proxies.setdefault(c.id, []).append(await start_proxy(proto, host_ip, port, cip, cport))
+                if self.networks.use_iptables:
+                    await asyncio.to_thread(iptables.publish, self.networks.prefix, proto, host_ip, port,
+                                            cip, cport, br, self.networks.userland_proxy)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("port %s:%s of %s: %s", host_ip, port, c.id[:12], exc)
+
+    def _host_gateway(self) -> list[str]:
+        try:
+            n = self.networks.get("bridge")
+            return [c["Gateway"] for c in n.ipam][:1]
+        except NotFound:
+            return []
+
+    # ---- connect / disconnect --------------------------------------------------------------
+    async def connect(self, c: Container, name: str, ep: Any) -> None:
+        n = self.networks.get(name)
+        mode = _mode(c)
+        if mode in ("host", "none") or mode.startswith("container:"):
+            raise InvalidParameter(f"container cannot be disconnected from host network or connected to "
+                                   f"host network" if mode == "host" else
+                                   f"container sharing network namespace with another container or host "
+                                   f"cannot be connected to any other network")
+        if n.driver != "bridge":
+            raise Forbidden(f"container cannot be disconnected from host network or connected to host network")
+        requested = c.net.setdefault("requested", {})
+        if n.name in requested:
+            raise Conflict(f"endpoint with name {c.name.lstrip('/')} already exists in network {n.name}")
+        cfg = self._endpoint_config(n, ep or {})
+        if c.state.Running:
+            index = len(c.net.get("networks") or {})
+            await self._attach(c, n.name, cfg, index)
+            if c.net.get("dns") is None and n.name != "bridge":
+                c.net["dns"] = {"upstreams": [], "ndots_set": False}
+        requested[n.name] = cfg
+        self.networks._event("connect", n, container=c.id)
+
+    async def disconnect(self, c: Container, name: str, force: bool) -> None:
+        from dockyard.network import bridge
+
+        n = self.networks.get(name)
+        requested = c.net.get("requested") or {}
+        if n.name not in requested:
+            if force:
+                return
+            raise Forbidden(f"container {c.id} is not connected to network {n.name}")
+        ep = (c.net.get("networks") or {}).pop(n.name, None)
+        if ep is not None:
+            await asyncio.to_thread(bridge.detach, ep.get("_veth") or "")
+            self.networks.release(n, ep.get("_addresses") or [])
+        del requested[n.name]
+        self.networks._event("disconnect", n, container=c.id)
+
+    # ---- inspect ---------------------------------------------------------------------------
+    def view(self, c: Container) -> dict[str, Any]:
+        net = c.net or {}
+        networks = {name: _endpoint_view(ep) for name, ep in (net.get("networks") or {}).items()}
+        if not c.state.Running:
+            networks = {}
+            for name, cfg in (net.get("requested") or {}).items():
+                try:
+                    nid = self.networks.get(name).id
+                except NotFound:
+                    nid = ""
+                networks[name] = {"IPAMConfig": cfg.get("IPAMConfig"), "Links": None,
+                                  "Aliases": cfg.get("Aliases"), "MacAddress": cfg.get("MacAddress") or "",
+                                  "DriverOpts": None, "GwPriority": 0, "NetworkID": nid, "EndpointID": "",
+                                  "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                                  "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+        mode = _mode(c)
+        if mode in ("host", "none") and not networks:
+            try:
+                nid = self.networks.get(mode).id
+            except NotFound:
+                nid = ""
+            networks = {mode: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
+                               "DriverOpts": None, "GwPriority": 0, "NetworkID": nid,
+                               "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                               "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                               "DNSNames": None}}
+        default = networks.get("bridge") or {}
+        ports = net.get("ports") if c.state.Running else {}
+        return {
+            "Bridge": "", "SandboxID": c.id if net.get("sandbox") else "", "SandboxKey": net.get("sandbox") or "",
+            "Ports": ports or {}, "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "EndpointID": default.get("EndpointID", ""), "Gateway": default.get("Gateway", ""),
+            "GlobalIPv6Address": default.get("GlobalIPv6Address", ""),
+            "GlobalIPv6PrefixLen": default.get("GlobalIPv6PrefixLen", 0),
+            "IPAddress": default.get("IPAddress", ""), "IPPrefixLen": default.get("IPPrefixLen", 0),
+            "IPv6Gateway": default.get("IPv6Gateway", ""), "MacAddress": default.get("MacAddress", ""),
+            "Networks": networks,
+        }
+
+    def ports_summary(self, c: Container) -> list[dict[str, Any]]:
+        """``Ports`` in the container list, as moby gives it."""
+        out: list[dict[str, Any]] = []
+        if not c.state.Running:
+            return out
+        for key, binds in ((c.net or {}).get("ports") or {}).items():
+            port, _, proto = key.partition("/")
+            if not binds:
+                out.append({"PrivatePort": int(port), "Type": proto})
+                continue
+            for b in binds:
+                out.append({"IP": b["HostIp"], "PrivatePort": int(port), "PublicPort": int(b["HostPort"]),
+                            "Type": proto})
+        return out
+
+
+def _fresh_netns(path: str) -> None:
+    from dockyard.network import netns
+
+    if netns.exists(path):
+        netns.remove(path)
+    netns.create(path)
+
+
+def _etc_mount(source: str, dest: str) -> Mount:
+    return Mount(destination=dest, type="bind", source=source, options=["rbind", "rprivate"])
+
+
+def _etc_mounts(paths: dict[str, str]) -> list[Mount]:
+    return [_etc_mount(paths["hosts"], "/etc/hosts"), _etc_mount(paths["resolv.conf"], "/etc/resolv.conf"),
+            _etc_mount(paths["hostname"], "/etc/hostname")]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _bad_dns(text: str) -> None:
+    raise InvalidParameter(f"{text} is not an ip address")
+
+
+def _check_mac(mac: str) -> None:
+    parts = mac.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(ch in "0123456789abcdefABCDEF" for ch in p) for p in parts):
+        raise InvalidParameter(f"invalid MAC address: {mac}")
