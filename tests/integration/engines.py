@@ -53,6 +53,46 @@ def cgroup_parent(root: str) -> str:
     return "dockyard-test-" + os.path.basename(os.path.dirname(root)) + "-" + os.path.basename(root)
 
 
+def network_config(root: str) -> dict:
+    """A bridge name and address space that only this data root uses (stable across restarts)."""
+    import hashlib
+
+    h = hashlib.sha1(root.encode()).digest()
+    return {"bridge": "dyt" + h[:3].hex(), "bip": f"10.{200 + h[3] % 50}.{h[4]}.1/24",
+            "default-address-pools": [{"base": f"10.{150 + h[5] % 50}.0.0/16", "size": 24}]}
+
+
+def remove_networks(root: str) -> None:
+    """Every bridge and iptables chain a daemon on this root made, even after a crash."""
+    import sqlite3
+
+    bridges = [network_config(root)["bridge"]]
+    db = os.path.join(root, "data", "metadata.db")
+    if os.path.exists(db):
+        try:
+            conn = sqlite3.connect(db)
+            for (record,) in conn.execute("SELECT record FROM networks"):
+                name = json.loads(record).get("bridge")
+                if name:
+                    bridges.append(name)
+            conn.close()
+        except sqlite3.Error:
+            pass
+    from dockyard.network import bridge, iptables
+
+    iptables.teardown(bridges[0].upper()[:10])
+    for name in bridges:
+        try:
+            bridge.delete_bridge(name)
+        except Exception:  # noqa: BLE001 - not a bridge of ours
+            pass
+    out = subprocess.run(["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True)
+    for line in out.stdout.splitlines():  # veths left on our bridges by a killed daemon
+        if any(f"master {b} " in line for b in bridges):
+            subprocess.run(["ip", "link", "del", line.split(":")[1].strip().split("@")[0]],
+                           capture_output=True)
+
+
 def remove_cgroups(parent: str) -> None:
     """rmdir the parent (and any children left) in every mounted hierarchy, deepest first."""
     base = "/sys/fs/cgroup"
@@ -129,6 +169,8 @@ class Engine:
                 except ProcessLookupError:
                     pass
         unmount_under(self.root)
+        if os.path.exists(os.path.join(self.root, "d.sock")) or os.path.exists(os.path.join(self.root, "data")):
+            remove_networks(self.root)
         remove_cgroups(cgroup_parent(self.root))
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -146,8 +188,9 @@ def start_dockyardd(root: str, *extra: str) -> Engine:
     engine = Engine(root=root, sock=os.path.join(root, "d.sock"), log=os.path.join(root, "daemon.log"))
     config = os.path.join(root, "daemon.json")
     with open(config, "w") as f:
-        # A cgroup parent of this session's own, removed by stop().
-        json.dump({"cgroup-parent": cgroup_parent(root)}, f)
+        # A cgroup parent, bridge, subnets and iptables chains of this session's own,
+        # removed by stop().
+        json.dump({"cgroup-parent": cgroup_parent(root), **network_config(root)}, f)
     cmd = [sys.executable, "-m", "dockyard.daemon.main", "-H", engine.host,
            "--data-root", os.path.join(root, "data"), "--exec-root", os.path.join(root, "exec"),
            "--pidfile", os.path.join(root, "d.pid"), "--config-file", config, *extra]

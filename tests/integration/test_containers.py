@@ -357,7 +357,6 @@ def test_diff_export_commit(docker, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["-p", "8080:80"], b"publishing ports (-p/-P) needs bridge networking"),
     (["--network", "nosuchnet"], b"network nosuchnet not found"),
     (["--security-opt", "seccomp=PROFILE"], b"seccomp profiles are not supported"),
 ])
