@@ -105,6 +105,22 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("container", "remove"): "container:rm",
     ("container", "inspect"): "container:inspect",
     ("container", "prune"): "container:prune",
+    ("volume", "create"): "volume:create",
+    ("volume", "ls"): "volume:ls",
+    ("volume", "list"): "volume:ls",
+    ("volume", "inspect"): "volume:inspect",
+    ("volume", "rm"): "volume:rm",
+    ("volume", "remove"): "volume:rm",
+    ("volume", "prune"): "volume:prune",
+    ("network", "create"): "network:create",
+    ("network", "ls"): "network:ls",
+    ("network", "list"): "network:ls",
+    ("network", "inspect"): "network:inspect",
+    ("network", "rm"): "network:rm",
+    ("network", "remove"): "network:rm",
+    ("network", "prune"): "network:prune",
+    ("network", "connect"): "network:connect",
+    ("network", "disconnect"): "network:disconnect",
 }
 
 USAGE = """
@@ -150,7 +166,9 @@ Commands:
 Management Commands:
   container   Manage containers
   image       Manage images
+  network     Manage networks
   system      Manage Docker
+  volume      Manage volumes
 
 Run 'dockyard COMMAND --help' for more information on a command.
 """
@@ -218,7 +236,7 @@ def run(argv: list[str]) -> int:
         return 0
     found = _lookup(rest)
     if found is None:
-        if rest[0] in ("container", "image", "system"):
+        if rest[0] in ("container", "image", "network", "system", "volume"):
             sys.stdout.write(f"\nUsage:  dockyard {rest[0]} COMMAND\n\nRun 'dockyard {rest[0]} COMMAND --help' for more information.\n")
             return 0 if len(rest) == 1 else 1
         sys.stderr.write(f"dockyard: '{rest[0]}' is not a dockyard command.\nSee 'dockyard --help'\n")

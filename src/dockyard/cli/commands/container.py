@@ -415,8 +415,10 @@ def port(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     out = []
     if len(args) == 2:
         num, _, proto = args[1].partition("/")
-        if not num.isdigit() or int(num) > 65535:
-            raise CommandError(f'strconv.ParseUint: parsing "{num}": invalid syntax')
+        if not num or num.strip("0123456789"):
+            raise CommandError(f'Error: invalid port ({num}): strconv.ParseUint: parsing "{num}": invalid syntax')
+        if int(num) > 65535:
+            raise CommandError(f'Error: invalid port ({num}): strconv.ParseUint: parsing "{num}": value out of range')
         frontends = ports.get(f"{num}/{proto or 'tcp'}") or []
         if not frontends:
             raise CommandError(f"Error: No public port '{args[1]}' published for {args[0]}")
