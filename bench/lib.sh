@@ -60,6 +60,7 @@ DY_CLI=${DY_CLI:-dockyard}
 DY_EXTRA_ARGS=${DY_EXTRA_ARGS:-}
 
 BENCH_START_TIMEOUT=${BENCH_START_TIMEOUT:-60}
+BENCH_PY=${BENCH_PY:-/opt/dockyard/venv/bin/python3}  # has dockyard importable
 
 _log() { echo "bench: $*" >&2; }
 
@@ -383,6 +384,33 @@ dy_rss_detail() { tree_rss_detail $(dy_pids); }
 
 # ---------------------------------------------------------------- harness --
 
+# _remove_networks: the bridges and iptables rules both engines made (dockyard0 and the
+# DOCKYARD chains; docker0, br-* and dockerd's DOCKER chains when REF_BRIDGE=1).
+_remove_networks() {
+    local br
+    for br in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}'); do
+        case $br in dockyard0 | docker0 | br-*) ip link del "$br" 2>/dev/null ;; esac
+    done
+    "$BENCH_PY" - <<'PY' 2>/dev/null || true
+import shlex, subprocess
+from dockyard.network import iptables
+iptables.teardown("DOCKYARD")
+# dockerd's own rules: every rule that jumps to a DOCKER* chain or names docker0, then the chains
+for table in ("nat", "filter"):
+    rules = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
+    chains = [l.split()[1] for l in rules.splitlines() if l.startswith("-N DOCKER") and not l.startswith("-N DOCKYARD")]
+    for line in rules.splitlines():
+        w = shlex.split(line)
+        if w[:1] == ["-A"] and w[1] not in chains and (
+                ("-j" in w and w[w.index("-j") + 1] in chains) or "docker0" in w):
+            subprocess.run(["iptables", "-w", "-t", table, "-D", *w[1:]], capture_output=True)
+    for chain in chains:
+        subprocess.run(["iptables", "-w", "-t", table, "-F", chain], capture_output=True)
+    for chain in chains:
+        subprocess.run(["iptables", "-w", "-t", table, "-X", chain], capture_output=True)
+PY
+}
+
 bench_cleanup() {
     local rc=${1:-$?}
     set +e              # a failing step must not cut the clean-up short
@@ -401,6 +429,7 @@ bench_cleanup() {
     # Directories dockerd and containerd shims create at fixed paths whatever
     # the roots; removed only when empty (so never from under a system engine).
     rmdir /run/docker/plugins /run/docker /run/containerd/s /run/containerd 2>/dev/null || true
+    _remove_networks
     # Cgroup parents the engines and runtimes made (/dockyard, /dockyard-runtime, /docker),
     # removed only when empty, in every mounted hierarchy.
     local parent
