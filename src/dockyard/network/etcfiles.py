@@ -237,9 +237,7 @@ def build_resolv_conf(
     used_default = False
     if internal_dns:
         upstreams = tuple(nameservers)
-        ext = [
-            f"host({ns})" if not dns and _is_host_only(ns, ipv6) else ns for ns in nameservers
-        ]
+        ext = [f"host({ns})" if not dns and _is_host_only(ns, ipv6) else ns for ns in nameservers]
         nameservers = [INTERNAL_NAMESERVER]
         if not ndots_set:
             options = [*options, "ndots:0"]
