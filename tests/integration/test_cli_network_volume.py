@@ -5,8 +5,7 @@ with the names normalised; every object a test makes is removed by a finalizer.
 
 The reference dockerd runs with ``--bridge none --iptables=false``: user-defined bridge
 networks still work (and so does publishing ports, through docker-proxy), only the default
-bridge is missing.  dockyardd's volume and network endpoints are being built: its params are
-non-strict xfails until they land."""
+bridge is missing."""
 
 from __future__ import annotations
 
@@ -18,11 +17,7 @@ import uuid
 
 import pytest
 
-DAEMON_PENDING = pytest.mark.xfail(
-    reason="dockyardd volume/network endpoints are still being built", strict=False)
-
-
-@pytest.fixture(scope="module", params=["dockerd", pytest.param("dockyardd", marks=DAEMON_PENDING)])
+@pytest.fixture(scope="module", params=["dockerd", "dockyardd"])
 def engine(request):
     return request.getfixturevalue("dockerd" if request.param == "dockerd" else "daemon")
 
@@ -146,7 +141,11 @@ def test_volume_create_errors(dy_cli, ref, made):
         b"invalid argument \"=x\" for \"--label\" flag: invalid label '=x': empty name\n")
 
 
-def test_volume_prune(dy_cli, ref, made):
+def test_volume_prune(dy_cli, ref, made, request):
+    if request.node.callspec.params["engine"] == "dockyardd":
+        # dockerd 20.10 at API 1.41 prunes named volumes too; dockyardd prunes only anonymous
+        # ones unless all=true (API 1.42+ semantics, which the volumes issue asks for).
+        request.applymarker(pytest.mark.xfail(strict=True, reason="named volumes are kept by prune"))
     # The prompt, declined; --all needs API 1.42 (both engines speak 1.41).
     assert_same(dy_cli, ref, "volume", "prune", input=b"n\n")
     assert_same(dy_cli, ref, "volume", "prune", "-a")
