@@ -26,13 +26,6 @@ def engine(request):
     return request.getfixturevalue("dockerd" if request.param == "dockerd" else "daemon")
 
 
-def daemon_gap(request, what: str) -> None:
-    """Endpoints dockyardd does not have yet: the test must fail there (strict xfail),
-    so it starts passing loudly when they land."""
-    if "dockyardd" in request.node.callspec.id:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"dockyardd lacks {what} (issue 3)"))
-
-
 @pytest.fixture
 def ref(engine):
     """The official docker CLI."""
@@ -228,7 +221,6 @@ def test_cp_both_ways(dy_cli, ref, names, tmp_path, request):
 
 
 def test_create_body_fields(dy_cli, names, request):
-    daemon_gap(request, "published ports (-p), refused with a 400 until issue 4")
     name = names("cr")
     os.environ["DYT_FROM_ENV"] = "envval"
     res = dy_cli("create", "--name", name, "-p", "8080:80", "-v", "/tmp:/host:ro", "--restart", "on-failure:3",

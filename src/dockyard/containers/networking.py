@@ -101,12 +101,10 @@ class Networking:
         if not isinstance(endpoints, dict):
             raise InvalidParameter("NetworkingConfig.EndpointsConfig must be an object")
         if mode in ("host", "none") or mode.startswith("container:"):
-            if hc.get("PortBindings") and any(hc["PortBindings"].values()) or hc.get("PublishAllPorts"):
-                if mode != "host":
-                    raise InvalidParameter("conflicting options: port publishing and the container type network mode")
+            # host and none ignore published ports, as moby does; a joined namespace refuses them
             if mode.startswith("container:"):
-                if config.get("Hostname") and config["Hostname"] != "":
-                    pass
+                if (hc.get("PortBindings") and any(hc["PortBindings"].values())) or hc.get("PublishAllPorts"):
+                    raise InvalidParameter("conflicting options: port publishing and the container type network mode")
                 target = mode.split(":", 1)[1]
                 try:
                     self.containers.get(target)
