@@ -129,6 +129,8 @@ class Networking:
                                        f"the one in NetworkMode ({mode}) at create; connect it later")
         ep = (endpoints.get(mode) or endpoints.get(n.name) or endpoints.get(n.id)
               or endpoints.get("default") or {})
+        if config.get("MacAddress") and isinstance(ep, dict) and not ep.get("MacAddress"):
+            ep = {**ep, "MacAddress": config["MacAddress"]}  # --mac-address below API 1.44
         requested[n.name] = self._endpoint_config(n, ep)
         for spec in hc.get("Dns") or []:
             ipaddress.ip_address(spec) if _is_ip(spec) else _bad_dns(spec)
