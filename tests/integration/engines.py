@@ -150,9 +150,12 @@ class Engine:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None and ping(self.sock):
             # Containers outlive their daemon by design: remove them through the API first.
-            ids = self.cli("ps", "-aq").stdout.decode().split()
-            if ids:
-                self.cli("rm", "-f", *ids)
+            try:
+                ids = self.cli("ps", "-aq").stdout.decode().split()
+                if ids:
+                    self.cli("rm", "-f", *ids)
+            except subprocess.TimeoutExpired:
+                pass  # a stuck daemon is killed below all the same
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

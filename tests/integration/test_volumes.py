@@ -237,15 +237,15 @@ def test_symlinked_mount_target_stays_inside(docker, tmp_path, volume):
 
 
 def test_docker_py_volumes(api):
-    v = api.volumes.create("dyt-py", labels={"a": "b"})
+    v = api.volumes.create("dyt-py", labels={"dyt-py": "b"})
     try:
-        assert api.volumes.get("dyt-py").attrs["Labels"] == {"a": "b"}
+        assert api.volumes.get("dyt-py").attrs["Labels"] == {"dyt-py": "b"}
         out = api.containers.run("busybox", "sh -c 'echo py > /v/f; cat /v/f'", remove=True,
                                  volumes={"dyt-py": {"bind": "/v", "mode": "rw"}})
         assert out == b"py\n"
-        assert [x.name for x in api.volumes.list(filters={"label": "a=b"})] == ["dyt-py"]
-        res = api.volumes.prune(filters={"all": "true", "label": "a=b"})
-        assert res["VolumesDeleted"] == ["dyt-py"]
+        assert [x.name for x in api.volumes.list(filters={"label": "dyt-py=b"})] == ["dyt-py"]
+        res = api.volumes.prune(filters={"all": "true", "label": "dyt-py=b"})
+        assert res["VolumesDeleted"] == ["dyt-py"], res
     finally:
         try:
             api.volumes.get("dyt-py").remove(force=True)

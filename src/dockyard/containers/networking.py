@@ -207,7 +207,7 @@ class Networking:
             c.net = {"requested": {}, "networks": {}, "ports": {}}
             return None, _etc_mounts(paths)
         sandbox = os.path.join(self.networks.netns_dir, c.id)
-        await asyncio.to_thread(_fresh_netns, sandbox)
+        await _off_loop(_fresh_netns, sandbox)
         c.net = {"sandbox": sandbox, "requested": c.net.get("requested") or {}, "networks": {}, "ports": {}}
         try:
             addresses: list[str] = []
@@ -238,7 +238,7 @@ class Networking:
         veth = bridge.veth_name()
         ifname = f"eth{index}"
         try:
-            mac = await asyncio.to_thread(
+            mac = await _off_loop(
                 bridge.attach, c.net["sandbox"], n.bridge, veth, ifname, addresses,
                 gateways if index == 0 else [], ep_cfg.get("MacAddress") or None,
                 int(n.options.get("com.docker.network.driver.mtu") or self.networks.mtu),
@@ -336,14 +336,14 @@ class Networking:
                 await asyncio.to_thread(iptables.unpublish, self.networks.prefix, proto, host_ip, port,
                                         cip, cport, br, self.networks.userland_proxy)
         for ep in (net.get("networks") or {}).values():
-            await asyncio.to_thread(bridge.detach, ep.get("_veth") or "")
+            await _off_loop(bridge.detach, ep.get("_veth") or "")
             try:
                 self.networks.release(self.networks.get(ep["NetworkID"]), ep.get("_addresses") or [])
             except NotFound:
                 pass
         sandbox = net.get("sandbox")
         if sandbox and not net.get("joined"):
-            await asyncio.to_thread(netns.remove, sandbox)
+            await _off_loop(netns.remove, sandbox)
         c.net = {"requested": net.get("requested") or {}}
 
     async def restore(self, c: Container) -> None:
@@ -405,7 +405,7 @@ class Networking:
             raise Forbidden(f"container {c.id} is not connected to network {n.name}")
         ep = (c.net.get("networks") or {}).pop(n.name, None)
         if ep is not None:
-            await asyncio.to_thread(bridge.detach, ep.get("_veth") or "")
+            await _off_loop(bridge.detach, ep.get("_veth") or "")
             self.networks.release(n, ep.get("_addresses") or [])
         del requested[n.name]
         self.networks._event("disconnect", n, container=c.id)
@@ -465,6 +465,24 @@ class Networking:
                 out.append({"IP": b["HostIp"], "PrivatePort": int(port), "PublicPort": int(b["HostPort"]),
                             "Type": proto})
         return out
+
+
+async def _off_loop(fn: Any, *args: Any) -> Any:
+    """Run kernel plumbing (pyroute2, namespaces) on a thread of its own, not the loop's
+    shared executor: pyroute2 keeps per-thread state that must not leak between calls."""
+    import concurrent.futures
+    import threading
+
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def target() -> None:
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            done.set_exception(exc)
+
+    threading.Thread(target=target, name="dockyard-net", daemon=True).start()
+    return await asyncio.wrap_future(done)
 
 
 def _fresh_netns(path: str) -> None:

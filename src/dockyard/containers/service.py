@@ -85,6 +85,7 @@ class ContainerService:
         self.exec_root = exec_root
         self._records: dict[str, Container] = {c.id: c for c in store.all()}
         self._monitors: dict[str, asyncio.Task[None]] = {}
+        self._exiting: set[asyncio.Task[Any]] = set()
         self._exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self._remove_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self._hubs: dict[str, Hub] = {}
@@ -305,6 +306,10 @@ class ContainerService:
                            bool(state.get("oom_killed")))
 
     async def _exited(self, cid: str, code: int, finished_at: str, oom: bool = False) -> None:
+        task = asyncio.current_task()
+        if task is not None:  # the loop keeps only weak references to running tasks
+            self._exiting.add(task)
+            task.add_done_callback(self._exiting.discard)
         self._monitors.pop(cid, None)
         if (task := self._health.pop(cid, None)) is not None:
             task.cancel()
