@@ -68,3 +68,25 @@ def api(daemon):
     client = docker_py.DockerClient(base_url=daemon.host, version="auto", timeout=60)
     yield client
     client.close()
+
+
+# ---- the dockyard CLI against the docker CLI, on the reference dockerd and on dockyardd ----
+@pytest.fixture(scope="module", params=["dockerd", "dockyardd"])
+def engine(request):
+    """Every CLI comparison runs against the reference dockerd (is the CLI right?) and
+    dockyardd (is the daemon right?)."""
+    return request.getfixturevalue("dockerd" if request.param == "dockerd" else "daemon")
+
+
+@pytest.fixture
+def ref(engine):
+    """The official docker CLI."""
+    return engine.cli
+
+
+@pytest.fixture
+def dy_cli(engine):
+    """The dockyard CLI."""
+    def run(*args, **kw):
+        return engine.cli(*args, program=[sys.executable, "-m", "dockyard.cli.main"], **kw)
+    return run

@@ -261,3 +261,20 @@ def api_request(daemon, method: str, path: str, body: bytes | None = None,
         return resp.status, resp.read()
     finally:
         conn.close()
+
+
+# ---- comparing the dockyard CLI with the docker CLI -----------------------------------------
+def norm_name(data: bytes) -> bytes:
+    """The dockyard CLI names itself where docker does ("dockyard: Error ...",
+    "Run 'dockyard run --help'"); paths that merely contain the word are left alone."""
+    import re
+
+    return re.sub(rb"(?<![\w/-])dockyard(?=[: ])", b"docker", data)
+
+
+def assert_same(dy_cli, ref, *args, input=None):
+    """Both CLIs give the same exit code, stdout and (names aside) stderr."""
+    mine, theirs = dy_cli(*args, input=input), ref(*args, input=input)
+    assert (mine.returncode, mine.stdout, norm_name(mine.stderr)) == \
+        (theirs.returncode, theirs.stdout, theirs.stderr), args
+    return theirs

@@ -12,42 +12,11 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import sys
 import uuid
 
 import pytest
 
-@pytest.fixture(scope="module", params=["dockerd", "dockyardd"])
-def engine(request):
-    return request.getfixturevalue("dockerd" if request.param == "dockerd" else "daemon")
-
-
-@pytest.fixture
-def ref(engine):
-    """The official docker CLI."""
-    return engine.cli
-
-
-@pytest.fixture
-def dy_cli(engine):
-    """The dockyard CLI."""
-    def run(*args, **kw):
-        return engine.cli(*args, program=[sys.executable, "-m", "dockyard.cli.main"], **kw)
-    return run
-
-
-def _norm(data: bytes) -> bytes:
-    import re
-
-    return re.sub(rb"(?<![\w/-])dockyard(?=[: ])", b"docker", data)
-
-
-def assert_same(dy_cli, ref, *args, input=None):
-    mine, theirs = dy_cli(*args, input=input), ref(*args, input=input)
-    assert (mine.returncode, mine.stdout, _norm(mine.stderr)) == \
-        (theirs.returncode, theirs.stdout, theirs.stderr), args
-    return theirs
-
+from engines import assert_same
 
 _SUBNETS = itertools.count(random.randrange(0, 200))
 

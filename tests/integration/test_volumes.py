@@ -239,6 +239,7 @@ def test_symlinked_mount_target_stays_inside(docker, tmp_path, volume):
 def test_docker_py_volumes(api):
     v = api.volumes.create("dyt-py", labels={"dyt-py": "b"})
     try:
+        assert v.attrs["Mountpoint"].endswith("/volumes/dyt-py/_data")
         assert api.volumes.get("dyt-py").attrs["Labels"] == {"dyt-py": "b"}
         out = api.containers.run("busybox", "sh -c 'echo py > /v/f; cat /v/f'", remove=True,
                                  volumes={"dyt-py": {"bind": "/v", "mode": "rw"}})

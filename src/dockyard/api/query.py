@@ -1,4 +1,4 @@
-"""Decoding of query strings and JSON bodies into typed values (pure logic).
+"""Decoding of query strings and JSON bodies into typed values.
 
 Docker's rules: booleans follow moby's ``BoolValue`` (false for "", 0, no, false, none;
 case-insensitive), ``filters`` is JSON in either of two shapes (ENGINE-API.md §1): the CLI's
@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import msgspec
+from aiohttp import web
 
 from dockyard.errors import InvalidParameter
 
-__all__ = ["Filters", "boolean", "integer", "parse_filters"]
+__all__ = ["Filters", "boolean", "integer", "json_body", "parse_filters"]
 
 _FALSE = {"", "0", "no", "false", "none"}
 
@@ -60,3 +61,20 @@ def parse_filters(raw: str | None, allowed: Iterable[str]) -> Filters:
         else:
             raise InvalidParameter(f"invalid filters: values of '{key}' must be a list or map")
     return out
+
+
+async def json_body(request: web.Request) -> dict:
+    """A request's JSON object body (empty: ``{}``); anything else is a 400."""
+    ctype = request.headers.get("Content-Type", "")
+    raw = await request.read()
+    if raw and not ctype.startswith("application/json"):
+        raise InvalidParameter(f"Content-Type specified ({ctype}) must be 'application/json'")
+    if not raw:
+        return {}
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise InvalidParameter(f"invalid JSON body: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidParameter("the request body must be a JSON object")
+    return body

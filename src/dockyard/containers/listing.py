@@ -8,6 +8,7 @@ from typing import Any
 from dockyard.containers.record import Container
 from dockyard.humanize import human_duration
 from dockyard.containers.mounts import inspect_view
+from dockyard.filters import labels_match
 
 __all__ = ["summary", "matches", "status_text"]
 
@@ -68,11 +69,8 @@ def matches(c: Container, filters: dict[str, list[str]], service: Any, include_s
     if (exited := filters.get("exited")):
         if c.state.Running or not c.has_been_started or str(c.state.ExitCode) not in exited:
             return False
-    labels = c.config.get("Labels") or {}
-    for item in filters.get("label", []):
-        key, eq, value = item.partition("=")
-        if key not in labels or (eq and labels[key] != value):
-            return False
+    if not labels_match(c.config.get("Labels") or {}, filters.get("label", [])):
+        return False
     if (ancestors := filters.get("ancestor")):
         ok = False
         for a in ancestors:

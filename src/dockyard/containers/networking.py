@@ -96,6 +96,10 @@ class Networking:
     # ---- create ----------------------------------------------------------------------------
     def validate(self, hc: dict[str, Any], config: dict[str, Any], networking: Any) -> dict[str, Any]:
         """The requested networks of a new container ({name: endpoint config}); 400s early."""
+        from dockyard.network import etcfiles
+
+        etcfiles.validate_dns(hc.get("Dns") or [])  # bad values are a 400 now, not at start
+        etcfiles.parse_extra_hosts(hc.get("ExtraHosts") or [], self._host_gateway())
         mode = _mode(hc)
         endpoints = (networking or {}).get("EndpointsConfig") or {} if isinstance(networking, dict) else {}
         if not isinstance(endpoints, dict):
@@ -132,8 +136,6 @@ class Networking:
         if config.get("MacAddress") and isinstance(ep, dict) and not ep.get("MacAddress"):
             ep = {**ep, "MacAddress": config["MacAddress"]}  # --mac-address below API 1.44
         requested[n.name] = self._endpoint_config(n, ep)
-        for spec in hc.get("Dns") or []:
-            ipaddress.ip_address(spec) if _is_ip(spec) else _bad_dns(spec)
         return requested
 
     def _endpoint_config(self, n: Any, ep: Any) -> dict[str, Any]:
@@ -146,9 +148,8 @@ class Networking:
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise InvalidParameter("Aliases must be an array of strings")
         if n.name == "bridge" and (aliases or ipam_cfg.get("IPv4Address")):
-            what = "network-scoped aliases" if aliases else "user specified IP address"
-            raise InvalidParameter(f"{what} are supported only for containers in user defined networks"
-                                   if aliases else
+            raise InvalidParameter("network-scoped aliases are supported only for containers in user "
+                                   "defined networks" if aliases else
                                    "user specified IP address is supported on user defined networks only")
         for key in ("IPv4Address", "IPv6Address"):
             if ipam_cfg.get(key):
@@ -169,7 +170,7 @@ class Networking:
     async def setup(self, c: Container, etc_dir: str) -> tuple[str | None, list[Mount]]:
         """Everything a starting container's network needs; returns the netns path to join
         (None: the host's) and the bind mounts of its /etc files."""
-        from dockyard.network import etcfiles, netns
+        from dockyard.network import etcfiles
 
         mode = _mode(c)
         hostname = c.config.get("Hostname") or c.id[:12]
@@ -375,13 +376,10 @@ class Networking:
     async def connect(self, c: Container, name: str, ep: Any) -> None:
         n = self.networks.get(name)
         mode = _mode(c)
-        if mode in ("host", "none") or mode.startswith("container:"):
-            raise InvalidParameter(f"container cannot be disconnected from host network or connected to "
-                                   f"host network" if mode == "host" else
-                                   f"container sharing network namespace with another container or host "
-                                   f"cannot be connected to any other network")
-        if n.driver != "bridge":
-            raise Forbidden(f"container cannot be disconnected from host network or connected to host network")
+        if mode in ("host", "none") or mode.startswith("container:") or n.driver != "bridge":
+            raise Forbidden("container sharing network namespace with another container or host cannot "
+                            "be connected to any other network" if n.driver == "bridge" else
+                            "container cannot be disconnected from host network or connected to host network")
         requested = c.net.setdefault("requested", {})
         if n.name in requested:
             raise Conflict(f"endpoint with name {c.name.lstrip('/')} already exists in network {n.name}")
@@ -413,30 +411,13 @@ class Networking:
     # ---- inspect ---------------------------------------------------------------------------
     def view(self, c: Container) -> dict[str, Any]:
         net = c.net or {}
-        networks = {name: _endpoint_view(ep) for name, ep in (net.get("networks") or {}).items()}
-        if not c.state.Running:
-            networks = {}
-            for name, cfg in (net.get("requested") or {}).items():
-                try:
-                    nid = self.networks.get(name).id
-                except NotFound:
-                    nid = ""
-                networks[name] = {"IPAMConfig": cfg.get("IPAMConfig"), "Links": None,
-                                  "Aliases": cfg.get("Aliases"), "MacAddress": cfg.get("MacAddress") or "",
-                                  "DriverOpts": None, "GwPriority": 0, "NetworkID": nid, "EndpointID": "",
-                                  "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                                  "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+        if c.state.Running:
+            networks = {name: _endpoint_view(ep) for name, ep in (net.get("networks") or {}).items()}
+        else:  # what it will join: moby shows the configured endpoints without addresses
+            networks = {name: self._unattached(name, cfg) for name, cfg in (net.get("requested") or {}).items()}
         mode = _mode(c)
         if mode in ("host", "none") and not networks:
-            try:
-                nid = self.networks.get(mode).id
-            except NotFound:
-                nid = ""
-            networks = {mode: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
-                               "DriverOpts": None, "GwPriority": 0, "NetworkID": nid,
-                               "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                               "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                               "DNSNames": None}}
+            networks = {mode: self._unattached(mode, {})}
         default = networks.get("bridge") or {}
         ports = net.get("ports") if c.state.Running else {}
         return {
@@ -450,6 +431,16 @@ class Networking:
             "IPv6Gateway": default.get("IPv6Gateway", ""), "MacAddress": default.get("MacAddress", ""),
             "Networks": networks,
         }
+
+    def _unattached(self, name: str, cfg: dict[str, Any]) -> dict[str, Any]:
+        try:
+            nid = self.networks.get(name).id
+        except NotFound:
+            nid = ""
+        return {"IPAMConfig": cfg.get("IPAMConfig"), "Links": None, "Aliases": cfg.get("Aliases"),
+                "MacAddress": cfg.get("MacAddress") or "", "DriverOpts": None, "GwPriority": 0,
+                "NetworkID": nid, "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
 
     def ports_summary(self, c: Container) -> list[dict[str, Any]]:
         """``Ports`` in the container list, as moby gives it."""
@@ -500,18 +491,6 @@ def _etc_mount(source: str, dest: str) -> Mount:
 def _etc_mounts(paths: dict[str, str]) -> list[Mount]:
     return [_etc_mount(paths["hosts"], "/etc/hosts"), _etc_mount(paths["resolv.conf"], "/etc/resolv.conf"),
             _etc_mount(paths["hostname"], "/etc/hostname")]
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _bad_dns(text: str) -> None:
-    raise InvalidParameter(f"{text} is not an ip address")
 
 
 def _check_mac(mac: str) -> None:

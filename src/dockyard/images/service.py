@@ -8,7 +8,6 @@ prune), so a layer being written by one request is never collected by another.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import fnmatch
 import functools
 import json
@@ -22,6 +21,7 @@ from typing import Any, BinaryIO
 from dockyard.content import LocalStore, write_blob
 from dockyard.errors import Conflict, InvalidParameter, NoSuchImage, NotFound
 from dockyard.events import EventBus
+from dockyard.filters import labels_match, parse_time, parse_until
 from dockyard.images import reference
 from dockyard.images.archive import LoadItem, SaveItem, plan_load, unpack, write_save
 from dockyard.images.chain import chain_ids, check_digest, is_full_id, short_id
@@ -44,24 +44,6 @@ def now_rfc3339() -> str:
     base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
     frac = f"{ns % 1_000_000_000:09d}".rstrip("0")
     return f"{base}.{frac}Z" if frac else f"{base}Z"
-
-
-def parse_time(value: str | None) -> int:
-    """Unix seconds of an RFC 3339 timestamp (any precision); 0 when absent or unparsable."""
-    if not value:
-        return 0
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    main, dot, rest = text.partition(".")
-    if dot:
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(digits):]
-        text = f"{main}.{digits[:6]}{tz}"
-    try:
-        return int(datetime.datetime.fromisoformat(text).timestamp())
-    except ValueError:
-        return 0
 
 
 # References are immutable; listing parses every stored one on each request.
@@ -165,7 +147,7 @@ class ImageService:
                 continue
             cfg = self.config(row.id).get("config") or {}
             labels = cfg.get("Labels") or None
-            if not self._labels_match(labels or {}, filters.get("label", [])):
+            if not labels_match(labels or {}, filters.get("label", [])):
                 continue
             if "reference" in filters:
                 own = [r for r in own if any(_match_reference(p, r) for p in filters["reference"])]
@@ -192,14 +174,6 @@ class ImageService:
         if not values:
             return None
         return self.store.image(self.resolve(values[-1])).created  # type: ignore[union-attr]
-
-    @staticmethod
-    def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-        for item in wanted:
-            key, eq, value = item.partition("=")
-            if key not in labels or (eq and labels[key] != value):
-                return False
-        return True
 
     def inspect(self, name: str) -> dict[str, Any]:
         image_id = self.resolve(name)
@@ -359,7 +333,7 @@ class ImageService:
         dangling_only = filters.get("dangling", ["true"])[-1].lower() in ("true", "1")
         until = None
         if "until" in filters:
-            until = _parse_until(filters["until"][-1])
+            until = parse_until(filters["until"][-1])
         deleted: list[dict[str, str]] = []
         reclaimed = 0
         async with self.lock:
@@ -372,7 +346,7 @@ class ImageService:
                 if until is not None and row.created >= until:
                     continue
                 labels = (self.config(row.id).get("config") or {}).get("Labels") or {}
-                if not self._labels_match(labels, filters.get("label", [])):
+                if not labels_match(labels, filters.get("label", [])):
                     continue
                 if self.store.image(row.id) is None:
                     continue
@@ -571,16 +545,6 @@ def _parses(name: str) -> bool:
     except InvalidParameter:
         return False
     return True
-
-
-def _parse_until(value: str) -> int:
-    try:
-        return int(float(value))
-    except ValueError:
-        ts = parse_time(value)
-        if not ts:
-            raise InvalidParameter(f"invalid until filter {value!r}: give unix seconds or RFC 3339") from None
-        return ts
 
 
 def _empty_container_config() -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from dockyard.events import EventBus
+from dockyard.filters import labels_match, labels_match_none, parse_time, parse_until
 from dockyard.network import ipam
 from dockyard.network.store import Network, Store
 
@@ -169,25 +170,23 @@ class NetworkService:
 
         gateways = [f"{c['Gateway']}/{ipaddress.ip_network(c['Subnet']).prefixlen}" for c in n.ipam]
         bridge.ensure_bridge(n.bridge, gateways, int(n.options.get(MTU_OPT) or self.mtu))
-        if self.use_iptables:
-            for c in n.ipam:
-                if ipaddress.ip_network(c["Subnet"]).version != 4:
-                    continue
-                iptables.add_network(self.prefix, n.bridge, c["Subnet"], n.internal,
-                                     n.options.get(ICC_OPT, "true") != "false",
-                                     n.options.get(MASQ_OPT, "true") != "false", self.userland_proxy)
+        for args in self._firewall_args(n):
+            iptables.add_network(*args)
 
     def _unprogram(self, n: Network) -> None:
         from dockyard.network import bridge, iptables
 
-        if self.use_iptables:
-            for c in n.ipam:
-                if ipaddress.ip_network(c["Subnet"]).version != 4:
-                    continue
-                iptables.remove_network(self.prefix, n.bridge, c["Subnet"], n.internal,
-                                        n.options.get(ICC_OPT, "true") != "false",
-                                        n.options.get(MASQ_OPT, "true") != "false", self.userland_proxy)
+        for args in self._firewall_args(n):
+            iptables.remove_network(*args)
         bridge.delete_bridge(n.bridge)
+
+    def _firewall_args(self, n: Network) -> list[tuple[Any, ...]]:
+        """``iptables.add_network``/``remove_network`` arguments, one per IPv4 subnet."""
+        if not self.use_iptables:
+            return []
+        return [(self.prefix, n.bridge, c["Subnet"], n.internal, n.options.get(ICC_OPT, "true") != "false",
+                 n.options.get(MASQ_OPT, "true") != "false", self.userland_proxy)
+                for c in n.ipam if ipaddress.ip_network(c["Subnet"]).version == 4]
 
     def restore_allocations(self) -> None:
         """Addresses held by running containers (called once containers are loaded)."""
@@ -200,17 +199,6 @@ class NetworkService:
                             alloc.allocate_static(ip)
                         except Exception:  # noqa: BLE001 - already noted
                             pass
-
-    async def shutdown_all(self) -> None:
-        """Test and teardown helper: remove our bridges and rules (not used at daemon stop:
-        running containers keep their network)."""
-        for n in self._records.values():
-            if n.driver == "bridge":
-                await asyncio.to_thread(self._unprogram, n)
-        if self.use_iptables:
-            from dockyard.network import iptables
-
-            await asyncio.to_thread(iptables.teardown, self.prefix)
 
     # ---- API: networks ---------------------------------------------------------------------
     def view(self, n: Network, with_containers: bool = True) -> dict[str, Any]:
@@ -252,9 +240,7 @@ class NetworkService:
                     raise InvalidParameter(f"invalid filter: 'type'='{bad[0]}'")
                 if ("builtin" if n.predefined else "custom") not in filters["type"]:
                     continue
-            labels = n.labels
-            if any((k := f.partition("=")) and (k[0] not in labels or (k[1] and labels[k[0]] != k[2]))
-                   for f in filters.get("label", [])):
+            if not labels_match(n.labels, filters.get("label", [])):
                 continue
             if "dangling" in filters:
                 dangling = filters["dangling"][-1].lower() in ("1", "true")
@@ -357,21 +343,15 @@ class NetworkService:
 
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         deleted = []
-        until = None
-        if "until" in filters:
-            from dockyard.api.query import parse_timestamp
-
-            until = parse_timestamp(filters["until"][-1])
+        until = parse_until(filters["until"][-1]) if "until" in filters else None
         for n in list(self._records.values()):
             if n.predefined or self._users(n):
                 continue
-            if any((k := f.partition("=")) and (k[0] not in n.labels or (k[1] and n.labels[k[0]] != k[2]))
-                   for f in filters.get("label", [])):
+            if not labels_match(n.labels, filters.get("label", [])):
                 continue
-            if any((k := f.partition("=")) and k[0] in n.labels and (not k[1] or n.labels[k[0]] == k[2])
-                   for f in filters.get("label!", [])):
+            if not labels_match_none(n.labels, filters.get("label!", [])):
                 continue
-            if until is not None and _created_ts(n.created) >= until:
+            if until is not None and parse_time(n.created) >= until:
                 continue
             try:
                 await self.remove(n.id)
@@ -415,8 +395,3 @@ class NetworkService:
 def _config(a: ipam.Allocator) -> dict[str, Any]:
     return {"Subnet": str(a.subnet), "Gateway": str(a.gateway), "IPRange": str(a.ip_range or "")}
 
-
-def _created_ts(created: str) -> float:
-    import calendar
-
-    return calendar.timegm(time.strptime(created[:19], "%Y-%m-%dT%H:%M:%S"))

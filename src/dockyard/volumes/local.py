@@ -91,15 +91,13 @@ class LocalDriver:
     def size(self, name: str) -> int:
         """Bytes used under the volume, hard links counted once (``docker system df -v``)."""
         total, seen = 0, set()
-        for dirpath, dirnames, filenames in os.walk(self.path(name)):
-            for entry in filenames + dirnames:
+        for dirpath, _dirnames, filenames in os.walk(self.path(name)):
+            for entry in filenames:  # symlinks to directories are listed as directories
                 try:
                     st = os.lstat(os.path.join(dirpath, entry))
                 except OSError:
                     continue
-                if (st.st_dev, st.st_ino) in seen:
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-                if not os.path.isdir(os.path.join(dirpath, entry)) or os.path.islink(os.path.join(dirpath, entry)):
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
                     total += st.st_size
         return total

@@ -17,6 +17,7 @@ from typing import Any
 
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.events import EventBus
+from dockyard.filters import labels_match, labels_match_none
 from dockyard.volumes.local import LocalDriver
 from dockyard.volumes.mounts import validate_volume_name
 from dockyard.volumes.store import Store, Volume
@@ -30,14 +31,6 @@ PRUNE_FILTERS = ("all", "label", "label!")
 
 def _created_at() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _label_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for item in wanted:
-        key, eq, value = item.partition("=")
-        if key not in labels or (eq and labels[key] != value):
-            return False
-    return True
 
 
 def _truthy(values: list[str], what: str) -> bool:
@@ -130,7 +123,7 @@ class VolumeService:
                 continue
             if "driver" in filters and v.driver not in filters["driver"]:
                 continue
-            if "label" in filters and not _label_match(v.labels, filters["label"]):
+            if not labels_match(v.labels, filters.get("label", [])):
                 continue
             if "dangling" in filters and _truthy(filters["dangling"], "dangling") == bool(self.users(v.name)):
                 continue
@@ -161,9 +154,9 @@ class VolumeService:
         for v in self.store.all():
             if not everything and ANONYMOUS_LABEL not in v.labels:
                 continue
-            if "label" in filters and not _label_match(v.labels, filters["label"]):
+            if not labels_match(v.labels, filters.get("label", [])):
                 continue
-            if "label!" in filters and _label_match(v.labels, filters["label!"]):
+            if not labels_match_none(v.labels, filters.get("label!", [])):
                 continue
             if self.users(v.name):
                 continue

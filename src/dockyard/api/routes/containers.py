@@ -22,29 +22,13 @@ from dockyard.errors import DockyardError, InvalidParameter
 routes = Routes()
 
 
-async def _json_body(request: web.Request) -> dict:
-    ctype = request.headers.get("Content-Type", "")
-    raw = await request.read()
-    if raw and not ctype.startswith("application/json"):
-        raise InvalidParameter(f"Content-Type specified ({ctype}) must be 'application/json'")
-    if not raw:
-        return {}
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidParameter(f"invalid JSON body: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidParameter("the request body must be a JSON object")
-    return body
-
-
 def _mux(stream: int, data: bytes) -> bytes:
     return struct.pack(">BxxxI", stream, len(data)) + data
 
 
 @routes.post("/containers/create")
 async def create(request: web.Request) -> web.StreamResponse:
-    body = await _json_body(request)
+    body = await query.json_body(request)
     result = await request.app[CONTAINERS].create(request.query.get("name") or None, body)
     return json_response(result, status=201)
 
@@ -183,7 +167,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/containers/{id}/exec")
 async def exec_create(request: web.Request) -> web.StreamResponse:
-    body = await _json_body(request)
+    body = await query.json_body(request)
     result = request.app[CONTAINERS].execs.create(request.match_info["id"], body)
     return json_response(result, status=201)
 
@@ -202,7 +186,7 @@ async def exec_resize(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/exec/{id}/start")
 async def exec_start(request: web.Request) -> web.StreamResponse:
-    body = await _json_body(request)
+    body = await query.json_body(request)
     execs = request.app[CONTAINERS].execs
     if body.get("Detach"):
         await execs.start(request.match_info["id"], hub=None)
@@ -346,7 +330,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/containers/{id}/update")
 async def update(request: web.Request) -> web.StreamResponse:
-    body = await _json_body(request)
+    body = await query.json_body(request)
     return json_response(await request.app[CONTAINERS].update(request.match_info["id"], body))
 
 
@@ -366,7 +350,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 @routes.post("/commit")
 async def commit(request: web.Request) -> web.StreamResponse:
     q = request.query
-    body = await _json_body(request)
+    body = await query.json_body(request)
     repo = q.get("repo", "")
     image_id = await request.app[CONTAINERS].commit(
         q.get("container", ""), repo, q.get("tag", ""), q.get("comment", ""), q.get("author", ""),

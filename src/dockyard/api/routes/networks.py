@@ -7,7 +7,6 @@ from aiohttp import web
 from dockyard.api import query
 from dockyard.api.keys import CONTAINERS, NETWORKS
 from dockyard.api.middleware import json_response
-from dockyard.api.routes.containers import _json_body
 from dockyard.api.routing import Routes
 from dockyard.errors import InvalidParameter
 from dockyard.network.service import LIST_FILTERS, PRUNE_FILTERS
@@ -23,7 +22,7 @@ async def list_networks(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/networks/create")
 async def create(request: web.Request) -> web.StreamResponse:
-    body = await _json_body(request)
+    body = await query.json_body(request)
     return json_response(await request.app[NETWORKS].create(body), status=201)
 
 
@@ -53,7 +52,7 @@ def _container(body: dict) -> str:
 
 @routes.post("/networks/{name}/connect")
 async def connect(request: web.Request) -> web.StreamResponse:
-    body = await _json_body(request)
+    body = await query.json_body(request)
     await request.app[CONTAINERS].connect(_container(body), request.match_info["name"],
                                           body.get("EndpointConfig"))
     return web.Response(status=200)
@@ -61,7 +60,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/networks/{name}/disconnect")
 async def disconnect(request: web.Request) -> web.StreamResponse:
-    body = await _json_body(request)
+    body = await query.json_body(request)
     force = body.get("Force", False)
     if not isinstance(force, bool):
         raise InvalidParameter("Force must be a boolean")

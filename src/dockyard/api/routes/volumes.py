@@ -7,7 +7,6 @@ from aiohttp import web
 from dockyard.api import query
 from dockyard.api.keys import VOLUMES
 from dockyard.api.middleware import json_response
-from dockyard.api.routes.containers import _json_body
 from dockyard.api.routing import Routes
 from dockyard.errors import InvalidParameter
 from dockyard.volumes.service import LIST_FILTERS, PRUNE_FILTERS
@@ -25,7 +24,7 @@ async def list_volumes(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/volumes/create")
 async def create(request: web.Request) -> web.StreamResponse:
-    body = await _json_body(request)
+    body = await query.json_body(request)
     unknown = set(body) - _CREATE_FIELDS
     if unknown:
         raise InvalidParameter(f"unknown field {sorted(unknown)[0]!r} in the volume create request")
