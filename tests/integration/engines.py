@@ -272,9 +272,15 @@ def norm_name(data: bytes) -> bytes:
     return re.sub(rb"(?<![\w/-])dockyard(?=[: ])", b"docker", data)
 
 
-def assert_same(dy_cli, ref, *args, input=None):
-    """Both CLIs give the same exit code, stdout and (names aside) stderr."""
-    mine, theirs = dy_cli(*args, input=input), ref(*args, input=input)
+def assert_same(dy_cli, ref, *args, input=None, tries: int = 1):
+    """Both CLIs give the same exit code, stdout and (names aside) stderr.  ``tries`` > 1
+    for output with clock-derived text (ps "Up 1 second", top's STIME/TIME) that may tick
+    between the two calls."""
+    for attempt in range(tries):
+        mine, theirs = dy_cli(*args, input=input), ref(*args, input=input)
+        if (mine.returncode, mine.stdout, norm_name(mine.stderr)) == \
+                (theirs.returncode, theirs.stdout, theirs.stderr) or attempt == tries - 1:
+            break
     assert (mine.returncode, mine.stdout, norm_name(mine.stderr)) == \
         (theirs.returncode, theirs.stdout, theirs.stderr), args
     return theirs
