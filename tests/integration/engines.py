@@ -148,6 +148,9 @@ class Engine:
             return ""
 
     def stop(self) -> None:
+        if self.proc and self.proc.poll() is not None and self.proc.returncode not in (0, -signal.SIGKILL):
+            # It died on its own (a crash): show why in the failing test's report.
+            print(f"daemon {self.root} exited with {self.proc.returncode}:\n{self.read_log()}", file=sys.stderr)
         if self.proc and self.proc.poll() is None and ping(self.sock):
             # Containers outlive their daemon by design: remove them through the API first.
             try:

@@ -269,3 +269,19 @@ def test_run_it_and_exec_it_through_a_pty(engine, names):
     assert engine.cli("inspect", "-f", "{{.State.Running}}", name).stdout == b"true\n"
     out, code = _in_pty(mine + ["exec", "-it", name, "sh"], engine.env, typed)
     assert code == 3 and b"hello\r\n" in out
+
+
+# -- devices --------------------------------------------------------------------------------
+
+def test_device_nodes_and_permissions(dy_cli, ref):
+    # /dev/kmsg is outside the default allow list: read-only access means a write is refused.
+    script = "ls -ln /dev/mykmsg /dev/zero2 | cut -c1-10; echo dyt > /dev/mykmsg && echo wrote; head -c 3 /dev/zero2 | wc -c"
+    res = assert_same(dy_cli, ref, "run", "--rm", *NET, "--device", "/dev/kmsg:/dev/mykmsg:r",
+                      "--device", "/dev/zero:/dev/zero2", "busybox", "sh", "-c", script)
+    assert res.stdout.splitlines()[:2] == [b"crw-r--r--", b"crw-rw-rw-"] and b"wrote" not in res.stdout
+    assert res.stdout.splitlines()[-1].strip() == b"3"
+    assert b"Operation not permitted" in res.stderr
+    missing = assert_same(dy_cli, ref, "run", "--rm", *NET, "--device", "/dev/nosuch-dyt", "busybox", "true")
+    assert missing.returncode == 127 and b'error gathering device information while adding custom device "/dev/nosuch-dyt"' in missing.stderr
+    bad = assert_same(dy_cli, ref, "run", "--rm", *NET, "--device", "/dev/null:/dev/n:rwx", "busybox", "true")
+    assert bad.returncode == 125

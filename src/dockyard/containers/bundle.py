@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from dockyard.errors import InvalidParameter
-from dockyard.runtime.spec.config import Root, dump
+from dockyard.runtime.spec.config import Root, Spec, dump
 from dockyard.runtime.spec.default import default_nofile, default_spec
 from dockyard.runtime.spec.mounts import Mount
 from dockyard.runtime.spec.process import User
@@ -77,6 +77,27 @@ def resolve_user(rootfs: str, user: str, group_add: list[str]) -> User:
     return User(uid=uid or 0, gid=gid or 0, additional_gids=sorted(set(extra)) or None)
 
 
+def _add_devices(spec: Spec, host_config: dict) -> None:
+    """--device nodes with their cgroup rules; --privileged gets every host node."""
+    from dockyard.containers import devices
+
+    if spec.linux is None:
+        return
+    found: list = []
+    rules: list = []
+    if host_config.get("Privileged"):
+        found += devices.host_devices()
+    for entry in host_config.get("Devices") or []:
+        nodes, allow = devices.devices_from_path(entry["PathOnHost"], entry.get("PathInContainer") or entry["PathOnHost"],
+                                                 entry.get("CgroupPermissions") or "rwm")
+        found += nodes
+        rules += allow
+    if found:
+        spec.linux.devices = [*(spec.linux.devices or []), *found]
+    if rules and spec.linux.resources is not None:
+        spec.linux.resources.devices = [*(spec.linux.resources.devices or []), *rules]
+
+
 def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_config: dict,
           hostname: str, cgroups_path: str, mounts: list[Mount] | None = None,
           netns_path: str | None = None) -> str:
@@ -96,6 +117,7 @@ def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_conf
     from dockyard.containers import hostconfig
 
     hostconfig.apply(spec, host_config)
+    _add_devices(spec, host_config)
     if mounts:
         # The user's mounts replace a default one at the same place (e.g. /dev/shm), after it.
         taken = {m.destination for m in mounts}

@@ -69,8 +69,6 @@ def capabilities(hc: dict[str, Any]) -> list[str]:
 
 def _refuse_unbuilt(hc: dict[str, Any]) -> None:
     """Say so rather than silently run a container without what was asked for."""
-    if hc.get("Devices"):
-        raise InvalidParameter("--device is not supported by dockyard yet")
     for opt in hc.get("SecurityOpt") or []:
         key, _, value = opt.replace("=", ":", 1).partition(":")
         if key == "seccomp" and value != "unconfined":
@@ -82,6 +80,9 @@ def _refuse_unbuilt(hc: dict[str, Any]) -> None:
 
 def validate(hc: dict[str, Any]) -> None:
     _refuse_unbuilt(hc)
+    from dockyard.containers.devices import check as check_devices
+
+    check_devices(list(hc.get("Devices") or []))
     capabilities(hc)
     for item in hc.get("Ulimits") or []:
         if not isinstance(item, dict) or item.get("Name") not in _RLIMITS:

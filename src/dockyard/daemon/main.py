@@ -8,6 +8,7 @@ SIGINT stop the listeners, then release everything in reverse order.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import fcntl
 import logging
 import os
@@ -147,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(config.log_level, config.log_level.upper())
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # A crash in native code (ctypes, netlink, uvloop) must leave a Python stack in the log.
+    faulthandler.enable()
     try:
         import uvloop
 

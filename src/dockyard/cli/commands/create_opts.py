@@ -280,6 +280,8 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
             perms = parts[2]
         elif len(parts) == 2 and set(parts[1]) <= set("rwm") and not parts[1].startswith("/"):
             perms, parts = parts[1], parts[:1]
+        if not perms or len(perms) > 3 or set(perms) - set("rwm") or len(set(perms)) != len(perms):
+            raise UsageError(f"bad mode specified: {perms}")
         devices.append({"PathOnHost": parts[0], "PathInContainer": parts[1] if len(parts) > 1 else parts[0],
                         "CgroupPermissions": perms})
     nano_cpus = 0
