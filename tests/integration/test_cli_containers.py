@@ -285,3 +285,19 @@ def test_device_nodes_and_permissions(dy_cli, ref):
     assert missing.returncode == 127 and b'error gathering device information while adding custom device "/dev/nosuch-dyt"' in missing.stderr
     bad = assert_same(dy_cli, ref, "run", "--rm", *NET, "--device", "/dev/null:/dev/n:rwx", "busybox", "true")
     assert bad.returncode == 125
+
+
+def test_ps_size_and_inspect_size(dy_cli, ref, names):
+    name = names("size")
+    ref("run", "-d", *NET, "--name", name, "busybox", "sh", "-c",
+        "head -c 5000000 /dev/zero > /big && touch /ready; sleep 300", check=True)
+    for _ in range(100):
+        if ref("exec", name, "test", "-e", "/ready").returncode == 0:
+            break
+        time.sleep(0.05)
+    res = assert_same(dy_cli, ref, "ps", "-s", "--filter", f"name={name}", "--format", "{{.Names}} {{.Size}}")
+    assert res.stdout.startswith(f"{name} 5MB (virtual ".encode())
+    sizes = ref("inspect", "-s", "--format", "{{.SizeRw}} {{.SizeRootFs}}", name).stdout.split()
+    assert int(sizes[0]) == 5_000_000 and int(sizes[1]) > 5_000_000
+    df = ref("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout.decode()
+    assert "Containers" in df and "Containers 0" not in df

@@ -5,6 +5,7 @@ It reads the other services and the host; it owns no state of its own beyond the
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import time
@@ -167,10 +168,15 @@ class SystemService:
 
     async def disk_usage(self) -> dict[str, Any]:
         usage = self.images.disk_usage()
+        containers: list[dict[str, Any]] = []
+        if self.containers is not None:
+            containers = self.containers.list(True, None, {})
+            for entry in containers:
+                entry["SizeRw"], entry["SizeRootFs"] = await asyncio.to_thread(self.containers.sizes, entry["Id"])
         return {
             "LayersSize": usage["LayersSize"],
             "Images": usage["Images"],
-            "Containers": [],
+            "Containers": containers,
             "Volumes": await self.volumes.usage() if self.volumes is not None else [],
             "BuildCache": [],
             "BuilderSize": 0,

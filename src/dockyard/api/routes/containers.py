@@ -37,7 +37,11 @@ async def create(request: web.Request) -> web.StreamResponse:
 async def list_containers(request: web.Request) -> web.StreamResponse:
     q = request.query
     filters = query.parse_filters(q.get("filters"), LIST_FILTERS)
-    result = request.app[CONTAINERS].list(query.boolean(q, "all"), query.integer(q, "limit"), filters)
+    service = request.app[CONTAINERS]
+    result = service.list(query.boolean(q, "all"), query.integer(q, "limit"), filters)
+    if query.boolean(q, "size"):
+        for entry in result:
+            entry["SizeRw"], entry["SizeRootFs"] = await asyncio.to_thread(service.sizes, entry["Id"])
     return json_response(result)
 
 
@@ -49,7 +53,11 @@ async def prune(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/containers/{id}/json")
 async def inspect(request: web.Request) -> web.StreamResponse:
-    return json_response(request.app[CONTAINERS].inspect(request.match_info["id"]))
+    service = request.app[CONTAINERS]
+    view = service.inspect(request.match_info["id"])
+    if query.boolean(request.query, "size"):
+        view["SizeRw"], view["SizeRootFs"] = await asyncio.to_thread(service.sizes, view["Id"])
+    return json_response(view)
 
 
 @routes.post("/containers/{id}/start")
