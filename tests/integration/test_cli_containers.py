@@ -301,3 +301,28 @@ def test_ps_size_and_inspect_size(dy_cli, ref, names):
     assert int(sizes[0]) == 5_000_000 and int(sizes[1]) > 5_000_000
     df = ref("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout.decode()
     assert "Containers" in df and "Containers 0" not in df
+
+
+@pytest.mark.parametrize("cli", ["docker", "dockyard"])
+def test_cp_archive_and_follow_link(cli, dy_cli, ref, names, tmp_path):
+    run = ref if cli == "docker" else dy_cli
+    name = names("cpa")
+    ref("run", "-d", "-u", "nobody", *NET, "--name", name, "busybox", "sh", "-c",
+        "ln -s /etc/group /tmp/lnk; sleep 300", check=True)
+    src = tmp_path / "f"
+    src.write_text("hi\n")
+    os.chown(src, 1234, 4321)
+    (tmp_path / "l").symlink_to("/etc/passwd")
+    run("cp", str(src), f"{name}:/tmp/plain", check=True)
+    run("cp", "-a", str(src), f"{name}:/tmp/archived", check=True)  # -a: the container's user owns it
+    run("cp", "-L", str(tmp_path / "l"), f"{name}:/tmp/", check=True)
+    out = ref("exec", name, "sh", "-c", "stat -c '%n %u:%g %F' /tmp/plain /tmp/archived /tmp/l").stdout.decode()
+    assert out.splitlines() == ["/tmp/plain 1234:4321 regular file", "/tmp/archived 65534:65534 regular file",
+                                "/tmp/l 0:0 regular file"]
+    (tmp_path / "d").mkdir()
+    run("cp", "-L", f"{name}:/tmp/lnk", str(tmp_path / "d"), check=True)
+    run("cp", "-L", f"{name}:/tmp/lnk", str(tmp_path / "out"), check=True)
+    run("cp", f"{name}:/tmp/lnk", str(tmp_path / "kept"), check=True)
+    assert (tmp_path / "d" / "lnk").is_file() and not (tmp_path / "d" / "lnk").is_symlink()
+    assert (tmp_path / "out").read_text().startswith("root:x:0:")
+    assert os.readlink(tmp_path / "kept") == "/etc/group"

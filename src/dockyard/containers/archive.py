@@ -76,7 +76,8 @@ def write_tar(host: str, name: str, out: BinaryIO) -> None:
         tar.add(host, arcname=name, recursive=True)
 
 
-def extract(rootfs: str, path: str, body: BinaryIO, cid: str, no_overwrite_dir_non_dir: bool) -> None:
+def extract(rootfs: str, path: str, body: BinaryIO, cid: str, no_overwrite_dir_non_dir: bool,
+            owner: tuple[int, int] | None = None) -> None:
     from dockyard.layers import apply_tar
 
     target = resolve(rootfs, "/" + path.strip("/"))
@@ -84,4 +85,4 @@ def extract(rootfs: str, path: str, body: BinaryIO, cid: str, no_overwrite_dir_n
         raise NotFound(f"Could not find the file {path} in container {cid}")
     if not os.path.isdir(target):
         raise InvalidParameter(f"extraction point is not a directory: {path}")
-    apply_tar(body, target, whiteouts="naive", allow_devices=False)
+    apply_tar(body, target, whiteouts="naive", allow_devices=False, owner=owner)

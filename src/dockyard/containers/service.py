@@ -790,7 +790,8 @@ class ContainerService:
 
         return header, chunks()
 
-    async def archive_put(self, name: str, path: str, body: Any, no_overwrite: bool) -> None:
+    async def archive_put(self, name: str, path: str, body: Any, no_overwrite: bool,
+                          copy_uid_gid: bool = False) -> None:
         from dockyard.containers import archive
 
         c = self.get(name)
@@ -803,7 +804,13 @@ class ContainerService:
             raise Conflict("container rootfs is marked read-only")
         rootfs = await self._rootfs(c, with_mounts=True)
         try:
-            await asyncio.to_thread(archive.extract, rootfs, path, body, c.id, no_overwrite)
+            owner = None
+            if copy_uid_gid and c.config.get("User"):
+                from dockyard.containers.bundle import resolve_user
+
+                user = await asyncio.to_thread(resolve_user, rootfs, c.config["User"], [])
+                owner = (user.uid, user.gid)
+            await asyncio.to_thread(archive.extract, rootfs, path, body, c.id, no_overwrite, owner)
         finally:
             await self._release(c)
 

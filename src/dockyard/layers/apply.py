@@ -82,8 +82,12 @@ def apply_tar(
     *,
     whiteouts: Literal["overlay", "naive"],
     allow_devices: bool = False,
+    owner: tuple[int, int] | None = None,
 ) -> int:
     """Extract one uncompressed layer tar into ``root``; return the bytes of regular files.
+
+    ``owner`` (uid, gid) replaces every entry's own: ``docker cp -a`` into a container
+    that runs as a user gives that user the files, as moby's ``tarCopyOptions`` does.
 
     Raises ``InvalidParameter`` on a corrupt/truncated tar or a hostile entry.
     """
@@ -91,14 +95,16 @@ def apply_tar(
         raise InvalidParameter(f"unknown whiteout format {whiteouts!r}: use 'overlay' or 'naive'")
     tree = Tree(root)
     try:
-        return _Applier(tree, whiteouts, allow_devices).run(stream)
+        return _Applier(tree, whiteouts, allow_devices, owner).run(stream)
     finally:
         tree.close()
 
 
 class _Applier:
-    def __init__(self, tree: Tree, whiteouts: str, allow_devices: bool) -> None:
+    def __init__(self, tree: Tree, whiteouts: str, allow_devices: bool,
+                 owner: tuple[int, int] | None = None) -> None:
         self.tree = tree
+        self.owner = owner
         self.overlay = whiteouts == "overlay"
         self.allow_devices = allow_devices
         self.written: set[Parts] = set()
@@ -119,6 +125,8 @@ class _Applier:
             if member is None:
                 break
             self.tree.trim()
+            if self.owner is not None:
+                member.uid, member.gid = self.owner
             try:
                 self.entry(tf, member)
             except OSError as exc:

@@ -286,7 +286,8 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
     body = await spool(request, service.images.tmpdir)
     with body:
         await service.archive_put(request.match_info["id"], _archive_path(request), body,
-                                  query.boolean(request.query, "noOverwriteDirNonDir"))
+                                  query.boolean(request.query, "noOverwriteDirNonDir"),
+                                  query.boolean(request.query, "copyUIDGID"))
     return web.Response(status=200)
 
 

@@ -13,6 +13,7 @@ from dockyard.cli.command import CommandError, command
 from dockyard.cli.flags import Flag
 
 _GO_DIR = 1 << 31
+_GO_SYMLINK = 1 << 27
 
 
 def _split(arg: str) -> tuple[str, str]:
@@ -33,7 +34,8 @@ def _stat(header: str | None) -> dict:  # type: ignore[type-arg]
     return json.loads(base64.b64decode(header))  # type: ignore[return-value]
 
 
-def _copy_from(cli, name: str, src: str, dest: str, quiet: bool) -> int:  # type: ignore[no-untyped-def]
+def _copy_from(cli, name: str, src: str, dest: str, quiet: bool,  # type: ignore[no-untyped-def]
+               rebase: str | None = None) -> int:
     import tarfile
 
     response = cli.client.raw("GET", f"/containers/{name}/archive", {"path": src})
@@ -47,7 +49,7 @@ def _copy_from(cli, name: str, src: str, dest: str, quiet: bool) -> int:  # type
         root = stat.get("name") or os.path.basename(src.rstrip("/")) or "/"
         contents_only = src.endswith("/.")
         if os.path.isdir(dest):
-            target_dir, rename = dest, None if not contents_only else ""
+            target_dir, rename = dest, (rebase if not contents_only else "")
         else:
             if os.path.exists(dest) and src_is_dir:
                 raise CommandError(f'cannot copy a directory to a file: "{dest}"')
@@ -90,7 +92,8 @@ def _copy_from(cli, name: str, src: str, dest: str, quiet: bool) -> int:  # type
         response.close()
 
 
-def _copy_to(cli, src: str, name: str, dest: str) -> int:  # type: ignore[no-untyped-def]
+def _copy_to(cli, src: str, name: str, dest: str, copy_uid_gid: bool = False,  # type: ignore[no-untyped-def]
+             rebase: str | None = None) -> int:
     import tarfile
     import tempfile
 
@@ -99,6 +102,8 @@ def _copy_to(cli, src: str, name: str, dest: str) -> int:  # type: ignore[no-unt
     headers = {"Content-Type": "text/plain"}
     if src == "-":
         params = {"noOverwriteDirNonDir": "true", "path": dest}
+        if copy_uid_gid:
+            params["copyUIDGID"] = "true"
         cli.client.raw("PUT", f"/containers/{name}/archive", params, sys.stdin.buffer, headers).close()
         return 0
     if not os.path.lexists(src):
@@ -114,7 +119,7 @@ def _copy_to(cli, src: str, name: str, dest: str) -> int:  # type: ignore[no-unt
     src_is_dir = os.path.isdir(src) and not os.path.islink(src)
     contents_only = src.endswith("/.")
     if stat is not None and stat.get("mode", 0) & _GO_DIR:
-        upload_dir, arcname = dest, (None if contents_only else os.path.basename(src.rstrip("/")))
+        upload_dir, arcname = dest, (None if contents_only else rebase or os.path.basename(src.rstrip("/")))
     else:
         if stat is not None and src_is_dir:
             raise CommandError(f'cannot copy a directory to a file: "{dest}"')
@@ -131,6 +136,8 @@ def _copy_to(cli, src: str, name: str, dest: str) -> int:  # type: ignore[no-unt
                 tar.add(src, arcname=arcname)
         spool.seek(0)
         params = {"noOverwriteDirNonDir": "true", "path": upload_dir}
+        if copy_uid_gid:
+            params["copyUIDGID"] = "true"
         cli.client.raw("PUT", f"/containers/{name}/archive", params, spool, headers).close()
     return 0
 
@@ -150,5 +157,33 @@ def cp(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if not src or not dest:
         raise CommandError("filesystem path cannot be empty")
     if src_name:
-        return _copy_from(cli, src_name, src, dest, opts["quiet"])
-    return _copy_to(cli, src, dest_name, dest)
+        rebase = None
+        if opts["follow_link"]:
+            src, rebase = _follow_in_container(cli, src_name, src)
+        return _copy_from(cli, src_name, src, dest, opts["quiet"], rebase)
+    if opts["follow_link"] and os.path.islink(src):
+        # -L copies what the link points at, under the link's own name (docker cli's GetRebaseName).
+        return _copy_to(cli, os.path.realpath(src), dest_name, dest, opts["archive"],
+                        os.path.basename(src.rstrip("/")))
+    return _copy_to(cli, src, dest_name, dest, opts["archive"])
+
+
+def _follow_in_container(cli, name: str, src: str) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    """The link target of ``src`` when it is a symlink in the container, and the name to
+    give it; ``src`` unchanged otherwise (the GET then fails with the daemon's message)."""
+    import posixpath
+
+    from dockyard.client.errors import APIError
+
+    try:
+        response = cli.client.raw("HEAD", f"/containers/{name}/archive", {"path": src})
+        response.close()
+    except APIError:
+        return src, None
+    stat = _stat(response.headers.get("x-docker-container-path-stat"))
+    if not stat.get("mode", 0) & _GO_SYMLINK or not stat.get("linkTarget"):
+        return src, None
+    target = stat["linkTarget"]
+    if not target.startswith("/"):
+        target = posixpath.join(posixpath.dirname(src.rstrip("/")), target)
+    return target, posixpath.basename(src.rstrip("/"))
