@@ -398,3 +398,26 @@ def test_output_flood_does_not_grow_daemon_memory(daemon, docker):
                          env=daemon.env, stdout=subprocess.PIPE, timeout=120)
     assert out.returncode == 0 and len(out.stdout) == 20_000_000
     assert rss_kb(daemon.proc.pid) - before < 20_000  # 20 MB through attach, < 20 MB growth
+
+
+def test_runc_runtime_lifecycle(docker):
+    """--runtime runc: run, exec (runc exec), kill, stop and exit codes as under the native one."""
+    bad = docker("run", "--rm", "--runtime", "nosuch", "busybox", "true")
+    assert bad.returncode == 125 and b"unknown or invalid runtime name: nosuch" in bad.stderr
+    out = docker("run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "echo out; echo err >&2; exit 4")
+    assert (out.returncode, out.stdout, out.stderr) == (4, b"out\n", b"err\n")
+    docker("run", "-d", "--runtime", "runc", "--name", "viarunc", "busybox", "sh", "-c",
+           "trap 'exit 7' TERM; while true; do sleep 0.1; done", check=True)
+    try:
+        assert docker("inspect", "--format", "{{.HostConfig.Runtime}}", "viarunc").stdout == b"runc\n"
+        assert docker("exec", "viarunc", "echo", "in").stdout == b"in\n"
+        got = docker("exec", "-u", "nobody", "-w", "/tmp", "-e", "A=1", "viarunc", "sh", "-c", "id -u; pwd; echo $A; exit 3")
+        assert (got.returncode, got.stdout) == (3, b"65534\n/tmp\n1\n")
+        assert docker("exec", "-t", "viarunc", "tty").stdout.startswith(b"/dev/pts/")
+        assert docker("stop", "-t", "5", "viarunc").returncode == 0
+        assert docker("inspect", "--format", "{{.State.ExitCode}}", "viarunc").stdout == b"7\n"
+        docker("start", "viarunc", check=True)
+        docker("kill", "viarunc", check=True)
+        assert docker("wait", "viarunc").stdout == b"137\n"
+    finally:
+        docker("rm", "-f", "viarunc")

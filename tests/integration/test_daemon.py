@@ -7,7 +7,10 @@ import json
 import os
 import signal
 import subprocess
+import shutil
 import sys
+
+import pytest
 
 from engines import ping, start_dockyardd
 
@@ -137,5 +140,43 @@ def test_vfs_driver(workdir):
         saved = engine.cli("save", "vfs/img:1", check=True).stdout
         engine.cli("rmi", "vfs/img:1", check=True)
         assert engine.cli("load", input=saved, check=True).stdout == b"Loaded image: vfs/img:1\n"
+    finally:
+        engine.stop()
+
+
+def test_runtime_configuration_errors(workdir):
+    cfg = os.path.join(workdir, "runtimes.json")
+    for body, message in (
+        ({"default-runtime": "nosuch"}, b"default runtime nosuch does not exist"),
+        ({"runtimes": {"mine": {"runtimeArgs": []}}}, b'runtime mine: a "path" to the runtime\'s binary is required'),
+        ({"runtimes": {"dockyard": {"path": "/bin/true"}}}, b"runtime name 'dockyard' is reserved"),
+    ):
+        with open(cfg, "w") as f:
+            json.dump(body, f)
+        out = _dockyardd("--config-file", cfg)
+        assert out.returncode == 1 and message in out.stderr, out.stderr
+    with open(cfg, "w") as f:
+        json.dump({"default-runtime": "dockyard"}, f)
+    out = _dockyardd("--config-file", cfg, "--default-runtime", "runc")
+    assert out.returncode == 1 and b"specified both as a flag and in the configuration file" in out.stderr
+
+
+def test_added_runtime_as_default(workdir):
+    """--add-runtime and --default-runtime: containers that name no runtime run under it."""
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.fail("runc is not installed (install.sh --test installs docker.io, which brings it)")
+    engine = start_dockyardd(os.path.join(workdir, "rt"), "--add-runtime", f"myrunc={runc}",
+                             "--default-runtime", "myrunc")
+    try:
+        from engines import make_busybox
+
+        make_busybox(engine)
+        info = json.loads(engine.cli("info", "--format", "{{json .}}").stdout)
+        assert info["DefaultRuntime"] == "myrunc" and info["Runtimes"]["myrunc"]["path"] == runc
+        assert engine.cli("run", "--name", "r1", "--network", "none", "busybox", "echo", "via runc").stdout == b"via runc\n"
+        assert engine.cli("inspect", "--format", "{{.HostConfig.Runtime}}", "r1").stdout == b"myrunc\n"
+        native = engine.cli("run", "--rm", "--runtime", "dockyard", "--network", "none", "busybox", "echo", "native")
+        assert native.stdout == b"native\n"
     finally:
         engine.stop()

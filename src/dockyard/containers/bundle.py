@@ -113,7 +113,7 @@ def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_conf
     spec.process.cwd = config.get("WorkingDir") or "/"
     # The supervisor makes the pty and hands its slave over as stdio (the runtime makes it
     # the controlling terminal), so the spec's own terminal stays off.
-    spec.process.terminal = bool(config.get("Tty")) and host_config.get("Runtime") == "runc"
+    spec.process.terminal = bool(config.get("Tty")) and (host_config.get("Runtime") or "dockyard") != "dockyard"
     from dockyard.containers import hostconfig
 
     hostconfig.apply(spec, host_config)

@@ -19,6 +19,7 @@ import msgspec
 from dockyard.containers.attach import Hub
 from dockyard.containers.bundle import DEFAULT_PATH, resolve_user
 from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.containers.runtimes import NATIVE
 from dockyard.runtime.spec.default import default_nofile, default_spec
 
 __all__ = ["Exec", "Execs", "NoSuchExec"]
@@ -119,9 +120,13 @@ class Execs:
             raise Conflict(f"Container {c.id} is not running")
         request = {
             "id": exec_id, "exec_of": c.id, "process": await self._process(e),
-            "runtime_root": os.path.join(self.containers.exec_root, "runtime"),
+            **self.containers.runtime_request(c),
             "tty": bool(e.config.get("Tty")), "stdin": bool(e.config.get("AttachStdin")),
         }
+        if request["runtime"] != NATIVE:
+            # An OCI runtime reads the process from a file (``runc exec --process``).
+            request["process_file"] = await asyncio.to_thread(self._process_file, exec_id, request["process"],
+                                                              request["tty"])
         shim = self.containers.shim
         try:
             if hub is not None:
@@ -130,6 +135,7 @@ class Execs:
             else:
                 reply = await shim.call("start", **request)
         except Conflict as exc:
+            self._drop_process_file(exec_id)
             e.exit_code = 126 if "permission denied" in exc.message else 127
             e.done.set()
             raise InvalidParameter(f"OCI runtime exec failed: {exc.message}: unknown") from exc
@@ -137,6 +143,20 @@ class Execs:
         self.containers._event(c, f"exec_start: {' '.join(e.config['Cmd'])}", execID=exec_id)
         asyncio.create_task(self._monitor(e))
         return e
+
+    def _process_file(self, exec_id: str, process: dict[str, Any], tty: bool) -> str:
+        folder = os.path.join(self.containers.exec_root, "exec-processes")
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        path = os.path.join(folder, f"{exec_id}.json")
+        with open(path, "wb") as f:
+            f.write(msgspec.json.encode({**process, "terminal": tty}))
+        return path
+
+    def _drop_process_file(self, exec_id: str) -> None:
+        try:
+            os.unlink(os.path.join(self.containers.exec_root, "exec-processes", f"{exec_id}.json"))
+        except FileNotFoundError:
+            pass
 
     async def _monitor(self, e: Exec) -> None:
         try:
@@ -147,6 +167,7 @@ class Execs:
             e.exit_code = e.exit_code if e.exit_code is not None else 126
         e.running = False
         e.done.set()
+        self._drop_process_file(e.id)
         c = self.containers._records.get(e.container_id)
         if c is not None:
             self.containers._event(c, "exec_die", execID=e.id, exitCode=str(e.exit_code))

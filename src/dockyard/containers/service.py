@@ -29,6 +29,7 @@ from dockyard.containers.record import Container, State
 from dockyard.containers.shim import Shim, ShimError
 from dockyard.containers.store import Store
 from dockyard import errors
+from dockyard.containers.runtimes import NATIVE, Runtime, Runtimes
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotModified
 from dockyard.events import EventBus
 
@@ -70,8 +71,9 @@ def parse_signal(value: str | int | None, default: int = _signal.SIGKILL) -> int
 class ContainerService:
     def __init__(self, store: Store, images: Any, driver: Any, shim: Shim, events: EventBus,
                  data_root: str, exec_root: str, cgroup_parent: str = "/dockyard",
-                 volumes: Any = None) -> None:
+                 volumes: Any = None, runtimes: Runtimes | None = None) -> None:
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
+        self.runtimes = runtimes or Runtimes.from_config({})
         self.store = store
         self.images = images
         self.driver = driver
@@ -155,6 +157,7 @@ class ContainerService:
         from dockyard.containers import hostconfig
 
         hostconfig.validate(host_config)
+        host_config["Runtime"] = self._runtime(host_config).name
         cid = secrets.token_hex(32)
         config.setdefault("Hostname", "")
         if not config["Hostname"]:
@@ -247,8 +250,7 @@ class ContainerService:
         log_cfg = (c.host_config.get("LogConfig") or {}).get("Config") or {}
         request = {
             "id": c.id, "bundle": bundle, "config": config_path,
-            "runtime": c.host_config.get("Runtime") or "dockyard",
-            "runtime_root": os.path.join(self.exec_root, "runtime" if (c.host_config.get("Runtime") or "dockyard") == "dockyard" else "runc"),
+            **self.runtime_request(c),
             "argv": [c.path, *c.args], "env": [], "tty": bool(c.config.get("Tty")),
             "stdin": bool(c.config.get("OpenStdin")), "log_path": c.log_path,
             "log_max_size": _size(log_cfg.get("max-size"), 10 << 20),
@@ -936,6 +938,22 @@ class ContainerService:
             if limit and limit > 0 and len(out) >= limit:
                 break
         return out
+
+    def _runtime(self, host_config: dict[str, Any]) -> Runtime:
+        try:
+            return self.runtimes.resolve(host_config.get("Runtime"))
+        except KeyError:
+            raise InvalidParameter(f"unknown or invalid runtime name: {host_config.get('Runtime')}") from None
+
+    def runtime_request(self, c: Container) -> dict[str, Any]:
+        """What the supervisor needs to run (or exec into) ``c`` with its runtime."""
+        rt = self._runtime(c.host_config)
+        if rt.native:
+            return {"runtime": NATIVE, "runtime_root": os.path.join(self.exec_root, "runtime")}
+        # runc keeps its pre-table state directory, so running containers are found again.
+        root = "runc" if rt.name in ("runc", "io.containerd.runc.v2") else f"oci/{rt.name}"
+        return {"runtime": rt.name, "runtime_path": rt.path, "runtime_args": list(rt.args),
+                "runtime_root": os.path.join(self.exec_root, root)}
 
     def sizes(self, name: str) -> tuple[int, int]:
         """(SizeRw, SizeRootFs) as ``ps -s`` and ``inspect -s`` show them (blocking: walks

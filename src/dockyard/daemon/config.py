@@ -78,6 +78,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tlscacert", dest="tlscacert")
     p.add_argument("--tlscert", dest="tlscert")
     p.add_argument("--tlskey", dest="tlskey")
+    p.add_argument("--add-runtime", dest="add_runtime", action="append", default=None, metavar="NAME=PATH",
+                   help="an OCI runtime containers may ask for with --runtime NAME")
+    p.add_argument("--default-runtime", dest="default_runtime", help="runtime of containers that name none")
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 
@@ -107,6 +110,29 @@ def _read_file(path: str, explicit: bool) -> dict[str, Any]:
     return data
 
 
+def _runtime_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
+    """--add-runtime/--default-runtime into the daemon.json keys, refusing both at once."""
+    added = getattr(args, "add_runtime", None)
+    if added:
+        if "runtimes" in extra:
+            raise ConfigError("the following directives are specified both as a flag and in the "
+                              "configuration file: runtimes")
+        table: dict[str, Any] = {}
+        for item in added:
+            name, eq, path = item.partition("=")
+            if not eq or not name or not path:
+                raise ConfigError(f"invalid --add-runtime {item!r}: NAME=PATH is expected")
+            table[name] = {"path": path}
+        extra["runtimes"] = table
+    default = getattr(args, "default_runtime", None)
+    if default:
+        if "default-runtime" in extra:
+            raise ConfigError("the following directives are specified both as a flag and in the "
+                              f"configuration file: default-runtime: (from flag: {default}, "
+                              f"from file: {extra['default-runtime']})")
+        extra["default-runtime"] = default
+
+
 def load(args: argparse.Namespace) -> Config:
     """Merge flags over daemon.json over defaults, refusing keys given twice."""
     config = Config()
@@ -134,6 +160,13 @@ def load(args: argparse.Namespace) -> Config:
             "file: " + ", ".join(conflicts)
         )
     config.extra = {k: v for k, v in data.items() if k in _OTHER_KEYS}
+    _runtime_flags(args, config.extra)
+    from dockyard.containers.runtimes import RuntimeConfigError, Runtimes
+
+    try:
+        Runtimes.from_config(config.extra)
+    except RuntimeConfigError as exc:
+        raise ConfigError(f"unable to configure the daemon: {exc}") from None
     if config.tlsverify:
         config.tls = True
     if not config.hosts:

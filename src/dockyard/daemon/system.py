@@ -150,8 +150,8 @@ class SystemService:
             "Labels": [],
             "ExperimentalBuild": False,
             "ServerVersion": __version__,
-            "Runtimes": {"dockyard": {"path": "dockyard-runtime"}},
-            "DefaultRuntime": "dockyard",
+            "Runtimes": self.containers.runtimes.info() if self.containers is not None else {},
+            "DefaultRuntime": self.containers.runtimes.default if self.containers is not None else "dockyard",
             "Swarm": {
                 "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                 "ControlAvailable": False, "Error": "", "RemoteManagers": None,

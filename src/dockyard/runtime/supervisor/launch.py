@@ -49,6 +49,12 @@ def exec_process(req: dict, stdio: tuple[int, int, int]) -> int:
     return pid
 
 
+def oci_argv(req: dict) -> list[str]:
+    """The OCI runtime's command prefix: binary, its own arguments, its state root."""
+    path = req.get("runtime_path") or req.get("runtime") or "runc"
+    return [path, *(req.get("runtime_args") or []), "--root", req.get("runtime_root") or "/run/dockyard/runc"]
+
+
 def oci_process(req: dict, stdio: tuple[int, int, int]) -> int:
     """Run the bundle with an external OCI runtime in the foreground (``runc run``).
 
@@ -56,9 +62,7 @@ def oci_process(req: dict, stdio: tuple[int, int, int]) -> int:
     status is the container's.  With ``terminal: true`` in the spec, runc makes the pty and
     copies it to its own stdio, which is our pty.
     """
-    runtime = req.get("runtime") or "runc"
-    state_root = req.get("runtime_root") or "/run/dockyard/runc"
-    argv = [runtime, "--root", state_root, "run", "--bundle", req["bundle"], req["id"]]
+    argv = [*oci_argv(req), "run", "--bundle", req["bundle"], req["id"]]
     return exec_process(
         {
             "argv": argv,
@@ -112,6 +116,17 @@ def cleanup(req: dict) -> dict:
             native.delete(store, req["id"], force=True)
         except Exception:  # noqa: BLE001 - best effort; the daemon's removal retries
             pass
+    elif req.get("bundle") and req.get("config"):
+        # An OCI runtime used the spec's cgroupsPath (cgroupfs driver); it removed the
+        # cgroup itself, so a count survives only while it lingers.
+        import json
+
+        try:
+            with open(req["config"], encoding="utf-8") as f:
+                cgroup = (json.load(f).get("linux") or {}).get("cgroupsPath") or ""
+            facts["oom_killed"] = bool(cgroup) and _oom_kills(cgroup) > 0
+        except (OSError, ValueError):
+            pass
     return facts
 
 
@@ -127,13 +142,24 @@ def native_exec(req: dict, stdio: tuple[int, int, int]) -> int:
     return native.exec_process(Store(req["runtime_root"]), req["exec_of"], proc, stdio)
 
 
+def oci_exec(req: dict, stdio: tuple[int, int, int]) -> int:
+    """``docker exec`` under an OCI runtime: ``runc exec --process`` in the foreground; like
+    ``run``, the runtime stays the process's parent and its exit status is the process's."""
+    # The daemon wrote the process (with ``terminal`` as asked: in the foreground the
+    # runtime copies its pty to our stdio) and removes the file when the exec ends.
+    argv = [*oci_argv(req), "exec", "--process", req["process_file"], req["exec_of"]]
+    return exec_process({"argv": argv, "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                         "cwd": "/", "tty": req.get("tty")}, stdio)
+
+
 def launch(req: dict, stdio: tuple[int, int, int]) -> int:
     """A bundle runs under the native runtime (or runc when asked); an exec joins one; a bare
     argv (the supervisor's own tests) is exec'd."""
+    oci = (req.get("runtime") or "dockyard") != "dockyard"
     if req.get("exec_of"):
-        return native_exec(req, stdio)
+        return oci_exec(req, stdio) if oci else native_exec(req, stdio)
     if req.get("bundle"):
-        if req.get("runtime") == "runc":
+        if oci:
             return oci_process(req, stdio)
         return native_process(req, stdio)
     return exec_process(req, stdio)

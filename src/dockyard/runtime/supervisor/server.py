@@ -306,8 +306,10 @@ class Supervisor:
                     pass
         c.started_at = rfc3339nano(time.time_ns())
         c.request = req
-        if req.get("bundle") and req.get("runtime") == "runc":
-            c.runtime = ["runc", "--root", req.get("runtime_root") or "/run/dockyard/runc"]
+        if req.get("bundle") and (req.get("runtime") or "dockyard") != "dockyard":
+            from dockyard.runtime.supervisor.launch import oci_argv
+
+            c.runtime = oci_argv(req)
         self.containers[cid] = c
         self.by_pid[c.pid] = c
         for fd in c.outputs:
@@ -330,12 +332,40 @@ class Supervisor:
             # would orphan the container.  Its kill verb signals the container's init.
             import subprocess
 
+            self._await_oci_start(c)
             done = subprocess.run([*c.runtime, "kill", c.id, str(sig)], capture_output=True, timeout=10)
             if done.returncode != 0 and c.exit_code is None:
                 os.kill(c.pid, sig if sig != signal.SIGKILL else signal.SIGTERM)
         else:
             os.kill(c.pid, sig)
         return {"ok": True}
+
+    def _await_oci_start(self, c: _Container, limit: float = 5.0) -> None:
+        """``runc run`` answers before the container's process runs: a signal sent while it
+        is still "created" kills init before its exec and runc then reports its own failure
+        instead of the signal.  Wait (briefly, blocking: kills are rare) for "running"."""
+        import json
+        import subprocess
+
+        assert c.runtime is not None
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            done = subprocess.run([*c.runtime, "state", c.id], capture_output=True, timeout=10)
+            status = ""
+            if done.returncode == 0:
+                try:
+                    status = json.loads(done.stdout).get("status", "")
+                except ValueError:
+                    pass
+            if status in ("running", "paused", "stopped"):
+                return
+            try:  # the runtime itself gave up (a zombie until the reaper runs): stop waiting
+                with open(f"/proc/{c.pid}/stat", "rb") as f:
+                    if f.read().rpartition(b")")[2].split()[0] == b"Z":
+                        return
+            except OSError:
+                return
+            time.sleep(0.01)
 
     def op_wait(self, conn: _Conn, req: dict) -> dict | None:
         c = self._get(req)
