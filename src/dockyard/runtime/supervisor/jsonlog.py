@@ -10,15 +10,17 @@ Rotation is on by default (dockyard's better default): when the file would pass
 
 from __future__ import annotations
 
-import json
 import os
 import time
+
+import msgspec
 
 __all__ = ["JsonLog", "DEFAULT_MAX_SIZE", "DEFAULT_MAX_FILE", "rfc3339nano"]
 
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
 DEFAULT_MAX_FILE = 3
 _PARTIAL_LIMIT = 16 * 1024
+_encode = msgspec.json.Encoder().encode
 
 
 def rfc3339nano(ns: int) -> str:
@@ -40,34 +42,47 @@ class JsonLog:
         self._partial: dict[str, bytes] = {}
 
     def write(self, stream: str, data: bytes) -> None:
+        """One read's worth of output: its lines share a timestamp and reach the file in
+        one write per rotation segment (a syscall per line capped throughput at ~15 MB/s)."""
         buf = self._partial.pop(stream, b"") + data
-        while True:
-            nl = buf.find(b"\n")
-            if nl < 0:
-                break
-            self._entry(stream, buf[: nl + 1])
-            buf = buf[nl + 1:]
-        while len(buf) >= _PARTIAL_LIMIT:
-            self._entry(stream, buf[:_PARTIAL_LIMIT])
-            buf = buf[_PARTIAL_LIMIT:]
-        if buf:
-            self._partial[stream] = buf
+        chunks = buf.split(b"\n")
+        rest = chunks.pop()  # after the last newline: a partial line, maybe empty
+        pieces = [c + b"\n" for c in chunks]
+        while len(rest) >= _PARTIAL_LIMIT:
+            pieces.append(rest[:_PARTIAL_LIMIT])
+            rest = rest[_PARTIAL_LIMIT:]
+        if rest:
+            self._partial[stream] = rest
+        if pieces:
+            self._entries(stream, pieces)
 
     def flush_partial(self, stream: str) -> None:
         buf = self._partial.pop(stream, b"")
         if buf:
-            self._entry(stream, buf)
+            self._entries(stream, [buf])
 
-    def _entry(self, stream: str, chunk: bytes) -> None:
-        line = json.dumps({
-            "log": chunk.decode("utf-8", "replace"),
-            "stream": stream,
-            "time": rfc3339nano(time.time_ns()),
-        }, separators=(",", ":")).encode() + b"\n"
-        if self._size and self._size + len(line) > self.max_size:
-            self._rotate()
-        os.write(self._fd, line)
-        self._size += len(line)
+    def _entries(self, stream: str, pieces: list[bytes]) -> None:
+        tail = f',"stream":"{stream}","time":"{rfc3339nano(time.time_ns())}"}}\n'.encode()
+        out: list[bytes] = []
+        size = 0
+        for piece in pieces:
+            line = b'{"log":' + _encode(piece.decode("utf-8", "replace")) + tail
+            if self._size + size and self._size + size + len(line) > self.max_size:
+                self._flush(out, size)
+                out, size = [], 0
+                self._rotate()
+            out.append(line)
+            size += len(line)
+        self._flush(out, size)
+
+    def _flush(self, lines: list[bytes], size: int) -> None:
+        if not lines:
+            return
+        data = b"".join(lines)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        self._size += size
 
     def _rotate(self) -> None:
         """path.(n-1) -> path.n, ..., path -> path.1; keeps ``max_file`` files in all."""
