@@ -44,6 +44,7 @@ class _Conn:
         self.attached: _Container | None = None
         self.stdin = False
         self.closing = False
+        self.shut = False  # our side is done (shutdown SHUT_WR); the peer's EOF closes it
 
 
 class _Container:
@@ -158,6 +159,18 @@ class Supervisor:
         except (KeyError, ValueError):
             pass
 
+    def _end_conn(self, conn: _Conn) -> None:
+        """All output sent: half-close and let the peer close.  Closing outright while the
+        daemon may still be writing (a late stdin EOF) answers it with a reset, and a reset
+        makes the daemon's reader drop output it has not read yet."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close_conn(conn)
+            return
+        conn.shut = True
+        self._update(conn)
+
     def _close_conn(self, conn: _Conn) -> None:
         try:
             self.sel.unregister(conn.sock)
@@ -181,7 +194,7 @@ class Supervisor:
                 self._close_conn(conn)
                 return
             if not conn.wbuf and conn.closing:
-                self._close_conn(conn)
+                self._end_conn(conn)
                 return
             self._update(conn)
         if mask & selectors.EVENT_READ:
@@ -192,10 +205,12 @@ class Supervisor:
             except OSError:
                 data = b""
             if not data:
-                if conn.attached is not None and conn.wbuf:
+                if conn.attached is not None and conn.wbuf and not conn.shut:
                     return  # half-closed reader: keep sending what is queued
                 self._close_conn(conn)
                 return
+            if conn.shut:
+                return  # the container is gone: late stdin goes nowhere
             conn.rbuf += data
             if conn.attached is not None:
                 self._attached_input(conn)
@@ -287,6 +302,11 @@ class Supervisor:
             c.outputs[err_r] = STDERR
             stdio = (stdin, out_w, err_w)
             child_fds = [stdin, out_w, err_w]
+        target = self.containers.get(req.get("exec_of") or "")
+        if target is not None and target.runtime is not None and target.exit_code is None:
+            # ``runc exec`` into a container runc is still creating fails ("container does
+            # not exist"); creating takes longer with a seccomp filter to compile.
+            self._await_oci_start(target)
         try:
             c.pid = self.launcher(req, stdio)
         except BaseException:
@@ -398,7 +418,7 @@ class Supervisor:
         else:
             conn.closing = True
             if not conn.wbuf:
-                self._close_conn(conn)
+                self._end_conn(conn)
         return None
 
     def op_delete(self, conn: _Conn, req: dict) -> dict:
@@ -446,7 +466,7 @@ class Supervisor:
             for conn in list(c.clients):
                 conn.closing = True
                 if not conn.wbuf:
-                    self._close_conn(conn)
+                    self._end_conn(conn)
             c.clients.clear()
             if c.exit_code is not None:
                 self._notify_exit(c)
