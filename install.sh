@@ -9,7 +9,7 @@ venv="${DOCKYARD_VENV:-/opt/dockyard/venv}"
 with_tests=0
 [ "${1:-}" = "--test" ] && with_tests=1
 
-apt_pkgs=(busybox-static ca-certificates tini iptables)
+apt_pkgs=(busybox-static ca-certificates tini iptables libseccomp2)  # libseccomp2: seccomp filters
 [ $with_tests = 1 ] && apt_pkgs+=(docker.io hyperfine jq wrk iproute2 procps curl bc)  # tests: ip, pgrep; bench: curl, bc
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

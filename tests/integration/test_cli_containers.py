@@ -326,3 +326,14 @@ def test_cp_archive_and_follow_link(cli, dy_cli, ref, names, tmp_path):
     assert (tmp_path / "d" / "lnk").is_file() and not (tmp_path / "d" / "lnk").is_symlink()
     assert (tmp_path / "out").read_text().startswith("root:x:0:")
     assert os.readlink(tmp_path / "kept") == "/etc/group"
+
+
+def test_container_sees_its_own_cgroup(dy_cli, ref):
+    """/sys/fs/cgroup shows the container's own limits (v1: per-hierarchy binds; v2: memory.max)."""
+    script = ("cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; "
+              "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max")
+    res = assert_same(dy_cli, ref, "run", "--rm", *NET, "-m", "64m", "--pids-limit", "33", "busybox", "sh", "-c", script)
+    assert res.stdout.split() == [b"67108864", b"33"]
+    # Read-only: the container cannot lift its own limits.
+    ro = dy_cli("run", "--rm", *NET, "busybox", "sh", "-c", "mkdir /sys/fs/cgroup/pids/escape")
+    assert ro.returncode != 0 and b"Read-only file system" in ro.stderr

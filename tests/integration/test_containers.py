@@ -362,7 +362,6 @@ def test_diff_export_commit(docker, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--network", "nosuchnet"], b"network nosuchnet not found"),
-    (["--security-opt", "seccomp=PROFILE"], b"seccomp profiles are not supported"),
 ])
 def test_unbuilt_features_are_refused_not_ignored(docker, args, message, tmp_path):
     profile = tmp_path / "profile.json"

@@ -18,6 +18,7 @@ import msgspec
 
 from dockyard.containers.attach import Hub
 from dockyard.containers.bundle import DEFAULT_PATH, resolve_user
+from dockyard.containers.hostconfig import no_new_privileges
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.containers.runtimes import NATIVE
 from dockyard.runtime.spec.default import default_nofile, default_spec
@@ -102,6 +103,7 @@ class Execs:
         base.cwd = e.config.get("WorkingDir") or c.config.get("WorkingDir") or "/"
         user = e.config.get("User") or c.config.get("User") or ""
         base.user = await asyncio.to_thread(resolve_user, rootfs, user, list(c.host_config.get("GroupAdd") or []))
+        base.no_new_privileges = no_new_privileges(c.host_config)
         if e.config.get("Privileged") or c.host_config.get("Privileged"):
             caps = [f"CAP_{n}" for n in _ALL_CAPS]
             base.capabilities.bounding = caps  # type: ignore[union-attr]

@@ -3,7 +3,8 @@
 As moby's daemon/oci_linux.go: capabilities from Docker's default set with CapAdd/CapDrop
 (names with or without ``CAP_``, ``ALL``), ``Privileged`` lifting capabilities, masked and
 read-only paths and the device cgroup; cgroup resources (memory, memory+swap, cpus,
-shares, quota/period, cpuset, pids, blkio weight); rlimits from Ulimits; namespaced sysctls.
+shares, quota/period, cpuset, pids, blkio weight); rlimits from Ulimits; namespaced sysctls;
+the seccomp profile (``seccomp.py``).
 ``validate`` runs at create so bad values are a 400 before anything is made.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockyard.containers import seccomp
 from dockyard.errors import InvalidParameter
 from dockyard.runtime.capabilities import CAPABILITIES
 from dockyard.runtime.spec.config import BlockIO, Cpu, Memory, Pids, Resources, Spec
@@ -18,7 +20,7 @@ from dockyard.runtime.spec.default import DEFAULT_CAPABILITIES
 from dockyard.runtime.spec.devices import DeviceRule
 from dockyard.runtime.spec.process import Rlimit
 
-__all__ = ["apply", "capabilities", "resources", "validate"]
+__all__ = ["apply", "capabilities", "no_new_privileges", "resources", "validate"]
 
 _RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
             "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"}
@@ -67,13 +69,21 @@ def capabilities(hc: dict[str, Any]) -> list[str]:
     return [c for c in caps if c not in drop]
 
 
+def no_new_privileges(hc: dict[str, Any]) -> bool:
+    """``no-new-privileges`` alone, or with a boolean after "=" (or the old ":"), as moby's
+    parseSecurityOpt; the last one wins.  Execs inherit it, as they do in Docker."""
+    wanted = False
+    for opt in hc.get("SecurityOpt") or []:
+        key, sep, value = opt.partition("=" if "=" in opt else ":")
+        if key == "no-new-privileges":
+            wanted = not sep or value in ("1", "t", "T", "true", "TRUE", "True")
+    return wanted
+
+
 def _refuse_unbuilt(hc: dict[str, Any]) -> None:
     """Say so rather than silently run a container without what was asked for."""
     for opt in hc.get("SecurityOpt") or []:
-        key, _, value = opt.replace("=", ":", 1).partition(":")
-        if key == "seccomp" and value != "unconfined":
-            raise InvalidParameter("seccomp profiles are not supported by dockyard yet "
-                                   "(containers run without a seccomp filter)")
+        key, _, _ = opt.replace("=", ":", 1).partition(":")
         if key not in ("seccomp", "no-new-privileges", "label", "apparmor"):
             raise InvalidParameter(f"Invalid --security-opt: {opt!r}")
 
@@ -83,7 +93,7 @@ def validate(hc: dict[str, Any]) -> None:
     from dockyard.containers.devices import check as check_devices
 
     check_devices(list(hc.get("Devices") or []))
-    capabilities(hc)
+    seccomp.resolve(hc, capabilities(hc))  # a bad profile is a 400 now, not a failed start
     for item in hc.get("Ulimits") or []:
         if not isinstance(item, dict) or item.get("Name") not in _RLIMITS:
             raise InvalidParameter(f"invalid ulimit: {item!r}")
@@ -147,8 +157,8 @@ def apply(spec: Spec, hc: dict[str, Any]) -> None:
         proc.capabilities.bounding = list(caps)
         proc.capabilities.effective = list(caps)
         proc.capabilities.permitted = list(caps)
-    if any(o == "no-new-privileges" or o == "no-new-privileges:true" for o in hc.get("SecurityOpt") or []):
-        proc.no_new_privileges = True
+    proc.no_new_privileges = no_new_privileges(hc)
+    spec.linux.seccomp = seccomp.resolve(hc, caps)
     limits = {r.type: r for r in proc.rlimits or []}
     for item in hc.get("Ulimits") or []:
         name = "RLIMIT_" + item["Name"].upper()
@@ -162,7 +172,7 @@ def apply(spec: Spec, hc: dict[str, Any]) -> None:
         linux.masked_paths = None
         linux.readonly_paths = None
         for m in spec.mounts or []:
-            if m.destination == "/sys" and m.options:
+            if m.destination in ("/sys", "/sys/fs/cgroup") and m.options:
                 m.options = [o for o in m.options if o != "ro"] + ["rw"]
     if hc.get("ShmSize"):
         for m in spec.mounts or []:

@@ -151,12 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # A crash in native code (ctypes, netlink, uvloop) must leave a Python stack in the log.
     faulthandler.enable()
-    try:
+    # The standard loop: under uvloop 0.23 the daemon crashed (SIGSEGV in libuv's uv__read,
+    # a stream read callback already cleared) about one daemon restart in four with hijacked
+    # exec streams; asyncio costs ~10 ms per `docker run`.  DOCKYARD_LOOP=uvloop to compare.
+    runner = asyncio.run
+    if os.environ.get("DOCKYARD_LOOP") == "uvloop":
         import uvloop
 
         runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
     try:
         runner(run(config))
     except (StartupError, ListenerError) as exc:

@@ -162,7 +162,8 @@ class SystemService:
             "ContainerdCommit": {"ID": "", "Expected": ""},
             "RuncCommit": {"ID": "", "Expected": ""},
             "InitCommit": {"ID": "", "Expected": ""},
-            "SecurityOptions": [],  # no seccomp filter yet: say so
+            # Containers get Docker's default seccomp profile unless they ask otherwise.
+            "SecurityOptions": ["name=seccomp,profile=builtin"],
             "Warnings": None,
         }
 

@@ -81,6 +81,7 @@ __all__ = [
     "move_mount",
     "pivot_root",
     "prctl",
+    "seccomp_set_filter",
     "sethostname",
     "setns",
     "umount2",
@@ -287,8 +288,10 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 _SYS_PIVOT_ROOT = 155  # x86_64; aarch64 and the unified table use 41
 _SYS_CAPGET = 125
 _SYS_CAPSET = 126
+_SYS_SECCOMP = 317
 if os.uname().machine in ("aarch64", "arm64", "riscv64"):
-    _SYS_PIVOT_ROOT, _SYS_CAPGET, _SYS_CAPSET = 41, 90, 91
+    _SYS_PIVOT_ROOT, _SYS_CAPGET, _SYS_CAPSET, _SYS_SECCOMP = 41, 90, 91, 277
+_SECCOMP_SET_MODE_FILTER = 1
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
@@ -368,3 +371,25 @@ def cap_last_cap() -> int:
     """The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap)."""
     with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
         return int(f.read())
+
+
+class _SockFprog(ctypes.Structure):
+    # struct sock_fprog from <linux/filter.h>: instruction count, then the array.
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_set_filter(program: bytes, flags: int = 0) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER): install a classic-BPF filter on the calling thread
+    (``program`` is an array of 8-byte ``struct sock_filter``, e.g. from libseccomp's
+    ``seccomp_export_bpf``).  The kernel wants no_new_privs set or CAP_SYS_ADMIN held;
+    filters stack and survive execve, fork and setuid."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    rc = _libc.syscall(
+        ctypes.c_long(_SYS_SECCOMP),
+        ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
+        ctypes.c_uint(flags),
+        ctypes.byref(prog),
+    )
+    if rc != 0:
+        raise _fail(None)

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 
 from dockyard.errors import Conflict, Internal, InvalidParameter, NotFound
-from dockyard.runtime import linux, process, rootfs, spec
+from dockyard.runtime import linux, process, rootfs, seccomp, spec
 from dockyard.runtime.cgroups import Cgroup, open_manager
 from dockyard.runtime.state import FIFO, Report, State, Store, process_start_time
 
@@ -95,6 +95,14 @@ def _fork(pid_ns: spec.Namespace | None, child: Callable[[], object]) -> int:
             os.close(restore)
 
 
+def _seccomp(s: spec.Spec) -> seccomp.Filter | None:
+    """The container's filter, compiled here in the parent so the forked child only loads
+    it (an exec'd process gets the container's filter, as with runc)."""
+    if s.linux.seccomp is None:
+        return None
+    return seccomp.compile(s.linux.seccomp)
+
+
 def _raise_report(report: process.Report) -> None:
     message = f"unable to start container process: {report.message}"
     if report.kind == "exec":
@@ -108,6 +116,7 @@ def _launch(
     bundle = os.path.abspath(bundle)
     s = load_bundle(bundle)
     plan = rootfs.plan(s, bundle)
+    seccomp_filter = _seccomp(s)
     if not os.path.isdir(plan.rootfs):
         raise NotFound(f"rootfs {plan.rootfs} does not exist: unpack the image there first")
     directory = store.reserve(container_id)
@@ -121,10 +130,11 @@ def _launch(
             fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         cgroup = open_manager(_cgroup_path(s, container_id))
         cgroup.create()
+        plan = rootfs.with_cgroup(plan, cgroup.mount_sources())
         if s.linux.resources is not None:
             cgroup.set(s.linux.resources)
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        args = process.InitArgs(s, plan, cgroup, write_fd, fifo_fd, stdio)
+        args = process.InitArgs(s, plan, cgroup, write_fd, fifo_fd, stdio, seccomp_filter)
         pid_ns = next((ns for ns in s.linux.namespaces if ns.type == "pid"), None)
         try:
             pid = _fork(pid_ns, lambda: process.init(args))
@@ -294,6 +304,7 @@ def exec_process(
     if status == "stopped":
         raise Conflict(f"cannot exec in a stopped container: {container_id}")
     s = load_bundle(st.bundle)
+    seccomp_filter = _seccomp(s)
     kinds = [ns.type for ns in s.linux.namespaces if ns.type != "pid"]
     kinds.sort(key=lambda k: k == "mount")  # the mount namespace last: it changes /proc
     ns_fds: list[int] = []
@@ -306,7 +317,7 @@ def exec_process(
             )
         cgroup = open_manager(st.cgroup_path) if st.cgroup_path else None
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        args = process.ExecArgs(proc, tuple(ns_fds), cgroup, write_fd, stdio)
+        args = process.ExecArgs(proc, tuple(ns_fds), cgroup, write_fd, stdio, seccomp_filter)
         has_pid = any(ns.type == "pid" for ns in s.linux.namespaces)
         pid_ns = spec.Namespace("pid", f"/proc/{st.pid}/ns/pid") if has_pid else None
         try:

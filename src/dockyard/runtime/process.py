@@ -8,9 +8,16 @@ and ``rootfs_linux.go``:
     → unshare/setns the other namespaces → make every mount private (``MS_REC|MS_PRIVATE``
     on /, so nothing below propagates to the host) → bind the rootfs onto itself → apply
     ``Plan.before_pivot`` → pivot_root → ``Plan.after_pivot`` (sysctls, read-only and
-    masked paths, read-only root) → hostname → process attributes (rlimits, oom score,
-    no_new_privs, bounding set, user, capabilities) → look the program up in $PATH →
-    [``create``: report ready, block opening exec.fifo until ``start``] → execve.
+    masked paths, read-only root) → hostname → [seccomp filter, unless no_new_privs] →
+    process attributes (rlimits, oom score, no_new_privs, bounding set, user, capabilities)
+    → look the program up in $PATH → [``create``: report ready, block opening exec.fifo
+    until ``start``] → [seccomp filter, if no_new_privs] → execve.
+
+Seccomp (runc's order): installing a filter needs CAP_SYS_ADMIN or no_new_privs.  Without
+no_new_privs the filter goes in while the process still holds every capability, before
+they are dropped; with it, as late as possible, right before execve, so the profile need
+not allow the syscalls of our own set-up.  The filter was compiled by the parent before
+the fork (``runtime/seccomp.py``); here it is one seccomp(2) call.
 
 Errors travel to the parent on a close-on-exec pipe: a successful ``execve`` closes it
 (the parent reads EOF); a failure writes ``E`` + JSON ``{"errno", "message", "kind"}``
@@ -31,6 +38,7 @@ import msgspec
 from dockyard.runtime import capabilities, linux
 from dockyard.runtime.cgroups import Cgroup
 from dockyard.runtime.rootfs import (
+    CgroupOp,
     DeviceOp,
     MaskOp,
     MountOp,
@@ -40,6 +48,7 @@ from dockyard.runtime.rootfs import (
     SysctlOp,
     resolve,
 )
+from dockyard.runtime.seccomp import Filter
 from dockyard.runtime.spec import Process, Spec
 
 __all__ = [
@@ -96,6 +105,7 @@ class InitArgs(msgspec.Struct, frozen=True):
     report_fd: int
     fifo_fd: int | None  # O_PATH fd of exec.fifo for create/start; None execs at once
     stdio: tuple[int, int, int] | None
+    seccomp: Filter | None = None
 
 
 class ExecArgs(msgspec.Struct, frozen=True):
@@ -104,6 +114,7 @@ class ExecArgs(msgspec.Struct, frozen=True):
     cgroup: Cgroup | None
     report_fd: int
     stdio: tuple[int, int, int] | None
+    seccomp: Filter | None = None  # the container's filter: an exec'd process gets it too
 
 
 # --- reporting ---------------------------------------------------------------------------
@@ -154,12 +165,13 @@ def init(args: InitArgs) -> NoReturn:
         process = spec.process
         assert process is not None  # validate() guarantees it
         env = _environment(process)
+        late = _early_seccomp(args.seccomp, process)
         _set_process(process)
         path = _lookup(process.args[0], env.get("PATH", ""))
         if args.fifo_fd is not None:
             os.write(args.report_fd, b"R")
             _wait_for_start(args.fifo_fd)
-        _exec(path, process.args, env, args.report_fd, started=args.fifo_fd is not None)
+        _exec(path, process.args, env, args.report_fd, args.fifo_fd is not None, late)
     except BaseException as exc:  # noqa: BLE001 - a forked child must never unwind
         _send_error(args.report_fd, exc)
     os._exit(1)
@@ -177,9 +189,10 @@ def exec_in(args: ExecArgs) -> NoReturn:
             linux.setns(fd)
             os.close(fd)
         env = _environment(args.process)
+        late = _early_seccomp(args.seccomp, args.process)
         _set_process(args.process)
         path = _lookup(args.process.args[0], env.get("PATH", ""))
-        _exec(path, args.process.args, env, args.report_fd, started=False)
+        _exec(path, args.process.args, env, args.report_fd, False, late)
     except BaseException as exc:  # noqa: BLE001 - a forked child must never unwind
         _send_error(args.report_fd, exc)
     os._exit(1)
@@ -245,6 +258,8 @@ def _prepare_root(plan: Plan) -> None:
             _device(plan.rootfs, op)
         elif isinstance(op, SymlinkOp):
             _symlink(plan.rootfs, op)
+        elif isinstance(op, CgroupOp):
+            _mount_cgroup(plan.rootfs, op)
     _pivot(plan.rootfs)
     for op in plan.after_pivot:
         if isinstance(op, SysctlOp):
@@ -274,6 +289,34 @@ def _mount(rootfs: str, op: MountOp) -> None:
         linux.mount(op.source, dest, op.fstype, op.flags, op.data or None)
     for propagation in op.propagation:
         linux.mount(None, dest, None, propagation, None)
+
+
+_CGROUP_FLAGS = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+
+
+def _mount_cgroup(rootfs: str, op: CgroupOp) -> None:
+    dest = resolve(rootfs, op.destination)
+    os.makedirs(dest, exist_ok=True)
+    ro = linux.MS_RDONLY if op.readonly else 0
+    if len(op.binds) == 1 and op.binds[0][0] == "":  # cgroup v2
+        if op.private_ns:  # the namespace's root is the container's cgroup
+            linux.mount("cgroup", dest, "cgroup2", _CGROUP_FLAGS | ro, None)
+        else:
+            linux.mount(op.binds[0][1], dest, None, linux.MS_BIND | linux.MS_REC, None)
+            linux.mount(None, dest, None, linux.MS_BIND | linux.MS_REMOUNT | _CGROUP_FLAGS | ro, None)
+        return
+    linux.mount("tmpfs", dest, "tmpfs", _CGROUP_FLAGS, "mode=755")
+    for name, source in op.binds:
+        target = os.path.join(dest, name)  # a fresh tmpfs: nothing in it can be a symlink
+        os.makedirs(target, exist_ok=True)
+        linux.mount(source, target, None, linux.MS_BIND | linux.MS_REC, None)
+        linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | _CGROUP_FLAGS | ro, None)
+        if "," in name:  # e.g. "cpu,cpuacct": "cpu" and "cpuacct" lead there too
+            for part in name.split(","):
+                if not os.path.lexists(os.path.join(dest, part)):
+                    os.symlink(name, os.path.join(dest, part))
+    if ro:
+        linux.mount(None, dest, None, linux.MS_REMOUNT | _CGROUP_FLAGS | ro, "mode=755")
 
 
 def _device(rootfs: str, op: DeviceOp) -> None:
@@ -404,6 +447,21 @@ def _set_process(process: Process) -> None:
         os.chdir(process.cwd)
 
 
+def _early_seccomp(seccomp: Filter | None, process: Process) -> Filter | None:
+    """Install the filter now if it must be (no no_new_privs); else return it for later."""
+    if seccomp is None or process.no_new_privileges:
+        return seccomp
+    _load_seccomp(seccomp)
+    return None
+
+
+def _load_seccomp(seccomp: Filter) -> None:
+    try:
+        linux.seccomp_set_filter(seccomp.program, seccomp.flags)
+    except OSError as exc:
+        raise ChildError(f"error loading seccomp filter: {exc.strerror}", exc.errno or 0) from None
+
+
 def _lookup(name: str, search: str) -> str:
     """Go's ``exec.LookPath`` with runc's wording for failures."""
     if "/" in name:
@@ -437,10 +495,25 @@ def _wait_for_start(fifo_fd: int) -> None:
     os.close(fifo_fd)
 
 
-def _exec(path: str, argv: list[str], env: dict[str, str], report_fd: int, started: bool) -> None:
+def _exec(
+    path: str,
+    argv: list[str],
+    env: dict[str, str],
+    report_fd: int,
+    started: bool,
+    seccomp: Filter | None = None,
+) -> None:
     # Python starts with SIGPIPE and SIGXFSZ ignored, and ignored signals survive execve.
     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
+    if seccomp is not None:
+        try:
+            _load_seccomp(seccomp)
+        except ChildError as exc:
+            if not started:
+                raise
+            os.write(2, f"dockyard-runtime: {exc}\n".encode())
+            os._exit(1)
     try:
         os.execve(path, argv, env)
     except OSError as exc:

@@ -31,6 +31,7 @@ from dockyard.runtime import linux
 from dockyard.runtime.spec import DEFAULT_DEVICES_BY_PATH, Spec
 
 __all__ = [
+    "CgroupOp",
     "DeviceOp",
     "MaskOp",
     "MountOp",
@@ -43,6 +44,7 @@ __all__ = [
     "parse_options",
     "plan",
     "resolve",
+    "with_cgroup",
 ]
 
 _MAX_SYMLINKS = 40
@@ -101,7 +103,23 @@ class ReadonlyOp(msgspec.Struct, frozen=True):
     path: str
 
 
-Op = MountOp | DeviceOp | SymlinkOp | SysctlOp | MaskOp | ReadonlyOp
+class CgroupOp(msgspec.Struct, frozen=True):
+    """The container's own cgroup at ``destination`` (a spec mount of type ``cgroup``).
+
+    cgroup v1: a tmpfs holding, per hierarchy, a bind of the container's directory there
+    (runc's ``mountCgroupV1``; combined hierarchies get a symlink per controller).  v2:
+    cgroup2 itself in a private cgroup namespace, else a bind of the container's directory.
+    ``binds`` (name, host directory; one entry named "" on v2) are filled in by
+    ``with_cgroup`` once the cgroup exists.
+    """
+
+    destination: str
+    readonly: bool
+    private_ns: bool
+    binds: tuple[tuple[str, str], ...] = ()
+
+
+Op = MountOp | DeviceOp | SymlinkOp | SysctlOp | MaskOp | ReadonlyOp | CgroupOp
 
 
 class Plan(msgspec.Struct, frozen=True):
@@ -194,16 +212,6 @@ def _mount_op(
         if not src.startswith("/"):
             src = os.path.join(bundle, src)
         return MountOp(m_destination, src, "none", flags, "", parsed.propagation)
-    if kind == "cgroup":
-        # Not mounted yet: an empty read-only tmpfs keeps the path present and harmless.
-        return MountOp(
-            m_destination,
-            "tmpfs",
-            "tmpfs",
-            linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
-            "mode=755",
-            parsed.propagation,
-        )
     return MountOp(m_destination, source or kind, kind, flags, parsed.data, parsed.propagation)
 
 
@@ -217,7 +225,12 @@ def plan(spec: Spec, bundle: str) -> Plan:
 
     before: list[Op] = []
     dev_is_bound = False
+    private_cgroupns = any(ns.type == "cgroup" and not ns.path for ns in linux_section.namespaces)
     for m in spec.mounts:
+        if m.type == "cgroup":
+            before.append(CgroupOp(os.path.normpath(m.destination),
+                                   bool(parse_options(m.options).flags & linux.MS_RDONLY), private_cgroupns))
+            continue
         op = _mount_op(os.path.normpath(m.destination), m.source, m.type, m.options, bundle)
         if op.destination == "/dev" and op.bind:
             dev_is_bound = True
@@ -253,6 +266,13 @@ def plan(spec: Spec, bundle: str) -> Plan:
     if linux_section.rootfs_propagation:
         propagation = PROPAGATION[linux_section.rootfs_propagation]
     return Plan(rootfs, propagation, tuple(before), tuple(after))
+
+
+def with_cgroup(plan: Plan, binds: list[tuple[str, str]]) -> Plan:
+    """``plan`` with the cgroup mounts pointed at the container's cgroup directories."""
+    ops = tuple(msgspec.structs.replace(op, binds=tuple(binds)) if isinstance(op, CgroupOp) else op
+                for op in plan.before_pivot)
+    return msgspec.structs.replace(plan, before_pivot=ops)
 
 
 def resolve(root: str, path: str) -> str:

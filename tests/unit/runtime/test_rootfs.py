@@ -108,3 +108,17 @@ def test_resolve_loop_is_an_error(tree):
     with pytest.raises(OSError) as info:
         rootfs.resolve(str(root), "/loop1/x")
     assert info.value.errno == 40  # ELOOP
+
+
+def test_plan_cgroup_mount_is_filled_with_the_containers_cgroup():
+    s = spec.default_spec()
+    p = rootfs.plan(s, "/bundle")
+    ops = [op for op in p.before_pivot if isinstance(op, rootfs.CgroupOp)]
+    assert ops == [rootfs.CgroupOp("/sys/fs/cgroup", readonly=True, private_ns=False)]
+    order = [getattr(op, "destination", "") for op in p.before_pivot]
+    assert order.index("/sys") < order.index("/sys/fs/cgroup")  # on top of sysfs
+    filled = rootfs.with_cgroup(p, [("memory", "/sys/fs/cgroup/memory/dockyard/c1")])
+    op = next(op for op in filled.before_pivot if isinstance(op, rootfs.CgroupOp))
+    assert op.binds == (("memory", "/sys/fs/cgroup/memory/dockyard/c1"),)
+    s.linux.namespaces.append(spec.Namespace("cgroup"))
+    assert next(op for op in rootfs.plan(s, "/b").before_pivot if isinstance(op, rootfs.CgroupOp)).private_ns

@@ -20,12 +20,13 @@ def test_default_spec_matches_docker_defaults():
         "/dev",
         "/dev/pts",
         "/sys",
+        "/sys/fs/cgroup",
         "/dev/mqueue",
         "/dev/shm",
     ]
     pts = s.mounts[2]
     assert "newinstance" in pts.options and "ptmxmode=0666" in pts.options
-    assert "size=65536k" in s.mounts[5].options
+    assert "size=65536k" in s.mounts[6].options
     assert {d.path for d in s.linux.devices} == {
         "/dev/null",
         "/dev/zero",
@@ -51,10 +52,12 @@ def test_unknown_fields_are_ignored():
     raw = spec.dump(spec.default_spec())
     obj = msgspec.json.decode(raw)
     obj["hooks"] = {"prestart": []}
-    obj["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO"}
+    obj["linux"]["intelRdt"] = {"closID": "guaranteed_group"}
+    obj["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO", "listenerMetadata": "x"}
     obj["linux"]["resources"]["blockIO"] = {"weight": 300}
     s = spec.load(msgspec.json.encode(obj))
     assert s.linux.resources.block_io.weight == 300
+    assert s.linux.seccomp == spec.Seccomp("SCMP_ACT_ERRNO", listener_metadata="x")
 
 
 @pytest.mark.parametrize(

@@ -112,6 +112,7 @@ def info(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         f" Runtimes: {' '.join(sorted(data.get('Runtimes') or {}))}",
         f" Default Runtime: {data['DefaultRuntime']}",
         f" Init Binary: {data['InitBinary']}",
+        *_security_options(data.get("SecurityOptions") or []),
         f" Kernel Version: {data['KernelVersion']}",
         f" Operating System: {data['OperatingSystem']}",
         f" OSType: {data['OSType']}",
@@ -131,6 +132,19 @@ def info(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     for warning in data.get("Warnings") or []:
         sys.stderr.write(warning + "\n")
     return 0
+
+
+def _security_options(options: list[str]) -> list[str]:
+    """``name=seccomp,profile=builtin`` → docker info's "Security Options" block."""
+    if not options:
+        return []
+    out = [" Security Options:"]
+    for option in options:
+        fields = dict(kv.partition("=")[::2] for kv in option.split(","))
+        out.append("  " + fields.pop("name", option))
+        if "profile" in fields:
+            out.append(f"   Profile: {fields['profile']}")
+    return out
 
 
 @command("[OPTIONS]", "Show docker disk usage",

@@ -65,6 +65,12 @@ class V1:
                 seen.append(d)
         return seen
 
+    def mount_sources(self) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for mount in dict.fromkeys(self.mounts.values()):
+            out.append((os.path.basename(mount), os.path.join(mount, self.path.lstrip("/"))))
+        return out
+
     def create(self) -> None:
         for d in self._dirs():
             os.makedirs(d, exist_ok=True)

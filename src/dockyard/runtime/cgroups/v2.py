@@ -54,6 +54,9 @@ class V2:
         self.root = root
         self.dir = os.path.join(root, self.path.lstrip("/"))
 
+    def mount_sources(self) -> list[tuple[str, str]]:
+        return [("", self.dir)]
+
     def _file(self, name: str) -> str:
         return os.path.join(self.dir, name)
 

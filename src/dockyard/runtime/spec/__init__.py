@@ -1,7 +1,8 @@
 """OCI runtime spec (both worlds): records by section, the default spec, validation.
 
 Layout: ``config.py`` (root record, ``root`` and ``linux``), ``process.py``, ``mounts.py``,
-``devices.py``, ``default.py`` and ``validate.py``; this module is the public face.
+``devices.py``, ``seccomp.py``, ``default.py`` and ``validate.py``; this module is the public
+face.
 """
 
 from dockyard.runtime.spec.config import (
@@ -28,6 +29,7 @@ from dockyard.runtime.spec.devices import (
 )
 from dockyard.runtime.spec.mounts import Mount
 from dockyard.runtime.spec.process import Capabilities, Process, Rlimit, User
+from dockyard.runtime.spec.seccomp import Seccomp, Syscall, SyscallArg
 from dockyard.runtime.spec.validate import validate
 
 __all__ = [
@@ -49,7 +51,10 @@ __all__ = [
     "Resources",
     "Rlimit",
     "Root",
+    "Seccomp",
     "Spec",
+    "Syscall",
+    "SyscallArg",
     "User",
     "default_spec",
     "dump",

@@ -1,8 +1,9 @@
 """OCI runtime-spec root record and its ``root``/``linux`` sections (both worlds).
 
 ``Spec`` decodes a bundle's config.json (``load``) and encodes one (``dump``); unknown
-fields (seccomp, hooks, annotations of other tools…) are ignored on decode, so specs made
-by ``runc spec``, containerd or Docker load unchanged.
+fields (hooks, intelRdt, annotations of other tools…) are ignored on decode, so specs made
+by ``runc spec``, containerd or Docker load unchanged.  ``linux.seccomp`` is decoded
+(records in ``seccomp.py``) and compiled by the runtime into the container's filter.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import msgspec
 from dockyard.runtime.spec.devices import Device, DeviceRule
 from dockyard.runtime.spec.mounts import Mount
 from dockyard.runtime.spec.process import Process
+from dockyard.runtime.spec.seccomp import Seccomp
 
 __all__ = [
     "OCI_VERSION",
@@ -80,6 +82,7 @@ class Linux(msgspec.Struct, rename="camel", omit_defaults=True):
     masked_paths: list[str] | None = None
     readonly_paths: list[str] | None = None
     sysctl: dict[str, str] | None = None
+    seccomp: Seccomp | None = None
 
 
 class Spec(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True):

@@ -75,7 +75,7 @@ _NAMESPACES = ("pid", "network", "ipc", "uts", "mount")
 
 
 def default_mounts() -> list[Mount]:
-    """Docker's default mounts, minus /sys/fs/cgroup (not mounted by the native runtime yet)."""
+    """Docker's default mounts (``/sys/fs/cgroup`` shows the container its own cgroup)."""
     return [
         Mount("/proc", "proc", "proc", ["nosuid", "noexec", "nodev"]),
         Mount("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
@@ -86,6 +86,7 @@ def default_mounts() -> list[Mount]:
             ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
         ),
         Mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
+        Mount("/sys/fs/cgroup", "cgroup", "cgroup", ["ro", "nosuid", "noexec", "nodev"]),
         Mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
         Mount(
             "/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]

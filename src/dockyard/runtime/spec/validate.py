@@ -2,7 +2,8 @@
 
 Runs first, so every later step may assume: a process with args, absolute mount
 destinations, known namespace types, no duplicate namespaces, known capability and rlimit
-names.  Raises ``dockyard.errors.InvalidParameter`` with the offending field named.
+names, a seccomp section a runtime can compile.  Raises ``dockyard.errors.InvalidParameter``
+with the offending field named.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dockyard.errors import InvalidParameter
 from dockyard.runtime.capabilities import CAPABILITIES
 from dockyard.runtime.spec.config import Spec
+from dockyard.runtime.spec.seccomp import check as check_seccomp
 
 __all__ = ["NAMESPACE_TYPES", "RLIMITS", "validate"]
 
@@ -81,3 +83,8 @@ def validate(spec: Spec) -> None:
             raise InvalidParameter(f"config.json: unknown rlimit {rl.type!r}")
         if rl.soft > rl.hard:
             raise InvalidParameter(f"config.json: {rl.type} soft limit exceeds hard limit")
+    if spec.linux.seccomp is not None:
+        try:
+            check_seccomp(spec.linux.seccomp)
+        except InvalidParameter as exc:
+            raise InvalidParameter(f"config.json: linux.{exc}") from None
