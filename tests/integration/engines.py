@@ -94,8 +94,29 @@ def remove_networks(root: str) -> None:
 
 
 def remove_cgroups(parent: str) -> None:
-    """rmdir the parent (and any children left) in every mounted hierarchy, deepest first."""
+    """rmdir the parent (and any children left) in every mounted hierarchy, deepest first.
+
+    Processes still inside are killed first: after a daemon crash the containers cannot be
+    removed through the API, and their supervisor is gone, so nothing else would end them."""
     base = "/sys/fs/cgroup"
+    for _ in range(50):
+        pids = set()
+        for hierarchy in os.listdir(base):
+            for dirpath, _, files in os.walk(os.path.join(base, hierarchy, parent)):
+                if "cgroup.procs" in files:
+                    try:
+                        with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                            pids.update(int(p) for p in f.read().split())
+                    except OSError:
+                        pass
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
     for hierarchy in os.listdir(base):
         top = os.path.join(base, hierarchy, parent)
         if not os.path.isdir(top):

@@ -24,10 +24,11 @@ def _wait_for(predicate, timeout=10.0):
 
 
 def test_run_exit_code_and_stream_separation(docker):
-    out = docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    out = docker("run", "--rm", "--name", "rmme", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert out.returncode == 3
     assert out.stdout == b"out\n" and out.stderr == b"err\n"
-    assert docker("ps", "-aq").stdout.strip() == b""  # --rm removed it
+    # --rm removed it before the CLI returned (other test files may leave their own behind)
+    assert docker("ps", "-aq", "--filter", "name=^rmme$").stdout.strip() == b""
 
 
 def test_isolation_defaults(docker):
