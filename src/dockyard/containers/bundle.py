@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from dockyard.containers.runtimes import NATIVE
 from dockyard.errors import InvalidParameter
 from dockyard.runtime.spec.config import Root, Spec, dump
 from dockyard.runtime.spec.default import default_nofile, default_spec
@@ -113,7 +114,7 @@ def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_conf
     spec.process.cwd = config.get("WorkingDir") or "/"
     # The supervisor makes the pty and hands its slave over as stdio (the runtime makes it
     # the controlling terminal), so the spec's own terminal stays off.
-    spec.process.terminal = bool(config.get("Tty")) and (host_config.get("Runtime") or "dockyard") != "dockyard"
+    spec.process.terminal = bool(config.get("Tty")) and (host_config.get("Runtime") or NATIVE) != NATIVE
     from dockyard.containers import hostconfig
 
     hostconfig.apply(spec, host_config)

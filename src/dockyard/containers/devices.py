@@ -92,9 +92,7 @@ def host_devices() -> list[Device]:
             if path in ("/dev/console", "/dev/ptmx"):
                 continue  # the runtime makes the container's own
             try:
-                if not stat.S_ISCHR(os.lstat(path).st_mode) and not stat.S_ISBLK(os.lstat(path).st_mode):
-                    continue
-                found = _node(path)
+                found = None if os.path.islink(path) else _node(path)
             except OSError:
                 continue
             if found is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.containers import seccomp
+from dockyard.containers import devices, seccomp
 from dockyard.errors import InvalidParameter
 from dockyard.runtime.capabilities import CAPABILITIES
 from dockyard.runtime.spec.config import BlockIO, Cpu, Memory, Pids, Resources, Spec
@@ -80,8 +80,8 @@ def no_new_privileges(hc: dict[str, Any]) -> bool:
     return wanted
 
 
-def _refuse_unbuilt(hc: dict[str, Any]) -> None:
-    """Say so rather than silently run a container without what was asked for."""
+def _check_security_opts(hc: dict[str, Any]) -> None:
+    """Refuse a --security-opt dockyard does not know rather than ignore it."""
     for opt in hc.get("SecurityOpt") or []:
         key, _, _ = opt.replace("=", ":", 1).partition(":")
         if key not in ("seccomp", "no-new-privileges", "label", "apparmor"):
@@ -89,10 +89,8 @@ def _refuse_unbuilt(hc: dict[str, Any]) -> None:
 
 
 def validate(hc: dict[str, Any]) -> None:
-    _refuse_unbuilt(hc)
-    from dockyard.containers.devices import check as check_devices
-
-    check_devices(list(hc.get("Devices") or []))
+    _check_security_opts(hc)
+    devices.check(list(hc.get("Devices") or []))
     seccomp.resolve(hc, capabilities(hc))  # a bad profile is a 400 now, not a failed start
     for item in hc.get("Ulimits") or []:
         if not isinstance(item, dict) or item.get("Name") not in _RLIMITS:

@@ -34,6 +34,14 @@ class Runtime:
     def native(self) -> bool:
         return self.name == NATIVE
 
+    @property
+    def state_dir(self) -> str:
+        """Its state root under the exec root (runc keeps the one it had before runtimes
+        were configurable, so running containers are found again)."""
+        if self.native:
+            return "runtime"
+        return "runc" if self.name in _RUNC_ALIASES else f"oci/{self.name}"
+
     def info(self) -> dict[str, Any]:
         """As ``/info`` ``Runtimes`` shows it."""
         out: dict[str, Any] = {"path": self.path or "dockyard-runtime"}

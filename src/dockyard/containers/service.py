@@ -29,7 +29,7 @@ from dockyard.containers.record import Container, State
 from dockyard.containers.shim import Shim, ShimError
 from dockyard.containers.store import Store
 from dockyard import errors
-from dockyard.containers.runtimes import NATIVE, Runtime, Runtimes
+from dockyard.containers.runtimes import Runtime, Runtimes
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotModified
 from dockyard.events import EventBus
 
@@ -948,12 +948,10 @@ class ContainerService:
     def runtime_request(self, c: Container) -> dict[str, Any]:
         """What the supervisor needs to run (or exec into) ``c`` with its runtime."""
         rt = self._runtime(c.host_config)
-        if rt.native:
-            return {"runtime": NATIVE, "runtime_root": os.path.join(self.exec_root, "runtime")}
-        # runc keeps its pre-table state directory, so running containers are found again.
-        root = "runc" if rt.name in ("runc", "io.containerd.runc.v2") else f"oci/{rt.name}"
-        return {"runtime": rt.name, "runtime_path": rt.path, "runtime_args": list(rt.args),
-                "runtime_root": os.path.join(self.exec_root, root)}
+        request = {"runtime": rt.name, "runtime_root": os.path.join(self.exec_root, rt.state_dir)}
+        if not rt.native:
+            request.update(runtime_path=rt.path, runtime_args=list(rt.args))
+        return request
 
     def sizes(self, name: str) -> tuple[int, int]:
         """(SizeRw, SizeRootFs) as ``ps -s`` and ``inspect -s`` show them (blocking: walks

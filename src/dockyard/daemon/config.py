@@ -38,6 +38,7 @@ class Config:
     tlscert: str = ""
     tlskey: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # keys later issues will use
+    runtimes: Any = None  # containers.runtimes.Runtimes, from "runtimes"/"default-runtime"
 
 
 # daemon.json key -> Config attribute, for keys that are also flags.
@@ -164,7 +165,7 @@ def load(args: argparse.Namespace) -> Config:
     from dockyard.containers.runtimes import RuntimeConfigError, Runtimes
 
     try:
-        Runtimes.from_config(config.extra)
+        config.runtimes = Runtimes.from_config(config.extra)
     except RuntimeConfigError as exc:
         raise ConfigError(f"unable to configure the daemon: {exc}") from None
     if config.tlsverify:

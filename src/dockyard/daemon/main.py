@@ -62,7 +62,6 @@ def _write_pidfile(path: str) -> None:
 
 async def run(config: Config) -> None:
     from dockyard.api import Services, make_app
-    from dockyard.containers.runtimes import Runtimes
     from dockyard.containers.service import ContainerService
     from dockyard.containers.shim import Shim
     from dockyard.containers.store import Store as ContainerStore
@@ -99,7 +98,7 @@ async def run(config: Config) -> None:
                                   Shim(os.path.join(shim_root, "supervisor.sock")), events,
                                   config.data_root, config.exec_root,
                                   cgroup_parent=str(config.extra.get("cgroup-parent") or "/dockyard"),
-                                  volumes=volumes, runtimes=Runtimes.from_config(config.extra))
+                                  volumes=volumes, runtimes=config.runtimes)
     networks = NetworkService(NetworkStore(db), events, config.extra, config.exec_root)
     containers.net = Networking(containers, networks)
     system = SystemService(config, images, events, containers, volumes)

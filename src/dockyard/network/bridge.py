@@ -194,17 +194,22 @@ def delete_bridge(name: str) -> None:
 
     ``Conflict`` if ``name`` is some other kind of link: it is never deleted.
     """
+    _delete_link(name, "bridge")
+
+
+def _delete_link(name: str, kind: str) -> None:
+    """Delete link ``name`` if it is of ``kind``; gone already is fine, another kind a Conflict."""
     NetlinkError = _netlink_errors()
     try:
         with _rtnl() as ipr:
             idx = _index(ipr, name)
             if idx is not None:
-                if _kind(ipr, idx) != "bridge":
-                    raise Conflict(f"{name} is not a bridge: not deleting it")
+                if _kind(ipr, idx) != kind:
+                    raise Conflict(f"{name} is not a {kind}: not deleting it")
                 ipr.link("del", index=idx)
     except NetlinkError as exc:
         if _errno(exc) != _ENODEV:
-            raise Internal(f"deleting bridge {name}: {exc}") from exc
+            raise Internal(f"deleting {kind} {name}: {exc}") from exc
 
 
 def attach(
@@ -297,17 +302,7 @@ def detach(host_ifname: str) -> None:
 
     ``Conflict`` if ``host_ifname`` is not a veth: it is never deleted.
     """
-    NetlinkError = _netlink_errors()
-    try:
-        with _rtnl() as ipr:
-            idx = _index(ipr, host_ifname)
-            if idx is not None:
-                if _kind(ipr, idx) != "veth":
-                    raise Conflict(f"{host_ifname} is not a veth: not deleting it")
-                ipr.link("del", index=idx)
-    except NetlinkError as exc:
-        if _errno(exc) != _ENODEV:
-            raise Internal(f"deleting {host_ifname}: {exc}") from exc
+    _delete_link(host_ifname, "veth")
 
 
 def interfaces(netns_path: str | None = None) -> list[Interface]:

@@ -49,6 +49,11 @@ def exec_process(req: dict, stdio: tuple[int, int, int]) -> int:
     return pid
 
 
+def is_oci(req: dict) -> bool:
+    """Whether ``req`` runs under an OCI command-line runtime rather than the native one."""
+    return (req.get("runtime") or "dockyard") != "dockyard"
+
+
 def oci_argv(req: dict) -> list[str]:
     """The OCI runtime's command prefix: binary, its own arguments, its state root."""
     path = req.get("runtime_path") or req.get("runtime") or "runc"
@@ -102,7 +107,7 @@ def cleanup(req: dict) -> dict:
     """After the container's init was reaped: read what its cgroup knows (OOM kills), then
     drop the native runtime's state and cgroup.  Returns facts for the exit record."""
     facts: dict = {}
-    if req.get("bundle") and (req.get("runtime") or "dockyard") == "dockyard":
+    if req.get("bundle") and not is_oci(req):
         from dockyard.runtime import native
         from dockyard.runtime.state import Store
 
@@ -155,7 +160,7 @@ def oci_exec(req: dict, stdio: tuple[int, int, int]) -> int:
 def launch(req: dict, stdio: tuple[int, int, int]) -> int:
     """A bundle runs under the native runtime (or runc when asked); an exec joins one; a bare
     argv (the supervisor's own tests) is exec'd."""
-    oci = (req.get("runtime") or "dockyard") != "dockyard"
+    oci = is_oci(req)
     if req.get("exec_of"):
         return oci_exec(req, stdio) if oci else native_exec(req, stdio)
     if req.get("bundle"):

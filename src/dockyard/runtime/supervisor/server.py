@@ -326,9 +326,9 @@ class Supervisor:
                     pass
         c.started_at = rfc3339nano(time.time_ns())
         c.request = req
-        if req.get("bundle") and (req.get("runtime") or "dockyard") != "dockyard":
-            from dockyard.runtime.supervisor.launch import oci_argv
+        from dockyard.runtime.supervisor.launch import is_oci, oci_argv
 
+        if req.get("bundle") and is_oci(req):
             c.runtime = oci_argv(req)
         self.containers[cid] = c
         self.by_pid[c.pid] = c
