@@ -9,7 +9,7 @@ venv="${DOCKYARD_VENV:-/opt/dockyard/venv}"
 with_tests=0
 [ "${1:-}" = "--test" ] && with_tests=1
 
-apt_pkgs=(busybox-static ca-certificates tini iptables libseccomp2)  # libseccomp2: seccomp filters
+apt_pkgs=(busybox-static ca-certificates tini iptables libseccomp2 gcc libc6-dev)  # libseccomp2: seccomp filters; gcc: dockyard-runtime's client
 [ $with_tests = 1 ] && apt_pkgs+=(docker.io hyperfine jq wrk iproute2 procps curl bc)  # tests: ip, pgrep; bench: curl, bc
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -40,6 +40,22 @@ from dockyard.cli.main import main
 main()
 LAUNCHER
 chmod 755 "$venv/bin/dockyard"
+
+# dockyard-runtime is benchmarked against the Go runc: a compiled client hands each call to
+# a resident runtime server (runtime/cli/server.py) and falls back to this Python command.
+site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+cat > "$venv/bin/dockyard-runtime-py" <<LAUNCHER
+#!$venv/bin/python -IS
+import sys
+sys.path += ["$here/src", "$site"]
+from dockyard.runtime.cli.main import main
+sys.exit(main())
+LAUNCHER
+chmod 755 "$venv/bin/dockyard-runtime-py"
+cc -O2 -Wall -Wextra -Werror -DPYTHON_COMMAND="\"$venv/bin/dockyard-runtime-py\"" \
+    -o "$venv/bin/dockyard-runtime.new" "$here/src/dockyard/runtime/cli/client.c"
+mv -f "$venv/bin/dockyard-runtime.new" "$venv/bin/dockyard-runtime"
+ln -sf "$venv/bin/dockyard-runtime" /usr/local/bin/dockyard-runtime
 ln -sf "$venv/bin/dockyard" /usr/local/bin/dockyard
 ln -sf "$venv/bin/dockyardd" /usr/local/bin/dockyardd
 echo "dockyard installed: $(dockyard --version)"

@@ -8,12 +8,15 @@ under the test's directory and no container process survived.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
 import shutil
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -69,18 +72,63 @@ def _remove_cgroup_tree(top: str) -> None:
             pass
 
 
-class Runtime:
+CLIENT = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
+LAUNCHER = CLIENT + "-py"
+
+
+class Server:
+    """A private runtime server (``runtime/cli/server.py``) for the compiled client."""
+
     def __init__(self, base: str) -> None:
+        self.socket = os.path.join(base, "server", "sock")
+        self.env = {**os.environ, "DOCKYARD_RUNTIME_SERVER": self.socket}
+        self.proc = subprocess.Popen(
+            [LAUNCHER, "__server__", "serve"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.socket):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"runtime server did not start: {self.proc.stderr.read()}")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stderr.close()
+
+
+class Runtime:
+    """``dockyard-runtime`` run directly (the Python command) or ``served`` (the compiled
+    client handing each call to a private server): every test runs both ways."""
+
+    def __init__(self, base: str, server: Server | None = None) -> None:
         self.base = base
         self.root = os.path.join(base, "state")
         self.count = 0
+        self.server = server
+
+    def command(self, *args: str) -> list[str]:
+        if self.server is None:
+            return [sys.executable, "-m", "dockyard.runtime.cli.main", "--root", self.root, *args]
+        return [CLIENT, "--root", self.root, *args]
 
     def cli(self, *args: str, check: bool = False, **kw) -> subprocess.CompletedProcess:
         kw.setdefault("capture_output", True)
         kw.setdefault("text", True)
         kw.setdefault("timeout", 60)
-        cmd = [sys.executable, "-m", "dockyard.runtime.cli.main", "--root", self.root, *args]
-        proc = subprocess.run(cmd, check=False, **kw)
+        if self.server is not None:
+            kw.setdefault("env", self.server.env)
+        proc = subprocess.run(self.command(*args), check=False, **kw)
         if check and proc.returncode != 0:
             raise AssertionError(f"{args} failed ({proc.returncode}): {proc.stderr}")
         return proc
@@ -111,17 +159,20 @@ class Runtime:
         return self.cli("run", "-b", bundle, name)
 
 
-@pytest.fixture
-def rt():
+@contextlib.contextmanager
+def _runtime(served: bool):
     base = os.path.realpath(os.path.join("/tmp", f"dyrt-{os.getpid()}"))
     os.makedirs(base, exist_ok=True)
-    runtime = Runtime(base)
+    server = Server(base) if served else None
+    runtime = Runtime(base, server)
     try:
         yield runtime
     finally:
         leftovers = runtime.cli("list", "-q").stdout.split()
         for cid in leftovers:
             runtime.cli("delete", "-f", cid)
+        if runtime.server is not None:
+            runtime.server.stop()
         mounts = _mounts_under(base)
         for top in _cgroup_dirs():
             _remove_cgroup_tree(top)
@@ -129,6 +180,18 @@ def rt():
         assert not leftovers, f"containers left behind: {leftovers}"
         assert not mounts, f"mounts left behind: {mounts}"
         assert not _cgroup_dirs(), "cgroups left behind"
+
+
+@pytest.fixture(params=["direct", "served"])
+def rt(request):
+    with _runtime(request.param == "served") as runtime:
+        yield runtime
+
+
+@pytest.fixture
+def served():
+    with _runtime(True) as runtime:
+        yield runtime
 
 
 def test_run_sets_hostname_and_is_pid_one(rt):
@@ -301,3 +364,79 @@ def test_same_bundle_under_runc(rt):
     )
     assert theirs.returncode == ours.returncode == 7, (theirs.stderr, ours.stderr)
     assert theirs.stdout == ours.stdout
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line.split()[1] for line in f if line.startswith("PPid:")))
+
+
+def test_stdin_signals_and_parentage(rt):
+    """stdin reaches the container; SIGTERM to the command reaches the container; served,
+    the container is the child of a worker the server forked (no interpreter started)."""
+    assert rt.run(["cat"]).stdout == ""
+    bundle, name = rt.bundle(["cat"])
+    echoed = rt.cli("run", "-b", bundle, name, input="through stdin\n")
+    assert echoed.stdout == "through stdin\n", echoed.stderr
+
+    bundle, name = rt.bundle(["sh", "-c", "trap 'exit 7' TERM; echo ready; sleep 100 & wait"])
+    env = rt.server.env if rt.server else None
+    proc = subprocess.Popen(rt.command("run", "-b", bundle, name), stdout=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        init = json.loads(rt.cli("state", name, check=True).stdout)["pid"]
+        if rt.server is None:
+            assert _ppid(init) == proc.pid
+        else:
+            assert _ppid(_ppid(init)) == rt.server.proc.pid
+        proc.send_signal(15)
+        assert proc.wait(30) == 7
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def test_server_survives_hostile_clients(served):
+    """Garbage, a lying length, a client that hangs up: the server answers the next call."""
+
+    rt = served
+
+    for payload in (b"", b"\x05\x00\x00\x00junk!", b"\xff\xff\xff\x7f", b"\x03\x00\x00\x00ab"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(rt.server.socket)
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(10)
+            try:
+                s.recv(64)  # the server closes or answers F; it must not hang
+            except ConnectionResetError:
+                pass
+    assert rt.server.proc.poll() is None
+    bundle, name = rt.bundle(["sh", "-c", "echo $$"])
+    proc = subprocess.Popen(rt.command("run", "-b", bundle, name), stdout=subprocess.PIPE,
+                            env=rt.server.env)
+    assert proc.communicate(timeout=30)[0] == b"1\n" and proc.returncode == 0
+
+
+def test_server_steps_aside_when_its_code_changes(served):
+    """An upgrade on disk: the running server refuses (the client runs the command itself)
+    and exits, so old code never runs a new call."""
+    import dockyard.runtime.cli.state as state_module
+
+    rt = served
+
+    path = state_module.__file__
+    before = os.stat(path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    try:
+        proc = rt.run(["sh", "-c", "exit 5"])
+        assert proc.returncode == 5, proc.stderr
+        rt.server.proc.wait(30)
+        assert not os.path.exists(rt.server.socket)
+    finally:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        # the next call would start a server of its own; the fixture stops this one instead
+        rt.server.stop()
+        rt.server = Server(rt.base)

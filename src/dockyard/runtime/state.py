@@ -105,7 +105,9 @@ class Store:
         return path
 
     def save(self, state: State) -> None:
-        atomic_write(os.path.join(self.dir(state.id), _STATE), msgspec.json.encode(state), 0o600)
+        # Not fsynced (as runc's): a container does not outlive a reboot, its record need not.
+        path = os.path.join(self.dir(state.id), _STATE)
+        atomic_write(path, msgspec.json.encode(state), 0o600, durable=False)
 
     def load(self, container_id: str) -> State:
         try:

@@ -18,7 +18,7 @@ from dockyard.runtime.cli.create import write_pid_file
 from dockyard.runtime.spec import Process, User
 from dockyard.runtime.state import Store
 
-__all__ = ["main"]
+__all__ = ["detaches", "main"]
 
 
 def _process(store: Store, container_id: str, args: list[str], opts) -> Process:
@@ -40,31 +40,38 @@ def _process(store: Store, container_id: str, args: list[str], opts) -> Process:
     )
 
 
+_VALUED = {
+    "--process": "process",
+    "-p": "process",
+    "--env": "env",
+    "-e": "env",
+    "--cwd": "cwd",
+    "--user": "user",
+    "-u": "user",
+    "--pid-file": "pid-file",
+    "--console-socket": "console-socket",
+    "--process-label": "label",
+    "--apparmor": "apparmor",
+}
+_BOOLEAN = {
+    "-d": "detach",
+    "--detach": "detach",
+    "-t": "tty",
+    "--tty": "tty",
+    "--no-new-privs": "no-new-privs",
+}
+
+
+def detaches(argv: list[str]) -> bool:
+    """``exec -d``: the process outlives this command (see ``server``)."""
+    try:
+        return "detach" in parse(argv, _VALUED, _BOOLEAN, stop_at_positional=1).flags
+    except InvalidParameter:
+        return False
+
+
 def main(store: Store, argv: list[str]) -> int:
-    opts = parse(
-        argv,
-        {
-            "--process": "process",
-            "-p": "process",
-            "--env": "env",
-            "-e": "env",
-            "--cwd": "cwd",
-            "--user": "user",
-            "-u": "user",
-            "--pid-file": "pid-file",
-            "--console-socket": "console-socket",
-            "--process-label": "label",
-            "--apparmor": "apparmor",
-        },
-        {
-            "-d": "detach",
-            "--detach": "detach",
-            "-t": "tty",
-            "--tty": "tty",
-            "--no-new-privs": "no-new-privs",
-        },
-        stop_at_positional=1,
-    )
+    opts = parse(argv, _VALUED, _BOOLEAN, stop_at_positional=1)
     if not opts.positionals:
         raise InvalidParameter('"exec" requires the container id')
     if "tty" in opts.flags:

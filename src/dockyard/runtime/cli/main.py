@@ -11,7 +11,9 @@ import importlib
 import os
 import sys
 
-__all__ = ["VERBS", "main"]
+from dockyard.runtime.cli._args import Parsed, parse
+
+__all__ = ["VERBS", "main", "split"]
 
 VERBS = ("create", "delete", "exec", "kill", "list", "run", "spec", "start", "state")
 _USAGE = f"usage: dockyard-runtime [--root DIR] {{{','.join(VERBS)}}} [args...]\n"
@@ -31,33 +33,44 @@ def _log_error(log_path: str | None, log_format: str, message: str) -> None:
             f.write(line + "\n")
 
 
+_GLOBAL_VALUED = {
+    "--root": "root",
+    "--log": "log",
+    "--log-format": "log-format",
+    "--criu": "criu",
+    "--rootless": "rootless",
+}
+_GLOBAL_BOOLEAN = {
+    "--debug": "debug",
+    "--systemd-cgroup": "systemd-cgroup",
+    "-h": "help",
+    "--help": "help",
+    "-v": "version",
+    "--version": "version",
+}
+
+
+def split(args: list[str]) -> tuple[Parsed, str, list[str]]:
+    """Global flags, the verb (``""`` when there is none) and the verb's own arguments."""
+    parsed = parse(args, _GLOBAL_VALUED, _GLOBAL_BOOLEAN, stop_at_positional=1)
+    if not parsed.positionals:
+        return parsed, "", []
+    verb = parsed.positionals[0]
+    return parsed, "list" if verb == "ps" else verb, parsed.positionals[1:]
+
+
 def main(argv: list[str] | None = None) -> int:
     from dockyard.errors import DockyardError
-    from dockyard.runtime.cli._args import parse
     from dockyard.runtime.state import DEFAULT_ROOT, Store
 
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["__server__"]:
+        from dockyard.runtime.cli.server import command
+
+        return command(args[1:])
     log_path, log_format = None, "text"
     try:
-        parsed = parse(
-            args,
-            {
-                "--root": "root",
-                "--log": "log",
-                "--log-format": "log-format",
-                "--criu": "criu",
-                "--rootless": "rootless",
-            },
-            {
-                "--debug": "debug",
-                "--systemd-cgroup": "systemd-cgroup",
-                "-h": "help",
-                "--help": "help",
-                "-v": "version",
-                "--version": "version",
-            },
-            stop_at_positional=1,
-        )
+        parsed, verb, rest = split(args)
         log_path = parsed.get("log")
         log_format = parsed.get("log-format", "text") or "text"
         if "version" in parsed.flags:
@@ -66,12 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 
             sys.stdout.write(f"dockyard-runtime version {__version__}\nspec: {OCI_VERSION}\n")
             return 0
-        if not parsed.positionals or "help" in parsed.flags:
+        if not verb or "help" in parsed.flags:
             sys.stderr.write(_USAGE)
             return 0 if "help" in parsed.flags else 2
-        verb, rest = parsed.positionals[0], parsed.positionals[1:]
-        if verb == "ps":
-            verb = "list"
         if verb not in VERBS:
             sys.stderr.write(f"dockyard-runtime: unknown command {verb!r}\n{_USAGE}")
             return 2

@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import signal
 
+from dockyard.errors import InvalidParameter
 from dockyard.runtime import native
 from dockyard.runtime.cli._args import parse
 from dockyard.runtime.cli.create import CREATE_BOOLEAN, CREATE_VALUED, one_id, write_pid_file
 from dockyard.runtime.state import Store
 
-__all__ = ["main"]
+__all__ = ["detaches", "main"]
 
 _FORWARDED = (
     signal.SIGTERM,
@@ -25,8 +26,19 @@ _FORWARDED = (
 )
 
 
+_BOOLEAN = {**CREATE_BOOLEAN, "-d": "detach", "--detach": "detach"}
+
+
+def detaches(argv: list[str]) -> bool:
+    """``run -d``: the container outlives this command (see ``server``)."""
+    try:
+        return "detach" in parse(argv, CREATE_VALUED, _BOOLEAN).flags
+    except InvalidParameter:
+        return False
+
+
 def main(store: Store, argv: list[str]) -> int:
-    args = parse(argv, CREATE_VALUED, {**CREATE_BOOLEAN, "-d": "detach", "--detach": "detach"})
+    args = parse(argv, CREATE_VALUED, _BOOLEAN)
     container_id = one_id(args, "run")
     state = native.run(store, container_id, args.get("bundle", ".") or ".")
     write_pid_file(args.get("pid-file"), state.pid)

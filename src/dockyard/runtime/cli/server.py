@@ -1,0 +1,434 @@
+"""The resident side of ``dockyard-runtime`` (synchronous, single-threaded).
+
+``runc run`` is a Go binary that starts in a millisecond; a Python interpreter needs ~10 ms
+before it has done anything and ~60 ms once the runtime is imported.  So the installed
+``dockyard-runtime`` is a small compiled client (``client.c``) that hands its call, its
+arguments, working directory, environment, umask, rlimits and its stdin/stdout/stderr
+(``SCM_RIGHTS``) to this process, which forks a warm worker to run the verb exactly as the
+Python command would; the client relays signals to the worker and exits with its status.
+That is DESIGN's fast path: fork from a process that is already running.
+
+The server only serves callers it cannot be told apart from: the same uid, namespaces,
+root, capabilities, no_new_privs and seccomp mode as itself (checked per call through
+``/proc/<peer>``), and only verbs whose processes need not be the caller's children:
+``create``, ``run -d`` and ``exec -d`` leave a container to be reaped by the caller's
+subreaper (containerd-shim relies on that), so those answer ``F`` and the client runs the
+Python command itself.  It also answers ``F`` once its own code changed on disk (an upgrade)
+and then exits, so a stale server never runs old code.  The first call starts the server;
+it exits after ``DOCKYARD_RUNTIME_SERVER_IDLE`` seconds (default 600) without calls.
+
+Wire format: the client sends a little-endian u32 length then NUL-terminated fields —
+protocol ``1``, cwd, umask (octal), argc and the arguments, envc and the environment,
+rlimit count and ``cur:max`` pairs (``-1`` for infinity) — with fds 0, 1, 2 attached.
+The server answers lines: ``P<worker pid>``, then ``X<exit status>``; or ``F``.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import fcntl
+import gc
+import importlib
+import os
+import resource
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import NoReturn
+
+import msgspec
+
+from dockyard.errors import DockyardError
+from dockyard.runtime.cli.main import VERBS, main, split
+
+__all__ = ["DEFAULT_SOCKET", "Request", "command", "serve", "socket_path"]
+
+DEFAULT_SOCKET = "/run/dockyard-runtime-server/server.sock"
+PROTOCOL = "1"
+_MAX_REQUEST = 4 << 20
+_NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "user", "cgroup")
+_STATUS_FIELDS = (b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs", b"Seccomp")
+# A worker resets these to the default action: the verbs (run, exec) install their own.
+_RESET_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE)
+
+
+def socket_path() -> str | None:
+    """Where the server listens, or ``None`` when ``DOCKYARD_RUNTIME_SERVER=off``."""
+    value = os.environ.get("DOCKYARD_RUNTIME_SERVER", "")
+    if value == "off":
+        return None
+    return value or DEFAULT_SOCKET
+
+
+class Request(msgspec.Struct):
+    cwd: str
+    umask: int
+    argv: list[str]
+    env: dict[str, str]
+    rlimits: list[tuple[int, int]]
+
+
+def parse_request(payload: bytes) -> Request:
+    """Decode the client's fields; ValueError on anything malformed."""
+    fields = payload.split(b"\0")
+    if fields[-1] != b"":
+        raise ValueError("request does not end with NUL")
+    fields.pop()
+    pos = 0
+
+    def take() -> bytes:
+        nonlocal pos
+        if pos >= len(fields):
+            raise ValueError("request is truncated")
+        pos += 1
+        return fields[pos - 1]
+
+    def take_list() -> list[bytes]:
+        count = int(take())
+        if count < 0 or count > len(fields) - pos:
+            raise ValueError("bad count")
+        return [take() for _ in range(count)]
+
+    if take().decode() != PROTOCOL:
+        raise ValueError("unknown protocol")
+    cwd = os.fsdecode(take())
+    umask = int(take(), 8)
+    argv = [os.fsdecode(a) for a in take_list()]
+    env: dict[str, str] = {}
+    for entry in take_list():
+        key, eq, value = entry.partition(b"=")
+        if eq and key:
+            env[os.fsdecode(key)] = os.fsdecode(value)
+    rlimits = []
+    for pair in take_list():
+        cur, _, hard = pair.partition(b":")
+        rlimits.append((int(cur), int(hard)))
+    return Request(cwd=cwd, umask=umask, argv=argv, env=env, rlimits=rlimits)
+
+
+def _status(pid: int | str) -> dict[bytes, bytes]:
+    with open(f"/proc/{pid}/status", "rb") as f:
+        lines = f.read().splitlines()
+    out = {}
+    for line in lines:
+        key, _, value = line.partition(b":")
+        if key in _STATUS_FIELDS:
+            out[key] = value.strip()
+    return out
+
+
+def _identity(pid: int | str) -> tuple[object, ...]:
+    """What makes a caller's view of the system: namespaces, root, privileges."""
+    namespaces = tuple(os.stat(f"/proc/{pid}/ns/{ns}").st_ino for ns in _NAMESPACES)
+    root = os.stat(f"/proc/{pid}/root")
+    return namespaces, (root.st_dev, root.st_ino), _status(pid)
+
+
+def _code_stamp() -> tuple[tuple[str, int, int], ...]:
+    """Our loaded modules' files as (path, mtime, size): a change means an upgrade."""
+    out = []
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path and module.__name__.startswith("dockyard"):
+            try:
+                st = os.stat(path)
+            except OSError:
+                out.append((path, -1, -1))
+                continue
+            out.append((path, st.st_mtime_ns, st.st_size))
+    return tuple(sorted(out))
+
+
+def _stamp_changed(stamp: tuple[tuple[str, int, int], ...]) -> bool:
+    for path, mtime, size in stamp:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return True
+        if st.st_mtime_ns != mtime or st.st_size != size:
+            return True
+    return False
+
+
+def _needs_caller_as_parent(argv: list[str]) -> bool:
+    """``create``, ``run -d``, ``exec -d``: the container must be orphaned to the caller's
+    subreaper, which only happens when the caller's own child creates it."""
+    try:
+        _, verb, rest = split(argv)
+    except DockyardError:
+        return False  # a worker prints the same error the command would
+    if verb == "create":
+        return True
+    if verb in ("run", "exec"):
+        module = importlib.import_module(f"dockyard.runtime.cli.{verb}")
+        return bool(module.detaches(rest))
+    return False
+
+
+def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
+    """The length-prefixed request and the fds that came with it."""
+    fds = array.array("i")
+    data = bytearray()
+    need = 4
+    while len(data) < need:
+        chunk, ancdata, _flags, _addr = conn.recvmsg(
+            65536, socket.CMSG_SPACE(3 * fds.itemsize) if not fds else 0
+        )
+        for level, kind, cdata in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(cdata[: len(cdata) - len(cdata) % fds.itemsize])
+        if not chunk:
+            _close_all(list(fds))
+            raise ValueError("client hung up")
+        data += chunk
+        if need == 4 and len(data) >= 4:
+            (length,) = struct.unpack("<I", data[:4])
+            if length > _MAX_REQUEST:
+                _close_all(list(fds))
+                raise ValueError("request too large")
+            need = 4 + length
+    return bytes(data[4:need]), list(fds)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _copy_oom_score(peer: int) -> None:
+    try:
+        with open(f"/proc/{peer}/oom_score_adj", "rb") as f:
+            value = f.read()
+        with open("/proc/self/oom_score_adj", "wb") as f:
+            f.write(value)
+    except OSError:
+        pass
+
+
+def _worker(request: Request, fds: list[int], peer: int, close: list[int]) -> NoReturn:
+    """Become the caller (its stdio, cwd, environment, umask, rlimits) and run the verb."""
+    code = 255
+    try:
+        for sig in _RESET_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        _close_all(close)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        _close_all([fd for fd in fds if fd > 2])
+        os.chdir(request.cwd)
+        os.umask(request.umask)
+        os.environ.clear()
+        os.environ.update(request.env)
+        for res, (cur, hard) in enumerate(request.rlimits):
+            try:
+                resource.setrlimit(res, (cur, hard))
+            except (ValueError, OSError):
+                pass  # a limit we may not raise stays as it is, as for any child
+        _copy_oom_score(peer)
+        code = main(request.argv)
+    except BaseException:  # noqa: BLE001 - a forked worker must never unwind into the server
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+    os._exit(code & 0xFF)
+
+
+class _Server:
+    def __init__(self, listener: socket.socket, idle: float) -> None:
+        self.listener = listener
+        self.idle = idle
+        self.selector = selectors.DefaultSelector()
+        self.workers: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, conn)
+        self.identity = _identity("self")
+        self.stamp = _code_stamp()
+        self.uid = os.geteuid()
+        self.stopping = False
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.wake_w.setblocking(False)
+
+    def run(self) -> None:
+        signal.set_wakeup_fd(self.wake_w.fileno())
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda *_: None)  # the wakeup fd carries it
+        self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
+        self.selector.register(self.wake_r, selectors.EVENT_READ, self._on_signal)
+        deadline = time.monotonic() + self.idle
+        while True:
+            if self.stopping and not self.workers:
+                return
+            timeout = None if self.workers else max(0.0, deadline - time.monotonic())
+            events = self.selector.select(timeout)
+            if not events and not self.workers and time.monotonic() >= deadline:
+                return
+            for key, _ in events:
+                key.data(key.fileobj)
+            deadline = time.monotonic() + self.idle
+
+    def _on_signal(self, sock: socket.socket) -> None:
+        try:
+            sock.recv(64)
+        except BlockingIOError:
+            pass
+        self._stop_listening()
+
+    def _stop_listening(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.selector.unregister(self.listener)
+        self.listener.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        fds: list[int] = []
+        try:
+            conn.settimeout(5)
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            peer, uid, _gid = struct.unpack("3i", creds)
+            payload, fds = _receive(conn)
+            if len(fds) != 3:
+                raise ValueError("expected the caller's stdin, stdout and stderr")
+            request = parse_request(payload)
+            if _stamp_changed(self.stamp):
+                self._stop_listening()  # an upgrade: let a fresh server start
+                conn.sendall(b"F\n")
+                return
+            if (
+                uid != self.uid
+                or _identity(peer) != self.identity
+                or _needs_caller_as_parent(request.argv)
+            ):
+                conn.sendall(b"F\n")
+                return
+            pid = os.fork()
+            if pid == 0:
+                _worker(request, fds, peer, [conn.fileno(), *self._held_fds()])
+            pidfd = os.pidfd_open(pid)
+            conn.sendall(b"P%d\n" % pid)
+            self.workers[pidfd] = (pid, conn)
+            self.selector.register(pidfd, selectors.EVENT_READ, self._reap)
+            conn = None  # type: ignore[assignment]  # kept until the worker exits
+        except (OSError, ValueError) as exc:
+            if not isinstance(exc, OSError) or exc.errno not in (errno.EPIPE, errno.ECONNRESET):
+                sys.stderr.write(f"dockyard-runtime server: {exc}\n")
+        finally:
+            _close_all(fds)
+            if conn is not None:
+                conn.close()
+
+    def _held_fds(self) -> list[int]:
+        held = [self.wake_r.fileno(), self.wake_w.fileno(), self.selector.fileno()]
+        if not self.stopping:
+            held.append(self.listener.fileno())
+        for pidfd, (_pid, conn) in self.workers.items():
+            held += [pidfd, conn.fileno()]
+        return held
+
+    def _reap(self, pidfd: int) -> None:
+        pid, conn = self.workers.pop(pidfd)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            code = 128 - code
+        try:
+            conn.sendall(b"X%d\n" % code)
+        except OSError:
+            pass  # the client went away; the container's fate was the worker's
+        conn.close()
+
+
+def _preload() -> None:
+    """Import what every verb needs so workers fork warm."""
+    for verb in VERBS:
+        importlib.import_module(f"dockyard.runtime.cli.{verb}")
+    importlib.import_module("dockyard.runtime.native")
+
+
+def serve(path: str, idle: float | None = None) -> int:
+    """Listen on ``path`` until idle; returns at once if another server holds it."""
+    if idle is None:
+        idle = float(os.environ.get("DOCKYARD_RUNTIME_SERVER_IDLE", "600"))
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        return 0
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        _preload()
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        old = os.umask(0o177)
+        try:
+            listener.bind(path)
+        finally:
+            os.umask(old)
+        listener.listen(128)
+        with open(path + ".pid", "w") as f:
+            f.write(f"{os.getpid()}\n")
+        gc.collect()
+        gc.freeze()  # keep the heap's pages shared with forked workers
+        server = _Server(listener, idle)
+        server.run()
+    finally:
+        for leftover in (path, path + ".pid"):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass
+        listener.close()
+        os.close(lock)
+    return 0
+
+
+def stop(path: str, timeout: float = 10.0) -> int:
+    """SIGTERM the server at ``path`` and wait for it (it finishes running calls first)."""
+    try:
+        with open(path + ".pid") as f:
+            pid = int(f.read().strip())
+        pidfd = os.pidfd_open(pid)
+    except (OSError, ValueError):
+        return 0
+    try:
+        os.kill(pid, signal.SIGTERM)
+        import select
+
+        select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+    return 0
+
+
+def command(args: list[str]) -> int:
+    """``dockyard-runtime __server__ serve|stop`` (what the client runs; also for tests)."""
+    path = socket_path()
+    actions: dict[str, Callable[[str], int]] = {"serve": serve, "stop": stop}
+    if path is None or len(args) != 1 or args[0] not in actions:
+        sys.stderr.write("usage: dockyard-runtime __server__ serve|stop\n")
+        return 2
+    return actions[args[0]](path)
