@@ -440,3 +440,51 @@ def test_server_steps_aside_when_its_code_changes(served):
         # the next call would start a server of its own; the fixture stops this one instead
         rt.server.stop()
         rt.server = Server(rt.base)
+
+
+def _spare_pids() -> set[int]:
+    spares = set()
+    for top in _cgroup_dirs():
+        for name in os.listdir(top):
+            if name.startswith(".spare-"):
+                with open(os.path.join(top, name, "cgroup.procs")) as f:
+                    spares.update(int(p) for p in f.read().split())
+    return spares
+
+
+def test_runs_start_from_parked_inits(served):
+    """After a first run under a cgroup parent the server parks inits there (cgroup
+    joined ahead of time); the next run's container is one of them, renamed into its
+    own cgroup, and stopping the server leaves no parked init or cgroup behind."""
+    rt = served
+    assert rt.run(["true"]).returncode == 0
+    deadline = time.monotonic() + 30
+    while not (parked := _spare_pids()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert parked, "no parked init appeared"
+
+    def limited(s):
+        s.linux.resources.pids = oci.Pids(32)
+
+    bundle, name = rt.bundle(["sh", "-c", "echo ready; exec sleep 100"], edit=limited)
+    proc = subprocess.Popen(rt.command("run", "-b", bundle, name), stdout=subprocess.PIPE,
+                            env=rt.server.env)
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        init = json.loads(rt.cli("state", name, check=True).stdout)["pid"]
+        assert init in parked
+        with open(f"/proc/{init}/cgroup") as f:
+            assert f"pids:/{CGROUP_PARENT}/{name}\n" in f.read()
+        with open(os.path.join(V1_ROOT, "pids", CGROUP_PARENT, name, "pids.max")) as f:
+            assert f.read().strip() == "32"
+        assert rt.cli("kill", name, "KILL").returncode == 0
+        assert proc.wait(30) == 137
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    rt.server.stop()
+    assert not _spare_pids()
+    assert not [n for top in _cgroup_dirs() for n in os.listdir(top) if n.startswith(".spare-")]
+    rt.server = Server(rt.base)

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 
 from dockyard.errors import Conflict, Internal, InvalidParameter, NotFound
-from dockyard.runtime import linux, process, rootfs, seccomp, spec
+from dockyard.runtime import linux, process, rootfs, seccomp, spare, spec
 from dockyard.runtime.cgroups import Cgroup, open_manager
 from dockyard.runtime.state import FIFO, Report, State, Store, process_start_time
 
@@ -70,7 +70,7 @@ def _cgroup_path(s: spec.Spec, container_id: str) -> str:
     return s.linux.cgroups_path or f"/dockyard-runtime/{container_id}"
 
 
-def _fork(pid_ns: spec.Namespace | None, child: Callable[[], object]) -> int:
+def fork_into(pid_ns: spec.Namespace | None, child: Callable[[], object]) -> int:
     """Fork ``child()`` (it never returns) into ``pid_ns``: new, joined by path, or ours."""
     restore = None
     if pid_ns is not None:
@@ -121,6 +121,7 @@ def _launch(
         raise NotFound(f"rootfs {plan.rootfs} does not exist: unpack the image there first")
     directory = store.reserve(container_id)
     cgroup: Cgroup | None = None
+    ready: spare.Spare | None = None
     fifo_fd = None
     try:
         if wait:
@@ -128,19 +129,35 @@ def _launch(
             os.mkfifo(fifo, 0o622)
             os.chmod(fifo, 0o622)
             fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-        cgroup = open_manager(_cgroup_path(s, container_id))
-        cgroup.create()
+        pid_ns = next((ns for ns in s.linux.namespaces if ns.type == "pid"), None)
+        cgroup_path = _cgroup_path(s, container_id)
+        if not wait and stdio is None and pid_ns is not None and not pid_ns.path:
+            ready = spare.take(cgroup_path)
+        claimed = ready.claim(cgroup_path) if ready is not None else None
+        if claimed is None:
+            if ready is not None:
+                ready.discard()
+                ready = None
+            cgroup = open_manager(cgroup_path)
+            cgroup.create()
+        else:
+            cgroup = claimed
         plan = rootfs.with_cgroup(plan, cgroup.mount_sources())
         if s.linux.resources is not None:
             cgroup.set(s.linux.resources)
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        args = process.InitArgs(s, plan, cgroup, write_fd, fifo_fd, stdio, seccomp_filter)
-        pid_ns = next((ns for ns in s.linux.namespaces if ns.type == "pid"), None)
+        args = process.InitArgs(
+            s, plan, None if ready else cgroup, write_fd, fifo_fd, stdio, seccomp_filter
+        )
         try:
-            pid = _fork(pid_ns, lambda: process.init(args))
+            if ready is not None:
+                ready.start(args, write_fd)
+                pid, started = ready.pid, ready.start_time
+            else:
+                pid = fork_into(pid_ns, lambda: process.init(args))
+                started = process_start_time(pid) or 0
         finally:
             os.close(write_fd)
-        started = process_start_time(pid) or 0
         try:
             report = process.read_report(read_fd)
         finally:
@@ -162,6 +179,8 @@ def _launch(
         store.save(state)
         return state
     except BaseException:
+        if ready is not None:
+            ready.discard()  # its init, if it got that far, is in the container's cgroup
         if cgroup is not None:
             _destroy_cgroup(cgroup)
         store.remove(container_id)
@@ -321,7 +340,7 @@ def exec_process(
         has_pid = any(ns.type == "pid" for ns in s.linux.namespaces)
         pid_ns = spec.Namespace("pid", f"/proc/{st.pid}/ns/pid") if has_pid else None
         try:
-            pid = _fork(pid_ns, lambda: process.exec_in(args))
+            pid = fork_into(pid_ns, lambda: process.exec_in(args))
         finally:
             os.close(write_fd)
         try:

@@ -50,7 +50,7 @@ __all__ = [
 _MAX_SYMLINKS = 40
 
 
-class MountOp(msgspec.Struct, frozen=True):
+class MountOp(msgspec.Struct, frozen=True, tag=True):
     """Mount ``source`` on ``destination`` (inside the rootfs).
 
     ``bind`` mounts are made first and then remounted with ``flags`` (the kernel ignores
@@ -69,7 +69,7 @@ class MountOp(msgspec.Struct, frozen=True):
         return bool(self.flags & linux.MS_BIND)
 
 
-class DeviceOp(msgspec.Struct, frozen=True):
+class DeviceOp(msgspec.Struct, frozen=True, tag=True):
     """Create a device node (``kind`` "c", "b" or "p") owned by ``uid``:``gid``."""
 
     path: str
@@ -81,29 +81,29 @@ class DeviceOp(msgspec.Struct, frozen=True):
     gid: int
 
 
-class SymlinkOp(msgspec.Struct, frozen=True):
+class SymlinkOp(msgspec.Struct, frozen=True, tag=True):
     path: str
     target: str
 
 
-class SysctlOp(msgspec.Struct, frozen=True):
+class SysctlOp(msgspec.Struct, frozen=True, tag=True):
     key: str
     value: str
 
 
-class MaskOp(msgspec.Struct, frozen=True):
+class MaskOp(msgspec.Struct, frozen=True, tag=True):
     """Hide ``path``: /dev/null over a file, an empty read-only tmpfs over a directory."""
 
     path: str
 
 
-class ReadonlyOp(msgspec.Struct, frozen=True):
+class ReadonlyOp(msgspec.Struct, frozen=True, tag=True):
     """Bind ``path`` onto itself read-only (``/`` for a read-only root)."""
 
     path: str
 
 
-class CgroupOp(msgspec.Struct, frozen=True):
+class CgroupOp(msgspec.Struct, frozen=True, tag=True):
     """The container's own cgroup at ``destination`` (a spec mount of type ``cgroup``).
 
     cgroup v1: a tmpfs holding, per hierarchy, a bind of the container's directory there

@@ -45,6 +45,8 @@ from typing import NoReturn
 import msgspec
 
 from dockyard.errors import DockyardError
+from dockyard.runtime import spare as spares
+from dockyard.runtime.cli._args import parse
 from dockyard.runtime.cli.main import VERBS, main, split
 
 __all__ = ["DEFAULT_SOCKET", "Request", "command", "serve", "socket_path"]
@@ -52,6 +54,7 @@ __all__ = ["DEFAULT_SOCKET", "Request", "command", "serve", "socket_path"]
 DEFAULT_SOCKET = "/run/dockyard-runtime-server/server.sock"
 PROTOCOL = "1"
 _MAX_REQUEST = 4 << 20
+_SPARES = 6  # parked workers kept for ``run`` (see _Server._refill)
 _NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "user", "cgroup")
 _STATUS_FIELDS = (b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs", b"Seccomp")
 # A worker resets these to the default action: the verbs (run, exec) install their own.
@@ -171,14 +174,43 @@ def _needs_caller_as_parent(argv: list[str]) -> bool:
     return False
 
 
-def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
-    """The length-prefixed request and the fds that came with it."""
+class _CgroupsPath(msgspec.Struct):
+    cgroupsPath: str = ""  # noqa: N815 - the spec's spelling
+
+
+class _Linux(msgspec.Struct):
+    linux: _CgroupsPath = msgspec.field(default_factory=_CgroupsPath)
+
+
+def _run_cgroup_parent(request: Request) -> str | None:
+    """The parent cgroup a ``run`` request's container goes under (where a spare must wait),
+    read from its bundle; None when it is not a ``run`` or the bundle cannot be read."""
+    try:
+        _, verb, rest = split(request.argv)
+        if verb != "run":
+            return None
+        from dockyard.runtime.cli.create import CREATE_VALUED
+        from dockyard.runtime.cli.run import _BOOLEAN
+
+        args = parse(rest, CREATE_VALUED, _BOOLEAN)
+        bundle = os.path.join(request.cwd, args.get("bundle", ".") or ".")
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            path = msgspec.json.decode(f.read(), type=_Linux).linux.cgroupsPath
+        if not path:
+            path = f"/dockyard-runtime/{args.positionals[0] if args.positionals else 'x'}"
+        return os.path.dirname("/" + path.strip("/"))
+    except (DockyardError, OSError, ValueError):
+        return None
+
+
+def _receive(conn: socket.socket, max_fds: int = 3) -> tuple[bytes, list[int]]:
+    """A length-prefixed message and the fds that came with it."""
     fds = array.array("i")
     data = bytearray()
     need = 4
     while len(data) < need:
         chunk, ancdata, _flags, _addr = conn.recvmsg(
-            65536, socket.CMSG_SPACE(3 * fds.itemsize) if not fds else 0
+            65536, socket.CMSG_SPACE(max_fds * fds.itemsize), socket.MSG_CMSG_CLOEXEC
         )
         for level, kind, cdata in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -214,54 +246,153 @@ def _copy_oom_score(peer: int) -> None:
         pass
 
 
-def _worker(request: Request, fds: list[int], peer: int, close: list[int]) -> NoReturn:
-    """Become the caller (its stdio, cwd, environment, umask, rlimits) and run the verb."""
+class _Context(msgspec.Struct):
+    """What a worker checks a call against: the server's identity and code stamp."""
+
+    identity: tuple[object, ...]
+    stamp: tuple[tuple[str, int, int], ...]
+    uid: int
+
+
+def _become_caller(request: Request, fds: list[int], peer: int) -> None:
+    """Take the caller's stdio, cwd, environment, umask, rlimits and oom score."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    _close_all([fd for fd in fds if fd > 2])
+    os.chdir(request.cwd)
+    os.umask(request.umask)
+    os.environ.clear()
+    os.environ.update(request.env)
+    for res, (cur, hard) in enumerate(request.rlimits):
+        try:
+            resource.setrlimit(res, (cur, hard))
+        except (ValueError, OSError):
+            pass  # a limit we may not raise stays as it is, as for any child
+    _copy_oom_score(peer)
+
+
+def _serve_call(conn: socket.socket, back: socket.socket, context: _Context) -> NoReturn:
+    """A worker: read the call from ``conn``, check it may be served here, run it as the
+    caller would, answer ``X<status>``.  ``back`` tells the server what it learnt."""
     code = 255
+    answered = False
     try:
+        conn.settimeout(5)
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        peer, uid, _gid = struct.unpack("3i", creds)
+        payload, fds = _receive(conn)
+        if len(fds) != 3:
+            _close_all(fds)
+            raise ValueError("expected the caller's stdin, stdout and stderr")
+        request = parse_request(payload)
+        if _stamp_changed(context.stamp):
+            back.sendall(b"stale\n")  # an upgrade: let a fresh server start
+            conn.sendall(b"F\n")
+            os._exit(0)
+        if (
+            uid != context.uid
+            or _identity(peer) != context.identity
+            or _needs_caller_as_parent(request.argv)
+        ):
+            conn.sendall(b"F\n")
+            os._exit(0)
+        conn.sendall(b"P%d\n" % os.getpid())
+        answered = True
+        conn.settimeout(None)
+        _become_caller(request, fds, peer)
+        code = main(request.argv)
+    except BaseException:  # noqa: BLE001 - a forked worker must never unwind
+        if not answered:  # nothing ran: a hostile or vanished client, or our own fault
+            try:
+                conn.sendall(b"F\n")
+            except OSError:
+                pass
+            os._exit(0)
+        traceback.print_exc()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        conn.sendall(b"X%d\n" % (code & 0xFF))
+    except OSError:
+        pass  # the client went away; the container's fate was ours
+    spares.discard_ready()
+    parent = _run_cgroup_parent(request)
+    if parent:
+        try:
+            back.sendall(b"parent " + parent.encode() + b"\n")
+        except OSError:
+            pass
+    os._exit(0)
+
+
+def _own_pages() -> None:
+    """Copy our share of the server's heap now, while idle: a collection writes every
+    tracked object's GC header, so the copy-on-write faults a fresh fork would take on
+    the request's path happen here instead."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+def _start_worker(back: socket.socket, conn: socket.socket | None, context: _Context,
+                  parent: str | None) -> NoReturn:
+    """A forked worker: serve ``conn``, or (a spare) park an init under cgroup ``parent``
+    first and wait for the server to hand over a connection."""
+    try:
+        signal.set_wakeup_fd(-1)
         for sig in _RESET_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
-        signal.set_wakeup_fd(-1)
-        _close_all(close)
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
-        _close_all([fd for fd in fds if fd > 2])
-        os.chdir(request.cwd)
-        os.umask(request.umask)
-        os.environ.clear()
-        os.environ.update(request.env)
-        for res, (cur, hard) in enumerate(request.rlimits):
-            try:
-                resource.setrlimit(res, (cur, hard))
-            except (ValueError, OSError):
-                pass  # a limit we may not raise stays as it is, as for any child
-        _copy_oom_score(peer)
-        code = main(request.argv)
-    except BaseException:  # noqa: BLE001 - a forked worker must never unwind into the server
-        traceback.print_exc()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-    os._exit(code & 0xFF)
+        if conn is None:
+            if parent:
+                spares.offer(spares.Spare.prepare(parent))
+            _own_pages()
+            _, fds = _receive(back, max_fds=1)
+            if len(fds) != 1:
+                raise ValueError("expected a connection")
+            conn = socket.socket(fileno=fds[0])
+    except BaseException:  # noqa: BLE001 - retired by the server, or it went away
+        spares.discard_ready()
+        os._exit(0)
+    _serve_call(conn, back, context)
+
+
+class _Worker(msgspec.Struct):
+    pid: int
+    pidfd: int
+    back: socket.socket
+    conn: socket.socket | None = None
 
 
 class _Server:
-    def __init__(self, listener: socket.socket, idle: float) -> None:
+    """Accepts calls and hands each to a worker: a parked spare, else a fresh fork."""
+
+    def __init__(self, listener: socket.socket, idle: float, context: _Context) -> None:
         self.listener = listener
         self.idle = idle
         self.selector = selectors.DefaultSelector()
-        self.workers: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, conn)
-        self.identity = _identity("self")
-        self.stamp = _code_stamp()
-        self.uid = os.geteuid()
+        self.context = context
+        self.busy: dict[int, _Worker] = {}  # pidfd -> a worker serving a call
+        self.spares: list[_Worker] = []
+        self.retiring: dict[int, _Worker] = {}
+        self.spare_parent: str | None = None
         self.stopping = False
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
         self.wake_w.setblocking(False)
 
     def run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.stopping = True
+            self._retire_spares()
+            for pidfd in list(self.retiring):
+                self._reap(pidfd)  # they remove their parked inits' cgroups first
+
+    def _loop(self) -> None:
         signal.set_wakeup_fd(self.wake_w.fileno())
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda *_: None)  # the wakeup fd carries it
@@ -269,11 +400,11 @@ class _Server:
         self.selector.register(self.wake_r, selectors.EVENT_READ, self._on_signal)
         deadline = time.monotonic() + self.idle
         while True:
-            if self.stopping and not self.workers:
+            if self.stopping and not self.busy:
                 return
-            timeout = None if self.workers else max(0.0, deadline - time.monotonic())
+            timeout = None if self.busy else max(0.0, deadline - time.monotonic())
             events = self.selector.select(timeout)
-            if not events and not self.workers and time.monotonic() >= deadline:
+            if not events and not self.busy and time.monotonic() >= deadline:
                 return
             for key, _ in events:
                 key.data(key.fileobj)
@@ -292,76 +423,130 @@ class _Server:
         self.stopping = True
         self.selector.unregister(self.listener)
         self.listener.close()
+        self._retire_spares()
+
+    def _held_fds(self) -> list[int]:
+        held = [self.wake_r.fileno(), self.wake_w.fileno(), self.selector.fileno()]
+        if not self.stopping:
+            held.append(self.listener.fileno())
+        for group in (self.busy.values(), self.spares, self.retiring.values()):
+            for w in group:
+                held += [w.pidfd, w.back.fileno()]
+                if w.conn is not None:
+                    held.append(w.conn.fileno())
+        return held
+
+    def _fork(self, conn: socket.socket | None, parent: str | None) -> _Worker:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            held = self._held_fds()
+            held.append(ours.fileno())
+            _close_all([fd for fd in held if conn is None or fd != conn.fileno()])
+            _start_worker(theirs, conn, self.context, parent)
+        theirs.close()
+        worker = _Worker(pid, os.pidfd_open(pid), ours, conn)
+        return worker
 
     def _accept(self, listener: socket.socket) -> None:
         try:
             conn, _ = listener.accept()
         except OSError:
             return
-        fds: list[int] = []
-        try:
-            conn.settimeout(5)
-            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            peer, uid, _gid = struct.unpack("3i", creds)
-            payload, fds = _receive(conn)
-            if len(fds) != 3:
-                raise ValueError("expected the caller's stdin, stdout and stderr")
-            request = parse_request(payload)
-            if _stamp_changed(self.stamp):
-                self._stop_listening()  # an upgrade: let a fresh server start
-                conn.sendall(b"F\n")
-                return
-            if (
-                uid != self.uid
-                or _identity(peer) != self.identity
-                or _needs_caller_as_parent(request.argv)
-            ):
-                conn.sendall(b"F\n")
-                return
-            pid = os.fork()
-            if pid == 0:
-                _worker(request, fds, peer, [conn.fileno(), *self._held_fds()])
-            pidfd = os.pidfd_open(pid)
-            conn.sendall(b"P%d\n" % pid)
-            self.workers[pidfd] = (pid, conn)
-            self.selector.register(pidfd, selectors.EVENT_READ, self._reap)
-            conn = None  # type: ignore[assignment]  # kept until the worker exits
-        except (OSError, ValueError) as exc:
-            if not isinstance(exc, OSError) or exc.errno not in (errno.EPIPE, errno.ECONNRESET):
-                sys.stderr.write(f"dockyard-runtime server: {exc}\n")
-        finally:
-            _close_all(fds)
-            if conn is not None:
-                conn.close()
+        worker = None
+        while self.spares and worker is None:
+            spare = self.spares.pop(0)
+            self.selector.unregister(spare.pidfd)
+            try:
+                spare.back.sendmsg(
+                    [struct.pack("<I", 0)],
+                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", conn.fileno()))],
+                )
+                spare.conn = conn
+                worker = spare
+            except OSError:
+                self.retiring[spare.pidfd] = spare
+                self.selector.register(spare.pidfd, selectors.EVENT_READ, self._reap)
+        if worker is None:
+            worker = self._fork(conn, None)
+        self.busy[worker.pidfd] = worker
+        self.selector.register(worker.pidfd, selectors.EVENT_READ, self._reap)
 
-    def _held_fds(self) -> list[int]:
-        held = [self.wake_r.fileno(), self.wake_w.fileno(), self.selector.fileno()]
-        if not self.stopping:
-            held.append(self.listener.fileno())
-        for pidfd, (_pid, conn) in self.workers.items():
-            held += [pidfd, conn.fileno()]
-        return held
+    def _refill(self) -> None:
+        """Top the spares up in one go when they run low: their cgroup joins then share
+        one RCU grace period, and only one call in ``_SPARES - 1`` meets it."""
+        if self.stopping or not self.spare_parent or len(self.spares) > 1:
+            return
+        while len(self.spares) < _SPARES:
+            worker = self._fork(None, self.spare_parent)
+            self.spares.append(worker)
+            self.selector.register(worker.pidfd, selectors.EVENT_READ, self._reap)
+
+    def _retire_spares(self) -> None:
+        """Close their sockets: each discards its parked init and cgroup, then exits."""
+        for worker in self.spares:
+            worker.back.close()
+            self.retiring[worker.pidfd] = worker
+            self.selector.modify(worker.pidfd, selectors.EVENT_READ, self._reap)
+        self.spares.clear()
 
     def _reap(self, pidfd: int) -> None:
-        pid, conn = self.workers.pop(pidfd)
+        worker = self.busy.pop(pidfd, None) or self.retiring.pop(pidfd, None)
+        if worker is None:  # a spare that died unasked
+            worker = next(w for w in self.spares if w.pidfd == pidfd)
+            self.spares.remove(worker)
         self.selector.unregister(pidfd)
         os.close(pidfd)
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        if code < 0:
-            code = 128 - code
+        _, status = os.waitpid(worker.pid, 0)
+        if worker.conn is not None:
+            if os.WIFSIGNALED(status):  # it could not answer for itself
+                try:
+                    worker.conn.sendall(b"X%d\n" % (128 + os.WTERMSIG(status)))
+                except OSError:
+                    pass
+            worker.conn.close()
+        if worker.back.fileno() != -1:
+            self._learn(worker.back)
+            worker.back.close()
+        self._refill()
+
+    def _learn(self, back: socket.socket) -> None:
+        """What a finished worker reported: a code change, or where runs put containers."""
+        back.setblocking(False)
         try:
-            conn.sendall(b"X%d\n" % code)
+            lines = back.recv(4096).splitlines()
         except OSError:
-            pass  # the client went away; the container's fate was the worker's
-        conn.close()
+            return
+        for line in lines:
+            if line == b"stale":
+                self._stop_listening()
+            elif line.startswith(b"parent "):
+                parent = os.fsdecode(line[7:])
+                if parent != self.spare_parent:
+                    self._retire_spares()
+                    self.spare_parent = parent
+                    spares.sweep(parent)
 
 
 def _preload() -> None:
-    """Import what every verb needs so workers fork warm."""
+    """Import what every verb needs, and build msgspec's per-type decoders once, so each
+    forked worker starts warm instead of paying it per call."""
+    import encodings.ascii  # noqa: F401
+    import shutil  # noqa: F401 - Store.remove
+
     for verb in VERBS:
         importlib.import_module(f"dockyard.runtime.cli.{verb}")
-    importlib.import_module("dockyard.runtime.native")
+    from dockyard.runtime import process, rootfs, spec, state
+    from dockyard.runtime.spec.default import default_nofile
+
+    loaded = spec.load(spec.dump(spec.default_spec(nofile=default_nofile())))
+    spec.validate(loaded)
+    plan = rootfs.plan(loaded, "/nonexistent-bundle")
+    handoff = spares._Handoff(loaded, plan, None, 0o22, [(0, 0)], b"0")
+    spares._DECODER.decode(msgspec.msgpack.encode(handoff))
+    record = state.State(oci_version="", id="", pid=0, bundle="", rootfs="", created="")
+    msgspec.json.decode(msgspec.json.encode(record), type=state.State)
+    msgspec.json.decode(msgspec.json.encode(process.Report(0, "", "")), type=process.Report)
 
 
 def serve(path: str, idle: float | None = None) -> int:
@@ -379,6 +564,9 @@ def serve(path: str, idle: float | None = None) -> int:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         _preload()
+        # Stamped before the socket exists: a change made after a caller saw the socket
+        # must make this server step aside.
+        context = _Context(_identity("self"), _code_stamp(), os.geteuid())
         try:
             os.unlink(path)
         except FileNotFoundError:
@@ -393,7 +581,7 @@ def serve(path: str, idle: float | None = None) -> int:
             f.write(f"{os.getpid()}\n")
         gc.collect()
         gc.freeze()  # keep the heap's pages shared with forked workers
-        server = _Server(listener, idle)
+        server = _Server(listener, idle, context)
         server.run()
     finally:
         for leftover in (path, path + ".pid"):
