@@ -156,6 +156,11 @@ def _read(path: str) -> bytes:
 def _park(sock: socket.socket, parent_end: socket.socket) -> NoReturn:
     """The parked init: wait for arguments, become the caller, then ``process.init``."""
     parent_end.close()
+    import gc  # our share of the heap copied now, not on the container's start path
+
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
     fds = array.array("i")
     data = bytearray()
     need = 4

@@ -328,15 +328,6 @@ def _serve_call(conn: socket.socket, back: socket.socket, context: _Context) -> 
     os._exit(0)
 
 
-def _own_pages() -> None:
-    """Copy our share of the server's heap now, while idle: a collection writes every
-    tracked object's GC header, so the copy-on-write faults a fresh fork would take on
-    the request's path happen here instead."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
-
-
 def _start_worker(back: socket.socket, conn: socket.socket | None, context: _Context,
                   parent: str | None) -> NoReturn:
     """A forked worker: serve ``conn``, or (a spare) park an init under cgroup ``parent``
@@ -348,7 +339,6 @@ def _start_worker(back: socket.socket, conn: socket.socket | None, context: _Con
         if conn is None:
             if parent:
                 spares.offer(spares.Spare.prepare(parent))
-            _own_pages()
             _, fds = _receive(back, max_fds=1)
             if len(fds) != 1:
                 raise ValueError("expected a connection")
