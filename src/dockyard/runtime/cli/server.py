@@ -32,6 +32,7 @@ import gc
 import importlib
 import os
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -54,6 +55,7 @@ __all__ = ["DEFAULT_SOCKET", "Request", "command", "serve", "socket_path"]
 DEFAULT_SOCKET = "/run/dockyard-runtime-server/server.sock"
 PROTOCOL = "1"
 _MAX_REQUEST = 4 << 20
+_SO_PEERPIDFD = 77  # not in Python 3.11's socket module
 _SPARES = 6  # parked workers kept for ``run`` (see _Server._refill)
 _NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "user", "cgroup")
 _STATUS_FIELDS = (b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs", b"Seccomp")
@@ -131,6 +133,24 @@ def _identity(pid: int | str) -> tuple[object, ...]:
     namespaces = tuple(os.stat(f"/proc/{pid}/ns/{ns}").st_ino for ns in _NAMESPACES)
     root = os.stat(f"/proc/{pid}/root")
     return namespaces, (root.st_dev, root.st_ino), _status(pid)
+
+
+def _same_identity(conn: socket.socket, peer: int, identity: tuple[object, ...]) -> bool:
+    """The caller, read through ``/proc/<peer>``, is us; a pidfd for the peer (Linux 6.5+)
+    proves the pid was not reused by another process while we read."""
+    try:
+        pidfd = conn.getsockopt(socket.SOL_SOCKET, _SO_PEERPIDFD)
+    except OSError:
+        pidfd = -1
+    try:
+        if _identity(peer) != identity:
+            return False
+        return pidfd < 0 or not select.select([pidfd], [], [], 0)[0]  # readable: it exited
+    except OSError:
+        return False
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
 
 
 def _code_stamp() -> tuple[tuple[str, int, int], ...]:
@@ -291,7 +311,7 @@ def _serve_call(conn: socket.socket, back: socket.socket, context: _Context) -> 
             os._exit(0)
         if (
             uid != context.uid
-            or _identity(peer) != context.identity
+            or not _same_identity(conn, peer, context.identity)
             or _needs_caller_as_parent(request.argv)
         ):
             conn.sendall(b"F\n")
