@@ -176,3 +176,45 @@ def test_info_security_options(daemon, dockerd, dockyard):
     assert mine == [" Security Options:", "  seccomp", "   Profile: builtin"]
     assert theirs == [" Security Options:", "  seccomp", "   Profile: default"]
     assert section(dockyard("info").stdout) == mine  # the dockyard CLI prints it as docker does
+
+
+SYSCALL_PROBE = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        long rc = syscall(strtol(argv[i], NULL, 10), 0, 0, 0, 0, 0, 0);
+        printf("%s %s\n", argv[i], rc < 0 ? strerrorname_np(errno) : "ok");
+    }
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory):
+    """A static binary that makes raw syscalls by number (built with the gcc install.sh
+    installs), bind-mounted into busybox on both engines."""
+    import shutil
+    import subprocess
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc, "install.sh installs gcc"
+    folder = tmp_path_factory.mktemp("probe")
+    (folder / "probe.c").write_text(SYSCALL_PROBE)
+    subprocess.run([cc, "-static", "-O2", "-o", str(folder / "probe"), str(folder / "probe.c")],
+                   check=True)
+    return str(folder)
+
+
+def test_syscalls_newer_than_the_profile_fail_with_enosys(same, probe):
+    """As runc: past the profile's last syscall ENOSYS (a libc falls back), inside it the
+    default action's EPERM (kexec_load 246, open_by_handle_at 304), allowed ones run
+    (getpid 39)."""
+    out = same("run", "--rm", *NET, "-v", f"{probe}:/probe:ro", "busybox",
+               "/probe/probe", "39", "246", "304", "600", "1000", code=0)
+    assert out.stdout == b"39 ok\n246 EPERM\n304 EPERM\n600 ENOSYS\n1000 ENOSYS\n"

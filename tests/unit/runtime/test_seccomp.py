@@ -113,3 +113,29 @@ def test_loaded_default_profile():
     assert _in_child(filt, lambda: os.getpid()) == 0
     assert _in_child(filt, lambda: linux.unshare(linux.CLONE_NEWUSER)) == errno.EPERM
     assert _in_child(filt, lambda: linux.mount("none", "/", "tmpfs", 0, None)) == errno.EPERM
+
+
+def test_syscalls_past_the_profile_get_enosys():
+    """A deny-by-default profile naming syscalls up to 60 (exit): a later number fails with
+    ENOSYS, an earlier unnamed one with the default EPERM; an allow-by-default profile
+    gets no such stub (its unknown syscalls are allowed anyway)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def raw(nr):
+        def call():
+            if libc.syscall(nr, 0, 0, 0) < 0:
+                raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        return call
+
+    allowed = ["exit", "exit_group", "getpid", "write", "rt_sigreturn", "brk", "mmap", "munmap"]
+    section = Seccomp("SCMP_ACT_ERRNO", architectures=["SCMP_ARCH_X86_64"],
+                      syscalls=[Syscall(allowed, "SCMP_ACT_ALLOW")])
+    filt = seccomp.compile(section)
+    assert _in_child(filt, raw(39)) == 0  # getpid
+    assert _in_child(filt, raw(2)) == errno.EPERM  # open: before the last named, denied
+    assert _in_child(filt, raw(500)) == errno.ENOSYS
+    allow_all = seccomp.compile(Seccomp("SCMP_ACT_ALLOW", syscalls=[Syscall(["rmdir"], "SCMP_ACT_ERRNO")]))
+    assert _in_child(allow_all, raw(500)) == errno.ENOSYS  # the kernel's own answer
+    assert seccomp._enosys_stub(Seccomp("SCMP_ACT_ALLOW")) == b""
