@@ -180,3 +180,49 @@ def test_added_runtime_as_default(workdir):
         assert native.stdout == b"native\n"
     finally:
         engine.stop()
+
+
+def test_daemon_wide_seccomp_profile_and_no_new_privileges(workdir):
+    """dockerd's --seccomp-profile and --no-new-privileges: the defaults of containers that
+    ask for nothing; a container's own security options still win; docker info shows them."""
+    profile = os.path.join(workdir, "no-mkdir.json")
+    with open(profile, "w") as f:
+        json.dump({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}, f)
+    engine = start_dockyardd(os.path.join(workdir, "sec"), "--seccomp-profile", profile,
+                             "--no-new-privileges")
+    try:
+        from engines import make_busybox
+
+        make_busybox(engine)
+        info = json.loads(engine.cli("info", "--format", "{{json .SecurityOptions}}").stdout)
+        assert info == [f"name=seccomp,profile={profile}", "name=no-new-privileges"]
+        run = ("run", "--rm", "--network", "none", "busybox", "sh", "-c")
+        out = engine.cli(*run, "mkdir /x; grep NoNewPrivs /proc/self/status")
+        assert out.stderr == b"mkdir: can't create directory '/x': Operation not permitted\n"
+        assert out.stdout == b"NoNewPrivs:\t1\n"
+        own = engine.cli("run", "--rm", "--network", "none", "--security-opt", "seccomp=builtin",
+                         "--security-opt", "no-new-privileges=false", "busybox", "sh", "-c",
+                         "mkdir /x && grep NoNewPrivs /proc/self/status")
+        assert (own.returncode, own.stdout) == (0, b"NoNewPrivs:\t0\n"), own.stderr
+    finally:
+        engine.stop()
+
+
+def test_daemon_wide_security_errors(workdir):
+    bad = os.path.join(workdir, "bad-profile.json")
+    with open(bad, "w") as f:
+        f.write('{"defaultAction": 7}')
+    out = _dockyardd("--seccomp-profile", bad)
+    assert out.returncode == 1 and b"Error loading seccomp profile" in out.stderr, out.stderr
+    out = _dockyardd("--seccomp-profile", os.path.join(workdir, "missing.json"))
+    assert out.returncode == 1 and b"Error loading seccomp profile" in out.stderr, out.stderr
+    cfg = os.path.join(workdir, "security.json")
+    with open(cfg, "w") as f:
+        json.dump({"no-new-privileges": "yes"}, f)
+    out = _dockyardd("--config-file", cfg)
+    assert out.returncode == 1 and b"invalid value for no-new-privileges" in out.stderr
+    with open(cfg, "w") as f:
+        json.dump({"seccomp-profile": "unconfined"}, f)
+    out = _dockyardd("--config-file", cfg, "--seccomp-profile", "builtin")
+    assert out.returncode == 1 and b"specified both as a flag and in the configuration file" in out.stderr

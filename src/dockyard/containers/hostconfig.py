@@ -20,7 +20,14 @@ from dockyard.runtime.spec.default import DEFAULT_CAPABILITIES
 from dockyard.runtime.spec.devices import DeviceRule
 from dockyard.runtime.spec.process import Rlimit
 
-__all__ = ["apply", "capabilities", "no_new_privileges", "resources", "validate"]
+__all__ = [
+    "apply",
+    "capabilities",
+    "configure_no_new_privileges",
+    "no_new_privileges",
+    "resources",
+    "validate",
+]
 
 _RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
             "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"}
@@ -69,10 +76,20 @@ def capabilities(hc: dict[str, Any]) -> list[str]:
     return [c for c in caps if c not in drop]
 
 
+_daemon_no_new_privileges = False  # dockerd's --no-new-privileges
+
+
+def configure_no_new_privileges(enabled: bool) -> None:
+    """The daemon-wide default (``--no-new-privileges``, daemon.json ``no-new-privileges``);
+    a container's own ``no-new-privileges=false`` still turns it off, as in moby."""
+    global _daemon_no_new_privileges
+    _daemon_no_new_privileges = enabled
+
+
 def no_new_privileges(hc: dict[str, Any]) -> bool:
     """``no-new-privileges`` alone, or with a boolean after "=" (or the old ":"), as moby's
     parseSecurityOpt; the last one wins.  Execs inherit it, as they do in Docker."""
-    wanted = False
+    wanted = _daemon_no_new_privileges
     for opt in hc.get("SecurityOpt") or []:
         key, sep, value = opt.partition("=" if "=" in opt else ":")
         if key == "no-new-privileges":

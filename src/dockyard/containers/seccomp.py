@@ -260,12 +260,45 @@ def option(security_opt: list[str]) -> str | None:
     return value
 
 
+_daemon_profile: str | None = None  # dockerd's --seccomp-profile: None (builtin), UNCONFINED, or JSON
+
+
+def configure(setting: str | None) -> str:
+    """Set the daemon-wide default profile (``--seccomp-profile`` / daemon.json
+    ``seccomp-profile``): a file, ``unconfined`` or ``builtin``.  The file is read and checked
+    once, at start (moby's "Error loading seccomp profile" is a start-up error too); returns
+    what ``docker info`` shows as the profile."""
+    global _daemon_profile
+    if setting in (None, "", BUILTIN, "default"):
+        _daemon_profile = None
+        return BUILTIN
+    if setting == UNCONFINED:
+        _daemon_profile = UNCONFINED
+        return UNCONFINED
+    try:
+        with open(setting, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise InvalidParameter(f"opening seccomp profile ({setting}) failed: {exc.strerror}") from exc
+    resolve_profile(load_profile(text), [])
+    _daemon_profile = text
+    return setting
+
+
 def resolve(host_config: dict[str, Any], capabilities: list[str]) -> Seccomp | None:
     """The container's ``linux.seccomp``: None for --privileged or ``seccomp=unconfined``,
-    the builtin profile by default, else the profile text from the security option."""
+    the daemon's profile when the container names none (the builtin one unless configured),
+    ``seccomp=builtin`` for the builtin one, else the profile text from the security option."""
     value = option(host_config.get("SecurityOpt") or [])
+    if value in (None, ""):
+        value = _daemon_profile
     if value == UNCONFINED or host_config.get("Privileged"):
         return None
     if value in (None, "", BUILTIN):
         return resolve_profile(default_profile(), capabilities)
-    return resolve_profile(load_profile(value), capabilities)
+    return resolve_profile(_load_cached(value), capabilities)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(text: str) -> Profile:
+    return load_profile(text)

@@ -39,6 +39,7 @@ class Config:
     tlskey: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # keys later issues will use
     runtimes: Any = None  # containers.runtimes.Runtimes, from "runtimes"/"default-runtime"
+    security_options: list[str] = field(default_factory=lambda: ["name=seccomp,profile=builtin"])
 
 
 # daemon.json key -> Config attribute, for keys that are also flags.
@@ -82,6 +83,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--add-runtime", dest="add_runtime", action="append", default=None, metavar="NAME=PATH",
                    help="an OCI runtime containers may ask for with --runtime NAME")
     p.add_argument("--default-runtime", dest="default_runtime", help="runtime of containers that name none")
+    p.add_argument("--seccomp-profile", dest="seccomp_profile",
+                   help='default seccomp profile of containers: a JSON file, "unconfined" or "builtin"')
+    p.add_argument("--no-new-privileges", dest="no_new_privileges", action="store_true", default=None,
+                   help="set no-new-privileges on every new container")
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 
@@ -134,6 +139,20 @@ def _runtime_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
         extra["default-runtime"] = default
 
 
+def _security_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
+    """--seccomp-profile/--no-new-privileges into their daemon.json keys (not both)."""
+    for key, attr, kind in (("seccomp-profile", "seccomp_profile", str),
+                            ("no-new-privileges", "no_new_privileges", bool)):
+        value = getattr(args, attr, None)
+        if value is not None:
+            if key in extra:
+                raise ConfigError("the following directives are specified both as a flag and in the "
+                                  f"configuration file: {key}: (from flag: {value}, from file: {extra[key]})")
+            extra[key] = value
+        if key in extra and not isinstance(extra[key], kind):
+            raise ConfigError(f"invalid value for {key}: {extra[key]!r} is not a {kind.__name__}")
+
+
 def load(args: argparse.Namespace) -> Config:
     """Merge flags over daemon.json over defaults, refusing keys given twice."""
     config = Config()
@@ -162,6 +181,7 @@ def load(args: argparse.Namespace) -> Config:
         )
     config.extra = {k: v for k, v in data.items() if k in _OTHER_KEYS}
     _runtime_flags(args, config.extra)
+    _security_flags(args, config.extra)
     from dockyard.containers.runtimes import RuntimeConfigError, Runtimes
 
     try:

@@ -135,6 +135,21 @@ async def run(config: Config) -> None:
         os.close(lock_fd)
 
 
+def _configure_security(config: Config) -> list[str]:
+    """Apply the daemon-wide container defaults (``seccomp-profile``, ``no-new-privileges``);
+    returns what ``docker info`` lists as SecurityOptions."""
+    from dockyard.containers import hostconfig, seccomp
+    from dockyard.errors import InvalidParameter
+
+    try:
+        profile = seccomp.configure(config.extra.get("seccomp-profile"))
+    except InvalidParameter as exc:
+        raise ConfigError(f"Error loading seccomp profile: {exc.message}") from None
+    enabled = bool(config.extra.get("no-new-privileges"))
+    hostconfig.configure_no_new_privileges(enabled)
+    return [f"name=seccomp,profile={profile}"] + (["name=no-new-privileges"] if enabled else [])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.version:
@@ -142,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         config = load(args)
+        config.security_options = _configure_security(config)
     except ConfigError as exc:
         print(f"dockyardd: {exc}", file=sys.stderr)
         return 1

@@ -162,8 +162,7 @@ class SystemService:
             "ContainerdCommit": {"ID": "", "Expected": ""},
             "RuncCommit": {"ID": "", "Expected": ""},
             "InitCommit": {"ID": "", "Expected": ""},
-            # Containers get Docker's default seccomp profile unless they ask otherwise.
-            "SecurityOptions": ["name=seccomp,profile=builtin"],
+            "SecurityOptions": list(self.config.security_options),
             "Warnings": None,
         }
 
