@@ -421,3 +421,20 @@ def test_runc_runtime_lifecycle(docker):
         assert docker("wait", "viarunc").stdout == b"137\n"
     finally:
         docker("rm", "-f", "viarunc")
+
+
+def test_docker_py_remove_right_after_wait_is_final(api):
+    """docker-py's run(remove=True) removes as soon as wait answers, while the daemon is
+    still tearing the exited container's network down; the removal must win (the record
+    used to come back when the teardown finished, volume and all)."""
+    import time as _time
+
+    ids = []
+    for _ in range(5):
+        c = api.containers.run("busybox", "true", detach=True)
+        ids.append(c.id)
+        assert c.wait()["StatusCode"] == 0
+        c.remove()
+    _time.sleep(1)
+    left = {c.id for c in api.containers.list(all=True)}
+    assert not left & set(ids)

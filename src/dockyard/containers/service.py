@@ -87,7 +87,7 @@ class ContainerService:
         self.exec_root = exec_root
         self._records: dict[str, Container] = {c.id: c for c in store.all()}
         self._monitors: dict[str, asyncio.Task[None]] = {}
-        self._exiting: set[asyncio.Task[Any]] = set()
+        self._exiting: dict[str, asyncio.Task[Any]] = {}  # id -> its exit being recorded
         self._exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self._remove_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self._hubs: dict[str, Hub] = {}
@@ -310,8 +310,13 @@ class ContainerService:
     async def _exited(self, cid: str, code: int, finished_at: str, oom: bool = False) -> None:
         task = asyncio.current_task()
         if task is not None:  # the loop keeps only weak references to running tasks
-            self._exiting.add(task)
-            task.add_done_callback(self._exiting.discard)
+            self._exiting[cid] = task
+
+            def forget(done: asyncio.Task[Any]) -> None:
+                if self._exiting.get(cid) is done:
+                    del self._exiting[cid]
+
+            task.add_done_callback(forget)
         self._monitors.pop(cid, None)
         if (task := self._health.pop(cid, None)) is not None:
             task.cancel()
@@ -344,7 +349,8 @@ class ContainerService:
                 await self.net.teardown(c)
             except Exception as exc:  # noqa: BLE001 - the exit is recorded whatever happens
                 log.warning("network teardown of %s: %s", cid[:12], exc)
-            self._save(c)
+            if self._records.get(cid) is c:  # not removed meanwhile: never bring it back
+                self._save(c)
         if oom:
             self._event(c, "oom")
         self._event(c, "die", exitCode=str(code))
@@ -525,6 +531,11 @@ class ContainerService:
             await self.kill(c.id, _signal.SIGKILL)
             fut = self.wait_future(c.id, "not-running")
             await fut
+        exiting = self._exiting.get(c.id)
+        if exiting is not None and exiting is not asyncio.current_task():
+            # ``wait`` answers once the exit is recorded, before its clean-up (unmount, volume
+            # release, network teardown) is done; a remove right then must not race it.
+            await asyncio.wait({exiting})
         if c.id not in self._records:
             return  # removed meanwhile (auto-remove)
         c.state.Status = "removing"

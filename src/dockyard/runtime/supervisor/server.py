@@ -363,29 +363,37 @@ class Supervisor:
     def _await_oci_start(self, c: _Container, limit: float = 5.0) -> None:
         """``runc run`` answers before the container's process runs: a signal sent while it
         is still "created" kills init before its exec and runc then reports its own failure
-        instead of the signal.  Wait (briefly, blocking: kills are rare) for "running"."""
-        import json
+        instead of the signal.  Wait (briefly, blocking: kills are rare) for "running".
+
+        runc's state directory tells without a subprocess: ``<root>/<id>/state.json`` with
+        no ``exec.fifo`` beside it is a started container (runc's own test).  A runtime that
+        keeps no such files is asked with its ``state`` verb."""
         import subprocess
 
         assert c.runtime is not None
+        directory = os.path.join(c.runtime[c.runtime.index("--root") + 1], c.id)
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            done = subprocess.run([*c.runtime, "state", c.id], capture_output=True, timeout=10)
-            status = ""
-            if done.returncode == 0:
-                try:
-                    status = json.loads(done.stdout).get("status", "")
-                except ValueError:
-                    pass
-            if status in ("running", "paused", "stopped"):
-                return
+            if os.path.exists(os.path.join(directory, "state.json")):
+                if not os.path.exists(os.path.join(directory, "exec.fifo")):
+                    return
+            else:
+                done = subprocess.run([*c.runtime, "state", c.id], capture_output=True, timeout=10)
+                status = ""
+                if done.returncode == 0:
+                    try:
+                        status = json.loads(done.stdout).get("status", "")
+                    except ValueError:
+                        pass
+                if status in ("running", "paused", "stopped"):
+                    return
             try:  # the runtime itself gave up (a zombie until the reaper runs): stop waiting
                 with open(f"/proc/{c.pid}/stat", "rb") as f:
                     if f.read().rpartition(b")")[2].split()[0] == b"Z":
                         return
             except OSError:
                 return
-            time.sleep(0.01)
+            time.sleep(0.002)
 
     def op_wait(self, conn: _Conn, req: dict) -> dict | None:
         c = self._get(req)
