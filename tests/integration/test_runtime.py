@@ -488,3 +488,98 @@ def test_runs_start_from_parked_inits(served):
     assert not _spare_pids()
     assert not [n for top in _cgroup_dirs() for n in os.listdir(top) if n.startswith(".spare-")]
     rt.server = Server(rt.base)
+
+
+def _in_pty(cmd: list[str], env, keys: bytes, rows: int = 30, cols: int = 100) -> tuple[bytes, int]:
+    """Run ``cmd`` on a fresh pty of ``rows`` x ``cols``, type ``keys``; its output and status."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    out = b""
+    try:
+        os.write(master, keys)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the command and everything on the pty are gone
+                    break
+                if not data:
+                    break
+                out += data
+            elif proc.poll() is not None:
+                break
+        return out, proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def _terminal(args=None, size=None):
+    def edit(s):
+        s.process.terminal = True
+        if args:
+            s.process.args = args
+        if size:
+            s.process.console_size = oci.Box(*size)
+    return edit
+
+
+def test_foreground_terminal(rt):
+    """``process.terminal`` in the foreground: the container gets a pty of its own (its
+    /dev/pts/0, our window size); the command copies it to its terminal, as runc run does."""
+    bundle, name = rt.bundle(["sh"], edit=_terminal())
+    env = rt.server.env if rt.server else None
+    out, code = _in_pty(rt.command("run", "-b", bundle, name), env,
+                        b"tty; busybox stty size; exit 3\n")
+    assert code == 3, out
+    assert b"/dev/pts/0\r\n30 100\r\n" in out, out
+
+
+def test_console_socket(rt, tmp_path):
+    """create --console-socket: the pty's master arrives on the socket (containerd's way);
+    exec -t in the foreground gets a pty of its own; wrong combinations are refused."""
+    import socket as sockets
+
+    path = str(tmp_path / "console.sock")
+    listener = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    bundle, name = rt.bundle(["sh", "-c", "tty; busybox stty size; exec sleep 100"],
+                             edit=_terminal(size=(20, 70)))
+    try:
+        rt.cli("create", "-b", bundle, "--console-socket", path, name, check=True)
+        conn, _ = listener.accept()
+        _msg, fds, _flags, _addr = sockets.recv_fds(conn, 1024, 1)
+        conn.close()
+        master = fds[0]
+        rt.cli("start", name, check=True)
+        out = b""
+        while b"20 70\r\n" not in out:
+            ready, _, _ = select.select([master], [], [], 10)
+            assert ready, out
+            out += os.read(master, 4096)
+        assert out == b"/dev/pts/0\r\n20 70\r\n"
+        env = rt.server.env if rt.server else None
+        got, code = _in_pty(rt.command("exec", "-t", name, "sh", "-c", "tty; exit 6"), env, b"")
+        assert code == 6 and b"/dev/pts/1" in got, got
+        os.close(master)
+        plain, other = rt.bundle(["true"])
+        refused = rt.cli("create", "-b", plain, "--console-socket", path, other)
+        assert "cannot use console socket if runc will not detach or allocate tty" in refused.stderr
+    finally:
+        listener.close()
+        rt.cli("delete", "-f", name)
+    tty_bundle, third = rt.bundle(["true"], edit=_terminal())
+    refused = rt.cli("create", "-b", tty_bundle, third)
+    assert "cannot allocate tty if runc will detach without setting console socket" in refused.stderr

@@ -36,6 +36,7 @@ from dockyard.runtime.cgroups import Cgroup, open_manager
 from dockyard.runtime.state import FIFO, Report, State, Store, process_start_time
 
 __all__ = [
+    "check_console",
     "create",
     "delete",
     "exec_process",
@@ -110,11 +111,31 @@ def _raise_report(report: process.Report) -> None:
     raise Internal(message)
 
 
+def check_console(terminal: bool, console_fd: int | None) -> None:
+    """runc's rules: a terminal needs somewhere to send it, and a console socket a terminal."""
+    if terminal and console_fd is None:
+        raise InvalidParameter(
+            "cannot allocate tty if runc will detach without setting console socket"
+        )
+    if console_fd is not None and not terminal:
+        raise InvalidParameter(
+            "cannot use console socket if runc will not detach or allocate tty"
+        )
+
+
 def _launch(
-    store: Store, container_id: str, bundle: str, stdio: tuple[int, int, int] | None, wait: bool
+    store: Store,
+    container_id: str,
+    bundle: str,
+    stdio: tuple[int, int, int] | None,
+    wait: bool,
+    console_fd: int | None = None,
 ) -> State:
     bundle = os.path.abspath(bundle)
     s = load_bundle(bundle)
+    assert s.process is not None
+    if stdio is None:  # the supervisor's callers hand over a pty as stdio instead
+        check_console(s.process.terminal, console_fd)
     plan = rootfs.plan(s, bundle)
     seccomp_filter = _seccomp(s)
     if not os.path.isdir(plan.rootfs):
@@ -131,7 +152,7 @@ def _launch(
             fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         pid_ns = next((ns for ns in s.linux.namespaces if ns.type == "pid"), None)
         cgroup_path = _cgroup_path(s, container_id)
-        if not wait and stdio is None and pid_ns is not None and not pid_ns.path:
+        if not wait and stdio is None and console_fd is None and pid_ns is not None and not pid_ns.path:
             ready = spare.take(cgroup_path)
         claimed = ready.claim(cgroup_path) if ready is not None else None
         if claimed is None:
@@ -147,7 +168,7 @@ def _launch(
             cgroup.set(s.linux.resources)
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         args = process.InitArgs(
-            s, plan, None if ready else cgroup, write_fd, fifo_fd, stdio, seccomp_filter
+            s, plan, None if ready else cgroup, write_fd, fifo_fd, stdio, seccomp_filter, console_fd
         )
         try:
             if ready is not None:
@@ -196,17 +217,26 @@ def _now() -> str:
 
 
 def create(
-    store: Store, container_id: str, bundle: str, stdio: tuple[int, int, int] | None = None
+    store: Store,
+    container_id: str,
+    bundle: str,
+    stdio: tuple[int, int, int] | None = None,
+    console_fd: int | None = None,
 ) -> State:
-    """Set the container up; its init waits before ``execve`` until ``start``."""
-    return _launch(store, container_id, bundle, stdio, wait=True)
+    """Set the container up; its init waits before ``execve`` until ``start``.  With
+    ``process.terminal`` the pty's master goes to ``console_fd`` (a connected socket)."""
+    return _launch(store, container_id, bundle, stdio, wait=True, console_fd=console_fd)
 
 
 def run(
-    store: Store, container_id: str, bundle: str, stdio: tuple[int, int, int] | None = None
+    store: Store,
+    container_id: str,
+    bundle: str,
+    stdio: tuple[int, int, int] | None = None,
+    console_fd: int | None = None,
 ) -> State:
     """Create and start at once; returns after the program is exec'd (caller reaps pid)."""
-    return _launch(store, container_id, bundle, stdio, wait=False)
+    return _launch(store, container_id, bundle, stdio, wait=False, console_fd=console_fd)
 
 
 def start(store: Store, container_id: str) -> None:
@@ -316,8 +346,11 @@ def exec_process(
     container_id: str,
     proc: spec.Process,
     stdio: tuple[int, int, int] | None = None,
+    console_fd: int | None = None,
 ) -> int:
     """Start ``proc`` inside a running container; returns its pid (the caller reaps it)."""
+    if stdio is None:
+        check_console(proc.terminal, console_fd)
     st = store.load(container_id)
     status = store.status(st)
     if status == "stopped":
@@ -336,7 +369,9 @@ def exec_process(
             )
         cgroup = open_manager(st.cgroup_path) if st.cgroup_path else None
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        args = process.ExecArgs(proc, tuple(ns_fds), cgroup, write_fd, stdio, seccomp_filter)
+        args = process.ExecArgs(
+            proc, tuple(ns_fds), cgroup, write_fd, stdio, seccomp_filter, console_fd
+        )
         has_pid = any(ns.type == "pid" for ns in s.linux.namespaces)
         pid_ns = spec.Namespace("pid", f"/proc/{st.pid}/ns/pid") if has_pid else None
         try:

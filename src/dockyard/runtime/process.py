@@ -106,6 +106,7 @@ class InitArgs(msgspec.Struct, frozen=True):
     fifo_fd: int | None  # O_PATH fd of exec.fifo for create/start; None execs at once
     stdio: tuple[int, int, int] | None
     seccomp: Filter | None = None
+    console_fd: int | None = None  # connected console socket: a pty's master goes there
 
 
 class ExecArgs(msgspec.Struct, frozen=True):
@@ -115,6 +116,7 @@ class ExecArgs(msgspec.Struct, frozen=True):
     report_fd: int
     stdio: tuple[int, int, int] | None
     seccomp: Filter | None = None  # the container's filter: an exec'd process gets it too
+    console_fd: int | None = None
 
 
 # --- reporting ---------------------------------------------------------------------------
@@ -151,7 +153,7 @@ def read_report(fd: int) -> Report | None:
 def init(args: InitArgs) -> NoReturn:
     """Become the container's init; never returns."""
     try:
-        _setup_stdio(args.stdio, keep={args.report_fd, args.fifo_fd})
+        _setup_stdio(args.stdio, keep={args.report_fd, args.fifo_fd, args.console_fd})
         os.setsid()
         _controlling_terminal(args.stdio)
         if args.cgroup is not None:
@@ -164,6 +166,8 @@ def init(args: InitArgs) -> NoReturn:
             linux.sethostname(spec.hostname)
         process = spec.process
         assert process is not None  # validate() guarantees it
+        if args.console_fd is not None:
+            _open_console(args.console_fd, process)
         env = _environment(process)
         late = _early_seccomp(args.seccomp, process)
         _set_process(process)
@@ -180,7 +184,7 @@ def init(args: InitArgs) -> NoReturn:
 def exec_in(args: ExecArgs) -> NoReturn:
     """Join a running container (``ExecArgs.ns_fds``) and exec a process; never returns."""
     try:
-        _setup_stdio(args.stdio, keep={args.report_fd, *args.ns_fds})
+        _setup_stdio(args.stdio, keep={args.report_fd, args.console_fd, *args.ns_fds})
         os.setsid()
         _controlling_terminal(args.stdio)
         if args.cgroup is not None:
@@ -188,6 +192,8 @@ def exec_in(args: ExecArgs) -> NoReturn:
         for fd in args.ns_fds:
             linux.setns(fd)
             os.close(fd)
+        if args.console_fd is not None:
+            _open_console(args.console_fd, args.process)
         env = _environment(args.process)
         late = _early_seccomp(args.seccomp, args.process)
         _set_process(args.process)
@@ -206,6 +212,41 @@ def _controlling_terminal(stdio: tuple[int, int, int] | None) -> None:
         import termios
 
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _open_console(console_fd: int, process: Process) -> None:
+    """runc's ``--console-socket`` protocol: a pty made in the container's own devpts (so
+    it is ``/dev/pts/0`` inside), its master sent over the socket with ``SCM_RIGHTS`` (the
+    name ``/dev/ptmx`` as the message), its slave our stdio and controlling terminal, owned
+    by the process's user."""
+    import fcntl
+    import socket
+    import struct
+    import termios
+
+    try:
+        master, slave = os.openpty()
+    except OSError as exc:
+        raise ChildError(f"cannot allocate a terminal: {exc.strerror}", exc.errno or 0) from None
+    try:
+        if process.console_size is not None:
+            size = struct.pack("HHHH", process.console_size.height, process.console_size.width, 0, 0)
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
+        os.fchown(slave, process.user.uid, process.user.gid)
+        sock = socket.socket(fileno=console_fd)
+        try:
+            socket.send_fds(sock, [b"/dev/ptmx"], [master])
+        except OSError as exc:
+            raise ChildError(f"cannot send the terminal to the console socket: {exc.strerror}",
+                             exc.errno or 0) from None
+        finally:
+            sock.close()
+    finally:
+        os.close(master)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _has_new(spec: Spec, kind: str) -> bool:

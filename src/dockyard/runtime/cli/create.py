@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from dockyard.errors import InvalidParameter
 from dockyard.runtime import native
+from dockyard.runtime.cli import console
 from dockyard.runtime.cli._args import Parsed, parse
 from dockyard.runtime.state import Store
 
@@ -35,8 +38,13 @@ def write_pid_file(path: str | None, pid: int) -> None:
 def main(store: Store, argv: list[str]) -> int:
     args = parse(argv, CREATE_VALUED, CREATE_BOOLEAN)
     container_id = one_id(args, "create")
-    if args.get("console-socket"):
-        raise InvalidParameter("--console-socket (terminals) is not supported yet")
-    state = native.create(store, container_id, args.get("bundle", ".") or ".")
+    socket_path = args.get("console-socket")
+    console_fd = console.connect(socket_path) if socket_path else None
+    try:
+        state = native.create(store, container_id, args.get("bundle", ".") or ".",
+                              console_fd=console_fd)
+    finally:
+        if console_fd is not None:
+            os.close(console_fd)
     write_pid_file(args.get("pid-file"), state.pid)
     return 0

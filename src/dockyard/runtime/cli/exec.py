@@ -13,6 +13,7 @@ import msgspec
 
 from dockyard.errors import InvalidParameter
 from dockyard.runtime import native
+from dockyard.runtime.cli import console
 from dockyard.runtime.cli._args import parse
 from dockyard.runtime.cli.create import write_pid_file
 from dockyard.runtime.spec import Process, User
@@ -74,17 +75,36 @@ def main(store: Store, argv: list[str]) -> int:
     opts = parse(argv, _VALUED, _BOOLEAN, stop_at_positional=1)
     if not opts.positionals:
         raise InvalidParameter('"exec" requires the container id')
-    if "tty" in opts.flags:
-        raise InvalidParameter("exec --tty is not supported yet")
     container_id, command = opts.positionals[0], opts.positionals[1:]
     if command[:1] == ["--"]:
         command = command[1:]
     proc = _process(store, container_id, command, opts)
-    pid = native.exec_process(store, container_id, proc)
+    if "tty" in opts.flags:
+        proc = msgspec.structs.replace(proc, terminal=True)
+    detach = "detach" in opts.flags
+    relay = None
+    console_fd = None
+    if opts.get("console-socket"):
+        console_fd = console.connect(opts.get("console-socket") or "")
+    elif proc.terminal and not detach:
+        relay = console.Relay()
+        console_fd = relay.child_fd
+    try:
+        pid = native.exec_process(store, container_id, proc, console_fd=console_fd)
+    except BaseException:
+        if relay is not None:
+            relay.close()
+        raise
+    finally:
+        if console_fd is not None and relay is None:
+            os.close(console_fd)
     write_pid_file(opts.get("pid-file"), pid)
-    if "detach" in opts.flags:
+    if detach:
         return 0
-    _, status = os.waitpid(pid, 0)
+    if relay is not None:
+        status = relay.copy(relay.receive(), pid)
+    else:
+        _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)

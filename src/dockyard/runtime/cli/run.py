@@ -9,6 +9,7 @@ import signal
 
 from dockyard.errors import InvalidParameter
 from dockyard.runtime import native
+from dockyard.runtime.cli import console
 from dockyard.runtime.cli._args import parse
 from dockyard.runtime.cli.create import CREATE_BOOLEAN, CREATE_VALUED, one_id, write_pid_file
 from dockyard.runtime.state import Store
@@ -40,9 +41,26 @@ def detaches(argv: list[str]) -> bool:
 def main(store: Store, argv: list[str]) -> int:
     args = parse(argv, CREATE_VALUED, _BOOLEAN)
     container_id = one_id(args, "run")
-    state = native.run(store, container_id, args.get("bundle", ".") or ".")
+    bundle = args.get("bundle", ".") or "."
+    detach = "detach" in args.flags
+    relay = None
+    console_fd = None
+    if args.get("console-socket"):
+        console_fd = console.connect(args.get("console-socket") or "")
+    elif not detach and _wants_terminal(bundle):
+        relay = console.Relay()  # the foreground terminal is ours to copy, as runc's
+        console_fd = relay.child_fd
+    try:
+        state = native.run(store, container_id, bundle, console_fd=console_fd)
+    except BaseException:
+        if relay is not None:
+            relay.close()
+        raise
+    finally:
+        if console_fd is not None and relay is None:
+            os.close(console_fd)
     write_pid_file(args.get("pid-file"), state.pid)
-    if "detach" in args.flags:
+    if detach:
         return 0
     pid = state.pid
 
@@ -55,9 +73,17 @@ def main(store: Store, argv: list[str]) -> int:
     for sig in _FORWARDED:
         signal.signal(sig, forward)
     try:
-        _, status = os.waitpid(pid, 0)
+        if relay is not None:
+            status = relay.copy(relay.receive(), pid)
+        else:
+            _, status = os.waitpid(pid, 0)
     finally:
         native.delete(store, container_id, force=True)
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
+
+
+def _wants_terminal(bundle: str) -> bool:
+    process = native.load_bundle(bundle).process
+    return process is not None and process.terminal

@@ -28,7 +28,7 @@ from dockyard.runtime.spec.devices import (
     DeviceRule,
 )
 from dockyard.runtime.spec.mounts import Mount
-from dockyard.runtime.spec.process import Capabilities, Process, Rlimit, User
+from dockyard.runtime.spec.process import Box, Capabilities, Process, Rlimit, User
 from dockyard.runtime.spec.seccomp import Seccomp, Syscall, SyscallArg
 from dockyard.runtime.spec.validate import validate
 
@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_DEVICE_RULES",
     "OCI_VERSION",
     "BlockIO",
+    "Box",
     "Capabilities",
     "Cpu",
     "Device",

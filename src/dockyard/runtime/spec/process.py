@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["Capabilities", "Process", "Rlimit", "User"]
+__all__ = ["Box", "Capabilities", "Process", "Rlimit", "User"]
 
 
 class User(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True):
@@ -26,6 +26,13 @@ class Capabilities(msgspec.Struct, omit_defaults=True):
     inheritable: list[str] | None = None
     permitted: list[str] | None = None
     ambient: list[str] | None = None
+
+
+class Box(msgspec.Struct):
+    """``consoleSize``: the terminal's initial size."""
+
+    height: int
+    width: int
 
 
 class Rlimit(msgspec.Struct):
@@ -46,3 +53,4 @@ class Process(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True):
     rlimits: list[Rlimit] | None = None
     no_new_privileges: bool = False
     oom_score_adj: int | None = None
+    console_size: Box | None = None

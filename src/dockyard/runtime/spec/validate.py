@@ -44,11 +44,6 @@ def validate(spec: Spec) -> None:
     process = spec.process
     if process is None or not process.args:
         raise InvalidParameter("config.json: process.args must name the program to run")
-    if process.terminal:
-        raise InvalidParameter(
-            "config.json: process.terminal is not supported by dockyard-runtime yet; "
-            "set it to false"
-        )
     if not process.cwd.startswith("/"):
         raise InvalidParameter(f"config.json: process.cwd {process.cwd!r} must be absolute")
     seen: set[str] = set()
