@@ -577,7 +577,15 @@ class ContainerService:
 
     # ---- attach ----------------------------------------------------------------------------
     async def attach(self, name: str, stdout: bool, stderr: bool) -> tuple[Container, Hub, Subscriber]:
+        """Subscribe to a container's output (and its stdin), before its start if need be.
+
+        Refused, with moby's words (409), while it is paused or restarting: output would not
+        come and the caller could not tell why."""
         c = self.get(name)
+        if c.state.Paused:
+            raise Conflict(f"container {name} is paused, unpause the container before attach")
+        if c.state.Restarting:
+            raise Conflict(f"container {name} is restarting, wait until the container is running")
         hub = self._hubs.get(c.id)
         if hub is None and not c.state.Running:
             hub = self._pending.setdefault(c.id, Hub())

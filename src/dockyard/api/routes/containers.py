@@ -1,5 +1,5 @@
 """Container endpoints (asyncio world): create, list, inspect, start/stop/restart/kill,
-wait, remove, rename, resize, attach and logs."""
+wait, remove, rename, resize, attach, exec and logs."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import struct
 import msgspec
 from aiohttp import web
 
+from dockyard import detachkeys
 from dockyard.api import query
-from dockyard.api.hijack import hijack
+from dockyard.api.hijack import Hijacked, hijack, refusal
 from dockyard.api.keys import CONTAINERS
 from dockyard.api.middleware import json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import start_stream
-from dockyard.containers.attach import Hub
+from dockyard.containers.attach import ClientStdin, Hub, Subscriber
 from dockyard.containers.service import LIST_FILTERS
 from dockyard.errors import DockyardError, InvalidParameter
 
@@ -119,26 +120,42 @@ async def wait(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _detach_keys(raw: str) -> bytes:
+    """moby reads an attach's ``detachKeys`` from the query; empty means ctrl-p,ctrl-q."""
+    try:
+        return detachkeys.parse(raw) if raw else detachkeys.DEFAULT
+    except ValueError:
+        raise InvalidParameter(f"Invalid detach keys ({raw}) provided") from None
+
+
+def _client_stdin(c, hub: Hub, wanted: bool, keys: bytes) -> ClientStdin | None:  # type: ignore[no-untyped-def]
+    """Stdin is copied only when the client asks for it and the container keeps it open."""
+    if not (wanted and c.config.get("OpenStdin")):
+        return None
+    return ClientStdin(hub, bool(c.config.get("Tty")), keys, bool(c.config.get("StdinOnce")))
+
+
 @routes.post("/containers/{id}/attach")
 async def attach(request: web.Request) -> web.StreamResponse:
     q = request.query
     service = request.app[CONTAINERS]
-    want_stdin = query.boolean(q, "stdin")
-    c, hub, sub = await service.attach(request.match_info["id"], query.boolean(q, "stdout"),
-                                       query.boolean(q, "stderr"))
+    try:
+        # The keys are checked before the container is looked up, as moby does.
+        keys = _detach_keys(q.get("detachKeys", ""))
+        c, hub, sub = await service.attach(request.match_info["id"], query.boolean(q, "stdout"),
+                                           query.boolean(q, "stderr"))
+    except DockyardError as exc:
+        return refusal(exc)
     tty = bool(c.config.get("Tty"))
-    stdin_once = bool(c.config.get("StdinOnce"))
-    response, conn = await hijack(
-        request,
-        on_data=hub.stdin if want_stdin and c.config.get("OpenStdin") else None,
-        on_eof=hub.close_stdin if want_stdin and stdin_once else None,
-    )
+    stdin = _client_stdin(c, hub, query.boolean(q, "stdin"), keys)
+    response, conn = await hijack(request, on_data=stdin.data if stdin else None,
+                                  on_eof=stdin.eof if stdin else None)
     try:
         if query.boolean(q, "logs"):
             for stream, _, data in await service.log_entries(c.id, stdout=sub.stdout, stderr=sub.stderr):
                 await conn.write(data if tty else _mux(1 if stream == "stdout" else 2, data))
         if query.boolean(q, "stream", True):
-            await _pump(sub, conn, tty)
+            await _pump(sub, conn, tty, stdin)
     except ConnectionError:
         pass
     finally:
@@ -202,12 +219,13 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     e = execs.get(request.match_info["id"])
     tty = bool(e.config.get("Tty"))
     hub = Hub()  # before the hijack: stdin the client sends at once is buffered in it
-    stdin = bool(e.config.get("AttachStdin"))
+    # moby reads an exec's detach keys from its create body and treats it as StdinOnce.
+    stdin = ClientStdin(hub, tty, e.detach_keys, True) if e.config.get("AttachStdin") else None
 
     # moby hijacks first and reports a failing start inside the stream (exit code 126/127
     # then comes from exec inspect), which is what the docker CLI expects.
-    response, conn = await hijack(request, on_data=hub.stdin if stdin else None,
-                                  on_eof=hub.close_stdin if stdin else None)
+    response, conn = await hijack(request, on_data=stdin.data if stdin else None,
+                                  on_eof=stdin.eof if stdin else None)
     try:
         try:
             await execs.start(e.id, hub=hub)
@@ -217,9 +235,11 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
             return response
         sub = hub.subscribe(bool(e.config.get("AttachStdout", True)), bool(e.config.get("AttachStderr", True)))
         try:
-            await _pump(sub, conn, tty)
-            # The exit code must be there before the client, seeing EOF, asks for it.
-            await asyncio.wait_for(e.done.wait(), 10)
+            await _pump(sub, conn, tty, stdin)
+            if hub.done.is_set():
+                # The exit code must be there before the client, seeing EOF, asks for it.
+                # (Not after a detach: the process goes on running.)
+                await asyncio.wait_for(e.done.wait(), 10)
         finally:
             hub.unsubscribe(sub)
     except (ConnectionError, TimeoutError):
@@ -229,22 +249,13 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _pump(sub, conn, tty: bool) -> None:  # type: ignore[no-untyped-def]
-    lost = asyncio.ensure_future(conn.lost.wait())
-    try:
-        while True:
-            getter = asyncio.ensure_future(sub.queue.get())
-            await asyncio.wait({getter, lost}, return_when=asyncio.FIRST_COMPLETED)
-            if not getter.done():
-                getter.cancel()
-                return
-            item = getter.result()
-            if item is None:
-                return
-            stream, data = item
-            await conn.write(data if tty else _mux(stream, data))
-    finally:
-        lost.cancel()
+async def _pump(sub: Subscriber, conn: Hijacked, tty: bool, stdin: ClientStdin | None) -> None:
+    """Copy output to the client until it ends, the client goes away, or its input ends
+    the session (detach keys; end of input where moby ends the session)."""
+    stops = [conn.lost] + ([stdin.ended] if stdin is not None else [])
+    while (item := await sub.get(*stops)) is not None:
+        stream, data = item
+        await conn.write(data if tty else _mux(stream, data))
 
 
 def _archive_path(request: web.Request) -> str:
