@@ -522,7 +522,13 @@ class ContainerService:
                     f"You cannot remove a running container {c.id}. Stop the container before "
                     "attempting removal or force remove"
                 )
-            await self.kill(c.id, _signal.SIGKILL)
+            try:
+                await self.kill(c.id, _signal.SIGKILL)
+            except Conflict as exc:
+                # It exited a moment ago (an attached client has already seen its output
+                # end) and the exit is still being recorded: the wait below sees it through.
+                if "is not running" not in exc.message:
+                    raise
             fut = self.wait_future(c.id, "not-running")
             await fut
         if c.id not in self._records:
