@@ -1,5 +1,5 @@
 """Container endpoints (asyncio world): create, list, inspect, start/stop/restart/kill,
-wait, remove, rename, resize, attach, exec and logs."""
+wait, remove, rename, resize, attach (hijacked and websocket), exec and logs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dockyard import detachkeys
 from dockyard.api import query
 from dockyard.api.hijack import Hijacked, hijack, refusal
 from dockyard.api.keys import CONTAINERS
-from dockyard.api.middleware import json_response
+from dockyard.api.middleware import common_headers, json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import start_stream
 from dockyard.containers.attach import ClientStdin, Hub, Subscriber
@@ -162,6 +162,71 @@ async def attach(request: web.Request) -> web.StreamResponse:
         hub.unsubscribe(sub)
         conn.close()
     return response
+
+
+@routes.get("/containers/{id}/attach/ws")
+async def attach_ws(request: web.Request) -> web.StreamResponse:
+    """Attach over a websocket: raw output (never multiplexed) in binary frames (text
+    frames before API 1.28, as moby), client frames of either kind to stdin.  Before API
+    1.42 moby attaches all three streams whatever the query says."""
+    q = request.query
+    service = request.app[CONTAINERS]
+    keys = _detach_keys(q.get("detachKeys", ""))  # a JSON 400 here: nothing is upgraded yet
+    if request["version"] >= (1, 42):
+        want_in, want_out, want_err = (query.boolean(q, k) for k in ("stdin", "stdout", "stderr"))
+    else:
+        want_in = want_out = want_err = True
+    c, hub, sub = await service.attach(request.match_info["id"], want_out, want_err)
+    ws = web.WebSocketResponse(compress=False, timeout=2.0)  # dockerd offers no extensions
+    common_headers(ws)  # prepared here, so the error middleware cannot add them
+    if not ws.can_prepare(request).ok:
+        hub.unsubscribe(sub)
+        raise InvalidParameter("not websocket protocol")
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        hub.unsubscribe(sub)
+        raise
+    kind = web.WSMsgType.BINARY if request["version"] >= (1, 28) else web.WSMsgType.TEXT
+    stdin = _client_stdin(c, hub, want_in, keys)
+    gone = asyncio.Event()  # the client closed the websocket or it broke
+    finishing = False
+
+    async def read_client() -> None:
+        try:
+            while True:
+                msg = await ws.receive()
+                if msg.type in (web.WSMsgType.TEXT, web.WSMsgType.BINARY):
+                    if stdin is not None:
+                        stdin.data(msg.data.encode() if msg.type == web.WSMsgType.TEXT else msg.data)
+                elif msg.type in (web.WSMsgType.CLOSE, web.WSMsgType.CLOSING, web.WSMsgType.CLOSED,
+                                  web.WSMsgType.ERROR):
+                    break
+        finally:
+            if stdin is not None and not finishing:
+                stdin.eof()
+            gone.set()
+
+    reader = asyncio.create_task(read_client())
+    stops = [gone] + ([stdin.ended] if stdin is not None else [])
+    try:
+        if query.boolean(q, "logs"):
+            for _, _, data in await service.log_entries(c.id, stdout=sub.stdout, stderr=sub.stderr):
+                await ws.send_frame(data, kind)
+        if query.boolean(q, "stream"):
+            while (item := await sub.get(*stops)) is not None:
+                await ws.send_frame(item[1], kind)
+    except ConnectionError:
+        pass
+    finally:
+        finishing = True
+        hub.unsubscribe(sub)
+        try:
+            await ws.close()  # 1000, as dockerd sends when the output ends
+        except ConnectionError:
+            pass
+        reader.cancel()
+    return ws
 
 
 @routes.get("/containers/{id}/logs")
