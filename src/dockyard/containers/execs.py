@@ -167,6 +167,10 @@ class Execs:
         asyncio.create_task(self._monitor(e))
         return e
 
+    def detached(self, e: Exec) -> None:
+        """A client typed the detach keys; the exec goes on running."""
+        self.containers._event(self.containers.get(e.container_id), "exec_detach", execID=e.id)
+
     def _process_file(self, exec_id: str, process: dict[str, Any], tty: bool) -> str:
         folder = os.path.join(self.containers.exec_root, "exec-processes")
         os.makedirs(folder, mode=0o700, exist_ok=True)

@@ -600,7 +600,12 @@ class ContainerService:
             reply, reader, writer = await self.shim.stream("attach", id=c.id, stdin=bool(c.config.get("OpenStdin")))
             self._hubs[c.id] = hub
             asyncio.create_task(self._run_hub(c.id, hub, reader, writer, reply.get("tty", False)))
+        self._event(c, "attach")
         return c, hub, hub.subscribe(stdout, stderr)
+
+    def detached(self, c: Container) -> None:
+        """A client typed the detach keys: moby says so on the event stream."""
+        self._event(c, "detach")
 
     async def resize(self, name: str, height: int | None, width: int | None) -> None:
         c = self.get(name)

@@ -156,6 +156,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
                 await conn.write(data if tty else _mux(1 if stream == "stdout" else 2, data))
         if query.boolean(q, "stream", True):
             await _pump(sub, conn, tty, stdin)
+            if stdin is not None and stdin.detached:
+                service.detached(c)
     except ConnectionError:
         pass
     finally:
@@ -216,6 +218,8 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
         if query.boolean(q, "stream"):
             while (item := await sub.get(*stops)) is not None:
                 await ws.send_frame(item[1], kind)
+            if stdin is not None and stdin.detached:
+                service.detached(c)
     except ConnectionError:
         pass
     finally:
@@ -301,7 +305,9 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
         sub = hub.subscribe(bool(e.config.get("AttachStdout", True)), bool(e.config.get("AttachStderr", True)))
         try:
             await _pump(sub, conn, tty, stdin)
-            if hub.done.is_set():
+            if stdin is not None and stdin.detached:
+                execs.detached(e)
+            elif hub.done.is_set():
                 # The exit code must be there before the client, seeing EOF, asks for it.
                 # (Not after a detach: the process goes on running.)
                 await asyncio.wait_for(e.done.wait(), 10)
