@@ -15,6 +15,7 @@ import json
 import socket
 import struct
 import time
+import urllib.parse
 import uuid
 
 import aiohttp
@@ -45,6 +46,14 @@ def create(engine, name: str, cmd: list[str], start: bool = True, **config) -> N
     if start:
         status, out = api_request(engine, "POST", f"{V}/containers/{name}/start")
         assert status == 204, out
+
+
+def actions(engine, name: str, since: float) -> list[str]:
+    """The container's event actions from ``since`` until now."""
+    filters = urllib.parse.quote(json.dumps({"container": [name]}))
+    status, out = api_request(engine, "GET", f"{V}/events?since={since:.3f}&until={time.time():.3f}&filters={filters}")
+    assert status == 200, out
+    return [json.loads(line)["Action"] for line in out.splitlines() if line.strip()]
 
 
 def is_dockerd(engine) -> bool:
@@ -139,6 +148,7 @@ def attach(engine, name: str, query: str = "stream=1&stdin=1&stdout=1&stderr=1")
 def test_default_keys_detach_a_tty_attach_and_the_container_keeps_running(engine, names):
     name = names()
     create(engine, name, ["cat"], OpenStdin=True, Tty=True)
+    since = time.time()
     conn = attach(engine, name)
     try:
         # a partial sequence broken by another byte is delivered intact; "x" goes in and
@@ -150,6 +160,8 @@ def test_default_keys_detach_a_tty_attach_and_the_container_keeps_running(engine
     assert eof
     assert out == b"hello\r\nhello\r\na^Pb\r\na\x10b\r\nx"  # the pty echoes, cat repeats
     assert state(engine, name)["Running"]
+    time.sleep(0.3)
+    assert actions(engine, name, since) == ["attach", "detach"]
     # stdin stayed open: a new attach still reaches cat, whose line already holds the "x"
     again = attach(engine, name)
     try:
