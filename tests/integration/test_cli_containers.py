@@ -271,6 +271,24 @@ def test_run_it_and_exec_it_through_a_pty(engine, names):
     assert code == 3 and b"hello\r\n" in out
 
 
+def test_attach_and_exec_detach_like_cli_28(engine, names):
+    """`attach` and `exec -it` end with "read escape sequence" and exit 1 on a detach (run
+    and start -a do not); keys typed in one write detach too (moby/term's escape proxy)."""
+    from engines import DOCKER_CLI
+
+    mine = [sys.executable, "-m", "dockyard.cli.main"]
+    name = names("dk")
+    engine.cli("run", "-dit", "--name", name, *NET, "busybox", "sh", check=True)
+    for args, typed in ((["attach", name], [b"echo hi\r", b"\x10", b"\x11"]),
+                        (["attach", "--detach-keys", "ctrl-a,x", name], [b"echo hi\r", b"\x01x"]),
+                        (["exec", "-it", name, "sh"], [b"echo hi\r", b"\x10\x11"])):
+        for prog in (mine, [DOCKER_CLI]):
+            out, code = _in_pty(prog + args, engine.env, typed)
+            # (CLI 28 resizes the terminal on attach, which makes sh redraw its prompt first)
+            assert code == 1 and out.endswith(b"hi\r\n/ # \x1b[6nread escape sequence\r\n"), (prog, args, out)
+        assert engine.cli("inspect", "-f", "{{.State.Running}}", name).stdout == b"true\n"
+
+
 # -- devices --------------------------------------------------------------------------------
 
 def test_device_nodes_and_permissions(dy_cli, ref):

@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from dockyard.api.middleware import common_headers
+from dockyard.api.middleware import common_headers, status_of
+from dockyard.errors import DockyardError
 
-__all__ = ["Hijacked", "hijack"]
+__all__ = ["Hijacked", "hijack", "refusal"]
 
 _HIGH_WATER = 1 << 20
 
@@ -74,3 +75,10 @@ async def hijack(request: web.Request, on_data: Callable[[bytes], None] | None =
     proto = Hijacked(original, transport, on_data, on_eof)  # type: ignore[arg-type]
     transport.set_protocol(proto)
     return response, proto
+
+
+def refusal(exc: DockyardError) -> web.Response:
+    """An attach refused before the upgrade, written as moby writes it: the message as
+    raw-stream text, not JSON (clients that read a JSON ``message`` fall back to the text)."""
+    return web.Response(status=status_of(exc), body=exc.message.encode() + b"\r\n",
+                        content_type="application/vnd.docker.raw-stream")

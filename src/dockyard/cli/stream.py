@@ -5,8 +5,9 @@ The daemon answers ``101`` and the connection becomes a raw byte pipe.  Output i
 multiplexed (8-byte header ``[stream,0,0,0,size]``) unless the container/exec has a TTY;
 input is always raw.  Without stdin the client half-closes right away; with stdin it
 half-closes at stdin EOF.  With ``-t`` and a terminal on stdin, the terminal goes raw and
-the detach keys (default ctrl-p,ctrl-q) are recognised client-side, as CLI 28 does: the
-connection is simply closed and the container keeps running.
+the detach keys (default ctrl-p,ctrl-q) are recognised client-side, as CLI 28 does (with
+moby/term's escape proxy, ``dockyard.detachkeys``): the connection is simply closed and the
+container keeps running.
 """
 
 from __future__ import annotations
@@ -15,29 +16,7 @@ import os
 
 from dockyard.client.http import hijack
 
-__all__ = ["Session", "demux", "detach_key_bytes", "open_hijack", "resize", "terminal_size"]
-
-DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
-_CTRL = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
-
-
-def detach_key_bytes(keys: str) -> bytes:
-    """moby/term ``ToBytes``: ``ctrl-p,ctrl-q`` -> b'\\x10\\x11'; ValueError if invalid."""
-    out = bytearray()
-    for key in keys.split(","):
-        if len(key) == 1:
-            out.append(ord(key))
-            continue
-        if not key.lower().startswith("ctrl-") or len(key) != 6:
-            raise ValueError(f"Unknown character: '{key}'")
-        ch = key[5].lower()
-        if "a" <= ch <= "z":
-            out.append(ord(ch) - ord("a") + 1)
-        elif ch in _CTRL:
-            out.append(_CTRL[ch])
-        else:
-            raise ValueError(f"Unknown character: '{key}'")
-    return bytes(out)
+__all__ = ["Session", "demux", "open_hijack", "resize", "terminal_size"]
 
 
 def open_hijack(client, path: str, params: list[tuple[str, str]] | None = None,  # type: ignore[no-untyped-def]
@@ -126,12 +105,15 @@ class Session:
         self.err_fd = 1 if err_to_out else 2
         self.detached = False
         self._saved_tc = None
-        self._escape = b""
+        self._scanner = None
         if stdin and tty:
+            from dockyard import detachkeys
+
             try:
-                self._escape = detach_key_bytes(detach_keys) if detach_keys else DEFAULT_DETACH_KEYS
-            except ValueError:
-                self._escape = DEFAULT_DETACH_KEYS
+                keys = detachkeys.parse(detach_keys) if detach_keys else detachkeys.DEFAULT
+            except ValueError:  # CLI 28 warns and falls back; the daemon refuses them anyway
+                keys = detachkeys.DEFAULT
+            self._scanner = detachkeys.EscapeScanner(keys)
         self._thread = None
 
     # -- terminal -------------------------------------------------------------------------
@@ -173,7 +155,7 @@ class Session:
     def _pump_stdin(self) -> None:
         import _socket
 
-        escape, pos = self._escape, 0
+        scanner = self._scanner
         try:
             while True:
                 try:
@@ -184,22 +166,20 @@ class Session:
                     break
                 if not data:
                     break
-                if escape:
-                    # moby/term escapeProxy: only single-byte reads can match the keys.
-                    if len(data) == 1 and data[0] == escape[pos]:
-                        if pos == len(escape) - 1:
-                            self.detached = True
-                            self.restore()
-                            try:
-                                self.sock.shutdown(_socket.SHUT_RDWR)
-                            except OSError:
-                                pass
-                            return
-                        pos += 1
-                        continue
-                    if pos:
-                        data, pos = escape[:pos] + data, 0
-                self.sock.sendall(data)
+                if scanner is not None:
+                    data = scanner.feed(data)
+                    if scanner.detached:
+                        if data:
+                            self.sock.sendall(data)
+                        self.detached = True
+                        self.restore()
+                        try:
+                            self.sock.shutdown(_socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+                        return
+                if data:
+                    self.sock.sendall(data)
         except OSError:
             pass
         self.restore()

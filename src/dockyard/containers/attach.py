@@ -4,15 +4,19 @@ A hub exists while somebody is attached to a running container: it reads the sup
 framed stream (raw bytes with a TTY) and hands ``(stream, data)`` to each subscriber's
 bounded queue, and forwards stdin the other way.  Stdin sent before the hub is connected
 (``docker run -i`` writes it before ``start``) is buffered until it is.
+
+``ClientStdin`` is the one path from an attached client's input to a hub, shared by the
+hijacked attach, the websocket attach and exec start, so all three detach and end alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from dockyard.detachkeys import EscapeScanner
 from dockyard.runtime.supervisor.protocol import FRAME, STDIN, frame
 
-__all__ = ["Hub", "Subscriber"]
+__all__ = ["ClientStdin", "Hub", "Subscriber"]
 
 _QUEUE = 256
 
@@ -22,6 +26,26 @@ class Subscriber:
         self.queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(_QUEUE)
         self.stdout = stdout
         self.stderr = stderr
+
+    async def get(self, *stops: asyncio.Event) -> tuple[int, bytes] | None:
+        """The next ``(stream, data)``; None at the end of output or once any of ``stops``
+        is set (the client went away, detached or ended its input), whichever comes first."""
+        if any(e.is_set() for e in stops):
+            return None
+        if not self.queue.empty():
+            return self.queue.get_nowait()
+        getter = asyncio.ensure_future(self.queue.get())
+        waiters = [asyncio.ensure_future(e.wait()) for e in stops]
+        try:
+            await asyncio.wait([getter, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+            if not getter.done():
+                getter.cancel()
+        if any(e.is_set() for e in stops) or getter.cancelled():
+            return None
+        return getter.result()
 
 
 class Hub:
@@ -94,3 +118,41 @@ class Hub:
             if (stream == 1 and not sub.stdout) or (stream == 2 and not sub.stderr):
                 continue
             await sub.queue.put((stream, data))
+
+
+class ClientStdin:
+    """An attached client's stdin on its way into a hub, copied the way moby copies it.
+
+    With a TTY the detach keys are looked for (moby looks only then): the bytes before them
+    go in, ``detached`` and ``ended`` are set, and the process keeps running with its stdin
+    open for the next attach.  At the end of the client's input moby closes the process's
+    stdin only when it is StdinOnce without a TTY (exec counts as StdinOnce), and output
+    keeps flowing; otherwise the session ends (``ended``) and stdin stays open.  The caller
+    stops its output pump when ``ended`` is set and closes the client's connection.
+    """
+
+    def __init__(self, hub: Hub, tty: bool, keys: bytes, stdin_once: bool) -> None:
+        self.hub = hub
+        self.scanner = EscapeScanner(keys) if tty else None
+        self.close_at_eof = stdin_once and not tty
+        self.detached = False
+        self.ended = asyncio.Event()
+
+    def data(self, data: bytes) -> None:
+        if self.ended.is_set():
+            return  # after a detach nothing more may reach the process
+        if self.scanner is not None:
+            data = self.scanner.feed(data)
+            self.detached = self.scanner.detached
+        if data:  # an empty frame would close the process's stdin
+            self.hub.stdin(data)
+        if self.detached:
+            self.ended.set()
+
+    def eof(self) -> None:
+        if self.ended.is_set():
+            return
+        if self.close_at_eof:
+            self.hub.close_stdin()
+        else:
+            self.ended.set()

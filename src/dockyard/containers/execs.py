@@ -9,6 +9,7 @@ the attached stream is closed, so ``GET /exec/{id}/json`` right after the stream
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -16,10 +17,11 @@ from typing import Any
 
 import msgspec
 
+from dockyard import detachkeys
 from dockyard.containers.attach import Hub
 from dockyard.containers.bundle import DEFAULT_PATH, resolve_user
 from dockyard.containers.hostconfig import no_new_privileges
-from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.errors import Conflict, Internal, InvalidParameter, NotFound
 from dockyard.containers.runtimes import NATIVE
 from dockyard.runtime.spec.default import default_nofile, default_spec
 
@@ -60,8 +62,18 @@ class Exec:
             "OpenStderr": bool(self.config.get("AttachStderr")),
             "OpenStdout": bool(self.config.get("AttachStdout")),
             "CanRemove": False, "ContainerID": self.container_id,
-            "DetachKeys": self.config.get("DetachKeys") or "", "Pid": self.pid,
+            # moby keeps the parsed bytes and its JSON encoder writes []byte as base64.
+            "DetachKeys": base64.b64encode(self._keys()).decode(), "Pid": self.pid,
         }
+
+    def _keys(self) -> bytes:
+        raw = self.config.get("DetachKeys") or ""
+        return detachkeys.parse(raw) if raw else b""
+
+    @property
+    def detach_keys(self) -> bytes:
+        """The sequence that detaches a TTY client (checked at create)."""
+        return self._keys() or detachkeys.DEFAULT
 
 
 class Execs:
@@ -84,6 +96,15 @@ class Execs:
         cmd = body.get("Cmd")
         if not cmd or not isinstance(cmd, list) or not all(isinstance(a, str) for a in cmd):
             raise InvalidParameter("No exec command specified")
+        keys = body.get("DetachKeys") or ""
+        if not isinstance(keys, str):
+            raise InvalidParameter("DetachKeys must be a string such as \"ctrl-p,ctrl-q\"")
+        if keys:
+            try:
+                detachkeys.parse(keys)
+            except ValueError:
+                # moby answers 500 here (a plain error), unlike attach's 400; keep its status.
+                raise Internal(f"Invalid escape keys ({keys}) provided") from None
         exec_id = secrets.token_hex(32)
         self.records[exec_id] = Exec(exec_id, c.id, body)
         self.containers._event(c, f"exec_create: {' '.join(cmd)}", execID=exec_id)
@@ -145,6 +166,10 @@ class Execs:
         self.containers._event(c, f"exec_start: {' '.join(e.config['Cmd'])}", execID=exec_id)
         asyncio.create_task(self._monitor(e))
         return e
+
+    def detached(self, e: Exec) -> None:
+        """A client typed the detach keys; the exec goes on running."""
+        self.containers._event(self.containers.get(e.container_id), "exec_detach", execID=e.id)
 
     def _process_file(self, exec_id: str, process: dict[str, Any], tty: bool) -> str:
         folder = os.path.join(self.containers.exec_root, "exec-processes")

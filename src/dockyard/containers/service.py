@@ -528,7 +528,13 @@ class ContainerService:
                     f"You cannot remove a running container {c.id}. Stop the container before "
                     "attempting removal or force remove"
                 )
-            await self.kill(c.id, _signal.SIGKILL)
+            try:
+                await self.kill(c.id, _signal.SIGKILL)
+            except Conflict as exc:
+                # It exited a moment ago (an attached client has already seen its output
+                # end) and the exit is still being recorded: the wait below sees it through.
+                if "is not running" not in exc.message:
+                    raise
             fut = self.wait_future(c.id, "not-running")
             await fut
         exiting = self._exiting.get(c.id)
@@ -588,7 +594,15 @@ class ContainerService:
 
     # ---- attach ----------------------------------------------------------------------------
     async def attach(self, name: str, stdout: bool, stderr: bool) -> tuple[Container, Hub, Subscriber]:
+        """Subscribe to a container's output (and its stdin), before its start if need be.
+
+        Refused, with moby's words (409), while it is paused or restarting: output would not
+        come and the caller could not tell why."""
         c = self.get(name)
+        if c.state.Paused:
+            raise Conflict(f"container {name} is paused, unpause the container before attach")
+        if c.state.Restarting:
+            raise Conflict(f"container {name} is restarting, wait until the container is running")
         hub = self._hubs.get(c.id)
         if hub is None and not c.state.Running:
             hub = self._pending.setdefault(c.id, Hub())
@@ -597,7 +611,12 @@ class ContainerService:
             reply, reader, writer = await self.shim.stream("attach", id=c.id, stdin=bool(c.config.get("OpenStdin")))
             self._hubs[c.id] = hub
             asyncio.create_task(self._run_hub(c.id, hub, reader, writer, reply.get("tty", False)))
+        self._event(c, "attach")
         return c, hub, hub.subscribe(stdout, stderr)
+
+    def detached(self, c: Container) -> None:
+        """A client typed the detach keys: moby says so on the event stream."""
+        self._event(c, "detach")
 
     async def resize(self, name: str, height: int | None, width: int | None) -> None:
         c = self.get(name)

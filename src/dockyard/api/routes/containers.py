@@ -1,5 +1,5 @@
 """Container endpoints (asyncio world): create, list, inspect, start/stop/restart/kill,
-wait, remove, rename, resize, attach and logs."""
+wait, remove, rename, resize, attach (hijacked and websocket), exec and logs."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import struct
 import msgspec
 from aiohttp import web
 
+from dockyard import detachkeys
 from dockyard.api import query
-from dockyard.api.hijack import hijack
+from dockyard.api.hijack import Hijacked, hijack, refusal
 from dockyard.api.keys import CONTAINERS
-from dockyard.api.middleware import json_response
+from dockyard.api.middleware import common_headers, json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import start_stream
-from dockyard.containers.attach import Hub
+from dockyard.containers.attach import ClientStdin, Hub, Subscriber
 from dockyard.containers.service import LIST_FILTERS
 from dockyard.errors import DockyardError, InvalidParameter
 
@@ -119,32 +120,117 @@ async def wait(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _detach_keys(raw: str) -> bytes:
+    """moby reads an attach's ``detachKeys`` from the query; empty means ctrl-p,ctrl-q."""
+    try:
+        return detachkeys.parse(raw) if raw else detachkeys.DEFAULT
+    except ValueError:
+        raise InvalidParameter(f"Invalid detach keys ({raw}) provided") from None
+
+
+def _client_stdin(c, hub: Hub, wanted: bool, keys: bytes) -> ClientStdin | None:  # type: ignore[no-untyped-def]
+    """Stdin is copied only when the client asks for it and the container keeps it open."""
+    if not (wanted and c.config.get("OpenStdin")):
+        return None
+    return ClientStdin(hub, bool(c.config.get("Tty")), keys, bool(c.config.get("StdinOnce")))
+
+
 @routes.post("/containers/{id}/attach")
 async def attach(request: web.Request) -> web.StreamResponse:
     q = request.query
     service = request.app[CONTAINERS]
-    want_stdin = query.boolean(q, "stdin")
-    c, hub, sub = await service.attach(request.match_info["id"], query.boolean(q, "stdout"),
-                                       query.boolean(q, "stderr"))
+    try:
+        # The keys are checked before the container is looked up, as moby does.
+        keys = _detach_keys(q.get("detachKeys", ""))
+        c, hub, sub = await service.attach(request.match_info["id"], query.boolean(q, "stdout"),
+                                           query.boolean(q, "stderr"))
+    except DockyardError as exc:
+        return refusal(exc)
     tty = bool(c.config.get("Tty"))
-    stdin_once = bool(c.config.get("StdinOnce"))
-    response, conn = await hijack(
-        request,
-        on_data=hub.stdin if want_stdin and c.config.get("OpenStdin") else None,
-        on_eof=hub.close_stdin if want_stdin and stdin_once else None,
-    )
+    stdin = _client_stdin(c, hub, query.boolean(q, "stdin"), keys)
+    response, conn = await hijack(request, on_data=stdin.data if stdin else None,
+                                  on_eof=stdin.eof if stdin else None)
     try:
         if query.boolean(q, "logs"):
             for stream, _, data in await service.log_entries(c.id, stdout=sub.stdout, stderr=sub.stderr):
                 await conn.write(data if tty else _mux(1 if stream == "stdout" else 2, data))
         if query.boolean(q, "stream", True):
-            await _pump(sub, conn, tty)
+            await _pump(sub, conn, tty, stdin)
+            if stdin is not None and stdin.detached:
+                service.detached(c)
     except ConnectionError:
         pass
     finally:
         hub.unsubscribe(sub)
         conn.close()
     return response
+
+
+@routes.get("/containers/{id}/attach/ws")
+async def attach_ws(request: web.Request) -> web.StreamResponse:
+    """Attach over a websocket: raw output (never multiplexed) in binary frames (text
+    frames before API 1.28, as moby), client frames of either kind to stdin.  Before API
+    1.42 moby attaches all three streams whatever the query says."""
+    q = request.query
+    service = request.app[CONTAINERS]
+    keys = _detach_keys(q.get("detachKeys", ""))  # a JSON 400 here: nothing is upgraded yet
+    if request["version"] >= (1, 42):
+        want_in, want_out, want_err = (query.boolean(q, k) for k in ("stdin", "stdout", "stderr"))
+    else:
+        want_in = want_out = want_err = True
+    c, hub, sub = await service.attach(request.match_info["id"], want_out, want_err)
+    ws = web.WebSocketResponse(compress=False, timeout=2.0)  # dockerd offers no extensions
+    common_headers(ws)  # prepared here, so the error middleware cannot add them
+    if not ws.can_prepare(request).ok:
+        hub.unsubscribe(sub)
+        raise InvalidParameter("not websocket protocol")
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        hub.unsubscribe(sub)
+        raise
+    kind = web.WSMsgType.BINARY if request["version"] >= (1, 28) else web.WSMsgType.TEXT
+    stdin = _client_stdin(c, hub, want_in, keys)
+    gone = asyncio.Event()  # the client closed the websocket or it broke
+    finishing = False
+
+    async def read_client() -> None:
+        try:
+            while True:
+                msg = await ws.receive()
+                if msg.type in (web.WSMsgType.TEXT, web.WSMsgType.BINARY):
+                    if stdin is not None:
+                        stdin.data(msg.data.encode() if msg.type == web.WSMsgType.TEXT else msg.data)
+                elif msg.type in (web.WSMsgType.CLOSE, web.WSMsgType.CLOSING, web.WSMsgType.CLOSED,
+                                  web.WSMsgType.ERROR):
+                    break
+        finally:
+            if stdin is not None and not finishing:
+                stdin.eof()
+            gone.set()
+
+    reader = asyncio.create_task(read_client())
+    stops = [gone] + ([stdin.ended] if stdin is not None else [])
+    try:
+        if query.boolean(q, "logs"):
+            for _, _, data in await service.log_entries(c.id, stdout=sub.stdout, stderr=sub.stderr):
+                await ws.send_frame(data, kind)
+        if query.boolean(q, "stream"):
+            while (item := await sub.get(*stops)) is not None:
+                await ws.send_frame(item[1], kind)
+            if stdin is not None and stdin.detached:
+                service.detached(c)
+    except ConnectionError:
+        pass
+    finally:
+        finishing = True
+        hub.unsubscribe(sub)
+        try:
+            await ws.close()  # 1000, as dockerd sends when the output ends
+        except ConnectionError:
+            pass
+        reader.cancel()
+    return ws
 
 
 @routes.get("/containers/{id}/logs")
@@ -202,12 +288,13 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     e = execs.get(request.match_info["id"])
     tty = bool(e.config.get("Tty"))
     hub = Hub()  # before the hijack: stdin the client sends at once is buffered in it
-    stdin = bool(e.config.get("AttachStdin"))
+    # moby reads an exec's detach keys from its create body and treats it as StdinOnce.
+    stdin = ClientStdin(hub, tty, e.detach_keys, True) if e.config.get("AttachStdin") else None
 
     # moby hijacks first and reports a failing start inside the stream (exit code 126/127
     # then comes from exec inspect), which is what the docker CLI expects.
-    response, conn = await hijack(request, on_data=hub.stdin if stdin else None,
-                                  on_eof=hub.close_stdin if stdin else None)
+    response, conn = await hijack(request, on_data=stdin.data if stdin else None,
+                                  on_eof=stdin.eof if stdin else None)
     try:
         try:
             await execs.start(e.id, hub=hub)
@@ -217,9 +304,13 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
             return response
         sub = hub.subscribe(bool(e.config.get("AttachStdout", True)), bool(e.config.get("AttachStderr", True)))
         try:
-            await _pump(sub, conn, tty)
-            # The exit code must be there before the client, seeing EOF, asks for it.
-            await asyncio.wait_for(e.done.wait(), 10)
+            await _pump(sub, conn, tty, stdin)
+            if stdin is not None and stdin.detached:
+                execs.detached(e)
+            elif hub.done.is_set():
+                # The exit code must be there before the client, seeing EOF, asks for it.
+                # (Not after a detach: the process goes on running.)
+                await asyncio.wait_for(e.done.wait(), 10)
         finally:
             hub.unsubscribe(sub)
     except (ConnectionError, TimeoutError):
@@ -229,22 +320,13 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _pump(sub, conn, tty: bool) -> None:  # type: ignore[no-untyped-def]
-    lost = asyncio.ensure_future(conn.lost.wait())
-    try:
-        while True:
-            getter = asyncio.ensure_future(sub.queue.get())
-            await asyncio.wait({getter, lost}, return_when=asyncio.FIRST_COMPLETED)
-            if not getter.done():
-                getter.cancel()
-                return
-            item = getter.result()
-            if item is None:
-                return
-            stream, data = item
-            await conn.write(data if tty else _mux(stream, data))
-    finally:
-        lost.cancel()
+async def _pump(sub: Subscriber, conn: Hijacked, tty: bool, stdin: ClientStdin | None) -> None:
+    """Copy output to the client until it ends, the client goes away, or its input ends
+    the session (detach keys; end of input where moby ends the session)."""
+    stops = [conn.lost] + ([stdin.ended] if stdin is not None else [])
+    while (item := await sub.get(*stops)) is not None:
+        stream, data = item
+        await conn.write(data if tty else _mux(stream, data))
 
 
 def _archive_path(request: web.Request) -> str:

@@ -142,6 +142,10 @@ def _monitor_tty(cli, path: str) -> None:  # type: ignore[no-untyped-def]
     signal.signal(signal.SIGWINCH, lambda *_: resize(cli.client, path))
 
 
+# CLI 28's `attach` and `exec` end with the escape proxy's error (run and start -a do not).
+_DETACHED = "read escape sequence"
+
+
 def _attach_session(cli, cid: str, stdin: bool, stdout: bool, stderr: bool, tty: bool,  # type: ignore[no-untyped-def]
                     detach_keys: str):
     from dockyard.cli.stream import Session, open_hijack
@@ -312,7 +316,7 @@ def attach(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if tty:
         _monitor_tty(cli, f"/containers/{cid}/resize")
     if session.wait() == "detached":
-        return 0
+        raise CommandError(_DETACHED)
     session.close()
     # docker inspects the exit code once the stream ends
     info = cli.client.json("GET", f"/containers/{cid}/json")
@@ -360,7 +364,7 @@ def exec_(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if tty:
         _monitor_tty(cli, f"/exec/{exec_id}/resize")
     if session.wait() == "detached":
-        return 0
+        raise CommandError(_DETACHED)
     session.close()
     result = cli.client.json("GET", f"/exec/{exec_id}/json")
     return int(result.get("ExitCode") or 0)
