@@ -438,3 +438,25 @@ def test_docker_py_remove_right_after_wait_is_final(api):
     _time.sleep(1)
     left = {c.id for c in api.containers.list(all=True)}
     assert not left & set(ids)
+
+
+def test_kill_and_force_remove_of_a_paused_container(daemon, dockerd):
+    """As dockerd: kill of a paused container thaws it so the signal lands (137), and
+    rm -f of a paused one finishes (it used to hang until an unpause)."""
+    import uuid
+
+    for engine in (daemon, dockerd):
+        name = f"dyt-pz-{uuid.uuid4().hex[:8]}"
+        try:
+            for suffix in ("k", "r"):
+                engine.cli("run", "-d", "--network", "none", "--name", name + suffix, "busybox",
+                           "sleep", "100", check=True)
+                engine.cli("pause", name + suffix, check=True)
+            assert engine.cli("kill", name + "k").returncode == 0
+            assert engine.cli("wait", name + "k").stdout == b"137\n"
+            started = time.monotonic()
+            assert engine.cli("rm", "-f", name + "r").returncode == 0
+            assert time.monotonic() - started < 15
+            assert engine.cli("ps", "-aq", "--filter", f"name={name}r").stdout == b""
+        finally:
+            engine.cli("rm", "-f", name + "k", name + "r")

@@ -460,10 +460,20 @@ class ContainerService:
         if not c.state.Running:
             raise Conflict(f"Container {c.id} is not running")
         try:
-            await self.shim.call("kill", id=c.id, signal=number)
+            await self._signal(c, number)
         except ShimError as exc:
             raise Conflict(f"Cannot kill container: {c.id}: {exc.message}") from exc
         self._event(c, "kill", signal=str(number))
+
+    async def _signal(self, c: Container, number: int) -> None:
+        """Signal the container; a paused one is thawed after, as moby does, or the signal
+        would wait in its frozen cgroup (``rm -f`` hung until an unpause)."""
+        await self.shim.call("kill", id=c.id, signal=number)
+        if c.state.Paused:
+            await asyncio.to_thread(self._cgroup(c).thaw)
+            c.state.Paused = False
+            c.state.Status = "running"
+            self._save(c)
 
     async def stop(self, name: str, timeout: int | None, signal: str | None = None) -> None:
         c = self.get(name)
@@ -491,7 +501,7 @@ class ContainerService:
             timeout = 10
         fut = self.wait_future(c.id, "next-exit")
         try:
-            await self.shim.call("kill", id=c.id, signal=stop_signal)
+            await self._signal(c, stop_signal)
         except ShimError:
             pass
         if timeout < 0:
@@ -501,7 +511,7 @@ class ContainerService:
             await asyncio.wait_for(asyncio.shield(fut), timeout)
         except TimeoutError:
             try:
-                await self.shim.call("kill", id=c.id, signal=int(_signal.SIGKILL))
+                await self._signal(c, int(_signal.SIGKILL))
             except ShimError:
                 pass
             await fut
