@@ -21,6 +21,7 @@ from dockyard import detachkeys
 from dockyard.containers.attach import Hub
 from dockyard.containers.bundle import DEFAULT_PATH, resolve_user
 from dockyard.containers.hostconfig import no_new_privileges
+from dockyard.background import spawn
 from dockyard.errors import Conflict, Internal, InvalidParameter, NotFound
 from dockyard.containers.runtimes import NATIVE
 from dockyard.runtime.spec.default import default_nofile, default_spec
@@ -154,7 +155,7 @@ class Execs:
         try:
             if hub is not None:
                 reply, reader, writer = await shim.stream("start", attach=True, **request)
-                asyncio.create_task(hub.run(reader, writer, bool(reply.get("tty"))))
+                spawn(hub.run(reader, writer, bool(reply.get("tty"))))
             else:
                 reply = await shim.call("start", **request)
         except Conflict as exc:
@@ -164,7 +165,7 @@ class Execs:
             raise InvalidParameter(f"OCI runtime exec failed: {exc.message}: unknown") from exc
         e.running, e.pid = True, reply["pid"]
         self.containers._event(c, f"exec_start: {' '.join(e.config['Cmd'])}", execID=exec_id)
-        asyncio.create_task(self._monitor(e))
+        spawn(self._monitor(e))
         return e
 
     def detached(self, e: Exec) -> None:

@@ -30,6 +30,7 @@ from dockyard.containers.shim import Shim, ShimError
 from dockyard.containers.store import Store
 from dockyard import errors
 from dockyard.containers.runtimes import Runtime, Runtimes
+from dockyard.background import spawn
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotModified
 from dockyard.events import EventBus
 
@@ -87,7 +88,8 @@ class ContainerService:
         self.exec_root = exec_root
         self._records: dict[str, Container] = {c.id: c for c in store.all()}
         self._monitors: dict[str, asyncio.Task[None]] = {}
-        self._exiting: dict[str, asyncio.Task[Any]] = {}  # id -> its exit being recorded
+        self._exiting: dict[str, asyncio.Event] = {}  # id -> set when its exit's clean-up ends
+        self._exit_tasks: set[asyncio.Task[Any]] = set()
         self._exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self._remove_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self._hubs: dict[str, Hub] = {}
@@ -214,7 +216,7 @@ class ContainerService:
                 if c.host_config.get("AutoRemove"):
                     # moby removes an auto-remove container whose start failed, which also
                     # answers the client's wait?condition=removed.
-                    asyncio.create_task(self.remove(c.id, force=True, volumes=True))
+                    spawn(self.remove(c.id, force=True, volumes=True))
                 raise
 
     async def _start(self, c: Container) -> None:
@@ -261,7 +263,7 @@ class ContainerService:
             if pending is not None:
                 reply, reader, writer = await self.shim.stream("start", attach=True, **request)
                 self._hubs[c.id] = pending
-                asyncio.create_task(self._run_hub(c.id, pending, reader, writer, reply.get("tty", False)))
+                spawn(self._run_hub(c.id, pending, reader, writer, reply.get("tty", False)))
             else:
                 reply = await self.shim.call("start", **request)
         except ShimError as exc:
@@ -309,31 +311,48 @@ class ContainerService:
 
     async def _exited(self, cid: str, code: int, finished_at: str, oom: bool = False) -> None:
         task = asyncio.current_task()
-        if task is not None:  # the loop keeps only weak references to running tasks
-            self._exiting[cid] = task
-
-            def forget(done: asyncio.Task[Any]) -> None:
-                if self._exiting.get(cid) is done:
-                    del self._exiting[cid]
-
-            task.add_done_callback(forget)
+        if task is not None and task is self._monitors.get(cid):
+            # ``_monitors`` held this task; the loop itself keeps only a weak reference.
+            self._exit_tasks.add(task)
+            task.add_done_callback(self._exit_tasks.discard)
         self._monitors.pop(cid, None)
-        if (task := self._health.pop(cid, None)) is not None:
-            task.cancel()
-        c = self._records.get(cid)
+        cleaned = asyncio.Event()  # a remove meanwhile waits for the clean-up below
+        self._exiting[cid] = cleaned
+        try:
+            c = await self._record_exit(cid, code, finished_at, oom)
+        finally:
+            cleaned.set()
+            if self._exiting.get(cid) is cleaned:
+                del self._exiting[cid]
         if c is None:
             return
+        if c.host_config.get("AutoRemove"):
+            try:
+                await self.remove(cid, force=True, volumes=True)
+            except NotFound:
+                pass
+        elif self._should_restart(c):
+            self._schedule_restart(c)
+
+    async def _record_exit(self, cid: str, code: int, finished_at: str, oom: bool) -> Container | None:
+        """The exit's state, then its clean-up (supervisor, layer, volumes, network)."""
+        if (health := self._health.pop(cid, None)) is not None:
+            health.cancel()
+        c = self._records.get(cid)
+        if c is None:
+            return None
         hub = self._hubs.get(cid)
         if hub is not None:
             try:
                 await asyncio.wait_for(hub.done.wait(), 5)
             except TimeoutError:
                 pass
-        health = c.state.Health
-        if health is not None:
-            health = {**health, "Status": "unhealthy" if health.get("Status") == "unhealthy" else "starting"}
+        health_state = c.state.Health
+        if health_state is not None:
+            health_state = {**health_state,
+                            "Status": "unhealthy" if health_state.get("Status") == "unhealthy" else "starting"}
         c.state = State(Status="exited", ExitCode=code, StartedAt=c.state.StartedAt,
-                        FinishedAt=finished_at, OOMKilled=oom, Health=health)
+                        FinishedAt=finished_at, OOMKilled=oom, Health=health_state)
         self._save(c)
         try:
             await self.shim.call("delete", id=cid)
@@ -357,13 +376,7 @@ class ContainerService:
         for fut in self._exit_waiters.pop(cid, []):
             if not fut.done():
                 fut.set_result(code)
-        if c.host_config.get("AutoRemove"):
-            try:
-                await self.remove(cid, force=True, volumes=True)
-            except NotFound:
-                pass
-        elif self._should_restart(c):
-            self._schedule_restart(c)
+        return c
 
     def _should_restart(self, c: Container) -> bool:
         policy = c.host_config.get("RestartPolicy") or {}
@@ -399,7 +412,7 @@ class ContainerService:
                     current.state.Status = "exited"
                     self._save(current)
 
-        asyncio.create_task(later())
+        spawn(later())
 
     async def restore(self) -> None:
         """Re-attach to containers that kept running while the daemon was away."""
@@ -547,11 +560,11 @@ class ContainerService:
                     raise
             fut = self.wait_future(c.id, "not-running")
             await fut
-        exiting = self._exiting.get(c.id)
-        if exiting is not None and exiting is not asyncio.current_task():
+        cleaning = self._exiting.get(c.id)
+        if cleaning is not None:
             # ``wait`` answers once the exit is recorded, before its clean-up (unmount, volume
             # release, network teardown) is done; a remove right then must not race it.
-            await asyncio.wait({exiting})
+            await cleaning.wait()
         if c.id not in self._records:
             return  # removed meanwhile (auto-remove)
         c.state.Status = "removing"
@@ -620,7 +633,7 @@ class ContainerService:
             hub = Hub()
             reply, reader, writer = await self.shim.stream("attach", id=c.id, stdin=bool(c.config.get("OpenStdin")))
             self._hubs[c.id] = hub
-            asyncio.create_task(self._run_hub(c.id, hub, reader, writer, reply.get("tty", False)))
+            spawn(self._run_hub(c.id, hub, reader, writer, reply.get("tty", False)))
         self._event(c, "attach")
         return c, hub, hub.subscribe(stdout, stderr)
 
