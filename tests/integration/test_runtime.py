@@ -583,3 +583,20 @@ def test_console_socket(rt, tmp_path):
     tty_bundle, third = rt.bundle(["true"], edit=_terminal())
     refused = rt.cli("create", "-b", tty_bundle, third)
     assert "cannot allocate tty if runc will detach without setting console socket" in refused.stderr
+
+
+def test_caller_umask_and_rlimits_reach_the_container(rt):
+    """Served or not, the container inherits what the command's caller set (runc's
+    behaviour): the umask, and rlimits the spec does not name (core here)."""
+    import resource
+
+    def caller():
+        os.umask(0o027)
+        resource.setrlimit(resource.RLIMIT_CORE, (1024 * 1024, resource.RLIM_INFINITY))
+
+    for _ in range(2):  # served: the second call starts from a parked init
+        bundle, name = rt.bundle(["sh", "-c", "umask; ulimit -c"])
+        env = rt.server.env if rt.server else None
+        proc = subprocess.run(rt.command("run", "-b", bundle, name), capture_output=True,
+                              env=env, preexec_fn=caller, timeout=60)
+        assert proc.stdout == b"0027\n2048\n", proc.stderr  # busybox counts 512-byte blocks

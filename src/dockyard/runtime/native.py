@@ -130,10 +130,13 @@ def _launch(
     stdio: tuple[int, int, int] | None,
     wait: bool,
     console_fd: int | None = None,
+    console: Callable[[], int] | None = None,
 ) -> State:
     bundle = os.path.abspath(bundle)
     s = load_bundle(bundle)
     assert s.process is not None
+    if s.process.terminal and console_fd is None and console is not None:
+        console_fd = console()
     if stdio is None:  # the supervisor's callers hand over a pty as stdio instead
         check_console(s.process.terminal, console_fd)
     plan = rootfs.plan(s, bundle)
@@ -234,9 +237,13 @@ def run(
     bundle: str,
     stdio: tuple[int, int, int] | None = None,
     console_fd: int | None = None,
+    console: Callable[[], int] | None = None,
 ) -> State:
-    """Create and start at once; returns after the program is exec'd (caller reaps pid)."""
-    return _launch(store, container_id, bundle, stdio, wait=False, console_fd=console_fd)
+    """Create and start at once; returns after the program is exec'd (caller reaps pid).
+    ``console`` makes a console socket when config.json asks for a terminal and
+    ``console_fd`` gives none (the foreground command copies the pty itself)."""
+    return _launch(store, container_id, bundle, stdio, wait=False, console_fd=console_fd,
+                   console=console)
 
 
 def start(store: Store, container_id: str) -> None:

@@ -161,6 +161,8 @@ def _park(sock: socket.socket, parent_end: socket.socket) -> NoReturn:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    own_limits = [resource.getrlimit(r) for r in range(_RLIMITS)]
+    own_oom = _read("/proc/self/oom_score_adj")
     fds = array.array("i")
     data = bytearray()
     need = 4
@@ -184,11 +186,13 @@ def _park(sock: socket.socket, parent_end: socket.socket) -> NoReturn:
         os.close(fd)
     os.umask(handoff.umask)
     for res, limits in enumerate(handoff.rlimits):
+        if res < len(own_limits) and tuple(limits) == own_limits[res]:
+            continue
         try:
             resource.setrlimit(res, limits)
         except (ValueError, OSError):
             pass
-    if handoff.oom_score_adj:
+    if handoff.oom_score_adj and handoff.oom_score_adj != own_oom:
         try:
             with open("/proc/self/oom_score_adj", "wb") as f:
                 f.write(handoff.oom_score_adj)

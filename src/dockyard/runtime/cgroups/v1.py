@@ -17,10 +17,20 @@ from dockyard.runtime.cgroups._files import read, remove_dir, write
 from dockyard.runtime.cgroups.base import Stats
 from dockyard.runtime.spec import DeviceRule, Resources
 
-__all__ = ["CONTROLLERS", "V1", "device_rule_line", "discover_mounts"]
+__all__ = ["CONTROLLERS", "V1", "device_rule_line", "discover_mounts", "remember_mounts"]
 
 CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
 _UNLIMITED = 1 << 62  # v1 reports "no limit" as PAGE_COUNTER_MAX pages, about 2**63
+
+
+_remembered: dict[str, str] | None = None
+
+
+def remember_mounts() -> None:
+    """Read the hierarchies once for this process and the children it forks (the runtime
+    server's workers): each ``V1`` then skips reading /proc/self/mountinfo."""
+    global _remembered
+    _remembered = discover_mounts()
 
 
 def discover_mounts(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
@@ -51,7 +61,9 @@ class V1:
 
     def __init__(self, path: str, mounts: dict[str, str] | None = None) -> None:
         self.path = "/" + path.strip("/")
-        self.mounts = discover_mounts() if mounts is None else mounts
+        if mounts is None:
+            mounts = discover_mounts() if _remembered is None else dict(_remembered)
+        self.mounts = mounts
 
     def dir(self, controller: str) -> str | None:
         mount = self.mounts.get(controller)

@@ -43,15 +43,20 @@ def main(store: Store, argv: list[str]) -> int:
     container_id = one_id(args, "run")
     bundle = args.get("bundle", ".") or "."
     detach = "detach" in args.flags
-    relay = None
+    relay: console.Relay | None = None
     console_fd = None
     if args.get("console-socket"):
         console_fd = console.connect(args.get("console-socket") or "")
-    elif not detach and _wants_terminal(bundle):
-        relay = console.Relay()  # the foreground terminal is ours to copy, as runc's
-        console_fd = relay.child_fd
+
+    def foreground_terminal() -> int:
+        """Asked only when config.json wants a terminal: ours to copy, as runc's."""
+        nonlocal relay
+        relay = console.Relay()
+        return relay.child_fd
+
     try:
-        state = native.run(store, container_id, bundle, console_fd=console_fd)
+        state = native.run(store, container_id, bundle, console_fd=console_fd,
+                           console=None if detach or console_fd is not None else foreground_terminal)
     except BaseException:
         if relay is not None:
             relay.close()
@@ -82,8 +87,3 @@ def main(store: Store, argv: list[str]) -> int:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
-
-
-def _wants_terminal(bundle: str) -> bool:
-    process = native.load_bundle(bundle).process
-    return process is not None and process.terminal

@@ -256,39 +256,53 @@ def _close_all(fds: list[int]) -> None:
             pass
 
 
-def _copy_oom_score(peer: int) -> None:
-    try:
-        with open(f"/proc/{peer}/oom_score_adj", "rb") as f:
-            value = f.read()
-        with open("/proc/self/oom_score_adj", "wb") as f:
-            f.write(value)
-    except OSError:
-        pass
-
-
 class _Context(msgspec.Struct):
-    """What a worker checks a call against: the server's identity and code stamp."""
+    """What a worker checks a call against (the server's identity and code stamp), and the
+    state it inherited from the server, so it changes only what the caller has otherwise."""
 
     identity: tuple[object, ...]
     stamp: tuple[tuple[str, int, int], ...]
     uid: int
+    env: dict[str, str]
+    rlimits: list[tuple[int, int]]
+    oom_score_adj: bytes
+
+    @classmethod
+    def of_server(cls) -> _Context:
+        try:
+            with open("/proc/self/oom_score_adj", "rb") as f:
+                oom = f.read()
+        except OSError:
+            oom = b""
+        return cls(_identity("self"), _code_stamp(), os.geteuid(), dict(os.environ),
+                   [resource.getrlimit(r) for r in range(16)], oom)
 
 
-def _become_caller(request: Request, fds: list[int], peer: int) -> None:
+def _become_caller(request: Request, fds: list[int], peer: int, context: _Context) -> None:
     """Take the caller's stdio, cwd, environment, umask, rlimits and oom score."""
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
     _close_all([fd for fd in fds if fd > 2])
     os.chdir(request.cwd)
     os.umask(request.umask)
-    os.environ.clear()
-    os.environ.update(request.env)
-    for res, (cur, hard) in enumerate(request.rlimits):
+    if request.env != context.env:
+        os.environ.clear()
+        os.environ.update(request.env)
+    for res, limits in enumerate(request.rlimits):
+        if res < len(context.rlimits) and limits == context.rlimits[res]:
+            continue
         try:
-            resource.setrlimit(res, (cur, hard))
+            resource.setrlimit(res, limits)
         except (ValueError, OSError):
             pass  # a limit we may not raise stays as it is, as for any child
-    _copy_oom_score(peer)
+    try:
+        with open(f"/proc/{peer}/oom_score_adj", "rb") as f:
+            oom = f.read()
+        if oom != context.oom_score_adj:
+            with open("/proc/self/oom_score_adj", "wb") as f:
+                f.write(oom)
+    except OSError:
+        pass
 
 
 def _serve_call(conn: socket.socket, back: socket.socket, context: _Context) -> NoReturn:
@@ -319,7 +333,7 @@ def _serve_call(conn: socket.socket, back: socket.socket, context: _Context) -> 
         conn.sendall(b"P%d\n" % os.getpid())
         answered = True
         conn.settimeout(None)
-        _become_caller(request, fds, peer)
+        _become_caller(request, fds, peer, context)
         code = main(request.argv)
     except BaseException:  # noqa: BLE001 - a forked worker must never unwind
         if not answered:  # nothing ran: a hostile or vanished client, or our own fault
@@ -549,6 +563,10 @@ def _preload() -> None:
     from dockyard.runtime import process, rootfs, spec, state
     from dockyard.runtime.spec.default import default_nofile
 
+    from dockyard.runtime.cgroups import is_unified, v1
+
+    if not is_unified():
+        v1.remember_mounts()
     loaded = spec.load(spec.dump(spec.default_spec(nofile=default_nofile())))
     spec.validate(loaded)
     plan = rootfs.plan(loaded, "/nonexistent-bundle")
@@ -576,7 +594,7 @@ def serve(path: str, idle: float | None = None) -> int:
         _preload()
         # Stamped before the socket exists: a change made after a caller saw the socket
         # must make this server step aside.
-        context = _Context(_identity("self"), _code_stamp(), os.geteuid())
+        context = _Context.of_server()
         try:
             os.unlink(path)
         except FileNotFoundError:
