@@ -55,8 +55,8 @@ chmod 755 "$venv/bin/dockyard-runtime-py"
 cflags=(-O2 -Wall -Wextra -Werror -DPYTHON_COMMAND="\"$venv/bin/dockyard-runtime-py\"")
 client="$here/src/dockyard/runtime/cli/client.c"
 # static when libc.a is there: no dynamic loader, 0.2 ms less per call
-cc "${cflags[@]}" -static -o "$venv/bin/dockyard-runtime.new" "$client" 2>/dev/null ||
-    cc "${cflags[@]}" -o "$venv/bin/dockyard-runtime.new" "$client"
+gcc "${cflags[@]}" -static -o "$venv/bin/dockyard-runtime.new" "$client" 2>/dev/null ||
+    gcc "${cflags[@]}" -o "$venv/bin/dockyard-runtime.new" "$client"
 mv -f "$venv/bin/dockyard-runtime.new" "$venv/bin/dockyard-runtime"
 ln -sf "$venv/bin/dockyard-runtime" /usr/local/bin/dockyard-runtime
 ln -sf "$venv/bin/dockyard" /usr/local/bin/dockyard

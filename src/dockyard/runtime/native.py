@@ -354,8 +354,12 @@ def exec_process(
     proc: spec.Process,
     stdio: tuple[int, int, int] | None = None,
     console_fd: int | None = None,
+    console: Callable[[], int] | None = None,
 ) -> int:
-    """Start ``proc`` inside a running container; returns its pid (the caller reaps it)."""
+    """Start ``proc`` inside a running container; returns its pid (the caller reaps it).
+    ``console`` as for ``run``."""
+    if proc.terminal and console_fd is None and console is not None:
+        console_fd = console()
     if stdio is None:
         check_console(proc.terminal, console_fd)
     st = store.load(container_id)

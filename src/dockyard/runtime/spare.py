@@ -16,16 +16,15 @@ so it is indistinguishable from an init forked at that moment.
 
 from __future__ import annotations
 
-import array
 import os
 import resource
 import signal
 import socket
-import struct
 from typing import TYPE_CHECKING, NoReturn
 
 import msgspec
 
+from dockyard.runtime import fdpass
 from dockyard.runtime.cgroups import is_unified
 from dockyard.runtime.cgroups.v1 import V1
 from dockyard.runtime.rootfs import Plan
@@ -36,10 +35,10 @@ from dockyard.runtime.state import process_start_time
 if TYPE_CHECKING:
     from dockyard.runtime.process import InitArgs
 
-__all__ = ["Spare", "discard_ready", "offer", "sweep", "take"]
+__all__ = ["RLIMIT_COUNT", "Spare", "discard_ready", "offer", "sweep", "take"]
 
 _PREFIX = ".spare-"
-_RLIMITS = 16  # RLIMIT_NLIMITS on Linux (the resource module does not export it)
+RLIMIT_COUNT = 16  # RLIMIT_NLIMITS on Linux (the resource module does not export it)
 _ready: Spare | None = None
 
 
@@ -114,15 +113,10 @@ class Spare:
             args.plan,
             args.seccomp,
             _umask(),
-            [resource.getrlimit(r) for r in range(_RLIMITS)],
+            [resource.getrlimit(r) for r in range(RLIMIT_COUNT)],
             _read("/proc/self/oom_score_adj"),
         )
-        data = msgspec.msgpack.encode(handoff)
-        fds = array.array("i", [report_fd, 0, 1, 2])
-        self.sock.sendmsg(
-            [struct.pack("<I", len(data)), data],
-            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())],
-        )
+        fdpass.send(self.sock, msgspec.msgpack.encode(handoff), [report_fd, 0, 1, 2])
         self.sock.close()
 
     def discard(self) -> None:
@@ -161,25 +155,14 @@ def _park(sock: socket.socket, parent_end: socket.socket) -> NoReturn:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-    own_limits = [resource.getrlimit(r) for r in range(_RLIMITS)]
+    own_limits = [resource.getrlimit(r) for r in range(RLIMIT_COUNT)]
     own_oom = _read("/proc/self/oom_score_adj")
-    fds = array.array("i")
-    data = bytearray()
-    need = 4
-    while len(data) < need:
-        chunk, ancdata, _flags, _addr = sock.recvmsg(
-            1 << 20, socket.CMSG_SPACE(4 * fds.itemsize), socket.MSG_CMSG_CLOEXEC
-        )
-        for level, kind, cdata in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(cdata[: len(cdata) - len(cdata) % fds.itemsize])
-        if not chunk:
-            os._exit(0)  # discarded
-        data += chunk
-        if need == 4 and len(data) >= 4:
-            need = 4 + struct.unpack("<I", data[:4])[0]
+    try:
+        data, fds = fdpass.receive(sock, 4)
+    except (OSError, ValueError):
+        os._exit(0)  # discarded
     sock.close()
-    handoff = _DECODER.decode(bytes(data[4:need]))
+    handoff = _DECODER.decode(data)
     report_fd, *stdio = fds
     for target, fd in enumerate(stdio):
         os.dup2(fd, target)

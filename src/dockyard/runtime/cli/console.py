@@ -16,10 +16,11 @@ import select
 import signal
 import socket
 import termios
+from collections.abc import Callable
 
 from dockyard.errors import InvalidParameter
 
-__all__ = ["Relay", "connect"]
+__all__ = ["Console", "Relay", "connect", "exit_code"]
 
 
 def connect(path: str) -> int:
@@ -31,6 +32,48 @@ def connect(path: str) -> int:
         sock.close()
         raise InvalidParameter(f"cannot connect to the console socket {path}: {exc.strerror}") from None
     return sock.detach()
+
+
+def exit_code(status: int) -> int:
+    """A wait status as a command's exit code: 128+N for a death by signal N, as runc."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+class Console:
+    """Where a new process's terminal goes, for ``run`` and ``exec``: the socket named by
+    ``--console-socket``, or, in the foreground without one, a ``Relay`` made only if the
+    process asks for a terminal (``factory``).  As a context manager it closes what the
+    start did not hand on."""
+
+    def __init__(self, socket_path: str | None, foreground: bool) -> None:
+        self.fd = connect(socket_path) if socket_path else None
+        self._foreground = foreground and self.fd is None
+        self.relay: Relay | None = None
+
+    @property
+    def factory(self) -> Callable[[], int] | None:
+        return self._make if self._foreground else None
+
+    def _make(self) -> int:
+        self.relay = Relay()
+        return self.relay.child_fd
+
+    def __enter__(self) -> Console:
+        return self
+
+    def __exit__(self, kind: object, _exc: object, _tb: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # the child has its own copy by now
+            self.fd = None
+        if kind is not None and self.relay is not None:
+            self.relay.close()
+
+    def wait(self, pid: int) -> int:
+        """Copy the terminal if it is ours, until ``pid`` exits; its exit code."""
+        if self.relay is not None:
+            return exit_code(self.relay.copy(self.relay.receive(), pid))
+        return exit_code(os.waitpid(pid, 0)[1])
 
 
 class Relay:

@@ -7,8 +7,6 @@ override."""
 
 from __future__ import annotations
 
-import os
-
 import msgspec
 
 from dockyard.errors import InvalidParameter
@@ -82,29 +80,10 @@ def main(store: Store, argv: list[str]) -> int:
     if "tty" in opts.flags:
         proc = msgspec.structs.replace(proc, terminal=True)
     detach = "detach" in opts.flags
-    relay = None
-    console_fd = None
-    if opts.get("console-socket"):
-        console_fd = console.connect(opts.get("console-socket") or "")
-    elif proc.terminal and not detach:
-        relay = console.Relay()
-        console_fd = relay.child_fd
-    try:
-        pid = native.exec_process(store, container_id, proc, console_fd=console_fd)
-    except BaseException:
-        if relay is not None:
-            relay.close()
-        raise
-    finally:
-        if console_fd is not None and relay is None:
-            os.close(console_fd)
+    with console.Console(opts.get("console-socket"), foreground=not detach) as terminal:
+        pid = native.exec_process(store, container_id, proc, console_fd=terminal.fd,
+                                  console=terminal.factory)
     write_pid_file(opts.get("pid-file"), pid)
     if detach:
         return 0
-    if relay is not None:
-        status = relay.copy(relay.receive(), pid)
-    else:
-        _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
+    return terminal.wait(pid)

@@ -41,29 +41,10 @@ def detaches(argv: list[str]) -> bool:
 def main(store: Store, argv: list[str]) -> int:
     args = parse(argv, CREATE_VALUED, _BOOLEAN)
     container_id = one_id(args, "run")
-    bundle = args.get("bundle", ".") or "."
     detach = "detach" in args.flags
-    relay: console.Relay | None = None
-    console_fd = None
-    if args.get("console-socket"):
-        console_fd = console.connect(args.get("console-socket") or "")
-
-    def foreground_terminal() -> int:
-        """Asked only when config.json wants a terminal: ours to copy, as runc's."""
-        nonlocal relay
-        relay = console.Relay()
-        return relay.child_fd
-
-    try:
-        state = native.run(store, container_id, bundle, console_fd=console_fd,
-                           console=None if detach or console_fd is not None else foreground_terminal)
-    except BaseException:
-        if relay is not None:
-            relay.close()
-        raise
-    finally:
-        if console_fd is not None and relay is None:
-            os.close(console_fd)
+    with console.Console(args.get("console-socket"), foreground=not detach) as terminal:
+        state = native.run(store, container_id, args.get("bundle", ".") or ".",
+                           console_fd=terminal.fd, console=terminal.factory)
     write_pid_file(args.get("pid-file"), state.pid)
     if detach:
         return 0
@@ -78,12 +59,6 @@ def main(store: Store, argv: list[str]) -> int:
     for sig in _FORWARDED:
         signal.signal(sig, forward)
     try:
-        if relay is not None:
-            status = relay.copy(relay.receive(), pid)
-        else:
-            _, status = os.waitpid(pid, 0)
+        return terminal.wait(pid)
     finally:
         native.delete(store, container_id, force=True)
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)

@@ -25,8 +25,6 @@ The server answers lines: ``P<worker pid>``, then ``X<exit status>``; or ``F``.
 
 from __future__ import annotations
 
-import array
-import errno
 import fcntl
 import gc
 import importlib
@@ -46,15 +44,16 @@ from typing import NoReturn
 import msgspec
 
 from dockyard.errors import DockyardError
+from dockyard.runtime import fdpass
 from dockyard.runtime import spare as spares
 from dockyard.runtime.cli._args import parse
+from dockyard.runtime.cli.console import exit_code
 from dockyard.runtime.cli.main import VERBS, main, split
 
 __all__ = ["DEFAULT_SOCKET", "Request", "command", "serve", "socket_path"]
 
 DEFAULT_SOCKET = "/run/dockyard-runtime-server/server.sock"
 PROTOCOL = "1"
-_MAX_REQUEST = 4 << 20
 _SO_PEERPIDFD = 77  # not in Python 3.11's socket module
 _SPARES = 6  # parked workers kept for ``run`` (see _Server._refill)
 _NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "user", "cgroup")
@@ -223,31 +222,6 @@ def _run_cgroup_parent(request: Request) -> str | None:
         return None
 
 
-def _receive(conn: socket.socket, max_fds: int = 3) -> tuple[bytes, list[int]]:
-    """A length-prefixed message and the fds that came with it."""
-    fds = array.array("i")
-    data = bytearray()
-    need = 4
-    while len(data) < need:
-        chunk, ancdata, _flags, _addr = conn.recvmsg(
-            65536, socket.CMSG_SPACE(max_fds * fds.itemsize), socket.MSG_CMSG_CLOEXEC
-        )
-        for level, kind, cdata in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(cdata[: len(cdata) - len(cdata) % fds.itemsize])
-        if not chunk:
-            _close_all(list(fds))
-            raise ValueError("client hung up")
-        data += chunk
-        if need == 4 and len(data) >= 4:
-            (length,) = struct.unpack("<I", data[:4])
-            if length > _MAX_REQUEST:
-                _close_all(list(fds))
-                raise ValueError("request too large")
-            need = 4 + length
-    return bytes(data[4:need]), list(fds)
-
-
 def _close_all(fds: list[int]) -> None:
     for fd in fds:
         try:
@@ -275,7 +249,7 @@ class _Context(msgspec.Struct):
         except OSError:
             oom = b""
         return cls(_identity("self"), _code_stamp(), os.geteuid(), dict(os.environ),
-                   [resource.getrlimit(r) for r in range(16)], oom)
+                   [resource.getrlimit(r) for r in range(spares.RLIMIT_COUNT)], oom)
 
 
 def _become_caller(request: Request, fds: list[int], peer: int, context: _Context) -> None:
@@ -314,7 +288,7 @@ def _serve_call(conn: socket.socket, back: socket.socket, context: _Context) -> 
         conn.settimeout(5)
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         peer, uid, _gid = struct.unpack("3i", creds)
-        payload, fds = _receive(conn)
+        payload, fds = fdpass.receive(conn, 3)
         if len(fds) != 3:
             _close_all(fds)
             raise ValueError("expected the caller's stdin, stdout and stderr")
@@ -373,7 +347,7 @@ def _start_worker(back: socket.socket, conn: socket.socket | None, context: _Con
         if conn is None:
             if parent:
                 spares.offer(spares.Spare.prepare(parent))
-            _, fds = _receive(back, max_fds=1)
+            _, fds = fdpass.receive(back, 1)
             if len(fds) != 1:
                 raise ValueError("expected a connection")
             conn = socket.socket(fileno=fds[0])
@@ -482,10 +456,7 @@ class _Server:
             spare = self.spares.pop(0)
             self.selector.unregister(spare.pidfd)
             try:
-                spare.back.sendmsg(
-                    [struct.pack("<I", 0)],
-                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", conn.fileno()))],
-                )
+                fdpass.send(spare.back, b"", [conn.fileno()])
                 spare.conn = conn
                 worker = spare
             except OSError:
@@ -525,7 +496,7 @@ class _Server:
         if worker.conn is not None:
             if os.WIFSIGNALED(status):  # it could not answer for itself
                 try:
-                    worker.conn.sendall(b"X%d\n" % (128 + os.WTERMSIG(status)))
+                    worker.conn.sendall(b"X%d\n" % exit_code(status))
                 except OSError:
                     pass
             worker.conn.close()
@@ -561,9 +532,8 @@ def _preload() -> None:
     for verb in VERBS:
         importlib.import_module(f"dockyard.runtime.cli.{verb}")
     from dockyard.runtime import process, rootfs, spec, state
-    from dockyard.runtime.spec.default import default_nofile
-
     from dockyard.runtime.cgroups import is_unified, v1
+    from dockyard.runtime.spec.default import default_nofile
 
     if not is_unified():
         v1.remember_mounts()
