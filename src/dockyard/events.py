@@ -43,8 +43,11 @@ def matches(event: Event, filters: Mapping[str, list[str]]) -> bool:
     if (types := filters.get("type")) and event.Type not in types:
         return False
     # "health_status: healthy" and "exec_start: sh" match "health_status", "exec_start"
-    if (actions := filters.get("event")) and event.Action not in actions \
-            and event.Action.split(":", 1)[0] not in actions:
+    if (
+        (actions := filters.get("event"))
+        and event.Action not in actions
+        and event.Action.split(":", 1)[0] not in actions
+    ):
         return False
     attrs = event.Actor.attributes
     for kind in ("image", "container", "volume", "network", "daemon", "node", "service"):
@@ -56,8 +59,14 @@ def matches(event: Event, filters: Mapping[str, list[str]]) -> bool:
         elif event.Type != kind:
             return False
         else:
-            candidates = {event.Actor.id, event.Actor.id.removeprefix("sha256:"), attrs.get("name", "")}
-        if not any(w in candidates or any(c.startswith(w) for c in candidates if c) for w in wanted):
+            candidates = {
+                event.Actor.id,
+                event.Actor.id.removeprefix("sha256:"),
+                attrs.get("name", ""),
+            }
+        if not any(
+            w in candidates or any(c.startswith(w) for c in candidates if c) for w in wanted
+        ):
             return False
     for label in filters.get("label", []):
         key, _, value = label.partition("=")
@@ -77,8 +86,14 @@ class EventBus:
     def listeners(self) -> int:
         return len(self._subscribers)
 
-    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str],
-                from_: str | None = None) -> Event:
+    def publish(
+        self,
+        type_: str,
+        action: str,
+        actor_id: str,
+        attributes: dict[str, str],
+        from_: str | None = None,
+    ) -> Event:
         now = time.time_ns()
         event = Event(
             Type=type_,

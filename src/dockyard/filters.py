@@ -35,7 +35,7 @@ def parse_time(value: str | None) -> int:
     main, dot, rest = text.partition(".")
     if dot:
         digits = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(digits):]
+        tz = rest[len(digits) :]
         text = f"{main}.{digits[:6]}{tz}"
     try:
         return int(datetime.datetime.fromisoformat(text).timestamp())
@@ -50,5 +50,7 @@ def parse_until(value: str) -> int:
     except ValueError:
         ts = parse_time(value)
         if not ts:
-            raise InvalidParameter(f"invalid until filter {value!r}: give unix seconds or RFC 3339") from None
+            raise InvalidParameter(
+                f"invalid until filter {value!r}: give unix seconds or RFC 3339"
+            ) from None
         return ts

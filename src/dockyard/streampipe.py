@@ -21,7 +21,9 @@ _IN_FLIGHT = 4
 
 
 class _Sink:
-    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes | BaseException | None]) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes | BaseException | None]
+    ) -> None:
         self.loop = loop
         self.queue = queue
         self.slots = threading.Semaphore(_IN_FLIGHT)

@@ -56,8 +56,10 @@ def docker(daemon):
 @pytest.fixture
 def dockyard(daemon):
     """Run the dockyard CLI against dockyardd."""
+
     def run(*args, **kw):
         return daemon.cli(*args, program=[sys.executable, "-m", "dockyard.cli.main"], **kw)
+
     return run
 
 
@@ -87,6 +89,8 @@ def ref(engine):
 @pytest.fixture
 def dy_cli(engine):
     """The dockyard CLI."""
+
     def run(*args, **kw):
         return engine.cli(*args, program=[sys.executable, "-m", "dockyard.cli.main"], **kw)
+
     return run

@@ -58,8 +58,11 @@ def network_config(root: str) -> dict:
     import hashlib
 
     h = hashlib.sha1(root.encode()).digest()
-    return {"bridge": "dyt" + h[:3].hex(), "bip": f"10.{200 + h[3] % 50}.{h[4]}.1/24",
-            "default-address-pools": [{"base": f"10.{150 + h[5] % 50}.0.0/16", "size": 24}]}
+    return {
+        "bridge": "dyt" + h[:3].hex(),
+        "bip": f"10.{200 + h[3] % 50}.{h[4]}.1/24",
+        "default-address-pools": [{"base": f"10.{150 + h[5] % 50}.0.0/16", "size": 24}],
+    }
 
 
 def remove_networks(root: str) -> None:
@@ -84,13 +87,16 @@ def remove_networks(root: str) -> None:
     for name in bridges:
         try:
             bridge.delete_bridge(name)
-        except Exception:  # noqa: BLE001 - not a bridge of ours
+        except Exception:
             pass
-    out = subprocess.run(["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True
+    )
     for line in out.stdout.splitlines():  # veths left on our bridges by a killed daemon
         if any(f"master {b} " in line for b in bridges):
-            subprocess.run(["ip", "link", "del", line.split(":")[1].strip().split("@")[0]],
-                           capture_output=True)
+            subprocess.run(
+                ["ip", "link", "del", line.split(":")[1].strip().split("@")[0]], capture_output=True
+            )
 
 
 def remove_cgroups(parent: str) -> None:
@@ -169,9 +175,16 @@ class Engine:
             return ""
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is not None and self.proc.returncode not in (0, -signal.SIGKILL):
+        if (
+            self.proc
+            and self.proc.poll() is not None
+            and self.proc.returncode not in (0, -signal.SIGKILL)
+        ):
             # It died on its own (a crash): show why in the failing test's report.
-            print(f"daemon {self.root} exited with {self.proc.returncode}:\n{self.read_log()}", file=sys.stderr)
+            print(
+                f"daemon {self.root} exited with {self.proc.returncode}:\n{self.read_log()}",
+                file=sys.stderr,
+            )
         if self.proc and self.proc.poll() is None and ping(self.sock):
             # Containers outlive their daemon by design: remove them through the API first.
             try:
@@ -196,13 +209,20 @@ class Engine:
                 except ProcessLookupError:
                     pass
         unmount_under(self.root)
-        if os.path.exists(os.path.join(self.root, "d.sock")) or os.path.exists(os.path.join(self.root, "data")):
+        if os.path.exists(os.path.join(self.root, "d.sock")) or os.path.exists(
+            os.path.join(self.root, "data")
+        ):
             remove_networks(self.root)
         remove_cgroups(cgroup_parent(self.root))
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def cli(self, *args: str, input: bytes | None = None, check: bool = False,
-            program: list[str] | None = None) -> subprocess.CompletedProcess:
+    def cli(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        check: bool = False,
+        program: list[str] | None = None,
+    ) -> subprocess.CompletedProcess:
         cmd = (program or [DOCKER_CLI]) + list(args)
         result = subprocess.run(cmd, env=self.env, input=input, capture_output=True, timeout=120)
         if check and result.returncode != 0:
@@ -212,15 +232,30 @@ class Engine:
 
 def start_dockyardd(root: str, *extra: str) -> Engine:
     os.makedirs(root, exist_ok=True)
-    engine = Engine(root=root, sock=os.path.join(root, "d.sock"), log=os.path.join(root, "daemon.log"))
+    engine = Engine(
+        root=root, sock=os.path.join(root, "d.sock"), log=os.path.join(root, "daemon.log")
+    )
     config = os.path.join(root, "daemon.json")
     with open(config, "w") as f:
         # A cgroup parent, bridge, subnets and iptables chains of this session's own,
         # removed by stop().
         json.dump({"cgroup-parent": cgroup_parent(root), **network_config(root)}, f)
-    cmd = [sys.executable, "-m", "dockyard.daemon.main", "-H", engine.host,
-           "--data-root", os.path.join(root, "data"), "--exec-root", os.path.join(root, "exec"),
-           "--pidfile", os.path.join(root, "d.pid"), "--config-file", config, *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dockyard.daemon.main",
+        "-H",
+        engine.host,
+        "--data-root",
+        os.path.join(root, "data"),
+        "--exec-root",
+        os.path.join(root, "exec"),
+        "--pidfile",
+        os.path.join(root, "d.pid"),
+        "--config-file",
+        config,
+        *extra,
+    ]
     with open(engine.log, "ab") as log:
         engine.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     try:
@@ -234,14 +269,30 @@ def start_dockyardd(root: str, *extra: str) -> Engine:
 def start_dockerd(root: str) -> Engine:
     """Debian's dockerd 20.10 on private paths, no bridge, no iptables."""
     os.makedirs(root, exist_ok=True)
-    engine = Engine(root=root, sock=os.path.join(root, "docker.sock"), log=os.path.join(root, "dockerd.log"))
+    engine = Engine(
+        root=root, sock=os.path.join(root, "docker.sock"), log=os.path.join(root, "dockerd.log")
+    )
     config = os.path.join(root, "daemon.json")
     with open(config, "w") as f:
         json.dump({}, f)
-    cmd = ["dockerd", "-H", engine.host, "--data-root", os.path.join(root, "data"),
-           "--exec-root", os.path.join(root, "x"), "--pidfile", os.path.join(root, "docker.pid"),
-           "--config-file", config, "--bridge", "none", "--iptables=false", "--ip-masq=false",
-           "--ip-forward=false"]
+    cmd = [
+        "dockerd",
+        "-H",
+        engine.host,
+        "--data-root",
+        os.path.join(root, "data"),
+        "--exec-root",
+        os.path.join(root, "x"),
+        "--pidfile",
+        os.path.join(root, "docker.pid"),
+        "--config-file",
+        config,
+        "--bridge",
+        "none",
+        "--iptables=false",
+        "--ip-masq=false",
+        "--ip-forward=false",
+    ]
     with open(engine.log, "ab") as log:
         engine.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -255,7 +306,9 @@ def start_dockerd(root: str) -> Engine:
 def make_busybox(engine: Engine, tag: str = "busybox:latest") -> None:
     result = subprocess.run(
         ["bash", os.path.join(REPO, "scripts", "make-busybox-image"), DOCKER_CLI, tag],
-        env=engine.env, capture_output=True, timeout=120,
+        env=engine.env,
+        capture_output=True,
+        timeout=120,
     )
     if result.returncode != 0:
         raise RuntimeError(f"make-busybox-image failed: {result.stderr.decode()}")
@@ -274,8 +327,14 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def api_request(daemon, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, bytes]:
+def api_request(
+    daemon,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> tuple[int, bytes]:
     conn = UnixHTTPConnection(daemon.sock, timeout)
     try:
         hdrs = {"Content-Type": "application/json"} if body is not None else {}
@@ -302,9 +361,15 @@ def assert_same(dy_cli, ref, *args, input=None, tries: int = 1):
     between the two calls."""
     for attempt in range(tries):
         mine, theirs = dy_cli(*args, input=input), ref(*args, input=input)
-        if (mine.returncode, mine.stdout, norm_name(mine.stderr)) == \
-                (theirs.returncode, theirs.stdout, theirs.stderr) or attempt == tries - 1:
+        if (mine.returncode, mine.stdout, norm_name(mine.stderr)) == (
+            theirs.returncode,
+            theirs.stdout,
+            theirs.stderr,
+        ) or attempt == tries - 1:
             break
-    assert (mine.returncode, mine.stdout, norm_name(mine.stderr)) == \
-        (theirs.returncode, theirs.stdout, theirs.stderr), args
+    assert (mine.returncode, mine.stdout, norm_name(mine.stderr)) == (
+        theirs.returncode,
+        theirs.stdout,
+        theirs.stderr,
+    ), args
     return theirs

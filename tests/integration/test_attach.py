@@ -20,7 +20,6 @@ import uuid
 
 import aiohttp
 import pytest
-
 from engines import api_request
 
 V = "/v1.41"
@@ -41,7 +40,9 @@ def names(engine):
 
 def create(engine, name: str, cmd: list[str], start: bool = True, **config) -> None:
     body = {"Image": "busybox", "Cmd": cmd, "HostConfig": {"NetworkMode": "none"}, **config}
-    status, out = api_request(engine, "POST", f"{V}/containers/create?name={name}", json.dumps(body).encode())
+    status, out = api_request(
+        engine, "POST", f"{V}/containers/create?name={name}", json.dumps(body).encode()
+    )
     assert status == 201, out
     if start:
         status, out = api_request(engine, "POST", f"{V}/containers/{name}/start")
@@ -51,7 +52,9 @@ def create(engine, name: str, cmd: list[str], start: bool = True, **config) -> N
 def actions(engine, name: str, since: float) -> list[str]:
     """The container's event actions from ``since`` until now."""
     filters = urllib.parse.quote(json.dumps({"container": [name]}))
-    status, out = api_request(engine, "GET", f"{V}/events?since={since:.3f}&until={time.time():.3f}&filters={filters}")
+    status, out = api_request(
+        engine, "GET", f"{V}/events?since={since:.3f}&until={time.time():.3f}&filters={filters}"
+    )
     assert status == 200, out
     return [json.loads(line)["Action"] for line in out.splitlines() if line.strip()]
 
@@ -75,8 +78,10 @@ class Raw:
         self.sock.settimeout(10)
         self.sock.connect(engine.sock)
         payload = json.dumps(body).encode() if body is not None else b""
-        head = (f"POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n")
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
         self.sock.sendall(head.encode() + payload)
         buf = b""
         while b"\r\n\r\n" not in buf:
@@ -87,7 +92,9 @@ class Raw:
         head_bytes, _, self.pending = buf.partition(b"\r\n\r\n")
         lines = head_bytes.decode().split("\r\n")
         self.status = int(lines[0].split()[1])
-        self.headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        self.headers = {
+            k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+        }
 
     def send(self, *pieces: bytes, gap: float = 0.3) -> None:
         """Each piece on its own, with a pause, so the daemon reads them one by one."""
@@ -132,8 +139,8 @@ def demux(data: bytes) -> list[tuple[int, bytes]]:
     frames = []
     while len(data) >= 8:
         stream, size = struct.unpack(">BxxxI", data[:8])
-        frames.append((stream, data[8:8 + size]))
-        data = data[8 + size:]
+        frames.append((stream, data[8 : 8 + size]))
+        data = data[8 + size :]
     assert data == b"", data
     return frames
 
@@ -222,7 +229,10 @@ def test_bad_detach_keys_are_refused(engine, names):
             conn.close()
     body = json.dumps({"Cmd": ["cat"], "AttachStdin": True, "Tty": True, "DetachKeys": "ctrl-p,,"})
     status, out = api_request(engine, "POST", f"{V}/containers/{name}/exec", body.encode())
-    assert (status, json.loads(out)) == (500, {"message": "Invalid escape keys (ctrl-p,,) provided"})
+    assert (status, json.loads(out)) == (
+        500,
+        {"message": "Invalid escape keys (ctrl-p,,) provided"},
+    )
     assert state(engine, name)["Running"]
 
 
@@ -239,7 +249,9 @@ def test_attach_refusals(engine, names):
         conn = Raw(engine, f"{V}/containers/{name}/attach?stream=1&stdout=1")
         try:
             assert (conn.status, conn.body()) == (
-                409, f"container {name} is paused, unpause the container before attach\r\n".encode())
+                409,
+                f"container {name} is paused, unpause the container before attach\r\n".encode(),
+            )
         finally:
             conn.close()
     finally:
@@ -251,8 +263,15 @@ def test_attach_refusals(engine, names):
 @pytest.mark.parametrize("stdin_once", [False, True])
 def test_end_of_input_closes_stdin_only_for_stdin_once_without_tty(engine, names, tty, stdin_once):
     name = names()
-    create(engine, name, ["sh", "-c", "cat; echo catdone; sleep 1; echo end"], start=False,
-           OpenStdin=True, StdinOnce=stdin_once, Tty=tty)
+    create(
+        engine,
+        name,
+        ["sh", "-c", "cat; echo catdone; sleep 1; echo end"],
+        start=False,
+        OpenStdin=True,
+        StdinOnce=stdin_once,
+        Tty=tty,
+    )
     conn = attach(engine, name, "stream=1&stdin=1&stdout=1")
     try:
         assert api_request(engine, "POST", f"{V}/containers/{name}/start")[0] == 204
@@ -276,7 +295,13 @@ def test_end_of_input_closes_stdin_only_for_stdin_once_without_tty(engine, names
 
 def test_client_hanging_up_mid_sequence_leaves_the_daemon_serving(engine, names):
     name = names()
-    create(engine, name, ["sh", "-c", "while true; do echo tick; sleep 0.1; done"], OpenStdin=True, Tty=True)
+    create(
+        engine,
+        name,
+        ["sh", "-c", "while true; do echo tick; sleep 0.1; done"],
+        OpenStdin=True,
+        Tty=True,
+    )
     for _ in range(3):
         conn = attach(engine, name)
         conn.send(b"\x10")
@@ -295,8 +320,16 @@ def test_client_hanging_up_mid_sequence_leaves_the_daemon_serving(engine, names)
 def test_exec_detach_keys_come_from_the_create_body(engine, names):
     name = names()
     create(engine, name, ["sleep", "300"])
-    body = {"Cmd": ["cat"], "AttachStdin": True, "AttachStdout": True, "Tty": True, "DetachKeys": "ctrl-a,x"}
-    status, out = api_request(engine, "POST", f"{V}/containers/{name}/exec", json.dumps(body).encode())
+    body = {
+        "Cmd": ["cat"],
+        "AttachStdin": True,
+        "AttachStdout": True,
+        "Tty": True,
+        "DetachKeys": "ctrl-a,x",
+    }
+    status, out = api_request(
+        engine, "POST", f"{V}/containers/{name}/exec", json.dumps(body).encode()
+    )
     assert status == 201, out
     exec_id = json.loads(out)["Id"]
     conn = Raw(engine, f"{V}/exec/{exec_id}/start", {"Detach": False, "Tty": True})
@@ -315,7 +348,9 @@ def test_exec_detach_keys_come_from_the_create_body(engine, names):
     echoed = b"hello\r\nhello\r\na^Pb\r\na\x10b\r\n"
     if is_dockerd(engine):
         # dockerd 20.10 reports the detach as a failure and ends the exec (exit code 126)
-        assert out == echoed + b"exec attach failed: error on attach stdin: read escape sequence\r\n"
+        assert (
+            out == echoed + b"exec attach failed: error on attach stdin: read escape sequence\r\n"
+        )
         assert (inspect["Running"], inspect["ExitCode"]) == (False, 126)
     else:
         # dockyard detaches as a container attach does: the exec goes on running
@@ -324,8 +359,9 @@ def test_exec_detach_keys_come_from_the_create_body(engine, names):
 
 
 # ---- websocket attach -----------------------------------------------------------------------
-async def _ws(engine, path: str, sends=(), start: str | None = None, wait: float = 8.0,
-              gap: float = 0.3) -> tuple[list[tuple[str, bytes]], int | None, bool]:
+async def _ws(
+    engine, path: str, sends=(), start: str | None = None, wait: float = 8.0, gap: float = 0.3
+) -> tuple[list[tuple[str, bytes]], int | None, bool]:
     """Connect, optionally start a container, send each item (str → text frame), collect
     frames until the daemon closes.  Returns (frames, close code, closed in time)."""
     connector = aiohttp.UnixConnector(path=engine.sock)
@@ -341,7 +377,9 @@ async def _ws(engine, path: str, sends=(), start: str | None = None, wait: float
             reader = asyncio.create_task(collect())
             if start:
                 await asyncio.sleep(0.3)
-                await asyncio.to_thread(api_request, engine, "POST", f"{V}/containers/{start}/start")
+                await asyncio.to_thread(
+                    api_request, engine, "POST", f"{V}/containers/{start}/start"
+                )
             for item in sends:
                 await asyncio.sleep(gap)
                 try:
@@ -363,9 +401,15 @@ def ws(engine, path: str, **kw):
 
 def test_ws_output_is_raw_binary_frames_then_a_normal_close(engine, names):
     name = names()
-    create(engine, name, ["sh", "-c", "sleep 0.5; echo out; sleep 0.3; echo err >&2; sleep 0.3; echo out2"],
-           start=False)
-    frames, code, closed = ws(engine, f"{V}/containers/{name}/attach/ws?stream=1&stdout=1&stderr=1", start=name)
+    create(
+        engine,
+        name,
+        ["sh", "-c", "sleep 0.5; echo out; sleep 0.3; echo err >&2; sleep 0.3; echo out2"],
+        start=False,
+    )
+    frames, code, closed = ws(
+        engine, f"{V}/containers/{name}/attach/ws?stream=1&stdout=1&stderr=1", start=name
+    )
     assert closed and code == 1000
     assert {kind for kind, _ in frames} == {"BINARY"}
     assert b"".join(data for _, data in frames) == b"out\nerr\nout2\n"  # never multiplexed
@@ -378,20 +422,27 @@ def test_ws_output_is_raw_binary_frames_then_a_normal_close(engine, names):
 def test_ws_stdin_text_and_binary_frames_reach_the_container(engine, names):
     name = names()
     create(engine, name, ["cat"], OpenStdin=True)
-    frames, _, closed = ws(engine, f"{V}/containers/{name}/attach/ws?stream=1&stdin=1&stdout=1",
-                           sends=["text\n", b"bin\n", b"x\x10\x11\n"], wait=1.5)
+    frames, _, closed = ws(
+        engine,
+        f"{V}/containers/{name}/attach/ws?stream=1&stdin=1&stdout=1",
+        sends=["text\n", b"bin\n", b"x\x10\x11\n"],
+        wait=1.5,
+    )
     assert not closed  # cat goes on; the client ends the session
     assert b"".join(data for _, data in frames) == b"text\nbin\nx\x10\x11\n"
     assert state(engine, name)["Running"]
-    status, out = api_request(engine, "GET", f"{V}/containers/{name}/logs?stdout=1")
+    _status, out = api_request(engine, "GET", f"{V}/containers/{name}/logs?stdout=1")
     assert b"".join(data for _, data in demux(out)) == b"text\nbin\nx\x10\x11\n"
 
 
 def test_ws_detach_keys_with_a_tty(engine, names):
     name = names()
     create(engine, name, ["cat"], OpenStdin=True, Tty=True)
-    frames, code, closed = ws(engine, f"{V}/containers/{name}/attach/ws?stream=1&stdin=1&detachKeys=ctrl-a,x",
-                              sends=["text\n", b"y\x01", b"xgone\n"])
+    frames, code, closed = ws(
+        engine,
+        f"{V}/containers/{name}/attach/ws?stream=1&stdin=1&detachKeys=ctrl-a,x",
+        sends=["text\n", b"y\x01", b"xgone\n"],
+    )
     assert closed and code == 1000
     assert b"".join(data for _, data in frames) == b"text\r\ntext\r\ny"
     assert state(engine, name)["Running"]
@@ -410,7 +461,9 @@ def test_ws_refusals(engine, names):
     name = names()
     create(engine, name, ["sleep", "300"])
     assert asyncio.run(handshake(f"{V}/containers/nosuch-dyt/attach/ws?stream=1")) == (404, b"")
-    status, out = api_request(engine, "GET", f"{V}/containers/{name}/attach/ws?stream=1&detachKeys=ctrl-")
+    status, out = api_request(
+        engine, "GET", f"{V}/containers/{name}/attach/ws?stream=1&detachKeys=ctrl-"
+    )
     assert (status, json.loads(out)) == (400, {"message": "Invalid detach keys (ctrl-) provided"})
     status, out = api_request(engine, "GET", f"{V}/containers/{name}/attach/ws?stream=1")
     assert status == 400 and b"not websocket protocol" in out  # dockerd: text; dockyardd: JSON
@@ -424,7 +477,9 @@ def test_ws_client_hanging_up_leaves_the_daemon_serving(engine, names):
     async def abort() -> None:
         connector = aiohttp.UnixConnector(path=engine.sock)
         async with aiohttp.ClientSession(connector=connector) as session:
-            async with session.ws_connect(f"http://docker{V}/containers/{name}/attach/ws?stream=1&stdin=1") as w:
+            async with session.ws_connect(
+                f"http://docker{V}/containers/{name}/attach/ws?stream=1&stdin=1"
+            ) as w:
                 await w.receive()
                 w._response.connection.transport.abort()  # no close frame, no FIN: a reset
 

@@ -10,7 +10,6 @@ import sys
 import time
 
 import pytest
-
 from engines import DOCKER_CLI, start_dockyardd
 
 
@@ -24,7 +23,9 @@ def _wait_for(predicate, timeout=10.0):
 
 
 def test_run_exit_code_and_stream_separation(docker):
-    out = docker("run", "--rm", "--name", "rmme", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    out = docker(
+        "run", "--rm", "--name", "rmme", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"
+    )
     assert out.returncode == 3
     assert out.stdout == b"out\n" and out.stderr == b"err\n"
     # --rm removed it before the CLI returned (other test files may leave their own behind)
@@ -32,11 +33,21 @@ def test_run_exit_code_and_stream_separation(docker):
 
 
 def test_isolation_defaults(docker):
-    out = docker("run", "--rm", "busybox", "sh", "-c",
-                 "echo $$; hostname; grep CapEff /proc/self/status; cat /proc/kcore 2>&1 | head -c 0; "
-                 "mount -t tmpfs x /mnt 2>/dev/null && echo MOUNTED || echo refused; "
-                 "echo c > /proc/sysrq-trigger 2>/dev/null && echo WROTE || echo ro",
-                 check=True).stdout.decode().split()
+    out = (
+        docker(
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $$; hostname; grep CapEff /proc/self/status; cat /proc/kcore 2>&1 | head -c 0; "
+            "mount -t tmpfs x /mnt 2>/dev/null && echo MOUNTED || echo refused; "
+            "echo c > /proc/sysrq-trigger 2>/dev/null && echo WROTE || echo ro",
+            check=True,
+        )
+        .stdout.decode()
+        .split()
+    )
     assert out[0] == "1"
     assert len(out[1]) == 12
     assert out[3] == "00000000a80425fb"  # Docker's 14 default capabilities
@@ -44,9 +55,21 @@ def test_isolation_defaults(docker):
 
 
 def test_detached_logs_stop_and_inspect(docker):
-    cid = docker("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
-                 "trap 'echo bye; exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done",
-                 check=True).stdout.decode().strip()
+    cid = (
+        docker(
+            "run",
+            "-d",
+            "--name",
+            "ticker",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo bye; exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done",
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
     try:
         assert len(cid) == 64
         assert _wait_for(lambda: b"tick 3" in docker("logs", "ticker").stdout)
@@ -83,10 +106,21 @@ def test_sigterm_ignored_is_killed_after_timeout(docker):
 
 
 def test_stdin_and_wait_and_kill(docker):
-    out = docker("run", "--rm", "-i", "busybox", "sh", "-c", "read x; echo got $x", input=b"piped\n")
+    out = docker(
+        "run", "--rm", "-i", "busybox", "sh", "-c", "read x; echo got $x", input=b"piped\n"
+    )
     assert out.stdout == b"got piped\n" and out.returncode == 0
-    docker("run", "-d", "--name", "killme", "busybox", "sh", "-c",
-           "trap 'exit 9' USR1; echo ready; while true; do sleep 0.1; done", check=True)
+    docker(
+        "run",
+        "-d",
+        "--name",
+        "killme",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 9' USR1; echo ready; while true; do sleep 0.1; done",
+        check=True,
+    )
     try:
         # pid 1 ignores signals it has no handler for: wait until the trap is set
         assert _wait_for(lambda: docker("logs", "killme").stdout == b"ready\n")
@@ -113,9 +147,17 @@ def test_conflicts_and_bad_input(docker):
         bad_name = docker("create", "--name", "bad name!", "busybox", "true")
         assert bad_name.returncode != 0 and b"Invalid container name" in bad_name.stderr
         negative = docker("create", "--memory", "1k", "busybox", "true")
-        assert negative.returncode != 0 and b"Minimum memory limit allowed is 6MB" in negative.stderr
-        nocmd = docker("import", "-", "nocmd:1", input=subprocess.run(
-            ["tar", "-C", "/etc", "-c", "hostname"], capture_output=True).stdout)
+        assert (
+            negative.returncode != 0 and b"Minimum memory limit allowed is 6MB" in negative.stderr
+        )
+        nocmd = docker(
+            "import",
+            "-",
+            "nocmd:1",
+            input=subprocess.run(
+                ["tar", "-C", "/etc", "-c", "hostname"], capture_output=True
+            ).stdout,
+        )
         assert nocmd.returncode == 0
         out = docker("create", "nocmd:1")
         assert out.returncode != 0 and b"No command specified" in out.stderr
@@ -144,9 +186,28 @@ def test_containers_survive_daemon_kill_9(workdir):
         from engines import make_busybox
 
         make_busybox(engine)
-        engine.cli("run", "-d", "--name", "keeper", "busybox", "sh", "-c",
-                   "i=0; while [ $i -lt 1000 ]; do echo n$i; i=$((i+1)); sleep 0.05; done", check=True)
-        engine.cli("run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 0.5; exit 42", check=True)
+        engine.cli(
+            "run",
+            "-d",
+            "--name",
+            "keeper",
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 1000 ]; do echo n$i; i=$((i+1)); sleep 0.05; done",
+            check=True,
+        )
+        engine.cli(
+            "run",
+            "-d",
+            "--name",
+            "quitter",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.5; exit 42",
+            check=True,
+        )
         sleepers = [f"sleeper{i}" for i in range(18)]  # 20 containers in all, as the issue asks
         for name in sleepers:
             engine.cli("run", "-d", "--name", name, "busybox", "sleep", "600", check=True)
@@ -168,14 +229,25 @@ def test_containers_survive_daemon_kill_9(workdir):
         engine.cli("kill", "sleeper1", check=True)
         assert engine.cli("wait", "sleeper1").stdout == b"137\n"
         engine.cli("stop", "-t", "1", "keeper", check=True)
-        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+        assert (
+            not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+        )
     finally:
         engine.stop()
 
 
 def test_cp_cannot_leave_the_container(docker, tmp_path):
-    docker("run", "-d", "--name", "cpbox", "busybox", "sh", "-c",
-           "mkdir /data; echo hi > /data/f; ln -s / /data/root; ln -s /etc /data/etc; sleep 300", check=True)
+    docker(
+        "run",
+        "-d",
+        "--name",
+        "cpbox",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /data; echo hi > /data/f; ln -s / /data/root; ln -s /etc /data/etc; sleep 300",
+        check=True,
+    )
     try:
         assert _wait_for(lambda: docker("exec", "cpbox", "test", "-L", "/data/etc").returncode == 0)
         out = tmp_path / "out"
@@ -201,16 +273,33 @@ def test_cp_cannot_leave_the_container(docker, tmp_path):
 
 
 def test_limits_are_enforced(docker):
-    oom = docker("run", "--name", "oomer", "-m", "32m", "busybox", "sh", "-c",
-                 "head -c 300m /dev/zero | tail > /dev/null")
+    oom = docker(
+        "run",
+        "--name",
+        "oomer",
+        "-m",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 300m /dev/zero | tail > /dev/null",
+    )
     try:
         assert oom.returncode == 137
         state = json.loads(docker("inspect", "oomer").stdout)[0]["State"]
         assert state["OOMKilled"] is True and state["ExitCode"] == 137
     finally:
         docker("rm", "-f", "oomer")
-    forks = docker("run", "--rm", "--pids-limit", "10", "busybox", "sh", "-c",
-                   "for i in $(seq 30); do sleep 2 & done; wait; echo done")
+    forks = docker(
+        "run",
+        "--rm",
+        "--pids-limit",
+        "10",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 30); do sleep 2 & done; wait; echo done",
+    )
     assert b"can't fork" in forks.stderr and b"done" not in forks.stdout
     spin = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"
     start = time.monotonic()
@@ -225,21 +314,45 @@ def test_limits_are_enforced(docker):
 def test_capabilities_and_privileged(docker):
     bogus = docker("run", "--rm", "--cap-add", "bogus", "busybox", "true")
     assert bogus.returncode == 125 and b'unknown capability: "CAP_BOGUS"' in bogus.stderr
-    none = docker("run", "--rm", "--cap-drop", "ALL", "busybox", "grep", "CapEff", "/proc/self/status")
+    none = docker(
+        "run", "--rm", "--cap-drop", "ALL", "busybox", "grep", "CapEff", "/proc/self/status"
+    )
     assert none.stdout.split()[1] == b"0000000000000000"
-    added = docker("run", "--rm", "--cap-add", "net_admin", "busybox", "grep", "CapEff", "/proc/self/status")
-    assert int(added.stdout.split()[1], 16) == 0xa80425fb | (1 << 12)
-    priv = docker("run", "--rm", "--privileged", "busybox", "sh", "-c",
-                  "mkdir -p /m && mount -t tmpfs x /m && echo mounted", check=True)
+    added = docker(
+        "run", "--rm", "--cap-add", "net_admin", "busybox", "grep", "CapEff", "/proc/self/status"
+    )
+    assert int(added.stdout.split()[1], 16) == 0xA80425FB | (1 << 12)
+    priv = docker(
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /m && mount -t tmpfs x /m && echo mounted",
+        check=True,
+    )
     assert priv.stdout == b"mounted\n"
     # The host's nodes come with --privileged (dockerd cannot run --privileged on this VM,
     # which withholds a capability, so this is not compared with it).
-    devs = docker("run", "--rm", "--privileged", "busybox", "sh", "-c", "test -c /dev/kmsg && echo kmsg")
+    devs = docker(
+        "run", "--rm", "--privileged", "busybox", "sh", "-c", "test -c /dev/kmsg && echo kmsg"
+    )
     assert devs.stdout == b"kmsg\n"
     ro = docker("run", "--rm", "--read-only", "busybox", "touch", "/x")
     assert ro.returncode == 1 and b"Read-only file system" in ro.stderr
-    assert docker("run", "--rm", "-u", "nobody", "-w", "/tmp", "busybox", "sh", "-c", "id -u; pwd").stdout == b"65534\n/tmp\n"
-    assert docker("run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n").stdout == b"100\n"
+    assert (
+        docker(
+            "run", "--rm", "-u", "nobody", "-w", "/tmp", "busybox", "sh", "-c", "id -u; pwd"
+        ).stdout
+        == b"65534\n/tmp\n"
+    )
+    assert (
+        docker(
+            "run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n"
+        ).stdout
+        == b"100\n"
+    )
 
 
 def test_pause_top_stats(docker):
@@ -247,13 +360,21 @@ def test_pause_top_stats(docker):
     try:
         docker("pause", "ptop", check=True)
         assert json.loads(docker("inspect", "ptop").stdout)[0]["State"]["Status"] == "paused"
-        assert b"(Paused)" in docker("ps", "--format", "{{.Status}}", "--filter", "name=ptop").stdout
+        assert (
+            b"(Paused)" in docker("ps", "--format", "{{.Status}}", "--filter", "name=ptop").stdout
+        )
         docker("unpause", "ptop", check=True)
         top = docker("top", "ptop", check=True).stdout.decode().splitlines()
-        assert top[0].split()[:2] == ["UID", "PID"] and top[1].endswith("sleep 300") and len(top) == 2
-        stats = docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "ptop", check=True)
+        assert (
+            top[0].split()[:2] == ["UID", "PID"] and top[1].endswith("sleep 300") and len(top) == 2
+        )
+        stats = docker(
+            "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "ptop", check=True
+        )
         assert stats.stdout == b"ptop 1\n"
-        docker("update", "-m", "64m", "--memory-swap", "128m", "--pids-limit", "50", "ptop", check=True)
+        docker(
+            "update", "-m", "64m", "--memory-swap", "128m", "--pids-limit", "50", "ptop", check=True
+        )
         hc = json.loads(docker("inspect", "ptop").stdout)[0]["HostConfig"]
         assert (hc["Memory"], hc["PidsLimit"]) == (64 * 1024 * 1024, 50)
         limit = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", "ptop").stdout
@@ -263,15 +384,43 @@ def test_pause_top_stats(docker):
 
 
 def test_restart_policies(docker):
-    docker("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3", check=True)
-    docker("run", "-d", "--name", "forever", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2", check=True)
+    docker(
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+        check=True,
+    )
+    docker(
+        "run",
+        "-d",
+        "--name",
+        "forever",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+        check=True,
+    )
     try:
+
         def flaky_done():
             info = json.loads(docker("inspect", "flaky").stdout)[0]
             return info["RestartCount"] == 2 and info["State"]["Status"] == "exited"
+
         assert _wait_for(flaky_done, 15)
         assert json.loads(docker("inspect", "flaky").stdout)[0]["State"]["ExitCode"] == 3
-        assert _wait_for(lambda: json.loads(docker("inspect", "forever").stdout)[0]["RestartCount"] >= 2, 15)
+        assert _wait_for(
+            lambda: json.loads(docker("inspect", "forever").stdout)[0]["RestartCount"] >= 2, 15
+        )
         docker("stop", "forever", check=True)
         count = json.loads(docker("inspect", "forever").stdout)[0]["RestartCount"]
         time.sleep(1)
@@ -283,23 +432,55 @@ def test_restart_policies(docker):
 
 def test_health_checks(docker):
     start = time.time()
-    docker("run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms",
-           "--health-retries", "2", "busybox", "sh", "-c", "sleep 0.5; touch /tmp/ok; sleep 300", check=True)
+    docker(
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.5; touch /tmp/ok; sleep 300",
+        check=True,
+    )
     try:
-        status = lambda: json.loads(docker("inspect", "hc").stdout)[0]["State"]["Health"]["Status"]
+
+        def status():
+            return json.loads(docker("inspect", "hc").stdout)[0]["State"]["Health"]["Status"]
+
         assert _wait_for(lambda: status() == "healthy", 10)
-        assert b"(healthy)" in docker("ps", "--filter", "health=healthy", "--format", "{{.Status}}").stdout
+        assert (
+            b"(healthy)"
+            in docker("ps", "--filter", "health=healthy", "--format", "{{.Status}}").stdout
+        )
         docker("exec", "hc", "rm", "/tmp/ok", check=True)
         assert _wait_for(lambda: status() == "unhealthy", 10)
-        events = docker("events", "--since", f"{start:.3f}", "--until", f"{time.time():.3f}",
-                        "--filter", "event=health_status", "--format", "{{.Action}}").stdout.decode()
+        events = docker(
+            "events",
+            "--since",
+            f"{start:.3f}",
+            "--until",
+            f"{time.time():.3f}",
+            "--filter",
+            "event=health_status",
+            "--format",
+            "{{.Action}}",
+        ).stdout.decode()
         assert "health_status: healthy" in events and "health_status: unhealthy" in events
     finally:
         docker("rm", "-f", "hc")
 
 
 def test_init_forwards_signals_and_reaps(docker):
-    out = docker("run", "--rm", "--init", "busybox", "ps", "-o", "pid,args", check=True).stdout.decode()
+    out = docker(
+        "run", "--rm", "--init", "busybox", "ps", "-o", "pid,args", check=True
+    ).stdout.decode()
     assert "1 /sbin/docker-init -- ps" in out
     docker("run", "-d", "--init", "--name", "inited", "busybox", "sleep", "300", check=True)
     try:
@@ -327,8 +508,15 @@ def test_image_symlinks_cannot_redirect_runtime_mounts(docker, tmp_path):
             tar.addfile(link)
     docker("import", "-", "evil/links:1", input=buf.getvalue(), check=True)
     try:
-        out = docker("run", "--rm", "evil/links:1", "/bin/busybox", "sh", "-c",
-                     "/bin/busybox ls /proc/self >/dev/null && echo ok")
+        out = docker(
+            "run",
+            "--rm",
+            "evil/links:1",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "/bin/busybox ls /proc/self >/dev/null && echo ok",
+        )
         assert os.listdir(target_proc) == [] and os.listdir(target_dev) == []
         with open("/proc/self/mountinfo") as f:
             assert str(tmp_path) not in f.read()
@@ -338,8 +526,17 @@ def test_image_symlinks_cannot_redirect_runtime_mounts(docker, tmp_path):
 
 
 def test_diff_export_commit(docker, tmp_path):
-    docker("run", "-d", "--name", "cmt", "busybox", "sh", "-c",
-           "mkdir /data; echo hi > /data/f; rm /etc/group; echo ready; sleep 300", check=True)
+    docker(
+        "run",
+        "-d",
+        "--name",
+        "cmt",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /data; echo hi > /data/f; rm /etc/group; echo ready; sleep 300",
+        check=True,
+    )
     try:
         assert _wait_for(lambda: docker("logs", "cmt").stdout == b"ready\n")
         diff = set(docker("diff", "cmt", check=True).stdout.decode().splitlines())
@@ -350,20 +547,37 @@ def test_diff_export_commit(docker, tmp_path):
 
         with tarfile.open(out) as tar:
             assert tar.extractfile("data/f").read() == b"hi\n" and "etc/group" not in tar.getnames()
-        image_id = docker("commit", "-m", "snap", "-c", "ENV X=1", "cmt", "snap/img:1", check=True).stdout.strip()
-        run = docker("run", "--rm", "snap/img:1", "sh", "-c", "cat /data/f; echo $X; test -e /etc/group || echo gone")
+        image_id = docker(
+            "commit", "-m", "snap", "-c", "ENV X=1", "cmt", "snap/img:1", check=True
+        ).stdout.strip()
+        run = docker(
+            "run",
+            "--rm",
+            "snap/img:1",
+            "sh",
+            "-c",
+            "cat /data/f; echo $X; test -e /etc/group || echo gone",
+        )
         assert run.stdout == b"hi\n1\ngone\n"
-        hist = docker("history", "--format", "{{.Comment}}", "snap/img:1").stdout.decode().split("\n")
+        hist = (
+            docker("history", "--format", "{{.Comment}}", "snap/img:1").stdout.decode().split("\n")
+        )
         assert hist[0] == "snap"
-        assert json.loads(docker("image", "inspect", "snap/img:1").stdout)[0]["Id"] == image_id.decode()
+        assert (
+            json.loads(docker("image", "inspect", "snap/img:1").stdout)[0]["Id"]
+            == image_id.decode()
+        )
     finally:
         docker("rm", "-f", "cmt")
         docker("rmi", "snap/img:1")
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--network", "nosuchnet"], b"network nosuchnet not found"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--network", "nosuchnet"], b"network nosuchnet not found"),
+    ],
+)
 def test_unbuilt_features_are_refused_not_ignored(docker, args, message, tmp_path):
     profile = tmp_path / "profile.json"
     profile.write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
@@ -375,8 +589,11 @@ def test_unbuilt_features_are_refused_not_ignored(docker, args, message, tmp_pat
 def test_dockyard_stats_streams(daemon, docker):
     docker("run", "-d", "--name", "livestats", "busybox", "sleep", "300", check=True)
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "dockyard.cli.main", "stats", "livestats"],
-                                env=daemon.env, stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dockyard.cli.main", "stats", "livestats"],
+            env=daemon.env,
+            stdout=subprocess.PIPE,
+        )
         time.sleep(3.5)
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
@@ -393,9 +610,20 @@ def test_output_flood_does_not_grow_daemon_memory(daemon, docker):
 
     docker("run", "--rm", "busybox", "true", check=True)  # warm the paths first
     before = rss_kb(daemon.proc.pid)
-    out = subprocess.run([DOCKER_CLI, "run", "--rm", "busybox", "sh", "-c",
-                          "yes 0123456789012345678901234567890123456789 | head -c 20000000"],
-                         env=daemon.env, stdout=subprocess.PIPE, timeout=120)
+    out = subprocess.run(
+        [
+            DOCKER_CLI,
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "yes 0123456789012345678901234567890123456789 | head -c 20000000",
+        ],
+        env=daemon.env,
+        stdout=subprocess.PIPE,
+        timeout=120,
+    )
     assert out.returncode == 0 and len(out.stdout) == 20_000_000
     assert rss_kb(daemon.proc.pid) - before < 20_000  # 20 MB through attach, < 20 MB growth
 
@@ -404,14 +632,41 @@ def test_runc_runtime_lifecycle(docker):
     """--runtime runc: run, exec (runc exec), kill, stop and exit codes as under the native one."""
     bad = docker("run", "--rm", "--runtime", "nosuch", "busybox", "true")
     assert bad.returncode == 125 and b"unknown or invalid runtime name: nosuch" in bad.stderr
-    out = docker("run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "echo out; echo err >&2; exit 4")
+    out = docker(
+        "run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "echo out; echo err >&2; exit 4"
+    )
     assert (out.returncode, out.stdout, out.stderr) == (4, b"out\n", b"err\n")
-    docker("run", "-d", "--runtime", "runc", "--name", "viarunc", "busybox", "sh", "-c",
-           "trap 'exit 7' TERM; while true; do sleep 0.1; done", check=True)
+    docker(
+        "run",
+        "-d",
+        "--runtime",
+        "runc",
+        "--name",
+        "viarunc",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 7' TERM; while true; do sleep 0.1; done",
+        check=True,
+    )
     try:
-        assert docker("inspect", "--format", "{{.HostConfig.Runtime}}", "viarunc").stdout == b"runc\n"
+        assert (
+            docker("inspect", "--format", "{{.HostConfig.Runtime}}", "viarunc").stdout == b"runc\n"
+        )
         assert docker("exec", "viarunc", "echo", "in").stdout == b"in\n"
-        got = docker("exec", "-u", "nobody", "-w", "/tmp", "-e", "A=1", "viarunc", "sh", "-c", "id -u; pwd; echo $A; exit 3")
+        got = docker(
+            "exec",
+            "-u",
+            "nobody",
+            "-w",
+            "/tmp",
+            "-e",
+            "A=1",
+            "viarunc",
+            "sh",
+            "-c",
+            "id -u; pwd; echo $A; exit 3",
+        )
         assert (got.returncode, got.stdout) == (3, b"65534\n/tmp\n1\n")
         assert docker("exec", "-t", "viarunc", "tty").stdout.startswith(b"/dev/pts/")
         assert docker("stop", "-t", "5", "viarunc").returncode == 0
@@ -449,8 +704,18 @@ def test_kill_and_force_remove_of_a_paused_container(daemon, dockerd):
         name = f"dyt-pz-{uuid.uuid4().hex[:8]}"
         try:
             for suffix in ("k", "r"):
-                engine.cli("run", "-d", "--network", "none", "--name", name + suffix, "busybox",
-                           "sleep", "100", check=True)
+                engine.cli(
+                    "run",
+                    "-d",
+                    "--network",
+                    "none",
+                    "--name",
+                    name + suffix,
+                    "busybox",
+                    "sleep",
+                    "100",
+                    check=True,
+                )
                 engine.cli("pause", name + suffix, check=True)
             assert engine.cli("kill", name + "k").returncode == 0
             assert engine.cli("wait", name + "k").stdout == b"137\n"

@@ -25,15 +25,20 @@ import urllib.parse
 import uuid
 
 import pytest
-
 from engines import api_request
 
 UP = "../" * 14  # more than enough to climb from any work dir to /
 
 
 # ---- raw HTTP on the daemon's unix socket --------------------------------------------------
-def request(daemon, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, bytes]:
+def request(
+    daemon,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> tuple[int, bytes]:
     hdrs = {"Content-Type": "application/x-tar"} if body is not None else {}
     hdrs.update(headers or {})
     return api_request(daemon, method, path, body, hdrs, timeout)
@@ -138,8 +143,16 @@ def assert_error(status: int, body: bytes, want_status: int, *words: str) -> Non
 
 
 # ---- building tarballs ---------------------------------------------------------------------
-def member(name: str, data: bytes = b"", *, type=tarfile.REGTYPE, linkname: str = "",
-           mode: int = 0o644, devmajor: int = 0, devminor: int = 0) -> tuple[tarfile.TarInfo, bytes]:
+def member(
+    name: str,
+    data: bytes = b"",
+    *,
+    type=tarfile.REGTYPE,
+    linkname: str = "",
+    mode: int = 0o644,
+    devmajor: int = 0,
+    devminor: int = 0,
+) -> tuple[tarfile.TarInfo, bytes]:
     info = tarfile.TarInfo(name)
     info.type = type
     info.mode = mode
@@ -164,22 +177,32 @@ def sha(data: bytes) -> str:
 
 
 def plain_layer(size: int = 4096) -> bytes:
-    return make_tar([member("etc", type=tarfile.DIRTYPE, mode=0o755),
-                     member("etc/hello", os.urandom(size))])
+    return make_tar(
+        [member("etc", type=tarfile.DIRTYPE, mode=0o755), member("etc/hello", os.urandom(size))]
+    )
 
 
 def image_config(diff_ids: list[str]) -> bytes:
-    return json.dumps({
-        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
-        "config": {"Cmd": ["/bin/sh"]},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created": "2024-01-01T00:00:00Z"} for _ in diff_ids],
-    }).encode()
+    return json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "created": "2024-01-01T00:00:00Z",
+            "config": {"Cmd": ["/bin/sh"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [{"created": "2024-01-01T00:00:00Z"} for _ in diff_ids],
+        }
+    ).encode()
 
 
-def save_tar(layers: list[bytes], *, diff_ids: list[str] | None = None,
-             manifest: object | None = None, extra: list[tuple[tarfile.TarInfo, bytes]] = (),
-             tag: str | None = None) -> bytes:
+def save_tar(
+    layers: list[bytes],
+    *,
+    diff_ids: list[str] | None = None,
+    manifest: object | None = None,
+    extra: list[tuple[tarfile.TarInfo, bytes]] = (),
+    tag: str | None = None,
+) -> bytes:
     """A docker-save (20.10 layout) tarball holding ``layers``; ``diff_ids`` default to the
     layers' real digests, ``manifest`` to one that names them."""
     diff_ids = diff_ids if diff_ids is not None else [sha(layer) for layer in layers]
@@ -194,8 +217,13 @@ def save_tar(layers: list[bytes], *, diff_ids: list[str] | None = None,
     members.append(member(config_name, config))
     members.extend(extra)
     if manifest is None:
-        manifest = [{"Config": config_name, "Layers": paths,
-                     "RepoTags": [tag or f"hostile-{uuid.uuid4().hex[:12]}:latest"]}]
+        manifest = [
+            {
+                "Config": config_name,
+                "Layers": paths,
+                "RepoTags": [tag or f"hostile-{uuid.uuid4().hex[:12]}:latest"],
+            }
+        ]
     raw = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
     members.append(member("manifest.json", raw))
     return make_tar(members)
@@ -223,19 +251,25 @@ def test_load_outer_absolute_entry(daemon, guard, sentinel):
 @pytest.mark.parametrize("target", ["abs", "rel"])
 def test_load_outer_symlink_then_write_through(daemon, guard, sentinel, target):
     link = sentinel if target == "abs" else f"{UP}{sentinel[1:]}"
-    data = save_tar([plain_layer()], extra=[
-        member("evil", type=tarfile.SYMTYPE, linkname=link),
-        member("evil/pwned", b"x"),
-    ])
+    data = save_tar(
+        [plain_layer()],
+        extra=[
+            member("evil", type=tarfile.SYMTYPE, linkname=link),
+            member("evil/pwned", b"x"),
+        ],
+    )
     status, body = load(daemon, data)
     assert_error(status, body, 400, "invalid archive")
     guard.check()
 
 
 def test_load_outer_device_node(daemon, guard):
-    data = save_tar([plain_layer()], extra=[
-        member("null", type=tarfile.CHRTYPE, mode=0o666, devmajor=1, devminor=3),
-    ])
+    data = save_tar(
+        [plain_layer()],
+        extra=[
+            member("null", type=tarfile.CHRTYPE, mode=0o666, devmajor=1, devminor=3),
+        ],
+    )
     status, body = load(daemon, data)
     assert_error(status, body, 400, "device")
     guard.check()
@@ -247,9 +281,14 @@ def test_load_manifest_escaping_path(daemon, guard, field):
     config = image_config([sha(layer)])
     entry = {"Config": "c.json", "Layers": ["l0/layer.tar"], "RepoTags": ["hostile-m:latest"]}
     entry[field] = "../../etc/passwd" if field == "Config" else ["../../etc/passwd"]
-    data = make_tar([member("l0", type=tarfile.DIRTYPE, mode=0o755),
-                     member("l0/layer.tar", layer), member("c.json", config),
-                     member("manifest.json", json.dumps([entry]).encode())])
+    data = make_tar(
+        [
+            member("l0", type=tarfile.DIRTYPE, mode=0o755),
+            member("l0/layer.tar", layer),
+            member("c.json", config),
+            member("manifest.json", json.dumps([entry]).encode()),
+        ]
+    )
     status, body = load(daemon, data)
     assert_error(status, body, 400, "escapes")
     guard.check()
@@ -315,18 +354,31 @@ def hostile_layers(sentinel: str) -> dict[str, tuple[list[tuple[tarfile.TarInfo,
     return {
         "dotdot": ([member(f"{UP}{sentinel[1:]}/pwned", b"x")], "escapes"),
         "absolute": ([member(f"{sentinel}/pwned", b"x")], "absolute"),
-        "symlink": ([member("evil", type=tarfile.SYMTYPE, linkname=sentinel),
-                     member("evil/pwned", b"x")], "symlink"),
-        "symlink-rel": ([member("evil", type=tarfile.SYMTYPE, linkname=f"{UP}{sentinel[1:]}"),
-                         member("evil/pwned", b"x")], "symlink"),
-        "hardlink": ([member("passwd", type=tarfile.LNKTYPE, linkname=f"{UP[:12]}etc/passwd")],
-                     "escapes"),
-        "chardev": ([member("null", type=tarfile.CHRTYPE, mode=0o666, devmajor=1, devminor=3)],
-                    "device"),
+        "symlink": (
+            [member("evil", type=tarfile.SYMTYPE, linkname=sentinel), member("evil/pwned", b"x")],
+            "symlink",
+        ),
+        "symlink-rel": (
+            [
+                member("evil", type=tarfile.SYMTYPE, linkname=f"{UP}{sentinel[1:]}"),
+                member("evil/pwned", b"x"),
+            ],
+            "symlink",
+        ),
+        "hardlink": (
+            [member("passwd", type=tarfile.LNKTYPE, linkname=f"{UP[:12]}etc/passwd")],
+            "escapes",
+        ),
+        "chardev": (
+            [member("null", type=tarfile.CHRTYPE, mode=0o666, devmajor=1, devminor=3)],
+            "device",
+        ),
     }
 
 
-@pytest.mark.parametrize("case", ["dotdot", "absolute", "symlink", "symlink-rel", "hardlink", "chardev"])
+@pytest.mark.parametrize(
+    "case", ["dotdot", "absolute", "symlink", "symlink-rel", "hardlink", "chardev"]
+)
 def test_load_hostile_layer(daemon, guard, sentinel, case):
     members, word = hostile_layers(sentinel)[case]
     layer = make_tar([member("ok", b"fine")] + members)
@@ -384,8 +436,9 @@ def test_import_dotdot_entries(daemon, guard, sentinel):
 
 
 def test_import_symlink_then_write_through(daemon, guard, sentinel):
-    data = make_tar([member("evil", type=tarfile.SYMTYPE, linkname=sentinel),
-                     member("evil/pwned", b"x")])
+    data = make_tar(
+        [member("evil", type=tarfile.SYMTYPE, linkname=sentinel), member("evil/pwned", b"x")]
+    )
     status, body = import_(daemon, data)
     assert_error(status, body, 400, "symlink")
     guard.check()
@@ -409,8 +462,9 @@ def test_cli_tag_uppercase(docker, guard, name):
     result = docker("tag", "busybox", name)
     assert result.returncode != 0
     err = result.stderr.decode()
-    assert err.startswith(f'Error parsing reference: "{name}" is not a valid repository/tag: '
-                          "invalid reference format"), err
+    assert err.startswith(
+        f'Error parsing reference: "{name}" is not a valid repository/tag: invalid reference format'
+    ), err
     assert "must be lowercase" in err, err
     guard.check()
 
@@ -431,8 +485,7 @@ def test_cli_tag_two_colons(docker, guard):
     result = docker("tag", "busybox", "a:b:c")
     assert result.returncode != 0
     assert result.stderr.decode() == (
-        'Error parsing reference: "a:b:c" is not a valid repository/tag: '
-        "invalid reference format\n"
+        'Error parsing reference: "a:b:c" is not a valid repository/tag: invalid reference format\n'
     )
     guard.check()
 
@@ -482,10 +535,12 @@ def test_load_client_hangs_up(daemon, guard):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(10)
     sock.connect(daemon.sock)
-    sock.sendall(b"POST /images/load HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n")
+    sock.sendall(
+        b"POST /images/load HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
     for i in range(0, len(half), 64 << 10):
-        chunk = half[i:i + (64 << 10)]
+        chunk = half[i : i + (64 << 10)]
         sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
     time.sleep(0.2)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

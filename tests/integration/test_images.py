@@ -53,7 +53,9 @@ def test_inspect_history_and_format(docker, dockyard):
 def test_tag_untag_and_delete(docker):
     docker("tag", "busybox", "localhost:5999/bb:v1", check=True)
     docker("tag", "busybox", "other/repo", check=True)
-    listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}", check=True).stdout.decode().split()
+    listed = (
+        docker("images", "--format", "{{.Repository}}:{{.Tag}}", check=True).stdout.decode().split()
+    )
     assert "localhost:5999/bb:v1" in listed and "other/repo:latest" in listed
     image_id = _ids(docker, "busybox")[0]
     # by id, with several repositories: refused unless forced
@@ -68,8 +70,23 @@ def test_tag_untag_and_delete(docker):
 
 def test_import_with_changes_and_delete(docker, dockyard):
     body = _tar({"hello.txt": b"hi\n", "etc/os": b"x\n"})
-    out = docker("import", "-c", 'CMD ["/bin/hello"]', "-c", "ENV A=1 B=two", "-c", "LABEL k=v",
-                 "-c", "WORKDIR /srv", "-m", "first", "-", "imp/one:1", input=body, check=True)
+    out = docker(
+        "import",
+        "-c",
+        'CMD ["/bin/hello"]',
+        "-c",
+        "ENV A=1 B=two",
+        "-c",
+        "LABEL k=v",
+        "-c",
+        "WORKDIR /srv",
+        "-m",
+        "first",
+        "-",
+        "imp/one:1",
+        input=body,
+        check=True,
+    )
     image_id = out.stdout.decode().strip()
     assert image_id.startswith("sha256:")
     cfg = json.loads(docker("image", "inspect", "imp/one:1", check=True).stdout)[0]
@@ -98,7 +115,9 @@ def test_save_load_round_trip(docker, dockyard, workdir):
         manifest = json.load(tar.extractfile("manifest.json"))
         index = json.load(tar.extractfile("index.json"))
     assert "oci-layout" in names and manifest[0]["RepoTags"] == ["round/trip:1"]
-    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == "docker.io/round/trip:1"
+    assert (
+        index["manifests"][0]["annotations"]["io.containerd.image.name"] == "docker.io/round/trip:1"
+    )
     before = _ids(docker, "round/trip:1")
     docker("rmi", "round/trip:1", check=True)
     out = dockyard("load", "-i", path, check=True).stdout.decode()
@@ -127,13 +146,21 @@ def test_docker_py_images_api(api, workdir):
 
 
 def test_filters_dangling_reference_prune(docker):
-    a = docker("import", "-", "prn/a:1", input=_tar({"a": b"1"}), check=True).stdout.decode().strip()
+    a = (
+        docker("import", "-", "prn/a:1", input=_tar({"a": b"1"}), check=True)
+        .stdout.decode()
+        .strip()
+    )
     docker("import", "-", "prn/a:1", input=_tar({"a": b"2"}), check=True)  # a is now dangling
     dangling = _ids(docker, "--filter", "dangling=true")
     assert a in dangling
-    row = docker("images", "--filter", "dangling=true", "--format", "{{.Repository}}:{{.Tag}}").stdout
+    row = docker(
+        "images", "--filter", "dangling=true", "--format", "{{.Repository}}:{{.Tag}}"
+    ).stdout
     assert b"<none>:<none>" in row
-    ref = docker("images", "--format", "{{.Repository}}", "prn/*", check=True).stdout.decode().split()
+    ref = (
+        docker("images", "--format", "{{.Repository}}", "prn/*", check=True).stdout.decode().split()
+    )
     assert ref == ["prn/a"]
     out = docker("image", "prune", "-f", check=True).stdout.decode()
     assert f"deleted: {a}" in out and "Total reclaimed space:" in out
@@ -158,7 +185,9 @@ def test_save_from_dockerd_loads_into_dockyardd_and_back(daemon, dockerd, workdi
     out = dockerd.cli("load", "-i", back, check=True).stdout.decode()
     assert "Loaded image: from/dockyard:1" in out
     assert dockerd.cli("images", "-q", "--no-trunc", "from/dockyard:1").stdout.strip() == my_id
-    run = dockerd.cli("run", "--rm", "--network", "none", "from/dockyard:1", "echo", "hello", check=True)
+    run = dockerd.cli(
+        "run", "--rm", "--network", "none", "from/dockyard:1", "echo", "hello", check=True
+    )
     assert run.stdout == b"hello\n"
     daemon.cli("rmi", "from/dockerd:1", "from/dockyard:1", check=True)
 

@@ -41,8 +41,12 @@ def ns_of_this_thread():
 
 async def in_netns(netns, *argv, timeout=20):
     proc = await asyncio.create_subprocess_exec(
-        "nsenter", f"--net={netns}", *argv,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        "nsenter",
+        f"--net={netns}",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode()
 
@@ -97,7 +101,8 @@ async def fake_upstream():
             self.transport.sendto(reply.pack(), addr)
 
     transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-        Proto, local_addr=("127.0.0.1", 0))
+        Proto, local_addr=("127.0.0.1", 0)
+    )
     return transport, f"127.0.0.1:{transport.get_extra_info('sockname')[1]}", seen
 
 
@@ -119,10 +124,27 @@ def test_dns_inside_netns(netns):
             # lo was brought up so that 127.0.0.11 is reachable inside
             code, out = await in_netns(netns, "ip", "-o", "link", "show", "lo")
             assert "UP" in out.split("<", 1)[1].split(">", 1)[0].split(","), out
-            lines = await client(netns, "web", "A", "udp", "web", "A", "tcp",
-                                 "www.example", "A", "udp", "nowhere.example", "A", "udp")
-            assert lines == ["0 10.0.0.2 10.0.0.3", "0 10.0.0.2 10.0.0.3",
-                             "0 192.0.2.7", f"{RCODE.NXDOMAIN}"]
+            lines = await client(
+                netns,
+                "web",
+                "A",
+                "udp",
+                "web",
+                "A",
+                "tcp",
+                "www.example",
+                "A",
+                "udp",
+                "nowhere.example",
+                "A",
+                "udp",
+            )
+            assert lines == [
+                "0 10.0.0.2 10.0.0.3",
+                "0 10.0.0.2 10.0.0.3",
+                "0 192.0.2.7",
+                f"{RCODE.NXDOMAIN}",
+            ]
             assert "www.example." in seen
             # busybox nslookup as containers would use it
             code, out = await in_netns(netns, "busybox", "nslookup", "web", "127.0.0.11")
@@ -133,7 +155,9 @@ def test_dns_inside_netns(netns):
             upstream.close()
         # closed: nothing answers inside any more, and the namespace can be re-served
         assert await client(netns, "web", "A", "udp", "web", "A", "tcp") == [
-            "error TimeoutError", "error ConnectionRefusedError"]
+            "error TimeoutError",
+            "error ConnectionRefusedError",
+        ]
         again = await resolver.serve_in_netns(netns, "c1")
         assert await client(netns, "web", "A", "tcp") == ["0 10.0.0.2 10.0.0.3"]
         again.close()
@@ -201,7 +225,8 @@ def test_tcp_large_transfer_and_half_close(run):
         try:
             assert proxy.port != bport and 32768 <= proxy.port <= 60999
             results = await asyncio.gather(
-                *[asyncio.to_thread(blocking_client, proxy.port, payload) for _ in range(3)])
+                *[asyncio.to_thread(blocking_client, proxy.port, payload) for _ in range(3)]
+            )
             for got in results:
                 assert got[:64] == hashlib.sha256(payload).hexdigest().encode()
                 assert got[64:] == reply_tail
@@ -336,7 +361,8 @@ def test_port_already_allocated(run):
                 await start_proxy("tcp", "127.0.0.1", port, "127.0.0.1", 1, endpoint="web")
             assert str(info.value) == (
                 "driver failed programming external connectivity on endpoint web: "
-                f"Bind for 127.0.0.1:{port} failed: port is already allocated")
+                f"Bind for 127.0.0.1:{port} failed: port is already allocated"
+            )
             # a wildcard bind clashes with it too
             with pytest.raises(Internal, match="port is already allocated"):
                 await start_proxy("tcp", "0.0.0.0", port, "127.0.0.1", 1, endpoint="web")
@@ -346,8 +372,11 @@ def test_port_already_allocated(run):
             u.bind(("127.0.0.1", 0))
             with pytest.raises(Internal, match=f"Bind for 127.0.0.1:{u.getsockname()[1]} "):
                 await start_proxy("udp", "127.0.0.1", u.getsockname()[1], "127.0.0.1", 1)
-        with pytest.raises(Internal, match="Error starting userland proxy: listen tcp4 "
-                                           "192.0.2.1:80: bind: cannot assign requested"):
+        with pytest.raises(
+            Internal,
+            match="Error starting userland proxy: listen tcp4 "
+            "192.0.2.1:80: bind: cannot assign requested",
+        ):
             await start_proxy("tcp", "192.0.2.1", 80, "127.0.0.1", 1, endpoint="web")
 
     run(main())
@@ -369,6 +398,7 @@ def test_udp_flows(run):
         proxy = await start_proxy("udp", "127.0.0.1", 0, "127.0.0.1", bport)
         proxy.udp_idle_timeout = 0.3
         try:
+
             def exchange(socks, msgs):
                 out = []
                 for s, m in zip(socks, msgs):
@@ -382,7 +412,8 @@ def test_udp_flows(run):
             for s in socks:
                 s.settimeout(5)
             a1, b1, a2 = await asyncio.to_thread(
-                exchange, [socks[0], socks[1], socks[0]], [b"a1", b"b1", b"a2"])
+                exchange, [socks[0], socks[1], socks[0]], [b"a1", b"b1", b"a2"]
+            )
             assert a1.startswith(b"echo:a1|") and b1.startswith(b"echo:b1|")
             # one backend socket per client, reused by the client's later datagrams
             assert a1.split(b"|")[1] == a2.split(b"|")[1] != b1.split(b"|")[1]

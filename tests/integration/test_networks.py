@@ -12,14 +12,15 @@ import time
 import urllib.request
 
 import pytest
-
 from engines import api_request, make_busybox, network_config, start_dockyardd
 
 HTTPD = "mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p 80 -h /www"
 # An HTTP GET retried while the server starts.  nc, not wget: Debian's static busybox wget
 # resolves names through glibc's NSS, which a static binary cannot load in a bare image.
-GET = ("for i in $(seq 50); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} 80 2>/dev/null)"
-       " && [ -n \"$r\" ] && echo \"$r\" | tail -1 && break; sleep 0.1; done")
+GET = (
+    "for i in $(seq 50); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} 80 2>/dev/null)"
+    ' && [ -n "$r" ] && echo "$r" | tail -1 && break; sleep 0.1; done'
+)
 
 
 def _free_port() -> int:
@@ -78,21 +79,63 @@ def _inspect(docker, name: str) -> dict:
 
 def test_user_network_names_aliases_and_round_robin(docker, daemon, net, box):
     name = net("dyt-app", "--subnet", _subnet(daemon, 1))
-    box("web1", "--network", name, "--network-alias", "web", "busybox", "sh", "-c", HTTPD.format(text="one"))
-    box("web2", "--network", name, "--network-alias", "web", "busybox", "sh", "-c", HTTPD.format(text="two"))
-    out = docker("run", "--rm", "--network", name, "busybox", "sh", "-c",
-                 GET.format(host="web1") + ";" + GET.format(host="web2") + "; ping -c1 -W2 web >/dev/null && echo ping-ok;"
-                 "nslookup web 127.0.0.11 | grep -c '^Address: '; cat /etc/resolv.conf", check=True)
+    box(
+        "web1",
+        "--network",
+        name,
+        "--network-alias",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD.format(text="one"),
+    )
+    box(
+        "web2",
+        "--network",
+        name,
+        "--network-alias",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD.format(text="two"),
+    )
+    out = docker(
+        "run",
+        "--rm",
+        "--network",
+        name,
+        "busybox",
+        "sh",
+        "-c",
+        GET.format(host="web1")
+        + ";"
+        + GET.format(host="web2")
+        + "; ping -c1 -W2 web >/dev/null && echo ping-ok;"
+        "nslookup web 127.0.0.11 | grep -c '^Address: '; cat /etc/resolv.conf",
+        check=True,
+    )
     lines = out.stdout.decode().splitlines()
     assert lines[:3] == ["one", "two", "ping-ok"] and lines[3] == "2"
     assert "nameserver 127.0.0.11" in lines
     info = _inspect(docker, "web1")["NetworkSettings"]["Networks"][name]
-    assert info["IPAddress"].startswith(_subnet(daemon, 1).rsplit(".", 1)[0]) and info["Aliases"] == ["web"]
+    assert info["IPAddress"].startswith(_subnet(daemon, 1).rsplit(".", 1)[0]) and info[
+        "Aliases"
+    ] == ["web"]
     listed = json.loads(docker("network", "inspect", name, check=True).stdout)[0]
     assert {c["Name"] for c in listed["Containers"].values()} == {"web1", "web2"}
     # a name no container has goes upstream and finds nothing: no address comes back
-    out = docker("run", "--rm", "--network", name, "busybox", "nslookup", "dyt-no-such-host.invalid",
-                 "127.0.0.11")
+    out = docker(
+        "run",
+        "--rm",
+        "--network",
+        name,
+        "busybox",
+        "nslookup",
+        "dyt-no-such-host.invalid",
+        "127.0.0.11",
+    )
     text = (out.stdout + out.stderr).decode()
     answers = [l for l in text.splitlines() if l.startswith("Address") and "127.0.0.11" not in l]
     assert out.returncode != 0 and "can't find" in text and answers == [], text
@@ -105,11 +148,17 @@ def test_default_bridge_and_isolation(docker, daemon, net, box):
     ip_a = _inspect(docker, "on-a")["NetworkSettings"]["Networks"][a]["IPAddress"]
     same = docker("run", "--rm", "--network", a, "busybox", "sh", "-c", GET.format(host=ip_a))
     assert same.stdout == b"a\n"
-    other = docker("run", "--rm", "--network", b, "busybox", "sh", "-c", f"ping -c1 -W1 {ip_a} || echo blocked")
+    other = docker(
+        "run", "--rm", "--network", b, "busybox", "sh", "-c", f"ping -c1 -W1 {ip_a} || echo blocked"
+    )
     assert b"blocked" in other.stdout
-    bridge_ip = docker("run", "--rm", "busybox", "ip", "-4", "-o", "addr", "show", "eth0", check=True).stdout
+    bridge_ip = docker(
+        "run", "--rm", "busybox", "ip", "-4", "-o", "addr", "show", "eth0", check=True
+    ).stdout
     assert network_config(daemon.root)["bip"].rsplit(".", 1)[0] in bridge_ip.decode()
-    assert docker("run", "--rm", "busybox", "sh", "-c", f"ping -c1 -W1 {ip_a} || echo blocked").stdout.endswith(b"blocked\n")
+    assert docker(
+        "run", "--rm", "busybox", "sh", "-c", f"ping -c1 -W1 {ip_a} || echo blocked"
+    ).stdout.endswith(b"blocked\n")
     none = docker("run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net", check=True)
     assert none.stdout.split() == [b"lo"]
 
@@ -120,7 +169,9 @@ def test_published_port_answers_on_loopback(docker, box):
     assert _fetch(port) == b"published\n"
     assert docker("port", "pub", check=True).stdout == f"80/tcp -> 127.0.0.1:{port}\n".encode()
     # the port is taken: a clear error and nothing left half-made
-    clash = docker("run", "-d", "--name", "clash", "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "30")
+    clash = docker(
+        "run", "-d", "--name", "clash", "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "30"
+    )
     docker("rm", "-f", "clash")
     assert clash.returncode == 125 and b"port is already allocated" in clash.stderr
     # -P: an ephemeral port for the exposed one
@@ -130,7 +181,13 @@ def test_published_port_answers_on_loopback(docker, box):
 
 
 def test_network_bad_input(docker, daemon, net, box):
-    name = net("dyt-bad", "--subnet", _subnet(daemon, 4), "--ip-range", _subnet(daemon, 4).replace("0/24", "128/25"))
+    name = net(
+        "dyt-bad",
+        "--subnet",
+        _subnet(daemon, 4),
+        "--ip-range",
+        _subnet(daemon, 4).replace("0/24", "128/25"),
+    )
     for args, message in (
         (["--subnet", _subnet(daemon, 4)], b"overlaps"),
         (["--subnet", "10.0.0.0/33"], b"invalid"),
@@ -147,7 +204,9 @@ def test_network_bad_input(docker, daemon, net, box):
     outside = docker("run", "--rm", "--network", name, "--ip", "10.9.9.9", "busybox", "true")
     assert outside.returncode == 125 and b"does not belong" in outside.stderr
     busy = docker("network", "rm", name)
-    assert busy.returncode == 1 and b"has active endpoints" in busy.stderr and b"static" in busy.stderr
+    assert (
+        busy.returncode == 1 and b"has active endpoints" in busy.stderr and b"static" in busy.stderr
+    )
     twice = docker("network", "connect", name, "static")
     assert twice.returncode == 1 and b"already exists in network" in twice.stderr
     assert docker("network", "rm", "bridge").returncode == 1
@@ -167,7 +226,9 @@ def test_connect_disconnect_live_and_modes(docker, daemon, net, box):
     assert out.returncode == 0
     docker("network", "disconnect", a, "multi", check=True)
     assert docker("exec", "multi", "ls", "/sys/class/net").stdout.split() == [b"eth0", b"lo"]
-    shared = docker("run", "--rm", "--network", "container:multi", "busybox", "ls", "/sys/class/net", check=True)
+    shared = docker(
+        "run", "--rm", "--network", "container:multi", "busybox", "ls", "/sys/class/net", check=True
+    )
     assert shared.stdout.split() == [b"eth0", b"lo"]
     host = docker("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net", check=True)
     assert set(host.stdout.split()) == set(n.encode() for n in os.listdir("/sys/class/net"))
@@ -176,7 +237,9 @@ def test_connect_disconnect_live_and_modes(docker, daemon, net, box):
 def test_docker_py_network_api(api, daemon):
     import docker as docker_py
 
-    ipam = docker_py.types.IPAMConfig(pool_configs=[docker_py.types.IPAMPool(subnet=_subnet(daemon, 6))])
+    ipam = docker_py.types.IPAMConfig(
+        pool_configs=[docker_py.types.IPAMPool(subnet=_subnet(daemon, 6))]
+    )
     network = api.networks.create("dyt-py", driver="bridge", ipam=ipam, labels={"t": "py"})
     c = api.containers.run("busybox", "sleep 300", detach=True)
     try:
@@ -202,22 +265,68 @@ def test_network_survives_daemon_kill_9(workdir):
         subnet = f"{pools[0]}.{pools[1]}.9.0/24"
         engine.cli("network", "create", "--subnet", subnet, "keepnet", check=True)
         port = _free_port()
-        engine.cli("run", "-d", "--name", "srv", "--network", "keepnet", "-p", f"127.0.0.1:{port}:80",
-                   "busybox", "sh", "-c", HTTPD.format(text="kept"), check=True)
-        engine.cli("run", "-d", "--name", "cli", "--network", "keepnet", "busybox", "sleep", "600", check=True)
-        before = json.loads(engine.cli("inspect", "srv").stdout)[0]["NetworkSettings"]["Networks"]["keepnet"]
+        engine.cli(
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "keepnet",
+            "-p",
+            f"127.0.0.1:{port}:80",
+            "busybox",
+            "sh",
+            "-c",
+            HTTPD.format(text="kept"),
+            check=True,
+        )
+        engine.cli(
+            "run",
+            "-d",
+            "--name",
+            "cli",
+            "--network",
+            "keepnet",
+            "busybox",
+            "sleep",
+            "600",
+            check=True,
+        )
+        before = json.loads(engine.cli("inspect", "srv").stdout)[0]["NetworkSettings"]["Networks"][
+            "keepnet"
+        ]
         engine.proc.send_signal(signal.SIGKILL)
         engine.proc.wait(10)
         engine = start_dockyardd(root)
-        after = json.loads(engine.cli("inspect", "srv").stdout)[0]["NetworkSettings"]["Networks"]["keepnet"]
+        after = json.loads(engine.cli("inspect", "srv").stdout)[0]["NetworkSettings"]["Networks"][
+            "keepnet"
+        ]
         assert after["IPAddress"] == before["IPAddress"]
         assert _fetch(port) == b"kept\n"  # the proxy is made again as the daemon restores
         out = engine.cli("exec", "cli", "sh", "-c", GET.format(host="srv"))
         assert out.stdout == b"kept\n"
         # a new container does not get an address already held
-        engine.cli("run", "-d", "--name", "third", "--network", "keepnet", "busybox", "sleep", "600", check=True)
-        third = json.loads(engine.cli("inspect", "third").stdout)[0]["NetworkSettings"]["Networks"]["keepnet"]
-        ips = {before["IPAddress"], json.loads(engine.cli("inspect", "cli").stdout)[0]["NetworkSettings"]["Networks"]["keepnet"]["IPAddress"]}
+        engine.cli(
+            "run",
+            "-d",
+            "--name",
+            "third",
+            "--network",
+            "keepnet",
+            "busybox",
+            "sleep",
+            "600",
+            check=True,
+        )
+        third = json.loads(engine.cli("inspect", "third").stdout)[0]["NetworkSettings"]["Networks"][
+            "keepnet"
+        ]
+        ips = {
+            before["IPAddress"],
+            json.loads(engine.cli("inspect", "cli").stdout)[0]["NetworkSettings"]["Networks"][
+                "keepnet"
+            ]["IPAddress"],
+        }
         assert third["IPAddress"] not in ips
         engine.cli("rm", "-f", "srv", "cli", "third", check=True)
         engine.cli("network", "rm", "keepnet", check=True)
@@ -226,9 +335,20 @@ def test_network_survives_daemon_kill_9(workdir):
 
 
 def test_network_prune_filters(docker, daemon):
-    docker("network", "create", "--label", "dyt-prune=1", "--subnet", _subnet(daemon, 7), "dyt-prune", check=True)
+    docker(
+        "network",
+        "create",
+        "--label",
+        "dyt-prune=1",
+        "--subnet",
+        _subnet(daemon, 7),
+        "dyt-prune",
+        check=True,
+    )
     try:
-        kept = docker("network", "prune", "-f", "--filter", "until=2000-01-01T00:00:00Z", check=True)
+        kept = docker(
+            "network", "prune", "-f", "--filter", "until=2000-01-01T00:00:00Z", check=True
+        )
         assert b"dyt-prune" not in kept.stdout
         kept = docker("network", "prune", "-f", "--filter", "label!=dyt-prune", check=True)
         assert b"dyt-prune" not in kept.stdout

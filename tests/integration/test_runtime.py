@@ -415,8 +415,9 @@ def test_server_survives_hostile_clients(served):
                 pass
     assert rt.server.proc.poll() is None
     bundle, name = rt.bundle(["sh", "-c", "echo $$"])
-    proc = subprocess.Popen(rt.command("run", "-b", bundle, name), stdout=subprocess.PIPE,
-                            env=rt.server.env)
+    proc = subprocess.Popen(
+        rt.command("run", "-b", bundle, name), stdout=subprocess.PIPE, env=rt.server.env
+    )
     assert proc.communicate(timeout=30)[0] == b"1\n" and proc.returncode == 0
 
 
@@ -467,8 +468,9 @@ def test_runs_start_from_parked_inits(served):
         s.linux.resources.pids = oci.Pids(32)
 
     bundle, name = rt.bundle(["sh", "-c", "echo ready; exec sleep 100"], edit=limited)
-    proc = subprocess.Popen(rt.command("run", "-b", bundle, name), stdout=subprocess.PIPE,
-                            env=rt.server.env)
+    proc = subprocess.Popen(
+        rt.command("run", "-b", bundle, name), stdout=subprocess.PIPE, env=rt.server.env
+    )
     try:
         assert proc.stdout.readline() == b"ready\n"
         init = json.loads(rt.cli("state", name, check=True).stdout)["pid"]
@@ -498,8 +500,9 @@ def _in_pty(cmd: list[str], env, keys: bytes, rows: int = 30, cols: int = 100) -
 
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+    )
     os.close(slave)
     out = b""
     try:
@@ -532,6 +535,7 @@ def _terminal(args=None, size=None):
             s.process.args = args
         if size:
             s.process.console_size = oci.Box(*size)
+
     return edit
 
 
@@ -540,8 +544,9 @@ def test_foreground_terminal(rt):
     /dev/pts/0, our window size); the command copies it to its terminal, as runc run does."""
     bundle, name = rt.bundle(["sh"], edit=_terminal())
     env = rt.server.env if rt.server else None
-    out, code = _in_pty(rt.command("run", "-b", bundle, name), env,
-                        b"tty; busybox stty size; exit 3\n")
+    out, code = _in_pty(
+        rt.command("run", "-b", bundle, name), env, b"tty; busybox stty size; exit 3\n"
+    )
     assert code == 3, out
     assert b"/dev/pts/0\r\n30 100\r\n" in out, out
 
@@ -555,8 +560,9 @@ def test_console_socket(rt, tmp_path):
     listener = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
     listener.bind(path)
     listener.listen(1)
-    bundle, name = rt.bundle(["sh", "-c", "tty; busybox stty size; exec sleep 100"],
-                             edit=_terminal(size=(20, 70)))
+    bundle, name = rt.bundle(
+        ["sh", "-c", "tty; busybox stty size; exec sleep 100"], edit=_terminal(size=(20, 70))
+    )
     try:
         rt.cli("create", "-b", bundle, "--console-socket", path, name, check=True)
         conn, _ = listener.accept()
@@ -582,7 +588,9 @@ def test_console_socket(rt, tmp_path):
         rt.cli("delete", "-f", name)
     tty_bundle, third = rt.bundle(["true"], edit=_terminal())
     refused = rt.cli("create", "-b", tty_bundle, third)
-    assert "cannot allocate tty if runc will detach without setting console socket" in refused.stderr
+    assert (
+        "cannot allocate tty if runc will detach without setting console socket" in refused.stderr
+    )
 
 
 def test_caller_umask_and_rlimits_reach_the_container(rt):
@@ -597,6 +605,11 @@ def test_caller_umask_and_rlimits_reach_the_container(rt):
     for _ in range(2):  # served: the second call starts from a parked init
         bundle, name = rt.bundle(["sh", "-c", "umask; ulimit -c"])
         env = rt.server.env if rt.server else None
-        proc = subprocess.run(rt.command("run", "-b", bundle, name), capture_output=True,
-                              env=env, preexec_fn=caller, timeout=60)
+        proc = subprocess.run(
+            rt.command("run", "-b", bundle, name),
+            capture_output=True,
+            env=env,
+            preexec_fn=caller,
+            timeout=60,
+        )
         assert proc.stdout == b"0027\n2048\n", proc.stderr  # busybox counts 512-byte blocks

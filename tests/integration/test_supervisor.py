@@ -46,8 +46,13 @@ def _log(path):
 def test_exit_code_and_separated_logs(sup, tmp_path):
     client, root = sup
     log = str(tmp_path / "c1.log")
-    client.call("start", id="c1", argv=["sh", "-c", "echo out; echo err >&2; exit 3"],
-                env=["PATH=/usr/bin:/bin"], log_path=log)
+    client.call(
+        "start",
+        id="c1",
+        argv=["sh", "-c", "echo out; echo err >&2; exit 3"],
+        env=["PATH=/usr/bin:/bin"],
+        log_path=log,
+    )
     state = client.call("wait", id="c1")
     assert state["exit_code"] == 3 and not state["running"]
     for _ in range(50):
@@ -63,8 +68,13 @@ def test_exit_code_and_separated_logs(sup, tmp_path):
 
 def test_attach_with_stdin(sup):
     client, _ = sup
-    client.call("start", id="c2", argv=["sh", "-c", "read x; echo got $x; echo e >&2"],
-                env=["PATH=/usr/bin:/bin"], stdin=True)
+    client.call(
+        "start",
+        id="c2",
+        argv=["sh", "-c", "read x; echo got $x; echo e >&2"],
+        env=["PATH=/usr/bin:/bin"],
+        stdin=True,
+    )
     stream, tty = client.attach("c2", stdin=True)
     assert not tty
     stream.sendall(frame(STDIN, b"hello\n") + frame(STDIN, b""))
@@ -76,8 +86,13 @@ def test_attach_with_stdin(sup):
 
 def test_tty_is_raw_and_resizable(sup):
     client, _ = sup
-    client.call("start", id="c3", argv=["sh", "-c", "sleep 0.3; stty size; tty"],
-                env=["PATH=/usr/bin:/bin"], tty=True)
+    client.call(
+        "start",
+        id="c3",
+        argv=["sh", "-c", "sleep 0.3; stty size; tty"],
+        env=["PATH=/usr/bin:/bin"],
+        tty=True,
+    )
     client.call("resize", id="c3", h=30, w=100)
     stream, tty = client.attach("c3")
     assert tty
@@ -102,8 +117,13 @@ def test_kill_and_missing_binary(sup):
 def test_containers_outlive_the_client(sup, tmp_path):
     client, root = sup
     log = str(tmp_path / "c6.log")
-    client.call("start", id="c6", argv=["sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.1; done; exit 5"],
-                env=["PATH=/usr/bin:/bin"], log_path=log)
+    client.call(
+        "start",
+        id="c6",
+        argv=["sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.1; done; exit 5"],
+        env=["PATH=/usr/bin:/bin"],
+        log_path=log,
+    )
     # The "daemon" goes away and comes back: a new client finds the same supervisor.
     again = ensure(root)
     assert again.call("ping")["pid"] == client.call("ping")["pid"]
@@ -118,7 +138,7 @@ def test_hostile_requests(sup):
     client, root = sup
     s = socket.socket(socket.AF_UNIX)
     s.connect(os.path.join(root, "supervisor.sock"))
-    s.sendall(b"not json\n{\"op\":\"nope\"}\n{\"op\":\"state\",\"id\":\"missing\"}\n")
+    s.sendall(b'not json\n{"op":"nope"}\n{"op":"state","id":"missing"}\n')
     data = b""
     while data.count(b"\n") < 3:
         data += s.recv(4096)

@@ -71,14 +71,23 @@ def test_unknown_route_and_swarm_stubs(daemon, docker, api):
     out = docker("service", "ls")
     assert out.returncode == 1 and b"This node is not a swarm manager" in out.stderr
     assert api.api.plugins() == []
-    reply = raw(daemon, b"POST /v1.41/swarm/leave?force=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    reply = raw(
+        daemon,
+        b"POST /v1.41/swarm/leave?force=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
     assert reply.startswith(b"HTTP/1.1 503")
 
 
 def test_bad_filters(daemon):
-    reply = raw(daemon, b'GET /v1.41/images/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    reply = raw(
+        daemon,
+        b"GET /v1.41/images/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
     assert reply.startswith(b"HTTP/1.1 400") and b"Invalid filter 'bogus'" in reply
-    reply = raw(daemon, b"GET /v1.41/images/json?filters=notjson HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    reply = raw(
+        daemon,
+        b"GET /v1.41/images/json?filters=notjson HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
     assert reply.startswith(b"HTTP/1.1 400")
 
 
@@ -86,13 +95,29 @@ def test_events_since_until_and_live(daemon, docker):
     start = time.time()
     docker("tag", "busybox", "evt/one:1", check=True)
     docker("rmi", "evt/one:1", check=True)
-    out = docker("events", "--since", f"{start - 1:.3f}", "--until", f"{time.time() + 0.5:.3f}",
-                 "--filter", "type=image", "--format", "{{.Action}} {{.Actor.Attributes.name}}",
-                 check=True).stdout.decode().splitlines()
+    out = (
+        docker(
+            "events",
+            "--since",
+            f"{start - 1:.3f}",
+            "--until",
+            f"{time.time() + 0.5:.3f}",
+            "--filter",
+            "type=image",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+            check=True,
+        )
+        .stdout.decode()
+        .splitlines()
+    )
     assert "tag evt/one:1" in out and "untag evt/one:1" in out
     # live: a follower sees an event published after it subscribed
-    follower = subprocess.Popen([DOCKER_CLI, "events", "--filter", "event=tag", "--format", "{{json .}}"],
-                                env=daemon.env, stdout=subprocess.PIPE)
+    follower = subprocess.Popen(
+        [DOCKER_CLI, "events", "--filter", "event=tag", "--format", "{{json .}}"],
+        env=daemon.env,
+        stdout=subprocess.PIPE,
+    )
     try:
         time.sleep(0.5)
         docker("tag", "busybox", "evt/two:2", check=True)
@@ -116,6 +141,11 @@ def test_system_df(docker, dockyard):
 def test_cli_errors(dockyard, daemon):
     bad = dockyard("images", "--bogus")
     assert bad.returncode == 125 and b"unknown flag: --bogus" in bad.stderr
-    down = subprocess.run([sys.executable, "-m", "dockyard.cli.main", "-H", "unix:///nonexistent.sock", "images"],
-                          capture_output=True)
-    assert down.returncode == 1 and b"Cannot connect to the Docker daemon at unix:///nonexistent.sock" in down.stderr
+    down = subprocess.run(
+        [sys.executable, "-m", "dockyard.cli.main", "-H", "unix:///nonexistent.sock", "images"],
+        capture_output=True,
+    )
+    assert (
+        down.returncode == 1
+        and b"Cannot connect to the Docker daemon at unix:///nonexistent.sock" in down.stderr
+    )

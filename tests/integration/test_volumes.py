@@ -10,7 +10,6 @@ import tarfile
 import time
 
 import pytest
-
 from engines import api_request, make_busybox, start_dockyardd
 
 
@@ -36,19 +35,52 @@ def volume(docker):
 def test_named_volume_outlives_containers_and_is_protected(docker, volume):
     name = volume("dyt-data")
     assert docker("volume", "create", name, check=True).stdout == f"{name}\n".encode()
-    docker("run", "--rm", "-v", f"{name}:/data", "busybox", "sh", "-c", "echo kept > /data/f", check=True)
-    assert docker("run", "--rm", "-v", f"{name}:/data", "busybox", "cat", "/data/f").stdout == b"kept\n"
+    docker(
+        "run",
+        "--rm",
+        "-v",
+        f"{name}:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+        check=True,
+    )
+    assert (
+        docker("run", "--rm", "-v", f"{name}:/data", "busybox", "cat", "/data/f").stdout
+        == b"kept\n"
+    )
     ro = docker("run", "--rm", "-v", f"{name}:/data:ro", "busybox", "sh", "-c", "echo x > /data/g")
     assert ro.returncode == 1 and b"Read-only file system" in ro.stderr
-    docker("run", "-d", "--name", "voluser", "-v", f"{name}:/data", "busybox", "sleep", "300", check=True)
+    docker(
+        "run",
+        "-d",
+        "--name",
+        "voluser",
+        "-v",
+        f"{name}:/data",
+        "busybox",
+        "sleep",
+        "300",
+        check=True,
+    )
     try:
         busy = docker("volume", "rm", name)
         cid = _inspect(docker, "voluser")[0]["Id"]
         assert busy.returncode == 1 and f"volume is in use - [{cid}]".encode() in busy.stderr
         mounts = _inspect(docker, "voluser")[0]["Mounts"]
-        assert mounts == [{"Type": "volume", "Name": name, "Source": mounts[0]["Source"],
-                           "Destination": "/data", "Driver": "local", "Mode": "z", "RW": True,
-                           "Propagation": ""}]
+        assert mounts == [
+            {
+                "Type": "volume",
+                "Name": name,
+                "Source": mounts[0]["Source"],
+                "Destination": "/data",
+                "Driver": "local",
+                "Mode": "z",
+                "RW": True,
+                "Propagation": "",
+            }
+        ]
         assert os.path.isfile(os.path.join(mounts[0]["Source"], "f"))
         # docker cp reads and writes the volume's data, not the container layer's
         assert docker("exec", "voluser", "cat", "/data/f").stdout == b"kept\n"
@@ -74,31 +106,78 @@ def test_bind_mounts(docker, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "host.txt").write_text("from host\n")
-    out = docker("run", "--rm", "-v", f"{src}:/h:ro", "busybox", "sh", "-c", "cat /h/host.txt; touch /h/x")
+    out = docker(
+        "run", "--rm", "-v", f"{src}:/h:ro", "busybox", "sh", "-c", "cat /h/host.txt; touch /h/x"
+    )
     assert out.stdout == b"from host\n" and b"Read-only file system" in out.stderr
-    docker("run", "--rm", "--mount", f"type=bind,source={src},target=/h", "busybox",
-           "sh", "-c", "echo back > /h/back", check=True)
+    docker(
+        "run",
+        "--rm",
+        "--mount",
+        f"type=bind,source={src},target=/h",
+        "busybox",
+        "sh",
+        "-c",
+        "echo back > /h/back",
+        check=True,
+    )
     assert (src / "back").read_text() == "back\n"
     # -v makes a missing source directory; --mount refuses it
     made = tmp_path / "made" / "here"
     docker("run", "--rm", "-v", f"{made}:/m", "busybox", "true", check=True)
     assert made.is_dir()
-    missing = docker("run", "--rm", "--mount", f"type=bind,source={tmp_path}/nope,target=/m", "busybox", "true")
+    missing = docker(
+        "run", "--rm", "--mount", f"type=bind,source={tmp_path}/nope,target=/m", "busybox", "true"
+    )
     assert missing.returncode == 125 and b"bind source path does not exist" in missing.stderr
 
 
 def test_tmpfs_is_empty_and_sized(docker):
-    out = docker("run", "--rm", "--tmpfs", "/t:size=2m,mode=1777", "busybox", "sh", "-c",
-                 "ls -A /t | wc -l; df -k /t | tail -1; stat -c %a /t", check=True).stdout.decode().split("\n")
+    out = (
+        docker(
+            "run",
+            "--rm",
+            "--tmpfs",
+            "/t:size=2m,mode=1777",
+            "busybox",
+            "sh",
+            "-c",
+            "ls -A /t | wc -l; df -k /t | tail -1; stat -c %a /t",
+            check=True,
+        )
+        .stdout.decode()
+        .split("\n")
+    )
     assert out[0].strip() == "0" and out[1].split()[1] == "2048" and out[2] == "1777"
-    out = docker("run", "--rm", "--mount", "type=tmpfs,target=/m,tmpfs-size=1048576", "busybox",
-                 "df", "-k", "/m", check=True).stdout.decode().splitlines()
+    out = (
+        docker(
+            "run",
+            "--rm",
+            "--mount",
+            "type=tmpfs,target=/m,tmpfs-size=1048576",
+            "busybox",
+            "df",
+            "-k",
+            "/m",
+            check=True,
+        )
+        .stdout.decode()
+        .splitlines()
+    )
     assert out[-1].split()[1] == "1024"
 
 
 def test_copy_up_anonymous_volumes_and_prune(docker, volume):
-    docker("run", "--name", "vbase", "busybox", "sh", "-c",
-           "mkdir -p /srv/app && echo img > /srv/app/x && chown 1000:2000 /srv/app", check=True)
+    docker(
+        "run",
+        "--name",
+        "vbase",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /srv/app && echo img > /srv/app/x && chown 1000:2000 /srv/app",
+        check=True,
+    )
     try:
         docker("commit", "-c", "VOLUME /srv/app", "vbase", "dyt/volimg:1", check=True)
     finally:
@@ -106,15 +185,42 @@ def test_copy_up_anonymous_volumes_and_prune(docker, volume):
     fresh = volume("dyt-fresh")
     try:
         # copy-up: a new named volume gets the image's content, owner and mode
-        out = docker("run", "--rm", "-v", f"{fresh}:/srv/app", "dyt/volimg:1", "sh", "-c",
-                     "cat /srv/app/x; stat -c %u:%g /srv/app", check=True)
+        out = docker(
+            "run",
+            "--rm",
+            "-v",
+            f"{fresh}:/srv/app",
+            "dyt/volimg:1",
+            "sh",
+            "-c",
+            "cat /srv/app/x; stat -c %u:%g /srv/app",
+            check=True,
+        )
         assert out.stdout == b"img\n1000:2000\n"
         nocopy = volume("dyt-nocopy")
-        out = docker("run", "--rm", "--mount", f"type=volume,src={nocopy},dst=/srv/app,volume-nocopy",
-                     "dyt/volimg:1", "ls", "-A", "/srv/app", check=True)
+        out = docker(
+            "run",
+            "--rm",
+            "--mount",
+            f"type=volume,src={nocopy},dst=/srv/app,volume-nocopy",
+            "dyt/volimg:1",
+            "ls",
+            "-A",
+            "/srv/app",
+            check=True,
+        )
         assert out.stdout == b""
         # the image's VOLUME becomes an anonymous volume, kept until rm -v
-        docker("run", "--name", "anon", "dyt/volimg:1", "sh", "-c", "echo more > /srv/app/y", check=True)
+        docker(
+            "run",
+            "--name",
+            "anon",
+            "dyt/volimg:1",
+            "sh",
+            "-c",
+            "echo more > /srv/app/y",
+            check=True,
+        )
         mounts = _inspect(docker, "anon")[0]["Mounts"]
         anon = mounts[0]["Name"]
         assert len(anon) == 64 and mounts[0]["Destination"] == "/srv/app"
@@ -144,13 +250,34 @@ def test_copy_up_anonymous_volumes_and_prune(docker, volume):
 
 def test_volumes_from_shares(docker, volume):
     name = volume("dyt-shared")
-    docker("run", "-d", "--name", "vfsrc", "-v", f"{name}:/shared", "busybox", "sh", "-c",
-           "echo s > /shared/s; sleep 300", check=True)
+    docker(
+        "run",
+        "-d",
+        "--name",
+        "vfsrc",
+        "-v",
+        f"{name}:/shared",
+        "busybox",
+        "sh",
+        "-c",
+        "echo s > /shared/s; sleep 300",
+        check=True,
+    )
     try:
-        out = docker("run", "--rm", "--volumes-from", "vfsrc:ro", "busybox", "sh", "-c",
-                     "cat /shared/s; touch /shared/t")
+        out = docker(
+            "run",
+            "--rm",
+            "--volumes-from",
+            "vfsrc:ro",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /shared/s; touch /shared/t",
+        )
         assert out.stdout == b"s\n" and b"Read-only file system" in out.stderr
-        docker("run", "--rm", "--volumes-from", "vfsrc", "busybox", "touch", "/shared/t", check=True)
+        docker(
+            "run", "--rm", "--volumes-from", "vfsrc", "busybox", "touch", "/shared/t", check=True
+        )
         assert docker("exec", "vfsrc", "ls", "/shared").stdout.split() == [b"s", b"t"]
     finally:
         docker("rm", "-f", "vfsrc")
@@ -158,7 +285,18 @@ def test_volumes_from_shares(docker, volume):
 
 def test_local_driver_tmpfs_volume(docker, volume, daemon):
     name = volume("dyt-tv")
-    docker("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=3m", name, check=True)
+    docker(
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "-o",
+        "o=size=3m",
+        name,
+        check=True,
+    )
     info = _inspect(docker, "volume", "inspect", name)[0]
     assert info["Options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=3m"}
     out = docker("run", "--rm", "-v", f"{name}:/t", "busybox", "df", "-k", "/t", check=True)
@@ -169,19 +307,22 @@ def test_local_driver_tmpfs_volume(docker, volume, daemon):
     assert bad.returncode == 1 and b'invalid option key: "bogus"' in bad.stderr
 
 
-@pytest.mark.parametrize("args,message", [
-    (["-v", "a:b:c:d"], b"invalid volume specification: 'a:b:c:d'"),
-    (["-v", "vol:rel"], b"mount path must be absolute"),
-    (["-v", "/tmp:/"], b"destination can't be '/'"),
-    (["-v", "/tmp:/x:bogus"], b"invalid mode: bogus"),
-    (["-v", "bad/name:/x"], b"includes invalid characters for a local volume name"),
-    (["--mount", "type=bind,source=relative,target=/x"], b"mount path must be absolute"),
-    (["--mount", "type=tmpfs,source=/tmp,target=/x"], b"field Source must not be specified"),
-    (["--mount", "type=volume,target=/"], b"destination can't be '/'"),
-    (["-v", "/tmp:/d", "-v", "/var:/d"], b"Duplicate mount point: /d"),
-    (["--tmpfs", "/t:bogus"], b"invalid tmpfs option"),
-    (["--volumes-from", "nosuchcontainer"], b"No such container: nosuchcontainer"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["-v", "a:b:c:d"], b"invalid volume specification: 'a:b:c:d'"),
+        (["-v", "vol:rel"], b"mount path must be absolute"),
+        (["-v", "/tmp:/"], b"destination can't be '/'"),
+        (["-v", "/tmp:/x:bogus"], b"invalid mode: bogus"),
+        (["-v", "bad/name:/x"], b"includes invalid characters for a local volume name"),
+        (["--mount", "type=bind,source=relative,target=/x"], b"mount path must be absolute"),
+        (["--mount", "type=tmpfs,source=/tmp,target=/x"], b"field Source must not be specified"),
+        (["--mount", "type=volume,target=/"], b"destination can't be '/'"),
+        (["-v", "/tmp:/d", "-v", "/var:/d"], b"Duplicate mount point: /d"),
+        (["--tmpfs", "/t:bogus"], b"invalid tmpfs option"),
+        (["--volumes-from", "nosuchcontainer"], b"No such container: nosuchcontainer"),
+    ],
+)
 def test_bad_mount_specs_are_400(docker, args, message):
     before = set(docker("volume", "ls", "-q").stdout.split())
     out = docker("create", *args, "busybox", "true")
@@ -192,14 +333,20 @@ def test_bad_mount_specs_are_400(docker, args, message):
 def test_bad_volume_api_input(daemon):
     import urllib.parse
 
-    for body, message in ((b"{", "invalid JSON"), (b'{"Name": "a/b"}', "invalid characters"),
-                          (b'{"Name": ".."}', "invalid characters"), (b'{"Labels": "x"}', "Labels must be"),
-                          (b'{"Bogus": 1}', "unknown field")):
+    for body, message in (
+        (b"{", "invalid JSON"),
+        (b'{"Name": "a/b"}', "invalid characters"),
+        (b'{"Name": ".."}', "invalid characters"),
+        (b'{"Labels": "x"}', "Labels must be"),
+        (b'{"Bogus": 1}', "unknown field"),
+    ):
         status, data = api_request(daemon, "POST", "/volumes/create", body)
         assert status == 400 and message in json.loads(data)["message"], (body, data)
     status, data = api_request(daemon, "GET", "/volumes/nosuch")
     assert status == 404 and json.loads(data)["message"] == "get nosuch: no such volume"
-    status, data = api_request(daemon, "GET", "/volumes?filters=" + urllib.parse.quote('{"bogus":["x"]}'))
+    status, data = api_request(
+        daemon, "GET", "/volumes?filters=" + urllib.parse.quote('{"bogus":["x"]}')
+    )
     assert status == 400
 
 
@@ -224,9 +371,20 @@ def test_symlinked_mount_target_stays_inside(docker, tmp_path, volume):
     try:
         with open("/proc/self/mountinfo") as f:
             before = f.read().count("\n")
-        out = docker("run", "--rm", "-v", f"{src}:/data", "-v", f"{name}:/up/etc/dyt-evil",
-                     "dyt/evil-mounts:1", "/bin/busybox", "sh", "-c",
-                     "echo x > /etc/inside && /bin/busybox ls /etc", check=True)
+        out = docker(
+            "run",
+            "--rm",
+            "-v",
+            f"{src}:/data",
+            "-v",
+            f"{name}:/up/etc/dyt-evil",
+            "dyt/evil-mounts:1",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "echo x > /etc/inside && /bin/busybox ls /etc",
+            check=True,
+        )
         assert b"inside" in out.stdout
         assert (src / "inside").read_text() == "x\n"  # /data → /etc resolved in the rootfs
         assert not os.path.exists("/etc/inside") and not os.path.exists("/etc/dyt-evil")
@@ -241,8 +399,12 @@ def test_docker_py_volumes(api):
     try:
         assert v.attrs["Mountpoint"].endswith("/volumes/dyt-py/_data")
         assert api.volumes.get("dyt-py").attrs["Labels"] == {"dyt-py": "b"}
-        out = api.containers.run("busybox", "sh -c 'echo py > /v/f; cat /v/f'", remove=True,
-                                 volumes={"dyt-py": {"bind": "/v", "mode": "rw"}})
+        out = api.containers.run(
+            "busybox",
+            "sh -c 'echo py > /v/f; cat /v/f'",
+            remove=True,
+            volumes={"dyt-py": {"bind": "/v", "mode": "rw"}},
+        )
         assert out == b"py\n"
         assert [x.name for x in api.volumes.list(filters={"label": "dyt-py=b"})] == ["dyt-py"]
         res = api.volumes.prune(filters={"all": "true", "label": "dyt-py=b"})
@@ -259,8 +421,19 @@ def test_volume_data_survives_daemon_kill_9(workdir):
     engine = start_dockyardd(root)
     try:
         make_busybox(engine)
-        engine.cli("run", "-d", "--name", "writer", "-v", "persist:/p", "busybox", "sh", "-c",
-                   "echo before > /p/f; sleep 600", check=True)
+        engine.cli(
+            "run",
+            "-d",
+            "--name",
+            "writer",
+            "-v",
+            "persist:/p",
+            "busybox",
+            "sh",
+            "-c",
+            "echo before > /p/f; sleep 600",
+            check=True,
+        )
         time.sleep(0.3)
         engine.proc.send_signal(signal.SIGKILL)
         engine.proc.wait(10)

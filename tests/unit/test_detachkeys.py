@@ -10,21 +10,39 @@ import pytest
 from dockyard.detachkeys import DEFAULT, EscapeScanner, parse
 
 
-@pytest.mark.parametrize("keys,expected", [
-    ("ctrl-p,ctrl-q", b"\x10\x11"),
-    ("ctrl-a,x", b"\x01x"),
-    ("ctrl-@,ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_", b"\x00\x1b\x1c\x1d\x1e\x1f"),
-    ("ctrl-z,DEL,x", b"\x1a\x7fx"),
-    (" ", b" "),
-    ("a,b,c", b"abc"),
-])
+@pytest.mark.parametrize(
+    "keys,expected",
+    [
+        ("ctrl-p,ctrl-q", b"\x10\x11"),
+        ("ctrl-a,x", b"\x01x"),
+        ("ctrl-@,ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_", b"\x00\x1b\x1c\x1d\x1e\x1f"),
+        ("ctrl-z,DEL,x", b"\x1a\x7fx"),
+        (" ", b" "),
+        ("a,b,c", b"abc"),
+    ],
+)
 def test_parse_accepts_what_moby_accepts(keys, expected):
     assert parse(keys) == expected
 
 
 # Each of these made the reference dockerd 20.10 answer 400 "Invalid detach keys".
-@pytest.mark.parametrize("keys", ["bogus", "ctrl-", "ctrl-1", "ctrl-A", "del", "é", "a,,b", ",",
-                                  "ctrl-p,,", "ab", "ctrl-p ,ctrl-q", ""])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        "bogus",
+        "ctrl-",
+        "ctrl-1",
+        "ctrl-A",
+        "del",
+        "é",
+        "a,,b",
+        ",",
+        "ctrl-p,,",
+        "ab",
+        "ctrl-p ,ctrl-q",
+        "",
+    ],
+)
 def test_parse_refuses_what_moby_refuses(keys):
     with pytest.raises(ValueError, match="Unknown character"):
         parse(keys)
@@ -55,7 +73,9 @@ def test_sequence_split_over_pieces_is_held_back():
 def test_broken_sequence_is_delivered_intact():
     s = EscapeScanner()
     assert feed_all(s, [b"a\x10", b"b\n"]) == b"a\x10b\n"
-    assert feed_all(s, [b"\x10", b"\x10", b"\x11z"]) == b"\x10\x10\x11z"  # moby: no restart on the breaker
+    assert (
+        feed_all(s, [b"\x10", b"\x10", b"\x11z"]) == b"\x10\x10\x11z"
+    )  # moby: no restart on the breaker
     assert not s.detached
 
 
@@ -105,7 +125,7 @@ class MobyEscapeProxy:
             self.buf = self.buf[n:]
         chunk = self.chunks.pop(0)[: size - n] if self.chunks else b""
         eof = not chunk and not self.chunks
-        buf[n:n + len(chunk)] = chunk
+        buf[n : n + len(chunk)] = chunk
         n += len(chunk)
         i = 0
         while i < n:
@@ -145,8 +165,10 @@ def test_same_answers_as_moby_on_random_streams(keys):
     rng = random.Random(1234)
     alphabet = list(set(keys)) + [ord("a"), ord("z")]
     for _ in range(3000):
-        chunks = [bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 5)))
-                  for _ in range(rng.randint(1, 6))]
+        chunks = [
+            bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 5)))
+            for _ in range(rng.randint(1, 6))
+        ]
         s = EscapeScanner(keys)
         mine = b""
         for chunk in chunks:

@@ -44,7 +44,14 @@ def make_app(services: Services) -> web.Application:
         app[VOLUMES] = services.volumes
     if services.networks is not None:
         app[NETWORKS] = services.networks
-    for table in (system.routes, images.routes, containers.routes, volumes.routes, networks.routes, swarm.routes):
+    for table in (
+        system.routes,
+        images.routes,
+        containers.routes,
+        volumes.routes,
+        networks.routes,
+        swarm.routes,
+    ):
         table.install(app)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app

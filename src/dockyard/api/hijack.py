@@ -22,8 +22,13 @@ _HIGH_WATER = 1 << 20
 
 
 class Hijacked(asyncio.Protocol):
-    def __init__(self, original: asyncio.BaseProtocol, transport: asyncio.Transport,
-                 on_data: Callable[[bytes], None] | None, on_eof: Callable[[], None] | None) -> None:
+    def __init__(
+        self,
+        original: asyncio.BaseProtocol,
+        transport: asyncio.Transport,
+        on_data: Callable[[bytes], None] | None,
+        on_eof: Callable[[], None] | None,
+    ) -> None:
         self.original = original
         self.transport = transport
         self.on_data = on_data
@@ -59,10 +64,15 @@ class Hijacked(asyncio.Protocol):
             self.transport.close()
 
 
-async def hijack(request: web.Request, on_data: Callable[[bytes], None] | None = None,
-                 on_eof: Callable[[], None] | None = None) -> tuple[web.StreamResponse, Hijacked]:
+async def hijack(
+    request: web.Request,
+    on_data: Callable[[bytes], None] | None = None,
+    on_eof: Callable[[], None] | None = None,
+) -> tuple[web.StreamResponse, Hijacked]:
     upgrade = "upgrade" in request.headers.get("Connection", "").lower()
-    response = web.StreamResponse(status=101 if upgrade else 200, reason="UPGRADED" if upgrade else "OK")
+    response = web.StreamResponse(
+        status=101 if upgrade else 200, reason="UPGRADED" if upgrade else "OK"
+    )
     response.headers["Content-Type"] = "application/vnd.docker.raw-stream"
     if upgrade:
         response.headers["Connection"] = "Upgrade"
@@ -80,5 +90,8 @@ async def hijack(request: web.Request, on_data: Callable[[bytes], None] | None =
 def refusal(exc: DockyardError) -> web.Response:
     """An attach refused before the upgrade, written as moby writes it: the message as
     raw-stream text, not JSON (clients that read a JSON ``message`` fall back to the text)."""
-    return web.Response(status=status_of(exc), body=exc.message.encode() + b"\r\n",
-                        content_type="application/vnd.docker.raw-stream")
+    return web.Response(
+        status=status_of(exc),
+        body=exc.message.encode() + b"\r\n",
+        content_type="application/vnd.docker.raw-stream",
+    )

@@ -17,8 +17,16 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
-    "MISSING", "GoError", "go_format", "go_json", "go_printf", "go_quote", "go_sprint",
-    "go_title", "go_type", "is_true",
+    "MISSING",
+    "GoError",
+    "go_format",
+    "go_json",
+    "go_printf",
+    "go_quote",
+    "go_sprint",
+    "go_title",
+    "go_type",
+    "is_true",
 ]
 
 
@@ -116,8 +124,17 @@ def go_sprint(vals: list[Any]) -> str:
     return "".join(out)
 
 
-_JSON_ESC = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
-             "\f": "\\f", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_JSON_ESC = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
 _HTML_ESC = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
 
 
@@ -156,9 +173,11 @@ def go_json(val: Any, escape_html: bool = False) -> str:
     if isinstance(val, Mapping):
         html = escape_html or not isinstance(val, dict)
         keys = list(val) if isinstance(val, dict) else sorted(val)
-        return "{" + ",".join(
-            _json_str(str(k), html) + ":" + go_json(val[k], html) for k in keys
-        ) + "}"
+        return (
+            "{"
+            + ",".join(_json_str(str(k), html) + ":" + go_json(val[k], html) for k in keys)
+            + "}"
+        )
     return _json_str(str(val), escape_html)
 
 
@@ -210,7 +229,7 @@ def go_printf(fmt: str, args: list[Any]) -> str:
         if j >= n:
             out.append("%!(NOVERB)")
             break
-        spec, verb = fmt[i + 1:j], fmt[j]
+        spec, verb = fmt[i + 1 : j], fmt[j]
         i = j + 1
         if verb == "%":
             out.append("%")
@@ -222,8 +241,10 @@ def go_printf(fmt: str, args: list[Any]) -> str:
         argi += 1
         out.append(_printf_one(spec, verb, arg))
     if argi < len(args):
-        extra = ", ".join(f"{go_type(a) if not isinstance(a, str) else 'string'}={go_format(a)}"
-                          for a in args[argi:])
+        extra = ", ".join(
+            f"{go_type(a) if not isinstance(a, str) else 'string'}={go_format(a)}"
+            for a in args[argi:]
+        )
         out.append(f"%!(EXTRA {extra})")
     return "".join(out)
 
@@ -237,9 +258,13 @@ def _printf_one(spec: str, verb: str, arg: Any) -> str:
     elif verb == "t" and isinstance(arg, bool):
         text = go_format(arg)
     elif verb in "dxXob" and isinstance(arg, int) and not isinstance(arg, bool):
-        return ("%" + spec + verb.replace("b", "d")) % arg if verb != "b" else format(arg, spec + "b")
+        return (
+            ("%" + spec + verb.replace("b", "d")) % arg if verb != "b" else format(arg, spec + "b")
+        )
     elif verb in "feEgG" and num:
         return ("%" + spec + verb) % arg
     else:
-        return f"%!{verb}({go_type(arg) if not isinstance(arg, str) else 'string'}={go_format(arg)})"
+        return (
+            f"%!{verb}({go_type(arg) if not isinstance(arg, str) else 'string'}={go_format(arg)})"
+        )
     return ("%" + spec + "s") % text

@@ -17,7 +17,19 @@ from dockyard.cli._gofmt import GoError, go_quote
 __all__ = ["Node", "parse"]
 
 _KEYWORDS = frozenset(
-    ["block", "break", "continue", "define", "else", "end", "if", "range", "nil", "template", "with"]
+    [
+        "block",
+        "break",
+        "continue",
+        "define",
+        "else",
+        "end",
+        "if",
+        "range",
+        "nil",
+        "template",
+        "with",
+    ]
 )
 _SPACE = " \t\r\n"
 _TERMINATORS = frozenset(" \t\r\n.,|:)(")
@@ -215,7 +227,13 @@ def _lex(src: str) -> list[_Item]:
                 if not _at_terminator(src, pos):
                     return err(f"bad character {_rune(src[pos])}", pos)
                 word = src[start:pos]
-                typ = word if word in _KEYWORDS else "bool" if word in ("true", "false") else "identifier"
+                typ = (
+                    word
+                    if word in _KEYWORDS
+                    else "bool"
+                    if word in ("true", "false")
+                    else "identifier"
+                )
                 emit(typ, start, pos)
             elif ch == "(":
                 depth += 1
@@ -425,8 +443,19 @@ class _Parser:
                     if cmd.items[0].kind in ("bool", "dot", "nil", "number", "string"):
                         raise self.error(f"non executable command in pipeline stage {i + 2}")
                 return pipe
-            if it.typ in ("bool", "char", "dot", "field", "identifier", "number", "nil",
-                          "rawstring", "string", "variable", "("):
+            if it.typ in (
+                "bool",
+                "char",
+                "dot",
+                "field",
+                "identifier",
+                "number",
+                "nil",
+                "rawstring",
+                "string",
+                "variable",
+                "(",
+            ):
                 self.backup()
                 pipe.items.append(self.command())
             else:
@@ -509,8 +538,19 @@ class _Parser:
             raise self.error(f"illegal number syntax: {go_quote(text)}") from None
 
 
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a",
-            "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
+_ESCAPES = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "\\": "\\",
+    '"': '"',
+    "'": "'",
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "v": "\v",
+    "0": "\0",
+}
 
 
 def _unquote(text: str) -> str:
@@ -526,10 +566,10 @@ def _unquote(text: str) -> str:
         esc = body[i + 1]
         if esc in "xuU":
             width = {"x": 2, "u": 4, "U": 8}[esc]
-            out.append(chr(int(body[i + 2:i + 2 + width], 16)))
+            out.append(chr(int(body[i + 2 : i + 2 + width], 16)))
             i += 2 + width
-        elif esc in "01234567" and i + 3 < len(body) + 1 and body[i + 1:i + 4].isdigit():
-            out.append(chr(int(body[i + 1:i + 4], 8)))
+        elif esc in "01234567" and i + 3 < len(body) + 1 and body[i + 1 : i + 4].isdigit():
+            out.append(chr(int(body[i + 1 : i + 4], 8)))
             i += 4
         elif esc in _ESCAPES:
             out.append(_ESCAPES[esc])

@@ -23,8 +23,16 @@ class CommandError(Exception):
 
 
 class Command:
-    def __init__(self, func: Callable, usage: str, short: str, flags: list[Flag],
-                 min_args: int, max_args: int | None, interspersed: bool) -> None:
+    def __init__(
+        self,
+        func: Callable,
+        usage: str,
+        short: str,
+        flags: list[Flag],
+        min_args: int,
+        max_args: int | None,
+        interspersed: bool,
+    ) -> None:
         self.func = func
         self.usage = usage
         self.short = short
@@ -50,8 +58,10 @@ class Command:
             need = f"at least {self.min_args} argument{'s' if self.min_args != 1 else ''}"
         else:
             need = f"at most {self.max_args} argument{'s' if self.max_args != 1 else ''}"
-        return (f'"dockyard {name}" requires {need}.\nSee \'dockyard {name} --help\'.\n\n'
-                f"Usage:  dockyard {name} {self.usage}\n\n{self.short}\n")
+        return (
+            f"\"dockyard {name}\" requires {need}.\nSee 'dockyard {name} --help'.\n\n"
+            f"Usage:  dockyard {name} {self.usage}\n\n{self.short}\n"
+        )
 
     def invoke(self, cli: object, name: str, argv: list[str]) -> int:
         from dockyard.client.errors import APIError
@@ -85,8 +95,13 @@ class Command:
             return exc.code
 
 
-def command(usage: str, short: str, flags: list[Flag] | None = None, args: tuple[int, int | None] = (0, None),
-            interspersed: bool = True) -> Callable[[Callable], Command]:
+def command(
+    usage: str,
+    short: str,
+    flags: list[Flag] | None = None,
+    args: tuple[int, int | None] = (0, None),
+    interspersed: bool = True,
+) -> Callable[[Callable], Command]:
     def deco(func: Callable) -> Command:
         return Command(func, usage, short, flags or [], args[0], args[1], interspersed)
 
@@ -112,7 +127,7 @@ def save_stream(response: object, output: str) -> None:
     import os
 
     tmp = output + ".tmp-dockyard" if output else None
-    target = open(tmp, "wb") if tmp else None  # noqa: SIM115 - renamed into place on success
+    target = open(tmp, "wb") if tmp else None
     try:
         out = target or sys.stdout.buffer
         for chunk in response.iter_chunks():  # type: ignore[attr-defined]

@@ -16,12 +16,23 @@ class FlagError(Exception):
 class Flag:
     __slots__ = ("default", "dest", "help", "kind", "long", "metavar", "short")
 
-    def __init__(self, long: str, short: str = "", kind: str = "bool", default: object = None,
-                 help: str = "", metavar: str = "") -> None:
+    def __init__(
+        self,
+        long: str,
+        short: str = "",
+        kind: str = "bool",
+        default: object = None,
+        help: str = "",
+        metavar: str = "",
+    ) -> None:
         self.long = long
         self.short = short
         self.kind = kind  # bool | str | int | list
-        self.default = default if default is not None else ([] if kind == "list" else (False if kind == "bool" else None))
+        self.default = (
+            default
+            if default is not None
+            else ([] if kind == "list" else (False if kind == "bool" else None))
+        )
         self.help = help
         self.dest = long.replace("-", "_")
         self.metavar = metavar or kind
@@ -31,26 +42,34 @@ class Flag:
             try:
                 return int(raw)
             except ValueError:
-                raise FlagError(f'invalid argument "{raw}" for "{self._names()}" flag: strconv.ParseInt: parsing "{raw}": invalid syntax') from None
+                raise FlagError(
+                    f'invalid argument "{raw}" for "{self._names()}" flag: strconv.ParseInt: parsing "{raw}": invalid syntax'
+                ) from None
         if self.kind == "bool":
             low = raw.lower()
             if low in ("1", "t", "true"):
                 return True
             if low in ("0", "f", "false"):
                 return False
-            raise FlagError(f'invalid argument "{raw}" for "{self._names()}" flag: strconv.ParseBool: parsing "{raw}": invalid syntax')
+            raise FlagError(
+                f'invalid argument "{raw}" for "{self._names()}" flag: strconv.ParseBool: parsing "{raw}": invalid syntax'
+            )
         return raw
 
     def _names(self) -> str:
         return f"-{self.short}, --{self.long}" if self.short else f"--{self.long}"
 
 
-def parse(flags: list[Flag], argv: list[str], interspersed: bool = True) -> tuple[dict[str, object], list[str]]:
+def parse(
+    flags: list[Flag], argv: list[str], interspersed: bool = True
+) -> tuple[dict[str, object], list[str]]:
     """Returns (values by dest, positional args).  ``interspersed=False`` stops at the first
     positional (``run IMAGE CMD -x``: the rest belongs to the container)."""
     by_long = {f.long: f for f in flags}
     by_short = {f.short: f for f in flags if f.short}
-    values: dict[str, object] = {f.dest: (list(f.default) if f.kind == "list" else f.default) for f in flags}
+    values: dict[str, object] = {
+        f.dest: (list(f.default) if f.kind == "list" else f.default) for f in flags
+    }
     args: list[str] = []
     i = 0
 
@@ -91,12 +110,12 @@ def parse(flags: list[Flag], argv: list[str], interspersed: bool = True) -> tupl
                 j += 1
                 if flag.kind == "bool":
                     if j < len(arg) and arg[j] == "=":
-                        store(flag, arg[j + 1:])
+                        store(flag, arg[j + 1 :])
                         break
                     store(flag, "true")
                     continue
                 if j < len(arg):
-                    store(flag, arg[j + 1:] if arg[j] == "=" else arg[j:])
+                    store(flag, arg[j + 1 :] if arg[j] == "=" else arg[j:])
                 elif i < len(argv):
                     store(flag, argv[i])
                     i += 1

@@ -237,15 +237,19 @@ def run(argv: list[str]) -> int:
     found = _lookup(rest)
     if found is None:
         if rest[0] in ("container", "image", "network", "system", "volume"):
-            sys.stdout.write(f"\nUsage:  dockyard {rest[0]} COMMAND\n\nRun 'dockyard {rest[0]} COMMAND --help' for more information.\n")
+            sys.stdout.write(
+                f"\nUsage:  dockyard {rest[0]} COMMAND\n\nRun 'dockyard {rest[0]} COMMAND --help' for more information.\n"
+            )
             return 0 if len(rest) == 1 else 1
-        sys.stderr.write(f"dockyard: '{rest[0]}' is not a dockyard command.\nSee 'dockyard --help'\n")
+        sys.stderr.write(
+            f"dockyard: '{rest[0]}' is not a dockyard command.\nSee 'dockyard --help'\n"
+        )
         return 1
     words, target = found
     module_name, func_name = target.split(":")
     module = __import__(f"dockyard.cli.commands.{module_name}", fromlist=[func_name])
     command = getattr(module, func_name)
-    return command.invoke(Cli(options), " ".join(words), rest[len(words):])
+    return command.invoke(Cli(options), " ".join(words), rest[len(words) :])
 
 
 def main() -> None:

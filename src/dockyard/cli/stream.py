@@ -19,8 +19,13 @@ from dockyard.client.http import hijack
 __all__ = ["Session", "demux", "open_hijack", "resize", "terminal_size"]
 
 
-def open_hijack(client, path: str, params: list[tuple[str, str]] | None = None,  # type: ignore[no-untyped-def]
-                body: bytes | None = None, content_type: str = "text/plain"):
+def open_hijack(
+    client,
+    path: str,
+    params: list[tuple[str, str]] | None = None,  # type: ignore[no-untyped-def]
+    body: bytes | None = None,
+    content_type: str = "text/plain",
+):
     """POST an upgrade request through the client's connection settings; returns the
     response (``.sock``, ``.buffered``) or raises the daemon's APIError."""
     from dockyard.client import API_PREFIX, urlencode
@@ -56,7 +61,7 @@ def demux(chunks, out_fd: int, err_fd: int) -> None:  # type: ignore[no-untyped-
             size = int.from_bytes(pending[4:8], "big")
             if len(pending) < 8 + size:
                 break
-            kind, payload, pending = pending[0], pending[8:8 + size], pending[8 + size:]
+            kind, payload, pending = pending[0], pending[8 : 8 + size], pending[8 + size :]
             if kind in (0, 1):
                 _write_all(out_fd, payload)
             elif kind == 2:
@@ -85,7 +90,7 @@ def resize(client, path: str, fd: int = 1) -> None:  # type: ignore[no-untyped-d
         return
     try:
         client.raw("POST", path, {"h": str(size[0]), "w": str(size[1])}).close()
-    except Exception:  # noqa: BLE001 - docker only logs resize failures
+    except Exception:
         return
 
 
@@ -96,8 +101,14 @@ class Session:
     daemon closes its side and returns ``"detached"`` when the user typed the detach keys.
     """
 
-    def __init__(self, response, tty: bool, stdin: bool, err_to_out: bool = False,  # type: ignore[no-untyped-def]
-                 detach_keys: str = "") -> None:
+    def __init__(
+        self,
+        response,
+        tty: bool,
+        stdin: bool,
+        err_to_out: bool = False,  # type: ignore[no-untyped-def]
+        detach_keys: str = "",
+    ) -> None:
         self.sock = response.sock
         self.buffered = response.buffered
         self.tty = tty

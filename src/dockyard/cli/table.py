@@ -16,7 +16,9 @@ _MINWIDTH = 10
 _PADDING = 3
 
 
-def _format(lines: list[list[str]], widths: list[int], line0: int, line1: int, out: list[str]) -> None:
+def _format(
+    lines: list[list[str]], widths: list[int], line0: int, line1: int, out: list[str]
+) -> None:
     """tabwriter's ``format``: find column blocks left to right, recursing per block."""
     column = len(widths)
     this = line0
@@ -37,7 +39,9 @@ def _format(lines: list[list[str]], widths: list[int], line0: int, line1: int, o
     _write_lines(lines, widths, line0, line1, out)
 
 
-def _write_lines(lines: list[list[str]], widths: list[int], line0: int, line1: int, out: list[str]) -> None:
+def _write_lines(
+    lines: list[list[str]], widths: list[int], line0: int, line1: int, out: list[str]
+) -> None:
     for i in range(line0, line1):
         cells = lines[i]
         for j, cell in enumerate(cells):

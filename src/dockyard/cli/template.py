@@ -88,7 +88,27 @@ _HEADER: dict[str, tuple[Any, tuple[str, ...] | None]] = {
     "truncate": (lambda v, _n: v, ("str", "int")),
 }
 _BUILTINS = frozenset(
-    ["and", "or", "not", "len", "index", "slice", "print", "printf", "println", "eq", "ne", "lt", "le", "gt", "ge", "html", "urlquery", "js", "call"]
+    [
+        "and",
+        "or",
+        "not",
+        "len",
+        "index",
+        "slice",
+        "print",
+        "printf",
+        "println",
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "html",
+        "urlquery",
+        "js",
+        "call",
+    ]
 )
 
 
@@ -96,7 +116,11 @@ def _default_label(name: str) -> str:
     """``CreatedAt`` -> ``CREATED AT``; the CLI normally passes docker's own header labels."""
     out = []
     for i, ch in enumerate(name):
-        if i and ch.isupper() and (name[i - 1].islower() or (i + 1 < len(name) and name[i + 1].islower())):
+        if (
+            i
+            and ch.isupper()
+            and (name[i - 1].islower() or (i + 1 < len(name) and name[i + 1].islower()))
+        ):
             out.append(" ")
         out.append(ch.upper())
     return "".join(out)
@@ -439,7 +463,13 @@ def _call_builtin(name: str, vals: list[Any]) -> Any:
     if name in ("html", "urlquery"):
         text = go_sprint(vals)
         if name == "html":
-            for a, b in (("&", "&amp;"), ("'", "&#39;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;")):
+            for a, b in (
+                ("&", "&amp;"),
+                ("'", "&#39;"),
+                ("<", "&lt;"),
+                (">", "&gt;"),
+                ('"', "&#34;"),
+            ):
                 text = text.replace(a, b)
             return text.replace("\0", "\ufffd")
         from urllib.parse import quote_plus  # only when used: keeps start-up cheap

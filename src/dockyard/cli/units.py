@@ -13,7 +13,12 @@ import time
 from dockyard.humanize import human_duration
 
 __all__ = [
-    "bytes_size", "from_human_size", "human_duration", "human_size", "ram_in_bytes", "time_ago",
+    "bytes_size",
+    "from_human_size",
+    "human_duration",
+    "human_size",
+    "ram_in_bytes",
+    "time_ago",
 ]
 
 _DECIMAL_ABBRS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
@@ -33,13 +38,13 @@ def _size_and_unit(size: float, base: float, abbrs: tuple[str, ...]) -> tuple[fl
 def human_size(size: float, precision: int = 3) -> str:
     """go-units ``HumanSizeWithPrecision(size, 3)``: 4261888 -> ``4.26MB``."""
     value, unit = _size_and_unit(float(size), 1000.0, _DECIMAL_ABBRS)
-    return "%.*g%s" % (precision, value, unit)
+    return f"{value:.{precision}g}{unit}"
 
 
 def bytes_size(size: float) -> str:
     """go-units ``BytesSize``: binary units, ``%.4g`` (``23.43GiB``)."""
     value, unit = _size_and_unit(float(size), 1024.0, _BINARY_ABBRS)
-    return "%.4g%s" % (value, unit)
+    return f"{value:.4g}{unit}"
 
 
 def time_ago(unix_seconds: float, now: float | None = None) -> str:
@@ -63,7 +68,9 @@ def _parse_size(text: str, units: dict[str, int]) -> int:
     sep = max(text.rfind(c) for c in digits)
     if sep == -1:
         raise ValueError(f"invalid size: '{text}'")
-    num, sfx = (text[: sep + 1], text[sep + 1 :]) if text[sep] != " " else (text[:sep], text[sep + 1 :])
+    num, sfx = (
+        (text[: sep + 1], text[sep + 1 :]) if text[sep] != " " else (text[:sep], text[sep + 1 :])
+    )
     size = _parse_float(num)
     if size is None:
         # Go returns strconv's error: strconv.ParseFloat: parsing "x": invalid syntax.

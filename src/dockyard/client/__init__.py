@@ -34,7 +34,9 @@ class TLSOptions:
     def context(self) -> object:
         import ssl  # only when TLS is used: ssl costs ~10 ms to import
 
-        ctx = ssl.create_default_context(cafile=self.cacert if self.verify and self.cacert else None)
+        ctx = ssl.create_default_context(
+            cafile=self.cacert if self.verify and self.cacert else None
+        )
         if not self.verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
@@ -105,8 +107,14 @@ class Client:
             response.close()
         return json.loads(text) if text.strip() else None
 
-    def stream_json(self, method: str, path: str, params: Any = None,
-                    body: bytes | BinaryIO | None = None, headers: dict[str, str] | None = None) -> Iterator[Any]:
+    def stream_json(
+        self,
+        method: str,
+        path: str,
+        params: Any = None,
+        body: bytes | BinaryIO | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Iterator[Any]:
         """JSON lines of a streamed answer (events, import, load, progress)."""
         from dockyard.client import jsonfast as json
 

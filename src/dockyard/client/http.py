@@ -157,8 +157,12 @@ class Connection:
         headers: dict[str, str] | None = None,
     ) -> Response:
         sock = self._connect()
-        lines = [f"{method} {target} HTTP/1.1", "Host: api.moby.localhost",
-                 "User-Agent: dockyard-cli/0.1.0", "Connection: close"]
+        lines = [
+            f"{method} {target} HTTP/1.1",
+            "Host: api.moby.localhost",
+            "User-Agent: dockyard-cli/0.1.0",
+            "Connection: close",
+        ]
         for key, value in (headers or {}).items():
             lines.append(f"{key}: {value}")
         try:
@@ -179,8 +183,13 @@ class Connection:
             raise ConnectError(str(exc)) from exc
 
 
-def hijack(conn: Connection, method: str, target: str, body: bytes | None = None,
-           headers: dict[str, str] | None = None) -> Response:
+def hijack(
+    conn: Connection,
+    method: str,
+    target: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """Send an upgrade request (attach, exec start) and read the answer's status and headers.
 
     On ``101`` (or moby's ``200`` + raw stream) the caller owns ``response.sock`` as a raw
@@ -189,9 +198,14 @@ def hijack(conn: Connection, method: str, target: str, body: bytes | None = None
     """
     sock = conn._connect()
     payload = body or b""
-    lines = [f"{method} {target} HTTP/1.1", "Host: api.moby.localhost",
-             "User-Agent: dockyard-cli/0.1.0", f"Content-Length: {len(payload)}",
-             "Connection: Upgrade", "Upgrade: tcp"]
+    lines = [
+        f"{method} {target} HTTP/1.1",
+        "Host: api.moby.localhost",
+        "User-Agent: dockyard-cli/0.1.0",
+        f"Content-Length: {len(payload)}",
+        "Connection: Upgrade",
+        "Upgrade: tcp",
+    ]
     for key, value in (headers or {}).items():
         lines.append(f"{key}: {value}")
     try:

@@ -20,7 +20,7 @@ from typing import BinaryIO
 from dockyard.errors import InvalidParameter, NotFound
 from dockyard.runtime.rootfs import resolve
 
-__all__ = ["PathStat", "locate", "path_stat", "write_tar", "extract"]
+__all__ = ["PathStat", "extract", "locate", "path_stat", "write_tar"]
 
 _GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE, _GO_SOCKET = 1 << 31, 1 << 27, 1 << 26, 1 << 25, 1 << 24
 _GO_SETUID, _GO_SETGID, _GO_CHARDEV, _GO_STICKY = 1 << 23, 1 << 22, 1 << 21, 1 << 20
@@ -29,9 +29,14 @@ _GO_SETUID, _GO_SETGID, _GO_CHARDEV, _GO_STICKY = 1 << 23, 1 << 22, 1 << 21, 1 <
 def go_mode(st: os.stat_result) -> int:
     mode = st.st_mode & 0o777
     kind = stat.S_IFMT(st.st_mode)
-    mode |= {stat.S_IFDIR: _GO_DIR, stat.S_IFLNK: _GO_SYMLINK, stat.S_IFIFO: _GO_PIPE,
-             stat.S_IFSOCK: _GO_SOCKET, stat.S_IFBLK: _GO_DEVICE,
-             stat.S_IFCHR: _GO_DEVICE | _GO_CHARDEV}.get(kind, 0)
+    mode |= {
+        stat.S_IFDIR: _GO_DIR,
+        stat.S_IFLNK: _GO_SYMLINK,
+        stat.S_IFIFO: _GO_PIPE,
+        stat.S_IFSOCK: _GO_SOCKET,
+        stat.S_IFBLK: _GO_DEVICE,
+        stat.S_IFCHR: _GO_DEVICE | _GO_CHARDEV,
+    }.get(kind, 0)
     if st.st_mode & stat.S_ISUID:
         mode |= _GO_SETUID
     if st.st_mode & stat.S_ISGID:
@@ -61,12 +66,21 @@ def locate(rootfs: str, path: str, cid: str) -> str:
 
 def path_stat(rootfs: str, host: str, path: str) -> str:
     st = os.lstat(host)
-    mtime = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(st.st_mtime)) + f".{int(st.st_mtime_ns % 1_000_000_000):09d}Z"
+    mtime = (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(st.st_mtime))
+        + f".{int(st.st_mtime_ns % 1_000_000_000):09d}Z"
+    )
     link = ""
     if stat.S_ISLNK(st.st_mode):
         link = os.readlink(host)
     name = os.path.basename(path.rstrip("/")) or "/"
-    data = {"name": name, "size": st.st_size, "mode": go_mode(st), "mtime": mtime, "linkTarget": link}
+    data = {
+        "name": name,
+        "size": st.st_size,
+        "mode": go_mode(st),
+        "mtime": mtime,
+        "linkTarget": link,
+    }
     return base64.b64encode(json.dumps(data).encode()).decode()
 
 
@@ -76,8 +90,14 @@ def write_tar(host: str, name: str, out: BinaryIO) -> None:
         tar.add(host, arcname=name, recursive=True)
 
 
-def extract(rootfs: str, path: str, body: BinaryIO, cid: str, no_overwrite_dir_non_dir: bool,
-            owner: tuple[int, int] | None = None) -> None:
+def extract(
+    rootfs: str,
+    path: str,
+    body: BinaryIO,
+    cid: str,
+    no_overwrite_dir_non_dir: bool,
+    owner: tuple[int, int] | None = None,
+) -> None:
     from dockyard.layers import apply_tar
 
     target = resolve(rootfs, "/" + path.strip("/"))

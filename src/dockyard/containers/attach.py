@@ -83,7 +83,9 @@ class Hub:
         self.stdin(b"")
         self._stdin_closed = True
 
-    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tty: bool) -> None:
+    async def run(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tty: bool
+    ) -> None:
         """Pump the supervisor stream until it ends; then every subscriber gets ``None``."""
         self.tty = tty
         self._writer = writer

@@ -31,7 +31,9 @@ def _read_db(rootfs: str, name: str) -> list[list[str]]:
     except OSError:
         return []
     with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
-        return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+        return [
+            line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")
+        ]
 
 
 def resolve_user(rootfs: str, user: str, group_add: list[str]) -> User:
@@ -52,14 +54,18 @@ def resolve_user(rootfs: str, user: str, group_add: list[str]) -> User:
                 uid, gid = int(entry[2]), int(entry[3])
                 break
         if uid is None:
-            raise InvalidParameter(f"unable to find user {name}: no matching entries in passwd file")
+            raise InvalidParameter(
+                f"unable to find user {name}: no matching entries in passwd file"
+            )
     if group:
         if group.isdigit():
             gid = int(group)
         else:
             match = [g for g in groups if g[0] == group and len(g) > 2]
             if not match:
-                raise InvalidParameter(f"unable to find group {group}: no matching entries in group file")
+                raise InvalidParameter(
+                    f"unable to find group {group}: no matching entries in group file"
+                )
             gid = int(match[0][2])
     extra: list[int] = []
     for g in group_add:
@@ -68,7 +74,9 @@ def resolve_user(rootfs: str, user: str, group_add: list[str]) -> User:
         else:
             match = [e for e in groups if e[0] == g and len(e) > 2]
             if not match:
-                raise InvalidParameter(f"unable to find group {g}: no matching entries in group file")
+                raise InvalidParameter(
+                    f"unable to find group {g}: no matching entries in group file"
+                )
             extra.append(int(match[0][2]))
     if not name.isdigit() or uid is not None:
         user_name = name if not name.isdigit() else None
@@ -89,8 +97,11 @@ def _add_devices(spec: Spec, host_config: dict) -> None:
     if host_config.get("Privileged"):
         found += devices.host_devices()
     for entry in host_config.get("Devices") or []:
-        nodes, allow = devices.devices_from_path(entry["PathOnHost"], entry.get("PathInContainer") or entry["PathOnHost"],
-                                                 entry.get("CgroupPermissions") or "rwm")
+        nodes, allow = devices.devices_from_path(
+            entry["PathOnHost"],
+            entry.get("PathInContainer") or entry["PathOnHost"],
+            entry.get("CgroupPermissions") or "rwm",
+        )
         found += nodes
         rules += allow
     if found:
@@ -99,9 +110,17 @@ def _add_devices(spec: Spec, host_config: dict) -> None:
         spec.linux.resources.devices = [*(spec.linux.resources.devices or []), *rules]
 
 
-def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_config: dict,
-          hostname: str, cgroups_path: str, mounts: list[Mount] | None = None,
-          netns_path: str | None = None) -> str:
+def build(
+    bundle_dir: str,
+    rootfs: str,
+    args: list[str],
+    config: dict,
+    host_config: dict,
+    hostname: str,
+    cgroups_path: str,
+    mounts: list[Mount] | None = None,
+    netns_path: str | None = None,
+) -> str:
     """Write ``config.json`` for the container; returns its path."""
     env = list(config.get("Env") or [])
     if not any(e.startswith("PATH=") for e in env):
@@ -114,7 +133,9 @@ def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_conf
     spec.process.cwd = config.get("WorkingDir") or "/"
     # The supervisor makes the pty and hands its slave over as stdio (the runtime makes it
     # the controlling terminal), so the spec's own terminal stays off.
-    spec.process.terminal = bool(config.get("Tty")) and (host_config.get("Runtime") or NATIVE) != NATIVE
+    spec.process.terminal = (
+        bool(config.get("Tty")) and (host_config.get("Runtime") or NATIVE) != NATIVE
+    )
     from dockyard.containers import hostconfig
 
     hostconfig.apply(spec, host_config)
@@ -129,8 +150,12 @@ def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_conf
         init = next((p for p in INIT_BINARIES if os.path.exists(p)), None)
         if init is None:
             raise InvalidParameter("--init needs tini: install Debian's tini package")
-        spec.mounts = [*(spec.mounts or []), Mount(destination="/sbin/docker-init", type="bind",
-                                                   source=init, options=["rbind", "ro"])]
+        spec.mounts = [
+            *(spec.mounts or []),
+            Mount(
+                destination="/sbin/docker-init", type="bind", source=init, options=["rbind", "ro"]
+            ),
+        ]
         spec.process.args = ["/sbin/docker-init", "--", *args]
     if host_config.get("NetworkMode") == "host" and spec.linux is not None:
         spec.linux.namespaces = [n for n in spec.linux.namespaces if n.type != "network"]
@@ -139,10 +164,13 @@ def build(bundle_dir: str, rootfs: str, args: list[str], config: dict, host_conf
             if ns.type == "network":
                 ns.path = netns_path  # made and wired by the network service
     if spec.linux is not None:
-        spec.linux.cgroups_path = host_config.get("CgroupParent") and (
-            "/" + host_config["CgroupParent"].strip("/") + "/" + os.path.basename(bundle_dir)
+        spec.linux.cgroups_path = (
+            host_config.get("CgroupParent")
+            and ("/" + host_config["CgroupParent"].strip("/") + "/" + os.path.basename(bundle_dir))
         ) or cgroups_path
-    spec.process.user = resolve_user(rootfs, config.get("User") or "", list(host_config.get("GroupAdd") or []))
+    spec.process.user = resolve_user(
+        rootfs, config.get("User") or "", list(host_config.get("GroupAdd") or [])
+    )
     os.makedirs(bundle_dir, exist_ok=True)
     path = os.path.join(bundle_dir, "config.json")
     from dockyard.fsutil import atomic_write

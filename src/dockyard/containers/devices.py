@@ -25,12 +25,18 @@ _SKIP_DIRS = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
 def check(entries: list[Any]) -> None:
     """Create-time checks of ``HostConfig.Devices`` (the host paths are looked at on start)."""
     for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("PathOnHost"), str) or not entry["PathOnHost"]:
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("PathOnHost"), str)
+            or not entry["PathOnHost"]
+        ):
             raise InvalidParameter(f"invalid device: {entry!r}: PathOnHost is required")
         inside = entry.get("PathInContainer") or entry["PathOnHost"]
         if not isinstance(inside, str) or not inside.startswith("/"):
-            raise InvalidParameter(f"invalid device {entry['PathOnHost']}: "
-                                   f"the path in the container must be absolute: {inside!r}")
+            raise InvalidParameter(
+                f"invalid device {entry['PathOnHost']}: "
+                f"the path in the container must be absolute: {inside!r}"
+            )
         mode = entry.get("CgroupPermissions") or "rwm"
         if not isinstance(mode, str) or len(mode) > 3 or set(mode) - set("rwm"):
             raise InvalidParameter(f"invalid device mode: {mode}")
@@ -45,16 +51,27 @@ def _node(path: str) -> tuple[str, int, int, int, int, int] | None:
         kind = "b"
     else:
         return None
-    return kind, os.major(st.st_rdev), os.minor(st.st_rdev), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+    return (
+        kind,
+        os.major(st.st_rdev),
+        os.minor(st.st_rdev),
+        stat.S_IMODE(st.st_mode),
+        st.st_uid,
+        st.st_gid,
+    )
 
 
-def devices_from_path(host: str, inside: str, permissions: str) -> tuple[list[Device], list[DeviceRule]]:
+def devices_from_path(
+    host: str, inside: str, permissions: str
+) -> tuple[list[Device], list[DeviceRule]]:
     """The nodes at (or under) ``host``, placed at ``inside``, with their cgroup rules."""
     try:
         node = _node(host)
     except OSError as exc:
-        raise InvalidParameter(f'error gathering device information while adding custom device "{host}": '
-                               f"{(exc.strerror or str(exc)).lower()}") from None
+        raise InvalidParameter(
+            f'error gathering device information while adding custom device "{host}": '
+            f"{(exc.strerror or str(exc)).lower()}"
+        ) from None
     devices: list[Device] = []
     rules: list[DeviceRule] = []
     if node is not None:
@@ -63,8 +80,10 @@ def devices_from_path(host: str, inside: str, permissions: str) -> tuple[list[De
         rules.append(DeviceRule(True, kind, major, minor, permissions))
         return devices, rules
     if not os.path.isdir(host):
-        raise InvalidParameter(f'error gathering device information while adding custom device "{host}": '
-                               "not a device node")
+        raise InvalidParameter(
+            f'error gathering device information while adding custom device "{host}": '
+            "not a device node"
+        )
     for dirpath, dirnames, filenames in os.walk(host):
         dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
         for name in filenames:

@@ -18,21 +18,56 @@ from typing import Any
 import msgspec
 
 from dockyard import detachkeys
+from dockyard.background import spawn
 from dockyard.containers.attach import Hub
 from dockyard.containers.bundle import DEFAULT_PATH, resolve_user
 from dockyard.containers.hostconfig import no_new_privileges
-from dockyard.background import spawn
-from dockyard.errors import Conflict, Internal, InvalidParameter, NotFound
 from dockyard.containers.runtimes import NATIVE
+from dockyard.errors import Conflict, Internal, InvalidParameter, NotFound
 from dockyard.runtime.spec.default import default_nofile, default_spec
 
 __all__ = ["Exec", "Execs", "NoSuchExec"]
 
-_ALL_CAPS = ("CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
-             "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER "
-             "SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE "
-             "SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP "
-             "MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ").split()
+_ALL_CAPS = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+]
 
 
 class NoSuchExec(NotFound):
@@ -53,18 +88,24 @@ class Exec:
     def inspect(self) -> dict[str, Any]:
         cmd = list(self.config.get("Cmd") or [])
         return {
-            "ID": self.id, "Running": self.running, "ExitCode": self.exit_code,
+            "ID": self.id,
+            "Running": self.running,
+            "ExitCode": self.exit_code,
             "ProcessConfig": {
-                "tty": bool(self.config.get("Tty")), "entrypoint": cmd[0] if cmd else "",
-                "arguments": cmd[1:], "privileged": bool(self.config.get("Privileged")),
+                "tty": bool(self.config.get("Tty")),
+                "entrypoint": cmd[0] if cmd else "",
+                "arguments": cmd[1:],
+                "privileged": bool(self.config.get("Privileged")),
                 "user": self.config.get("User") or "",
             },
             "OpenStdin": bool(self.config.get("AttachStdin")),
             "OpenStderr": bool(self.config.get("AttachStderr")),
             "OpenStdout": bool(self.config.get("AttachStdout")),
-            "CanRemove": False, "ContainerID": self.container_id,
+            "CanRemove": False,
+            "ContainerID": self.container_id,
             # moby keeps the parsed bytes and its JSON encoder writes []byte as base64.
-            "DetachKeys": base64.b64encode(self._keys()).decode(), "Pid": self.pid,
+            "DetachKeys": base64.b64encode(self._keys()).decode(),
+            "Pid": self.pid,
         }
 
     def _keys(self) -> bytes:
@@ -99,7 +140,7 @@ class Execs:
             raise InvalidParameter("No exec command specified")
         keys = body.get("DetachKeys") or ""
         if not isinstance(keys, str):
-            raise InvalidParameter("DetachKeys must be a string such as \"ctrl-p,ctrl-q\"")
+            raise InvalidParameter('DetachKeys must be a string such as "ctrl-p,ctrl-q"')
         if keys:
             try:
                 detachkeys.parse(keys)
@@ -124,7 +165,9 @@ class Execs:
         base.env = env
         base.cwd = e.config.get("WorkingDir") or c.config.get("WorkingDir") or "/"
         user = e.config.get("User") or c.config.get("User") or ""
-        base.user = await asyncio.to_thread(resolve_user, rootfs, user, list(c.host_config.get("GroupAdd") or []))
+        base.user = await asyncio.to_thread(
+            resolve_user, rootfs, user, list(c.host_config.get("GroupAdd") or [])
+        )
         base.no_new_privileges = no_new_privileges(c.host_config)
         if e.config.get("Privileged") or c.host_config.get("Privileged"):
             caps = [f"CAP_{n}" for n in _ALL_CAPS]
@@ -143,14 +186,18 @@ class Execs:
         if not c.state.Running:
             raise Conflict(f"Container {c.id} is not running")
         request = {
-            "id": exec_id, "exec_of": c.id, "process": await self._process(e),
+            "id": exec_id,
+            "exec_of": c.id,
+            "process": await self._process(e),
             **self.containers.runtime_request(c),
-            "tty": bool(e.config.get("Tty")), "stdin": bool(e.config.get("AttachStdin")),
+            "tty": bool(e.config.get("Tty")),
+            "stdin": bool(e.config.get("AttachStdin")),
         }
         if request["runtime"] != NATIVE:
             # An OCI runtime reads the process from a file (``runc exec --process``).
-            request["process_file"] = await asyncio.to_thread(self._process_file, exec_id, request["process"],
-                                                              request["tty"])
+            request["process_file"] = await asyncio.to_thread(
+                self._process_file, exec_id, request["process"], request["tty"]
+            )
         shim = self.containers.shim
         try:
             if hub is not None:
@@ -191,7 +238,7 @@ class Execs:
             state = await self.containers.shim.call("wait", id=e.id)
             e.exit_code = int(state["exit_code"])
             await self.containers.shim.call("delete", id=e.id)
-        except Exception:  # noqa: BLE001 - supervisor gone: the exec is gone with it
+        except Exception:
             e.exit_code = e.exit_code if e.exit_code is not None else 126
         e.running = False
         e.done.set()

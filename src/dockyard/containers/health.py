@@ -34,7 +34,10 @@ def probe_command(check: dict[str, Any] | None) -> list[str] | None:
 
 def _stamp() -> str:
     ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
+        + f".{ns % 1_000_000_000:09d}Z"
+    )
 
 
 async def _probe(service: Any, cid: str, cmd: list[str], timeout: float) -> tuple[int, str]:
@@ -56,7 +59,7 @@ async def _probe(service: Any, cid: str, cmd: list[str], timeout: float) -> tupl
     except TimeoutError:
         try:
             await service.shim.call("kill", id=exec_id, signal=9)
-        except Exception:  # noqa: BLE001 - it may have ended meanwhile
+        except Exception:
             pass
         return -1, f"Health check exceeded timeout ({timeout:g}s)"
     finally:
@@ -88,13 +91,14 @@ async def monitor(service: Any, cid: str) -> None:
         begin = _stamp()
         try:
             code, output = await _probe(service, cid, cmd, timeout)
-        except Exception as exc:  # noqa: BLE001 - a probe that cannot run is a failure
+        except Exception as exc:
             code, output = -1, str(exc)
         c = service._records.get(cid)
         if c is None or not c.state.Running:
             return
-        health["Log"] = (health["Log"] + [{"Start": begin, "End": _stamp(), "ExitCode": code,
-                                           "Output": output}])[-_KEEP:]
+        health["Log"] = (
+            health["Log"] + [{"Start": begin, "End": _stamp(), "ExitCode": code, "Output": output}]
+        )[-_KEEP:]
         previous = health["Status"]
         if code == 0:
             health["Status"], health["FailingStreak"] = "healthy", 0

@@ -29,12 +29,37 @@ __all__ = [
     "validate",
 ]
 
-_RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
-            "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"}
+_RLIMITS = {
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+    "as",
+}
 _NAMESPACED_SYSCTL_PREFIXES = ("kernel.msg", "kernel.sem", "kernel.shm", "fs.mqueue.", "net.")
-_NAMESPACED_SYSCTLS = {"kernel.domainname", "kernel.hostname", "kernel.shmmax", "kernel.shmall",
-                       "kernel.shmmni", "kernel.shm_rmid_forced", "kernel.msgmax", "kernel.msgmnb",
-                       "kernel.msgmni", "kernel.sem"}
+_NAMESPACED_SYSCTLS = {
+    "kernel.domainname",
+    "kernel.hostname",
+    "kernel.shmmax",
+    "kernel.shmall",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+}
 _PERIOD = 100_000
 
 
@@ -42,7 +67,7 @@ def _cap(name: str) -> str:
     upper = name.upper()
     full = upper if upper.startswith("CAP_") else "CAP_" + upper
     if upper != "ALL" and full not in CAPABILITIES:
-        raise InvalidParameter(f"invalid CapAdd: unknown capability: \"{full}\"")
+        raise InvalidParameter(f'invalid CapAdd: unknown capability: "{full}"')
     return "ALL" if upper == "ALL" else full
 
 
@@ -57,8 +82,11 @@ def _all_held() -> list[str]:
                     bounding = int(line.split()[1], 16)
     except OSError:
         pass
-    return [c for c in sorted(CAPABILITIES, key=CAPABILITIES.__getitem__)
-            if bounding >> CAPABILITIES[c] & 1]
+    return [
+        c
+        for c in sorted(CAPABILITIES, key=CAPABILITIES.__getitem__)
+        if bounding >> CAPABILITIES[c] & 1
+    ]
 
 
 def capabilities(hc: dict[str, Any]) -> list[str]:
@@ -113,8 +141,10 @@ def validate(hc: dict[str, Any]) -> None:
         if not isinstance(item, dict) or item.get("Name") not in _RLIMITS:
             raise InvalidParameter(f"invalid ulimit: {item!r}")
         if int(item.get("Soft", 0)) > int(item.get("Hard", 0)):
-            raise InvalidParameter(f"ulimit soft limit must be less than or equal to hard limit: {item['Name']}")
-    for key in (hc.get("Sysctls") or {}):
+            raise InvalidParameter(
+                f"ulimit soft limit must be less than or equal to hard limit: {item['Name']}"
+            )
+    for key in hc.get("Sysctls") or {}:
         if key not in _NAMESPACED_SYSCTLS and not key.startswith(_NAMESPACED_SYSCTL_PREFIXES):
             raise InvalidParameter(f"sysctl '{key}' is not allowed: it is not namespaced")
         if key.startswith("net.") and hc.get("NetworkMode") == "host":
@@ -126,9 +156,13 @@ def validate(hc: dict[str, Any]) -> None:
         raise InvalidParameter("Range of CPUs is from 0.01 to the number of CPUs available")
     mem, swap = hc.get("Memory") or 0, hc.get("MemorySwap") or 0
     if swap > 0 and mem and swap < mem:
-        raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
+        raise InvalidParameter(
+            "Minimum memoryswap limit should be larger than memory limit, see usage"
+        )
     if swap > 0 and not mem:
-        raise InvalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage")
+        raise InvalidParameter(
+            "You should always set the Memory limit when using Memoryswap limit, see usage"
+        )
     if (hc.get("BlkioWeight") or 0) and not 10 <= hc["BlkioWeight"] <= 1000:
         raise InvalidParameter("Range of blkio weight is from 10 to 1000")
 
@@ -192,4 +226,6 @@ def apply(spec: Spec, hc: dict[str, Any]) -> None:
     if hc.get("ShmSize"):
         for m in spec.mounts or []:
             if m.destination == "/dev/shm" and m.options:
-                m.options = [o for o in m.options if not o.startswith("size=")] + [f"size={hc['ShmSize'] // 1024}k"]
+                m.options = [o for o in m.options if not o.startswith("size=")] + [
+                    f"size={hc['ShmSize'] // 1024}k"
+                ]

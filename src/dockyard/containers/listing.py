@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dockyard.containers.record import Container
-from dockyard.humanize import human_duration
 from dockyard.containers.mounts import inspect_view
+from dockyard.containers.record import Container
 from dockyard.filters import labels_match
+from dockyard.humanize import human_duration
 
-__all__ = ["summary", "matches", "status_text"]
+__all__ = ["matches", "status_text", "summary"]
 
 
 def _since(rfc: str) -> float:
@@ -19,7 +19,7 @@ def _since(rfc: str) -> float:
     text = rfc.rstrip("Z")
     main, _, frac = text.partition(".")
     try:
-        base = datetime.datetime.fromisoformat(main).replace(tzinfo=datetime.timezone.utc).timestamp()
+        base = datetime.datetime.fromisoformat(main).replace(tzinfo=datetime.UTC).timestamp()
     except ValueError:
         return time.time()
     return base + (float("0." + frac) if frac else 0.0)
@@ -36,7 +36,9 @@ def status_text(c: Container) -> str:
             return text + (" (health: starting)" if status == "starting" else f" ({status})")
         return text
     if st.Restarting:
-        return f"Restarting ({st.ExitCode}) {human_duration(time.time() - _since(st.FinishedAt))} ago"
+        return (
+            f"Restarting ({st.ExitCode}) {human_duration(time.time() - _since(st.FinishedAt))} ago"
+        )
     if st.Status == "removing":
         return "Removal In Progress"
     if c.has_been_started or st.FinishedAt != "0001-01-01T00:00:00Z":
@@ -47,31 +49,43 @@ def status_text(c: Container) -> str:
 def summary(c: Container, volumes: Any = None, net: Any = None) -> dict[str, Any]:
     command = " ".join([c.path, *c.args])  # moby joins without quoting; the CLI quotes
     return {
-        "Id": c.id, "Names": [c.name], "Image": c.image_name, "ImageID": c.image_id,
-        "Command": command, "Created": c.created_ns // 1_000_000_000,
+        "Id": c.id,
+        "Names": [c.name],
+        "Image": c.image_name,
+        "ImageID": c.image_id,
+        "Command": command,
+        "Created": c.created_ns // 1_000_000_000,
         "Ports": net.ports_summary(c) if net is not None else [],
-        "Labels": c.config.get("Labels") or {}, "State": c.state.Status, "Status": status_text(c),
+        "Labels": c.config.get("Labels") or {},
+        "State": c.state.Status,
+        "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
         "NetworkSettings": {"Networks": net.view(c)["Networks"] if net is not None else {}},
         "Mounts": inspect_view(c, volumes),
     }
 
 
-def matches(c: Container, filters: dict[str, list[str]], service: Any, include_stopped: bool) -> bool:
+def matches(
+    c: Container, filters: dict[str, list[str]], service: Any, include_stopped: bool
+) -> bool:
     if not include_stopped and not c.state.Running:
         return False
     if (ids := filters.get("id")) and not any(c.id.startswith(i) for i in ids):
         return False
-    if (wanted := filters.get("name")) and not any(w.lstrip("/") in c.name.lstrip("/") for w in wanted):
+    if (wanted := filters.get("name")) and not any(
+        w.lstrip("/") in c.name.lstrip("/") for w in wanted
+    ):
         return False
     if (statuses := filters.get("status")) and c.state.Status not in statuses:
         return False
-    if (exited := filters.get("exited")):
-        if c.state.Running or not c.has_been_started or str(c.state.ExitCode) not in exited:
-            return False
+    exited = filters.get("exited")
+    if exited and (
+        c.state.Running or not c.has_been_started or str(c.state.ExitCode) not in exited
+    ):
+        return False
     if not labels_match(c.config.get("Labels") or {}, filters.get("label", [])):
         return False
-    if (ancestors := filters.get("ancestor")):
+    if ancestors := filters.get("ancestor"):
         ok = False
         for a in ancestors:
             try:
@@ -87,15 +101,18 @@ def matches(c: Container, filters: dict[str, list[str]], service: Any, include_s
                 return False
             if not later and c.created_ns >= other.created_ns:
                 return False
-    if (wanted := filters.get("health")):
+    if wanted := filters.get("health"):
         status = (c.state.Health or {}).get("Status") if c.state.Health else "none"
         if status not in wanted:
             return False
     for wanted in filters.get("volume", []):
         # moby: a volume name or a mount destination
-        if not any(p.destination == wanted or (p.type == "volume" and p.source == wanted)
-                   or (p.type == "bind" and p.source == wanted) for p in c.mounts):
+        if not any(
+            p.destination == wanted
+            or (p.type == "volume" and p.source == wanted)
+            or (p.type == "bind" and p.source == wanted)
+            for p in c.mounts
+        ):
             return False
-    if filters.get("network") or filters.get("publish") or filters.get("expose"):
-        return False  # no networks yet: nothing uses them
-    return True
+    # not matched yet: network, publish and expose filters list nothing (issue 15)
+    return not (filters.get("network") or filters.get("publish") or filters.get("expose"))

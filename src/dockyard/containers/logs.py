@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
-__all__ = ["LogReader", "Entry"]
+__all__ = ["Entry", "LogReader"]
 
 Entry = tuple[str, str, bytes]
 

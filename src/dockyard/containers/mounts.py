@@ -25,8 +25,15 @@ if TYPE_CHECKING:
     from dockyard.containers.record import Container
     from dockyard.volumes.service import VolumeService
 
-__all__ = ["acquire", "copy_up", "create_points", "inspect_view", "release", "remove_anonymous",
-           "uses_volume"]
+__all__ = [
+    "acquire",
+    "copy_up",
+    "create_points",
+    "inspect_view",
+    "release",
+    "remove_anonymous",
+    "uses_volume",
+]
 
 
 def _volumes_from(entries: Any, lookup: Any) -> list[MountPoint]:
@@ -48,20 +55,34 @@ def _volumes_from(entries: Any, lookup: Any) -> list[MountPoint]:
             if p.type == "tmpfs":
                 continue
             rw = p.rw if mode in ("", "z", "Z") else mode == "rw"
-            points.append(MountPoint(type=p.type, destination=p.destination, source=p.source, rw=rw,
-                                     mode=p.mode, propagation=p.propagation, nocopy=p.nocopy,
-                                     nonrecursive=p.nonrecursive, from_volumes_of=source.id))
+            points.append(
+                MountPoint(
+                    type=p.type,
+                    destination=p.destination,
+                    source=p.source,
+                    rw=rw,
+                    mode=p.mode,
+                    propagation=p.propagation,
+                    nocopy=p.nocopy,
+                    nonrecursive=p.nonrecursive,
+                    from_volumes_of=source.id,
+                )
+            )
     return points
 
 
-async def create_points(volumes: VolumeService, config: dict[str, Any], hc: dict[str, Any],
-                        lookup: Any) -> list[MountPoint]:
+async def create_points(
+    volumes: VolumeService, config: dict[str, Any], hc: dict[str, Any], lookup: Any
+) -> list[MountPoint]:
     """Validate and resolve the mounts of a new container; volumes it needs are made."""
     points = from_host_config(config, hc)
     explicit = {p.destination for p in points}
     # --volumes-from comes after -v/--mount, which win on the same destination (moby).
-    inherited = [p for p in _volumes_from(hc.get("VolumesFrom") or [], lookup)
-                 if p.destination not in explicit]
+    inherited = [
+        p
+        for p in _volumes_from(hc.get("VolumesFrom") or [], lookup)
+        if p.destination not in explicit
+    ]
     made: list[str] = []
     try:
         for p in points:
@@ -69,14 +90,17 @@ async def create_points(volumes: VolumeService, config: dict[str, Any], hc: dict
                 if os.path.exists(p.source):
                     continue
                 if not p.autocreate:
-                    raise InvalidParameter(f'invalid mount config for type "bind": bind source path '
-                                           f"does not exist: {p.source}")
+                    raise InvalidParameter(
+                        f'invalid mount config for type "bind": bind source path '
+                        f"does not exist: {p.source}"
+                    )
                 # -v creates a missing host directory, as Docker does
                 await asyncio.to_thread(os.makedirs, p.source, 0o755, True)
             elif p.type == "volume":
                 existed = bool(p.source) and volumes.store.get(p.source) is not None
-                v = await volumes.ensure(p.source or None, p.driver, p.driver_opts, p.labels,
-                                         anonymous=p.anonymous)
+                v = await volumes.ensure(
+                    p.source or None, p.driver, p.driver_opts, p.labels, anonymous=p.anonymous
+                )
                 if not existed:
                     made.append(v.name)
                 p.source = v.name
@@ -114,11 +138,13 @@ def copy_up(rootfs: str, destination: str, volume_path: str) -> None:
     os.chmod(volume_path, st.st_mode & 0o7777)
     if not os.listdir(source):
         return
-    result = subprocess.run(["cp", "-a", "--", source + "/.", volume_path + "/"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["cp", "-a", "--", source + "/.", volume_path + "/"], capture_output=True, text=True
+    )
     if result.returncode:
-        raise InvalidParameter(f"copying the image's {destination} into its volume failed: "
-                               f"{result.stderr.strip()}")
+        raise InvalidParameter(
+            f"copying the image's {destination} into its volume failed: {result.stderr.strip()}"
+        )
 
 
 async def acquire(volumes: VolumeService, c: Container, rootfs: str) -> list[Mount]:
@@ -131,8 +157,9 @@ async def acquire(volumes: VolumeService, c: Container, rootfs: str) -> list[Mou
                 options = ["nosuid", "nodev", "noexec", *(p.tmpfs_options or [])]
                 if not p.rw:
                     options.append("ro")
-                spec_mounts.append(Mount(destination=p.destination, type="tmpfs", source="tmpfs",
-                                         options=options))
+                spec_mounts.append(
+                    Mount(destination=p.destination, type="tmpfs", source="tmpfs", options=options)
+                )
                 continue
             if p.type == "volume":
                 source = await volumes.acquire(p.source, c.id, p.destination, p.rw)
@@ -142,13 +169,15 @@ async def acquire(volumes: VolumeService, c: Container, rootfs: str) -> list[Mou
             else:
                 source = p.source
                 if not os.path.exists(source):
-                    raise InvalidParameter(f"error while creating mount source path '{source}': "
-                                           "it no longer exists")
+                    raise InvalidParameter(
+                        f"error while creating mount source path '{source}': it no longer exists"
+                    )
             options = ["bind" if p.nonrecursive else "rbind", "rw" if p.rw else "ro"]
             if p.propagation:
                 options.append(p.propagation)
-            spec_mounts.append(Mount(destination=p.destination, type="bind", source=source,
-                                     options=options))
+            spec_mounts.append(
+                Mount(destination=p.destination, type="bind", source=source, options=options)
+            )
     except BaseException:
         for name in held:
             await volumes.release(name, c.id)
@@ -186,16 +215,40 @@ def inspect_view(c: Container, volumes: VolumeService | None) -> list[dict[str, 
     out = []
     for p in c.mounts:
         if p.type == "volume":
-            out.append({"Type": "volume", "Name": p.source,
-                        "Source": volumes.driver.path(p.source) if volumes else "",
-                        "Destination": p.destination, "Driver": "local", "Mode": p.mode,
-                        "RW": p.rw, "Propagation": ""})
+            out.append(
+                {
+                    "Type": "volume",
+                    "Name": p.source,
+                    "Source": volumes.driver.path(p.source) if volumes else "",
+                    "Destination": p.destination,
+                    "Driver": "local",
+                    "Mode": p.mode,
+                    "RW": p.rw,
+                    "Propagation": "",
+                }
+            )
         elif p.type == "bind":
-            out.append({"Type": "bind", "Source": p.source, "Destination": p.destination,
-                        "Mode": p.mode, "RW": p.rw, "Propagation": p.propagation})
+            out.append(
+                {
+                    "Type": "bind",
+                    "Source": p.source,
+                    "Destination": p.destination,
+                    "Mode": p.mode,
+                    "RW": p.rw,
+                    "Propagation": p.propagation,
+                }
+            )
         else:
-            out.append({"Type": "tmpfs", "Source": "", "Destination": p.destination,
-                        "Mode": p.mode, "RW": p.rw, "Propagation": ""})
+            out.append(
+                {
+                    "Type": "tmpfs",
+                    "Source": "",
+                    "Destination": p.destination,
+                    "Mode": p.mode,
+                    "RW": p.rw,
+                    "Propagation": "",
+                }
+            )
     return out
 
 
@@ -204,9 +257,13 @@ def mount_for(c: Container, path: str) -> MountPoint | None:
     clean = os.path.normpath("/" + path.strip("/"))
     best = None
     for p in c.mounts:
-        if p.type != "tmpfs" and (clean == p.destination or clean.startswith(p.destination + "/")):
-            if best is None or len(p.destination) > len(best.destination):
-                best = p
+        inside = clean == p.destination or clean.startswith(p.destination + "/")
+        if (
+            p.type != "tmpfs"
+            and inside
+            and (best is None or len(p.destination) > len(best.destination))
+        ):
+            best = p
     return best
 
 
@@ -239,14 +296,18 @@ def bind_for_copy(driver: Any, c: Container, rootfs: str) -> list[str]:
             try:
                 real = os.readlink(f"/proc/self/fd/{fd}")
                 if real != rootfs and not real.startswith(rootfs.rstrip("/") + "/"):
-                    raise InvalidParameter(f"mount destination {p.destination} escapes the container")
+                    raise InvalidParameter(
+                        f"mount destination {p.destination} escapes the container"
+                    )
                 linux.mount(source, f"/proc/self/fd/{fd}", None, linux.MS_BIND | linux.MS_REC, None)
             finally:
                 os.close(fd)
             done.append(dest)
             linux.mount(None, dest, None, linux.MS_PRIVATE | linux.MS_REC, None)
             if not p.rw:
-                linux.mount(None, dest, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY, None)
+                linux.mount(
+                    None, dest, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY, None
+                )
     except BaseException:
         unbind_for_copy(done)
         raise

@@ -7,18 +7,74 @@ import re
 
 from dockyard.errors import InvalidParameter
 
-__all__ = ["validate", "random_name"]
+__all__ = ["random_name", "validate"]
 
 _VALID = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 
-_LEFT = ("admiring", "brave", "clever", "dazzling", "eager", "festive", "gallant", "happy",
-         "inspiring", "jolly", "keen", "loving", "modest", "nifty", "optimistic", "peaceful",
-         "quirky", "relaxed", "serene", "tender", "upbeat", "vibrant", "wizardly", "youthful",
-         "zealous", "bold", "calm", "elegant", "focused", "gifted")
-_RIGHT = ("turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth",
-          "dijkstra", "hamilton", "curie", "noether", "shannon", "babbage", "liskov", "kay",
-          "lamport", "mccarthy", "pike", "wirth", "backus", "cerf", "engelbart", "hoare",
-          "johnson", "kernighan", "minsky", "naur", "perlman", "stallman", "wozniak")
+_LEFT = (
+    "admiring",
+    "brave",
+    "clever",
+    "dazzling",
+    "eager",
+    "festive",
+    "gallant",
+    "happy",
+    "inspiring",
+    "jolly",
+    "keen",
+    "loving",
+    "modest",
+    "nifty",
+    "optimistic",
+    "peaceful",
+    "quirky",
+    "relaxed",
+    "serene",
+    "tender",
+    "upbeat",
+    "vibrant",
+    "wizardly",
+    "youthful",
+    "zealous",
+    "bold",
+    "calm",
+    "elegant",
+    "focused",
+    "gifted",
+)
+_RIGHT = (
+    "turing",
+    "hopper",
+    "lovelace",
+    "ritchie",
+    "thompson",
+    "torvalds",
+    "knuth",
+    "dijkstra",
+    "hamilton",
+    "curie",
+    "noether",
+    "shannon",
+    "babbage",
+    "liskov",
+    "kay",
+    "lamport",
+    "mccarthy",
+    "pike",
+    "wirth",
+    "backus",
+    "cerf",
+    "engelbart",
+    "hoare",
+    "johnson",
+    "kernighan",
+    "minsky",
+    "naur",
+    "perlman",
+    "stallman",
+    "wozniak",
+)
 
 
 def validate(name: str) -> str:

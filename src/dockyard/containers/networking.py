@@ -70,7 +70,11 @@ class Networking:
         me = self.containers._records.get(key)
         if me is None:
             return []
-        mine = {ep["NetworkID"] for n, ep in (me.net.get("networks") or {}).items() if n not in ("bridge",)}
+        mine = {
+            ep["NetworkID"]
+            for n, ep in (me.net.get("networks") or {}).items()
+            if n not in ("bridge",)
+        }
         found: list[str] = []
         name = name.lower()
         for c in self.containers._records.values():
@@ -94,21 +98,29 @@ class Networking:
         return []
 
     # ---- create ----------------------------------------------------------------------------
-    def validate(self, hc: dict[str, Any], config: dict[str, Any], networking: Any) -> dict[str, Any]:
+    def validate(
+        self, hc: dict[str, Any], config: dict[str, Any], networking: Any
+    ) -> dict[str, Any]:
         """The requested networks of a new container ({name: endpoint config}); 400s early."""
         from dockyard.network import etcfiles
 
         etcfiles.validate_dns(hc.get("Dns") or [])  # bad values are a 400 now, not at start
         etcfiles.parse_extra_hosts(hc.get("ExtraHosts") or [], self._host_gateway())
         mode = _mode(hc)
-        endpoints = (networking or {}).get("EndpointsConfig") or {} if isinstance(networking, dict) else {}
+        endpoints = (
+            (networking or {}).get("EndpointsConfig") or {} if isinstance(networking, dict) else {}
+        )
         if not isinstance(endpoints, dict):
             raise InvalidParameter("NetworkingConfig.EndpointsConfig must be an object")
         if mode in ("host", "none") or mode.startswith("container:"):
             # host and none ignore published ports, as moby does; a joined namespace refuses them
             if mode.startswith("container:"):
-                if (hc.get("PortBindings") and any(hc["PortBindings"].values())) or hc.get("PublishAllPorts"):
-                    raise InvalidParameter("conflicting options: port publishing and the container type network mode")
+                if (hc.get("PortBindings") and any(hc["PortBindings"].values())) or hc.get(
+                    "PublishAllPorts"
+                ):
+                    raise InvalidParameter(
+                        "conflicting options: port publishing and the container type network mode"
+                    )
                 target = mode.split(":", 1)[1]
                 try:
                     self.containers.get(target)
@@ -123,16 +135,23 @@ class Networking:
         if n.driver == "host" or n.driver == "null":
             return {}
         requested: dict[str, Any] = {}
-        for name, ep in endpoints.items():
+        for name in endpoints:
             try:
                 other = self.networks.get("bridge" if name == "default" else name)
             except NotFound as exc:
                 raise InvalidParameter(exc.message) from exc
             if other.id != n.id:
-                raise InvalidParameter("Container cannot be connected to network endpoints other than "
-                                       f"the one in NetworkMode ({mode}) at create; connect it later")
-        ep = (endpoints.get(mode) or endpoints.get(n.name) or endpoints.get(n.id)
-              or endpoints.get("default") or {})
+                raise InvalidParameter(
+                    "Container cannot be connected to network endpoints other than "
+                    f"the one in NetworkMode ({mode}) at create; connect it later"
+                )
+        ep = (
+            endpoints.get(mode)
+            or endpoints.get(n.name)
+            or endpoints.get(n.id)
+            or endpoints.get("default")
+            or {}
+        )
         if config.get("MacAddress") and isinstance(ep, dict) and not ep.get("MacAddress"):
             ep = {**ep, "MacAddress": config["MacAddress"]}  # --mac-address below API 1.44
         requested[n.name] = self._endpoint_config(n, ep)
@@ -148,9 +167,11 @@ class Networking:
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise InvalidParameter("Aliases must be an array of strings")
         if n.name == "bridge" and (aliases or ipam_cfg.get("IPv4Address")):
-            raise InvalidParameter("network-scoped aliases are supported only for containers in user "
-                                   "defined networks" if aliases else
-                                   "user specified IP address is supported on user defined networks only")
+            raise InvalidParameter(
+                "network-scoped aliases are supported only for containers in user defined networks"
+                if aliases
+                else "user specified IP address is supported on user defined networks only"
+            )
         for key in ("IPv4Address", "IPv6Address"):
             if ipam_cfg.get(key):
                 try:
@@ -158,13 +179,20 @@ class Networking:
                 except ValueError:
                     raise InvalidParameter(f"invalid IP address: {ipam_cfg[key]}") from None
                 if not any(ip in ipaddress.ip_network(c["Subnet"]) for c in n.ipam):
-                    raise InvalidParameter(f"Invalid address {ip}: It does not belong to any of this "
-                                           "network's subnets")
+                    raise InvalidParameter(
+                        f"Invalid address {ip}: It does not belong to any of this network's subnets"
+                    )
         mac = ep.get("MacAddress") or ""
         if mac:
             _check_mac(mac)
-        return {"IPAMConfig": {k: v for k, v in ipam_cfg.items() if k in ("IPv4Address", "IPv6Address") and v} or None,
-                "Aliases": list(aliases) or None, "MacAddress": mac}
+        return {
+            "IPAMConfig": {
+                k: v for k, v in ipam_cfg.items() if k in ("IPv4Address", "IPv6Address") and v
+            }
+            or None,
+            "Aliases": list(aliases) or None,
+            "MacAddress": mac,
+        }
 
     # ---- start / exit ----------------------------------------------------------------------
     async def setup(self, c: Container, etc_dir: str) -> tuple[str | None, list[Mount]]:
@@ -182,19 +210,33 @@ class Networking:
         if mode.startswith("container:"):
             other = self.containers.get(mode.split(":", 1)[1])
             if not other.state.Running:
-                raise Conflict(f"cannot join network namespace of a non running container: {other.id}")
-            c.net = {"sandbox": other.net.get("sandbox") or f"/proc/{other.state.Pid}/ns/net",
-                     "joined": other.id, "requested": c.net.get("requested") or {}}
+                raise Conflict(
+                    f"cannot join network namespace of a non running container: {other.id}"
+                )
+            c.net = {
+                "sandbox": other.net.get("sandbox") or f"/proc/{other.state.Pid}/ns/net",
+                "joined": other.id,
+                "requested": c.net.get("requested") or {},
+            }
             files = os.path.join(self.containers.data_root, "containers", other.id)
-            mounts = [_etc_mount(os.path.join(files, name), dest) for name, dest in
-                      (("hosts", "/etc/hosts"), ("resolv.conf", "/etc/resolv.conf"), ("hostname", "/etc/hostname"))
-                      if os.path.exists(os.path.join(files, name))]
+            mounts = [
+                _etc_mount(os.path.join(files, name), dest)
+                for name, dest in (
+                    ("hosts", "/etc/hosts"),
+                    ("resolv.conf", "/etc/resolv.conf"),
+                    ("hostname", "/etc/hostname"),
+                )
+                if os.path.exists(os.path.join(files, name))
+            ]
             return c.net["sandbox"], mounts
-        extra_hosts = etcfiles.parse_extra_hosts(c.host_config.get("ExtraHosts") or [],
-                                                 self._host_gateway())
-        dns_kw = dict(dns=c.host_config.get("Dns") or self.networks.dns,
-                      dns_search=c.host_config.get("DnsSearch") or self.networks.dns_search,
-                      dns_options=c.host_config.get("DnsOptions") or self.networks.dns_opts)
+        extra_hosts = etcfiles.parse_extra_hosts(
+            c.host_config.get("ExtraHosts") or [], self._host_gateway()
+        )
+        dns_kw = dict(
+            dns=c.host_config.get("Dns") or self.networks.dns,
+            dns_search=c.host_config.get("DnsSearch") or self.networks.dns_search,
+            dns_options=c.host_config.get("DnsOptions") or self.networks.dns_opts,
+        )
         if mode == "host":
             try:
                 with open("/etc/hosts", encoding="utf-8", errors="replace") as f:
@@ -203,13 +245,23 @@ class Networking:
                 hosts = etcfiles.build_hosts(hostname)
             hosts += "".join(f"{ip}\t{h}\n" for h, ip in extra_hosts)
             rc = etcfiles.build_resolv_conf(host_resolv, internal_dns=False, **dns_kw)
-            paths = await asyncio.to_thread(etcfiles.write_etc_files, etc_dir, hosts=hosts,
-                                            hostname=etcfiles.build_hostname(hostname), resolv_conf=rc.content)
+            paths = await asyncio.to_thread(
+                etcfiles.write_etc_files,
+                etc_dir,
+                hosts=hosts,
+                hostname=etcfiles.build_hostname(hostname),
+                resolv_conf=rc.content,
+            )
             c.net = {"requested": {}, "networks": {}, "ports": {}}
             return None, _etc_mounts(paths)
         sandbox = os.path.join(self.networks.netns_dir, c.id)
         await _off_loop(_fresh_netns, sandbox)
-        c.net = {"sandbox": sandbox, "requested": c.net.get("requested") or {}, "networks": {}, "ports": {}}
+        c.net = {
+            "sandbox": sandbox,
+            "requested": c.net.get("requested") or {},
+            "networks": {},
+            "ports": {},
+        }
         try:
             addresses: list[str] = []
             for i, (name, ep_cfg) in enumerate(list(c.net["requested"].items())):
@@ -217,19 +269,32 @@ class Networking:
             if mode != "none":
                 await self._publish(c)
             user_net = any(n != "bridge" for n in c.net["networks"])
-            hosts = etcfiles.build_hosts(hostname, c.config.get("Domainname") or "",
-                                         [a.split("/")[0] for a in addresses], extra_hosts)
+            hosts = etcfiles.build_hosts(
+                hostname,
+                c.config.get("Domainname") or "",
+                [a.split("/")[0] for a in addresses],
+                extra_hosts,
+            )
             rc = etcfiles.build_resolv_conf(host_resolv, internal_dns=user_net, **dns_kw)
-            paths = await asyncio.to_thread(etcfiles.write_etc_files, etc_dir, hosts=hosts,
-                                            hostname=etcfiles.build_hostname(hostname), resolv_conf=rc.content)
-            c.net["dns"] = {"upstreams": list(rc.upstreams), "ndots_set": rc.ndots_set} if user_net else None
+            paths = await asyncio.to_thread(
+                etcfiles.write_etc_files,
+                etc_dir,
+                hosts=hosts,
+                hostname=etcfiles.build_hostname(hostname),
+                resolv_conf=rc.content,
+            )
+            c.net["dns"] = (
+                {"upstreams": list(rc.upstreams), "ndots_set": rc.ndots_set} if user_net else None
+            )
             await self._serve(c)
         except BaseException:
             await self.teardown(c)
             raise
         return sandbox, _etc_mounts(paths)
 
-    async def _attach(self, c: Container, name: str, ep_cfg: dict[str, Any], index: int) -> list[str]:
+    async def _attach(
+        self, c: Container, name: str, ep_cfg: dict[str, Any], index: int
+    ) -> list[str]:
         from dockyard.network import bridge
 
         n = self.networks.get(name)
@@ -240,10 +305,18 @@ class Networking:
         ifname = f"eth{index}"
         try:
             mac = await _off_loop(
-                bridge.attach, c.net["sandbox"], n.bridge, veth, ifname, addresses,
-                gateways if index == 0 else [], ep_cfg.get("MacAddress") or None,
+                bridge.attach,
+                c.net["sandbox"],
+                n.bridge,
+                veth,
+                ifname,
+                addresses,
+                gateways if index == 0 else [],
+                ep_cfg.get("MacAddress") or None,
                 int(n.options.get("com.docker.network.driver.mtu") or self.networks.mtu),
-                index == 0, not self.networks.userland_proxy)
+                index == 0,
+                not self.networks.userland_proxy,
+            )
         except BaseException:
             self.networks.release(n, addresses)
             raise
@@ -253,15 +326,24 @@ class Networking:
         gw6 = next((g for g in gateways if ipaddress.ip_address(g).version == 6), "")
         aliases = list(ep_cfg.get("Aliases") or [])
         c.net["networks"][n.name] = {
-            "IPAMConfig": ep_cfg.get("IPAMConfig"), "Links": None,
-            "Aliases": aliases or None, "MacAddress": mac, "DriverOpts": None, "GwPriority": 0,
-            "NetworkID": n.id, "EndpointID": secrets.token_hex(32),
-            "Gateway": gw4, "IPAddress": v4.split("/")[0] if v4 else "",
+            "IPAMConfig": ep_cfg.get("IPAMConfig"),
+            "Links": None,
+            "Aliases": aliases or None,
+            "MacAddress": mac,
+            "DriverOpts": None,
+            "GwPriority": 0,
+            "NetworkID": n.id,
+            "EndpointID": secrets.token_hex(32),
+            "Gateway": gw4,
+            "IPAddress": v4.split("/")[0] if v4 else "",
             "IPPrefixLen": int(v4.split("/")[1]) if v4 else 0,
-            "IPv6Gateway": gw6, "GlobalIPv6Address": v6.split("/")[0] if v6 else "",
+            "IPv6Gateway": gw6,
+            "GlobalIPv6Address": v6.split("/")[0] if v6 else "",
             "GlobalIPv6PrefixLen": int(v6.split("/")[1]) if v6 else 0,
             "DNSNames": None if n.name == "bridge" else [c.name.lstrip("/"), *aliases, c.id[:12]],
-            "_veth": veth, "_addresses": addresses, "_ifname": ifname,
+            "_veth": veth,
+            "_addresses": addresses,
+            "_ifname": ifname,
         }
         return addresses
 
@@ -280,8 +362,15 @@ class Networking:
                 low = host_port.split("-")[0]
                 if low and not low.isdigit():
                     raise InvalidParameter(f"invalid host port: {host_port}")
-                out.append((f"{port}/{proto}", proto, (b or {}).get("HostIp") or "0.0.0.0",
-                            int(low or 0), port))
+                out.append(
+                    (
+                        f"{port}/{proto}",
+                        proto,
+                        (b or {}).get("HostIp") or "0.0.0.0",
+                        int(low or 0),
+                        port,
+                    )
+                )
         return out
 
     async def _publish(self, c: Container) -> None:
@@ -301,12 +390,27 @@ class Networking:
         proxies = self._proxies.setdefault(c.id, [])
         published = c.net.setdefault("_published", [])
         for key, proto, host_ip, host_port, cport in bindings:
-            proxy = await start_proxy(proto, host_ip, host_port, cip, int(cport),
-                                      endpoint=f"{c.name.lstrip('/')} ({primary['EndpointID']})")
+            proxy = await start_proxy(
+                proto,
+                host_ip,
+                host_port,
+                cip,
+                int(cport),
+                endpoint=f"{c.name.lstrip('/')} ({primary['EndpointID']})",
+            )
             proxies.append(proxy)
             if self.networks.use_iptables:
-                await asyncio.to_thread(iptables.publish, self.networks.prefix, proto, host_ip, proxy.port,
-                                        cip, int(cport), n.bridge, self.networks.userland_proxy)
+                await asyncio.to_thread(
+                    iptables.publish,
+                    self.networks.prefix,
+                    proto,
+                    host_ip,
+                    proxy.port,
+                    cip,
+                    int(cport),
+                    n.bridge,
+                    self.networks.userland_proxy,
+                )
             published.append([proto, host_ip, proxy.port, cip, int(cport), n.bridge])
             ports.setdefault(key, None)
             ports[key] = (ports[key] or []) + [{"HostIp": host_ip, "HostPort": str(proxy.port)}]
@@ -317,7 +421,8 @@ class Networking:
         if not dns or not c.net.get("sandbox"):
             return
         self._dns[c.id] = await self.resolver.serve_in_netns(
-            c.net["sandbox"], c.id, upstreams=dns["upstreams"], ndots_set=dns["ndots_set"])
+            c.net["sandbox"], c.id, upstreams=dns["upstreams"], ndots_set=dns["ndots_set"]
+        )
 
     async def teardown(self, c: Container) -> None:
         """Undo ``setup`` (also for a container that died while the daemon was away)."""
@@ -329,17 +434,28 @@ class Networking:
         for proxy in self._proxies.pop(c.id, []):
             try:
                 await proxy.close()
-            except Exception:  # noqa: BLE001 - closing anyway
+            except Exception:
                 pass
         net = c.net or {}
         for proto, host_ip, port, cip, cport, br in net.get("_published") or []:
             if self.networks.use_iptables:
-                await asyncio.to_thread(iptables.unpublish, self.networks.prefix, proto, host_ip, port,
-                                        cip, cport, br, self.networks.userland_proxy)
+                await asyncio.to_thread(
+                    iptables.unpublish,
+                    self.networks.prefix,
+                    proto,
+                    host_ip,
+                    port,
+                    cip,
+                    cport,
+                    br,
+                    self.networks.userland_proxy,
+                )
         for ep in (net.get("networks") or {}).values():
             await _off_loop(bridge.detach, ep.get("_veth") or "")
             try:
-                self.networks.release(self.networks.get(ep["NetworkID"]), ep.get("_addresses") or [])
+                self.networks.release(
+                    self.networks.get(ep["NetworkID"]), ep.get("_addresses") or []
+                )
             except NotFound:
                 pass
         sandbox = net.get("sandbox")
@@ -354,15 +470,26 @@ class Networking:
 
         try:
             await self._serve(c)
-        except Exception as exc:  # noqa: BLE001 - the container runs on without DNS
+        except Exception as exc:
             log.warning("embedded DNS for %s: %s", c.id[:12], exc)
         for proto, host_ip, port, cip, cport, br in (c.net or {}).get("_published") or []:
             try:
-                self._proxies.setdefault(c.id, []).append(await start_proxy(proto, host_ip, port, cip, cport))
+                self._proxies.setdefault(c.id, []).append(
+                    await start_proxy(proto, host_ip, port, cip, cport)
+                )
                 if self.networks.use_iptables:
-                    await asyncio.to_thread(iptables.publish, self.networks.prefix, proto, host_ip, port,
-                                            cip, cport, br, self.networks.userland_proxy)
-            except Exception as exc:  # noqa: BLE001
+                    await asyncio.to_thread(
+                        iptables.publish,
+                        self.networks.prefix,
+                        proto,
+                        host_ip,
+                        port,
+                        cip,
+                        cport,
+                        br,
+                        self.networks.userland_proxy,
+                    )
+            except Exception as exc:
                 log.warning("port %s:%s of %s: %s", host_ip, port, c.id[:12], exc)
 
     def _host_gateway(self) -> list[str]:
@@ -377,12 +504,17 @@ class Networking:
         n = self.networks.get(name)
         mode = _mode(c)
         if mode in ("host", "none") or mode.startswith("container:") or n.driver != "bridge":
-            raise Forbidden("container sharing network namespace with another container or host cannot "
-                            "be connected to any other network" if n.driver == "bridge" else
-                            "container cannot be disconnected from host network or connected to host network")
+            raise Forbidden(
+                "container sharing network namespace with another container or host cannot "
+                "be connected to any other network"
+                if n.driver == "bridge"
+                else "container cannot be disconnected from host network or connected to host network"
+            )
         requested = c.net.setdefault("requested", {})
         if n.name in requested:
-            raise Conflict(f"endpoint with name {c.name.lstrip('/')} already exists in network {n.name}")
+            raise Conflict(
+                f"endpoint with name {c.name.lstrip('/')} already exists in network {n.name}"
+            )
         cfg = self._endpoint_config(n, ep or {})
         if c.state.Running:
             index = len(c.net.get("networks") or {})
@@ -412,23 +544,37 @@ class Networking:
     def view(self, c: Container) -> dict[str, Any]:
         net = c.net or {}
         if c.state.Running:
-            networks = {name: _endpoint_view(ep) for name, ep in (net.get("networks") or {}).items()}
+            networks = {
+                name: _endpoint_view(ep) for name, ep in (net.get("networks") or {}).items()
+            }
         else:  # what it will join: moby shows the configured endpoints without addresses
-            networks = {name: self._unattached(name, cfg) for name, cfg in (net.get("requested") or {}).items()}
+            networks = {
+                name: self._unattached(name, cfg)
+                for name, cfg in (net.get("requested") or {}).items()
+            }
         mode = _mode(c)
         if mode in ("host", "none") and not networks:
             networks = {mode: self._unattached(mode, {})}
         default = networks.get("bridge") or {}
         ports = net.get("ports") if c.state.Running else {}
         return {
-            "Bridge": "", "SandboxID": c.id if net.get("sandbox") else "", "SandboxKey": net.get("sandbox") or "",
-            "Ports": ports or {}, "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-            "EndpointID": default.get("EndpointID", ""), "Gateway": default.get("Gateway", ""),
+            "Bridge": "",
+            "SandboxID": c.id if net.get("sandbox") else "",
+            "SandboxKey": net.get("sandbox") or "",
+            "Ports": ports or {},
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
+            "EndpointID": default.get("EndpointID", ""),
+            "Gateway": default.get("Gateway", ""),
             "GlobalIPv6Address": default.get("GlobalIPv6Address", ""),
             "GlobalIPv6PrefixLen": default.get("GlobalIPv6PrefixLen", 0),
-            "IPAddress": default.get("IPAddress", ""), "IPPrefixLen": default.get("IPPrefixLen", 0),
-            "IPv6Gateway": default.get("IPv6Gateway", ""), "MacAddress": default.get("MacAddress", ""),
+            "IPAddress": default.get("IPAddress", ""),
+            "IPPrefixLen": default.get("IPPrefixLen", 0),
+            "IPv6Gateway": default.get("IPv6Gateway", ""),
+            "MacAddress": default.get("MacAddress", ""),
             "Networks": networks,
         }
 
@@ -437,10 +583,23 @@ class Networking:
             nid = self.networks.get(name).id
         except NotFound:
             nid = ""
-        return {"IPAMConfig": cfg.get("IPAMConfig"), "Links": None, "Aliases": cfg.get("Aliases"),
-                "MacAddress": cfg.get("MacAddress") or "", "DriverOpts": None, "GwPriority": 0,
-                "NetworkID": nid, "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+        return {
+            "IPAMConfig": cfg.get("IPAMConfig"),
+            "Links": None,
+            "Aliases": cfg.get("Aliases"),
+            "MacAddress": cfg.get("MacAddress") or "",
+            "DriverOpts": None,
+            "GwPriority": 0,
+            "NetworkID": nid,
+            "EndpointID": "",
+            "Gateway": "",
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "DNSNames": None,
+        }
 
     def ports_summary(self, c: Container) -> list[dict[str, Any]]:
         """``Ports`` in the container list, as moby gives it."""
@@ -453,8 +612,14 @@ class Networking:
                 out.append({"PrivatePort": int(port), "Type": proto})
                 continue
             for b in binds:
-                out.append({"IP": b["HostIp"], "PrivatePort": int(port), "PublicPort": int(b["HostPort"]),
-                            "Type": proto})
+                out.append(
+                    {
+                        "IP": b["HostIp"],
+                        "PrivatePort": int(port),
+                        "PublicPort": int(b["HostPort"]),
+                        "Type": proto,
+                    }
+                )
         return out
 
 
@@ -469,7 +634,7 @@ async def _off_loop(fn: Any, *args: Any) -> Any:
     def target() -> None:
         try:
             done.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+        except BaseException as exc:
             done.set_exception(exc)
 
     threading.Thread(target=target, name="dockyard-net", daemon=True).start()
@@ -489,11 +654,16 @@ def _etc_mount(source: str, dest: str) -> Mount:
 
 
 def _etc_mounts(paths: dict[str, str]) -> list[Mount]:
-    return [_etc_mount(paths["hosts"], "/etc/hosts"), _etc_mount(paths["resolv.conf"], "/etc/resolv.conf"),
-            _etc_mount(paths["hostname"], "/etc/hostname")]
+    return [
+        _etc_mount(paths["hosts"], "/etc/hosts"),
+        _etc_mount(paths["resolv.conf"], "/etc/resolv.conf"),
+        _etc_mount(paths["hostname"], "/etc/hostname"),
+    ]
 
 
 def _check_mac(mac: str) -> None:
     parts = mac.split(":")
-    if len(parts) != 6 or not all(len(p) == 2 and all(ch in "0123456789abcdefABCDEF" for ch in p) for p in parts):
+    if len(parts) != 6 or not all(
+        len(p) == 2 and all(ch in "0123456789abcdefABCDEF" for ch in p) for p in parts
+    ):
         raise InvalidParameter(f"invalid MAC address: {mac}")

@@ -13,7 +13,7 @@ import msgspec
 
 from dockyard.volumes.mounts import MountPoint
 
-__all__ = ["Container", "State", "ZERO_TIME"]
+__all__ = ["ZERO_TIME", "Container", "State"]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

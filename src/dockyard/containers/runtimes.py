@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["NATIVE", "Runtime", "Runtimes", "RuntimeConfigError"]
+__all__ = ["NATIVE", "Runtime", "RuntimeConfigError", "Runtimes"]
 
 NATIVE = "dockyard"
 # Names dockerd 20.10 lists for its own runc; compose files and tools send them.
@@ -64,23 +64,35 @@ class Runtimes:
                 table[name] = Runtime(name, runc)
         declared = extra.get("runtimes") or {}
         if not isinstance(declared, dict):
-            raise RuntimeConfigError("invalid value for runtimes: a JSON object of name: {\"path\": ...} is expected")
+            raise RuntimeConfigError(
+                'invalid value for runtimes: a JSON object of name: {"path": ...} is expected'
+            )
         for name, entry in declared.items():
             if name == NATIVE:
                 raise RuntimeConfigError(f"runtime name '{NATIVE}' is reserved")
-            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"]:
-                raise RuntimeConfigError(f"runtime {name}: a \"path\" to the runtime's binary is required")
+            if (
+                not isinstance(entry, dict)
+                or not isinstance(entry.get("path"), str)
+                or not entry["path"]
+            ):
+                raise RuntimeConfigError(
+                    f'runtime {name}: a "path" to the runtime\'s binary is required'
+                )
             args = entry.get("runtimeArgs") or []
             if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
                 raise RuntimeConfigError(f"runtime {name}: runtimeArgs must be a list of strings")
             unknown = set(entry) - {"path", "runtimeArgs"}
             if unknown:
-                raise RuntimeConfigError(f"runtime {name}: unsupported keys {sorted(unknown)} (only path and runtimeArgs)")
+                raise RuntimeConfigError(
+                    f"runtime {name}: unsupported keys {sorted(unknown)} (only path and runtimeArgs)"
+                )
             table[name] = Runtime(name, entry["path"], tuple(args))
         default = extra.get("default-runtime") or NATIVE
         if not isinstance(default, str) or default not in table:
-            raise RuntimeConfigError(f"default runtime {default} does not exist: "
-                                     f"known runtimes are {', '.join(sorted(table))}")
+            raise RuntimeConfigError(
+                f"default runtime {default} does not exist: "
+                f"known runtimes are {', '.join(sorted(table))}"
+            )
         return cls(table, default)
 
     def resolve(self, name: str | None) -> Runtime:

@@ -260,7 +260,9 @@ def option(security_opt: list[str]) -> str | None:
     return value
 
 
-_daemon_profile: str | None = None  # dockerd's --seccomp-profile: None (builtin), UNCONFINED, or JSON
+_daemon_profile: str | None = (
+    None  # dockerd's --seccomp-profile: None (builtin), UNCONFINED, or JSON
+)
 
 
 def configure(setting: str | None) -> str:
@@ -279,7 +281,9 @@ def configure(setting: str | None) -> str:
         with open(setting, encoding="utf-8") as f:
             text = f.read()
     except OSError as exc:
-        raise InvalidParameter(f"opening seccomp profile ({setting}) failed: {exc.strerror}") from exc
+        raise InvalidParameter(
+            f"opening seccomp profile ({setting}) failed: {exc.strerror}"
+        ) from exc
     resolve_profile(load_profile(text), [])
     _daemon_profile = text
     return setting

@@ -21,25 +21,40 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from dockyard import errors
+from dockyard.background import spawn
 from dockyard.containers import names
 from dockyard.containers.attach import Hub, Subscriber
 from dockyard.containers.bundle import build as build_bundle
 from dockyard.containers.logs import Entry, LogReader
 from dockyard.containers.record import Container, State
+from dockyard.containers.runtimes import Runtime, Runtimes
 from dockyard.containers.shim import Shim, ShimError
 from dockyard.containers.store import Store
-from dockyard import errors
-from dockyard.containers.runtimes import Runtime, Runtimes
-from dockyard.background import spawn
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotModified
 from dockyard.events import EventBus
 
-__all__ = ["ContainerService", "NoSuchContainer", "LIST_FILTERS", "parse_signal"]
+__all__ = ["LIST_FILTERS", "ContainerService", "NoSuchContainer", "parse_signal"]
 
 log = logging.getLogger("dockyard.containers")
 
-LIST_FILTERS = ("id", "name", "label", "status", "exited", "ancestor", "before", "since",
-                "health", "volume", "network", "isolation", "is-task", "publish", "expose")
+LIST_FILTERS = (
+    "id",
+    "name",
+    "label",
+    "status",
+    "exited",
+    "ancestor",
+    "before",
+    "since",
+    "health",
+    "volume",
+    "network",
+    "isolation",
+    "is-task",
+    "publish",
+    "expose",
+)
 
 
 class NoSuchContainer(NotFound):
@@ -70,9 +85,19 @@ def parse_signal(value: str | int | None, default: int = _signal.SIGKILL) -> int
 
 
 class ContainerService:
-    def __init__(self, store: Store, images: Any, driver: Any, shim: Shim, events: EventBus,
-                 data_root: str, exec_root: str, cgroup_parent: str = "/dockyard",
-                 volumes: Any = None, runtimes: Runtimes | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        images: Any,
+        driver: Any,
+        shim: Shim,
+        events: EventBus,
+        data_root: str,
+        exec_root: str,
+        cgroup_parent: str = "/dockyard",
+        volumes: Any = None,
+        runtimes: Runtimes | None = None,
+    ) -> None:
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.runtimes = runtimes or Runtimes.from_config({})
         self.store = store
@@ -134,7 +159,7 @@ class ContainerService:
 
     def _event(self, c: Container, action: str, **extra: str) -> None:
         attrs = {"image": c.image_name, "name": c.name.lstrip("/")}
-        attrs.update((c.config.get("Labels") or {}))
+        attrs.update(c.config.get("Labels") or {})
         attrs.update(extra)
         self.events.publish("container", action, c.id, attrs, from_=c.image_name)
 
@@ -175,26 +200,39 @@ class ContainerService:
                 "reuse that name."
             )
         top = self.images.store.image(image_id).top_layer
-        requested = self.net.validate(host_config, config, networking) if self.net is not None else {}
+        requested = (
+            self.net.validate(host_config, config, networking) if self.net is not None else {}
+        )
         points = []
         if self.volumes is not None:
             from dockyard.containers.mounts import create_points
 
             points = await create_points(self.volumes, config, host_config, self.get)
         record = Container(
-            id=cid, name=stored_name, created=now_rfc3339(), created_ns=time.time_ns(),
-            image_id=image_id, image_name=image_name, path=argv[0], args=argv[1:],
-            config=config, host_config=host_config,
+            id=cid,
+            name=stored_name,
+            created=now_rfc3339(),
+            created_ns=time.time_ns(),
+            image_id=image_id,
+            image_name=image_name,
+            path=argv[0],
+            args=argv[1:],
+            config=config,
+            host_config=host_config,
             log_path=os.path.join(self.data_root, "containers", cid, f"{cid}-json.log"),
-            rw_layer=cid, top_layer=top.removeprefix("sha256:") if top else None,
-            mounts=points, net={"requested": requested},
+            rw_layer=cid,
+            top_layer=top.removeprefix("sha256:") if top else None,
+            mounts=points,
+            net={"requested": requested},
         )
         await asyncio.to_thread(self._prepare_dirs, record)
         try:
             self._save(record)
         except sqlite3.IntegrityError as exc:
             await asyncio.to_thread(self.driver.remove, cid)
-            raise Conflict(f'Conflict. The container name "{stored_name}" is already in use') from exc
+            raise Conflict(
+                f'Conflict. The container name "{stored_name}" is already in use'
+            ) from exc
         self._event(record, "create")
         return {"Id": cid, "Warnings": []}
 
@@ -236,8 +274,15 @@ class ContainerService:
                 netns_path, etc_mounts = await self.net.setup(c, os.path.dirname(c.log_path))
                 spec_mounts = etc_mounts + spec_mounts
             config_path = await asyncio.to_thread(
-                build_bundle, bundle, rootfs, [c.path, *c.args], c.config, c.host_config,
-                c.config.get("Hostname") or c.id[:12], f"{self.cgroup_parent}/{c.id}", spec_mounts,
+                build_bundle,
+                bundle,
+                rootfs,
+                [c.path, *c.args],
+                c.config,
+                c.host_config,
+                c.config.get("Hostname") or c.id[:12],
+                f"{self.cgroup_parent}/{c.id}",
+                spec_mounts,
                 netns_path,
             )
         except (OSError, InvalidParameter, NotFound, Conflict, Forbidden) as exc:
@@ -251,10 +296,15 @@ class ContainerService:
             raise InvalidParameter(f"failed to create the container's bundle: {message}") from exc
         log_cfg = (c.host_config.get("LogConfig") or {}).get("Config") or {}
         request = {
-            "id": c.id, "bundle": bundle, "config": config_path,
+            "id": c.id,
+            "bundle": bundle,
+            "config": config_path,
             **self.runtime_request(c),
-            "argv": [c.path, *c.args], "env": [], "tty": bool(c.config.get("Tty")),
-            "stdin": bool(c.config.get("OpenStdin")), "log_path": c.log_path,
+            "argv": [c.path, *c.args],
+            "env": [],
+            "tty": bool(c.config.get("Tty")),
+            "stdin": bool(c.config.get("OpenStdin")),
+            "log_path": c.log_path,
             "log_max_size": _size(log_cfg.get("max-size"), 10 << 20),
             "log_max_file": int(log_cfg.get("max-file") or 3),
         }
@@ -275,9 +325,16 @@ class ContainerService:
             if networked:
                 await self.net.teardown(c)
             await asyncio.to_thread(self.driver.unmount, c.rw_layer)
-            raise InvalidParameter(f"failed to create task for container: {exc.message}: unknown") from exc
-        c.state = State(Status="running", Running=True, Pid=reply["pid"], StartedAt=reply["started_at"],
-                        FinishedAt=c.state.FinishedAt)
+            raise InvalidParameter(
+                f"failed to create task for container: {exc.message}: unknown"
+            ) from exc
+        c.state = State(
+            Status="running",
+            Running=True,
+            Pid=reply["pid"],
+            StartedAt=reply["started_at"],
+            FinishedAt=c.state.FinishedAt,
+        )
         c.has_been_started = True
         c.manually_stopped = False
         self._save(c)
@@ -291,8 +348,14 @@ class ContainerService:
         if health.probe_command(c.config.get("Healthcheck")) is not None:
             self._health[c.id] = asyncio.create_task(health.monitor(self, c.id))
 
-    async def _run_hub(self, cid: str, hub: Hub, reader: asyncio.StreamReader,
-                       writer: asyncio.StreamWriter, tty: bool) -> None:
+    async def _run_hub(
+        self,
+        cid: str,
+        hub: Hub,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        tty: bool,
+    ) -> None:
         try:
             await hub.run(reader, writer, tty)
         finally:
@@ -306,8 +369,12 @@ class ContainerService:
         except Exception as exc:  # the supervisor vanished: the container is gone with it
             log.warning("lost the supervisor while waiting for %s: %s", cid[:12], exc)
             state = {"exit_code": 255, "finished_at": now_rfc3339()}
-        await self._exited(cid, int(state["exit_code"]), state.get("finished_at") or now_rfc3339(),
-                           bool(state.get("oom_killed")))
+        await self._exited(
+            cid,
+            int(state["exit_code"]),
+            state.get("finished_at") or now_rfc3339(),
+            bool(state.get("oom_killed")),
+        )
 
     async def _exited(self, cid: str, code: int, finished_at: str, oom: bool = False) -> None:
         task = asyncio.current_task()
@@ -334,7 +401,9 @@ class ContainerService:
         elif self._should_restart(c):
             self._schedule_restart(c)
 
-    async def _record_exit(self, cid: str, code: int, finished_at: str, oom: bool) -> Container | None:
+    async def _record_exit(
+        self, cid: str, code: int, finished_at: str, oom: bool
+    ) -> Container | None:
         """The exit's state, then its clean-up (supervisor, layer, volumes, network)."""
         if (health := self._health.pop(cid, None)) is not None:
             health.cancel()
@@ -349,10 +418,18 @@ class ContainerService:
                 pass
         health_state = c.state.Health
         if health_state is not None:
-            health_state = {**health_state,
-                            "Status": "unhealthy" if health_state.get("Status") == "unhealthy" else "starting"}
-        c.state = State(Status="exited", ExitCode=code, StartedAt=c.state.StartedAt,
-                        FinishedAt=finished_at, OOMKilled=oom, Health=health_state)
+            health_state = {
+                **health_state,
+                "Status": "unhealthy" if health_state.get("Status") == "unhealthy" else "starting",
+            }
+        c.state = State(
+            Status="exited",
+            ExitCode=code,
+            StartedAt=c.state.StartedAt,
+            FinishedAt=finished_at,
+            OOMKilled=oom,
+            Health=health_state,
+        )
         self._save(c)
         try:
             await self.shim.call("delete", id=cid)
@@ -366,7 +443,7 @@ class ContainerService:
         if self.net is not None:
             try:
                 await self.net.teardown(c)
-            except Exception as exc:  # noqa: BLE001 - the exit is recorded whatever happens
+            except Exception as exc:
                 log.warning("network teardown of %s: %s", cid[:12], exc)
             if self._records.get(cid) is c:  # not removed meanwhile: never bring it back
                 self._save(c)
@@ -407,7 +484,7 @@ class ContainerService:
                 current.state.Restarting = False
                 try:
                     await self._start(current)
-                except Exception as exc:  # noqa: BLE001 - recorded on the container
+                except Exception as exc:
                     log.warning("restart of %s failed: %s", c.id[:12], exc)
                     current.state.Status = "exited"
                     self._save(current)
@@ -426,8 +503,10 @@ class ContainerService:
                 if c.state.Status == "removing":
                     await self.remove(c.id, force=True, volumes=True)
                 elif c.state.Restarting or (
-                    (c.host_config.get("RestartPolicy") or {}).get("Name") in ("always", "unless-stopped")
-                    and not c.manually_stopped and c.has_been_started
+                    (c.host_config.get("RestartPolicy") or {}).get("Name")
+                    in ("always", "unless-stopped")
+                    and not c.manually_stopped
+                    and c.has_been_started
                 ):
                     self._schedule_restart(c)
                 continue
@@ -448,8 +527,12 @@ class ContainerService:
                 self._monitors[c.id] = asyncio.create_task(self._monitor(c.id))
                 self._start_health(c)
             else:
-                await self._exited(c.id, int(s.get("exit_code") or 0), s.get("finished_at") or now_rfc3339(),
-                                   bool(s.get("oom_killed")))
+                await self._exited(
+                    c.id,
+                    int(s.get("exit_code") or 0),
+                    s.get("finished_at") or now_rfc3339(),
+                    bool(s.get("oom_killed")),
+                )
 
     # ---- wait / stop / kill --------------------------------------------------------------
     def wait_future(self, name: str, condition: str) -> asyncio.Future[int]:
@@ -542,7 +625,9 @@ class ContainerService:
         c = self.get(name)
         if c.state.Restarting:
             if not force:
-                raise Conflict(f"You cannot remove a restarting container {c.id}. Stop the container before attempting removal or force remove")
+                raise Conflict(
+                    f"You cannot remove a restarting container {c.id}. Stop the container before attempting removal or force remove"
+                )
             c.manually_stopped = True
             c.state.Restarting = False
         if c.state.Running:
@@ -592,7 +677,9 @@ class ContainerService:
         stored = names.validate(new)
         holder = next((o for o in self._records.values() if o.name == stored), None)
         if holder is not None and holder.id != c.id:
-            raise Conflict(f'Conflict. The container name "{stored}" is already in use by container "{holder.id}". You have to remove (or rename) that container to be able to reuse that name.')
+            raise Conflict(
+                f'Conflict. The container name "{stored}" is already in use by container "{holder.id}". You have to remove (or rename) that container to be able to reuse that name.'
+            )
         old = c.name
         c.name = stored
         self._save(c)
@@ -616,7 +703,9 @@ class ContainerService:
             self._save(c)
 
     # ---- attach ----------------------------------------------------------------------------
-    async def attach(self, name: str, stdout: bool, stderr: bool) -> tuple[Container, Hub, Subscriber]:
+    async def attach(
+        self, name: str, stdout: bool, stderr: bool
+    ) -> tuple[Container, Hub, Subscriber]:
         """Subscribe to a container's output (and its stdin), before its start if need be.
 
         Refused, with moby's words (409), while it is paused or restarting: output would not
@@ -631,7 +720,9 @@ class ContainerService:
             hub = self._pending.setdefault(c.id, Hub())
         elif hub is None:
             hub = Hub()
-            reply, reader, writer = await self.shim.stream("attach", id=c.id, stdin=bool(c.config.get("OpenStdin")))
+            reply, reader, writer = await self.shim.stream(
+                "attach", id=c.id, stdin=bool(c.config.get("OpenStdin"))
+            )
             self._hubs[c.id] = hub
             spawn(self._run_hub(c.id, hub, reader, writer, reply.get("tty", False)))
         self._event(c, "attach")
@@ -654,10 +745,20 @@ class ContainerService:
         reader = LogReader(c.log_path)
         entries = await asyncio.to_thread(reader.read_all)
         reader.close()
-        return [e for e in entries if (e[0] == "stdout" and stdout) or (e[0] == "stderr" and stderr)]
+        return [
+            e for e in entries if (e[0] == "stdout" and stdout) or (e[0] == "stderr" and stderr)
+        ]
 
-    async def logs(self, cid: str, stdout: bool, stderr: bool, tail: str, since: float,
-                   until: float, follow: bool) -> AsyncIterator[Entry]:
+    async def logs(
+        self,
+        cid: str,
+        stdout: bool,
+        stderr: bool,
+        tail: str,
+        since: float,
+        until: float,
+        follow: bool,
+    ) -> AsyncIterator[Entry]:
         """Entries as the logs endpoint sends them; with ``follow``, until the container stops."""
         c = self.get(cid)
         reader = LogReader(c.log_path)
@@ -679,7 +780,7 @@ class ContainerService:
         try:
             entries = [e for e in entries if wanted(e)]
             if tail not in ("all", "") and int(tail) >= 0:
-                entries = entries[len(entries) - int(tail):] if int(tail) else []
+                entries = entries[len(entries) - int(tail) :] if int(tail) else []
             for e in entries:
                 yield e
             if not follow or until:
@@ -701,9 +802,16 @@ class ContainerService:
             if c.state.Running:
                 continue
             labels = c.config.get("Labels") or {}
-            if not all((item.partition("=")[0] in labels and (not item.partition("=")[1]
-                        or labels[item.partition("=")[0]] == item.partition("=")[2]))
-                       for item in filters.get("label", [])):
+            if not all(
+                (
+                    item.partition("=")[0] in labels
+                    and (
+                        not item.partition("=")[1]
+                        or labels[item.partition("=")[0]] == item.partition("=")[2]
+                    )
+                )
+                for item in filters.get("label", [])
+            ):
                 continue
             await self.remove(c.id, force=False, volumes=False)
             deleted.append(c.id)
@@ -731,9 +839,20 @@ class ContainerService:
         self._save(c)
         self._event(c, "pause" if pause else "unpause")
 
-    _UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares",
-                  "CpuQuota", "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit",
-                  "BlkioWeight", "RestartPolicy")
+    _UPDATABLE = (
+        "Memory",
+        "MemorySwap",
+        "MemoryReservation",
+        "NanoCpus",
+        "CpuShares",
+        "CpuQuota",
+        "CpuPeriod",
+        "CpusetCpus",
+        "CpusetMems",
+        "PidsLimit",
+        "BlkioWeight",
+        "RestartPolicy",
+    )
 
     async def update(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Change resources (live, through the cgroup) and the restart policy."""
@@ -746,8 +865,14 @@ class ContainerService:
             merged.pop("CpuQuota", None), merged.pop("CpuPeriod", None)
         _validate_host_config(merged)
         hostconfig.validate(merged)
-        if merged.get("AutoRemove") and (merged.get("RestartPolicy") or {}).get("Name") not in (None, "", "no"):
-            raise Conflict("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        if merged.get("AutoRemove") and (merged.get("RestartPolicy") or {}).get("Name") not in (
+            None,
+            "",
+            "no",
+        ):
+            raise Conflict(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+            )
         if c.state.Running:
             cgroup = self._cgroup(c)
             await asyncio.to_thread(cgroup.set, hostconfig.resources(merged))
@@ -770,7 +895,8 @@ class ContainerService:
         pids = set(await asyncio.to_thread(self._cgroup(c).pids))
         args = ps_args.split() if ps_args else ["-ef"]
         proc = await asyncio.create_subprocess_exec(
-            "ps", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            "ps", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
         out, err = await proc.communicate()
         if proc.returncode != 0:
             raise InvalidParameter(f"ps: {err.decode().strip()}")
@@ -838,15 +964,18 @@ class ContainerService:
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
-                async for chunk in stream_from_thread(lambda out: archive.write_tar(host, top, out)):
+                async for chunk in stream_from_thread(
+                    lambda out: archive.write_tar(host, top, out)
+                ):
                     yield chunk
             finally:
                 await self._release(c)
 
         return header, chunks()
 
-    async def archive_put(self, name: str, path: str, body: Any, no_overwrite: bool,
-                          copy_uid_gid: bool = False) -> None:
+    async def archive_put(
+        self, name: str, path: str, body: Any, no_overwrite: bool, copy_uid_gid: bool = False
+    ) -> None:
         from dockyard.containers import archive
 
         c = self.get(name)
@@ -872,9 +1001,12 @@ class ContainerService:
     def _diff_dirs(self, c: Container) -> tuple[str, list[str]]:
         if not hasattr(self.driver, "diff_dir"):
             raise errors.NotImplemented(
-                f"docker diff and commit need the overlay2 storage driver (this daemon uses {self.driver.name})")
-        lower = [self.driver.diff_dir(ch.removeprefix("sha256:"))
-                 for ch in reversed(self.images.store.image_chain(c.image_id))]
+                f"docker diff and commit need the overlay2 storage driver (this daemon uses {self.driver.name})"
+            )
+        lower = [
+            self.driver.diff_dir(ch.removeprefix("sha256:"))
+            for ch in reversed(self.images.store.image_chain(c.image_id))
+        ]
         return self.driver.diff_dir(c.rw_layer), lower
 
     async def changes(self, name: str) -> list[dict[str, Any]]:
@@ -901,8 +1033,17 @@ class ContainerService:
 
         return chunks()
 
-    async def commit(self, name: str, repo: str, tag: str, comment: str, author: str,
-                     changes: list[str], pause: bool, overrides: dict[str, Any] | None) -> str:
+    async def commit(
+        self,
+        name: str,
+        repo: str,
+        tag: str,
+        comment: str,
+        author: str,
+        changes: list[str],
+        pause: bool,
+        overrides: dict[str, Any] | None,
+    ) -> str:
         """A new image: the container's image plus its rw layer as one more layer."""
         import json as _json
         import tempfile
@@ -940,19 +1081,35 @@ class ContainerService:
                     written.append(diff_id)
                     new = {
                         "architecture": parent_cfg.get("architecture", "amd64"),
-                        "author": author, "comment": comment, "config": config,
-                        "container": c.id, "container_config": c.config, "created": created,
+                        "author": author,
+                        "comment": comment,
+                        "config": config,
+                        "container": c.id,
+                        "container_config": c.config,
+                        "created": created,
                         "docker_version": "dockyard-0.1.0",
-                        "history": [*(parent_cfg.get("history") or []),
-                                    {"created": created, "author": author, "comment": comment,
-                                     "created_by": " ".join([c.path, *c.args])}],
+                        "history": [
+                            *(parent_cfg.get("history") or []),
+                            {
+                                "created": created,
+                                "author": author,
+                                "comment": comment,
+                                "created_by": " ".join([c.path, *c.args]),
+                            },
+                        ],
                         "os": "linux",
-                        "rootfs": {"type": "layers",
-                                   "diff_ids": [*parent_cfg.get("rootfs", {}).get("diff_ids", []), diff_id]},
+                        "rootfs": {
+                            "type": "layers",
+                            "diff_ids": [
+                                *parent_cfg.get("rootfs", {}).get("diff_ids", []),
+                                diff_id,
+                            ],
+                        },
                     }
                     raw = _json.dumps(new, separators=(",", ":")).encode()
-                    image_id = await self.images.register(raw, new["rootfs"]["diff_ids"], parent=c.image_id,
-                                                          written=written)
+                    image_id = await self.images.register(
+                        raw, new["rootfs"]["diff_ids"], parent=c.image_id, written=written
+                    )
                 except BaseException:
                     await self.images._discard(written)
                     raise
@@ -971,14 +1128,18 @@ class ContainerService:
         if self.net is not None:
             view["NetworkSettings"] = self.net.view(c)
             files = os.path.dirname(c.log_path)
-            if c.has_been_started and not (c.host_config.get("NetworkMode") or "").startswith("container:"):
+            if c.has_been_started and not (c.host_config.get("NetworkMode") or "").startswith(
+                "container:"
+            ):
                 view["ResolvConfPath"] = os.path.join(files, "resolv.conf")
                 view["HostnamePath"] = os.path.join(files, "hostname")
                 view["HostsPath"] = os.path.join(files, "hosts")
         return view
 
-    def list(self, all_: bool, limit: int | None, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
-        from dockyard.containers.listing import summary, matches
+    def list(
+        self, all_: bool, limit: int | None, filters: dict[str, list[str]]
+    ) -> list[dict[str, Any]]:
+        from dockyard.containers.listing import matches, summary
 
         records = sorted(self._records.values(), key=lambda c: c.created_ns, reverse=True)
         out = []
@@ -996,7 +1157,9 @@ class ContainerService:
         try:
             return self.runtimes.resolve(host_config.get("Runtime"))
         except KeyError:
-            raise InvalidParameter(f"unknown or invalid runtime name: {host_config.get('Runtime')}") from None
+            raise InvalidParameter(
+                f"unknown or invalid runtime name: {host_config.get('Runtime')}"
+            ) from None
 
     def runtime_request(self, c: Container) -> dict[str, Any]:
         """What the supervisor needs to run (or exec into) ``c`` with its runtime."""
@@ -1041,7 +1204,7 @@ def _size(value: str | None, default: int) -> int:
     if not value:
         return default
     text = str(value).strip().lower()
-    units = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
     try:
         if text[-1] in units:
             return int(float(text[:-1]) * units[text[-1]])
@@ -1077,16 +1240,34 @@ def _merge_config(body: dict[str, Any], image: dict[str, Any]) -> dict[str, Any]
         config["Volumes"] = {**image["Volumes"], **(body.get("Volumes") or {})}
     if not config.get("Healthcheck") and image.get("Healthcheck"):
         config["Healthcheck"] = image["Healthcheck"]
-    for key, default in (("Domainname", ""), ("AttachStdin", False), ("AttachStdout", False),
-                         ("AttachStderr", False), ("Tty", False), ("OpenStdin", False),
-                         ("StdinOnce", False), ("Cmd", None), ("Volumes", None),
-                         ("WorkingDir", ""), ("OnBuild", None), ("User", "")):
+    for key, default in (
+        ("Domainname", ""),
+        ("AttachStdin", False),
+        ("AttachStdout", False),
+        ("AttachStderr", False),
+        ("Tty", False),
+        ("OpenStdin", False),
+        ("StdinOnce", False),
+        ("Cmd", None),
+        ("Volumes", None),
+        ("WorkingDir", ""),
+        ("OnBuild", None),
+        ("User", ""),
+    ):
         config.setdefault(key, default)
     return config
 
 
 def _validate_host_config(hc: dict[str, Any]) -> None:
-    for key in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod", "PidsLimit"):
+    for key in (
+        "Memory",
+        "MemorySwap",
+        "NanoCpus",
+        "CpuShares",
+        "CpuQuota",
+        "CpuPeriod",
+        "PidsLimit",
+    ):
         value = hc.get(key)
         if value is None:
             continue
@@ -1112,26 +1293,59 @@ def _inspect(c: Container, driver: str) -> dict[str, Any]:
     if not hc["LogConfig"].get("Type"):
         hc["LogConfig"] = {"Type": "json-file", "Config": hc["LogConfig"].get("Config") or {}}
     return {
-        "Id": c.id, "Created": c.created, "Path": c.path, "Args": c.args,
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.path,
+        "Args": c.args,
         "State": {
-            "Status": c.state.Status, "Running": c.state.Running, "Paused": c.state.Paused,
-            "Restarting": c.state.Restarting, "OOMKilled": c.state.OOMKilled, "Dead": c.state.Dead,
-            "Pid": c.state.Pid, "ExitCode": c.state.ExitCode, "Error": c.state.Error,
-            "StartedAt": c.state.StartedAt, "FinishedAt": c.state.FinishedAt,
+            "Status": c.state.Status,
+            "Running": c.state.Running,
+            "Paused": c.state.Paused,
+            "Restarting": c.state.Restarting,
+            "OOMKilled": c.state.OOMKilled,
+            "Dead": c.state.Dead,
+            "Pid": c.state.Pid,
+            "ExitCode": c.state.ExitCode,
+            "Error": c.state.Error,
+            "StartedAt": c.state.StartedAt,
+            "FinishedAt": c.state.FinishedAt,
             **({"Health": c.state.Health} if c.state.Health is not None else {}),
         },
-        "Image": c.image_id, "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
-        "LogPath": c.log_path, "Name": c.name, "RestartCount": c.restart_count,
-        "Driver": driver, "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
-        "AppArmorProfile": "", "ExecIDs": None, "HostConfig": hc,
-        "GraphDriver": {"Data": None, "Name": driver}, "Mounts": [],
+        "Image": c.image_id,
+        "ResolvConfPath": "",
+        "HostnamePath": "",
+        "HostsPath": "",
+        "LogPath": c.log_path,
+        "Name": c.name,
+        "RestartCount": c.restart_count,
+        "Driver": driver,
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": hc,
+        "GraphDriver": {"Data": None, "Name": driver},
+        "Mounts": [],
         "Config": c.config,
         "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-            "MacAddress": "", "Networks": {},
+            "Bridge": "",
+            "SandboxID": "",
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "Ports": {},
+            "SandboxKey": "",
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
+            "EndpointID": "",
+            "Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "MacAddress": "",
+            "Networks": {},
         },
     }
-

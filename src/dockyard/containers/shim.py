@@ -27,7 +27,9 @@ class Shim:
         try:
             return await asyncio.open_unix_connection(self.sock_path, limit=1 << 20)
         except OSError as exc:
-            raise Internal(f"the container supervisor is not reachable at {self.sock_path}: {exc}") from exc
+            raise Internal(
+                f"the container supervisor is not reachable at {self.sock_path}: {exc}"
+            ) from exc
 
     @staticmethod
     async def _reply(reader: asyncio.StreamReader) -> dict[str, Any]:
@@ -47,7 +49,9 @@ class Shim:
         finally:
             writer.close()
 
-    async def stream(self, op: str, **args: Any) -> tuple[dict[str, Any], asyncio.StreamReader, asyncio.StreamWriter]:
+    async def stream(
+        self, op: str, **args: Any
+    ) -> tuple[dict[str, Any], asyncio.StreamReader, asyncio.StreamWriter]:
         """Send ``op`` (start with attach, or attach) and keep the connection as a stream."""
         reader, writer = await self._open()
         try:

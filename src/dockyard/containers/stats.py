@@ -24,7 +24,10 @@ def system_cpu_ns() -> int:
 
 def _now() -> str:
     ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
+        + f".{ns % 1_000_000_000:09d}Z"
+    )
 
 
 def sample(c: Any, cgroup: Any) -> dict[str, Any]:
@@ -38,8 +41,9 @@ def sample(c: Any, cgroup: Any) -> dict[str, Any]:
             stats = None
     usage = stats.cpu_usage_ns if stats else 0
     mem = stats.memory_usage if stats else 0
-    limit = (stats.memory_limit if stats and stats.memory_limit else None) or \
-        os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = (stats.memory_limit if stats and stats.memory_limit else None) or os.sysconf(
+        "SC_PAGE_SIZE"
+    ) * os.sysconf("SC_PHYS_PAGES")
     cpu = {
         "cpu_usage": {"total_usage": usage, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
         "system_cpu_usage": system_cpu_ns() if stats else 0,
@@ -47,16 +51,27 @@ def sample(c: Any, cgroup: Any) -> dict[str, Any]:
         "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
     }
     return {
-        "read": _now() if stats else _ZERO, "preread": _ZERO,
+        "read": _now() if stats else _ZERO,
+        "preread": _ZERO,
         "pids_stats": {"current": stats.pids} if stats else {},
-        "blkio_stats": {"io_service_bytes_recursive": None, "io_serviced_recursive": None,
-                        "io_queue_recursive": None, "io_service_time_recursive": None,
-                        "io_wait_time_recursive": None, "io_merged_recursive": None,
-                        "io_time_recursive": None, "sectors_recursive": None},
-        "num_procs": 0, "storage_stats": {},
+        "blkio_stats": {
+            "io_service_bytes_recursive": None,
+            "io_serviced_recursive": None,
+            "io_queue_recursive": None,
+            "io_service_time_recursive": None,
+            "io_wait_time_recursive": None,
+            "io_merged_recursive": None,
+            "io_time_recursive": None,
+            "sectors_recursive": None,
+        },
+        "num_procs": 0,
+        "storage_stats": {},
         "cpu_stats": cpu,
-        "precpu_stats": {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-                         "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}},
+        "precpu_stats": {
+            "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+        },
         "memory_stats": {"usage": mem, "stats": {}, "limit": limit} if stats else {},
-        "name": c.name, "id": c.id,
+        "name": c.name,
+        "id": c.id,
     }

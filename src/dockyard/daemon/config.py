@@ -44,34 +44,90 @@ class Config:
 
 # daemon.json key -> Config attribute, for keys that are also flags.
 _FLAG_KEYS = {
-    "hosts": "hosts", "data-root": "data_root", "exec-root": "exec_root", "pidfile": "pidfile",
-    "log-level": "log_level", "debug": "debug", "storage-driver": "storage_driver",
-    "group": "group", "tls": "tls", "tlsverify": "tlsverify", "tlscacert": "tlscacert",
-    "tlscert": "tlscert", "tlskey": "tlskey",
+    "hosts": "hosts",
+    "data-root": "data_root",
+    "exec-root": "exec_root",
+    "pidfile": "pidfile",
+    "log-level": "log_level",
+    "debug": "debug",
+    "storage-driver": "storage_driver",
+    "group": "group",
+    "tls": "tls",
+    "tlsverify": "tlsverify",
+    "tlscacert": "tlscacert",
+    "tlscert": "tlscert",
+    "tlskey": "tlskey",
 }
 # Keys dockerd accepts that dockyard reads in later features; kept in ``extra``.
 _OTHER_KEYS = {
-    "log-driver", "log-opts", "default-address-pools", "bip", "fixed-cidr", "fixed-cidr-v6",
-    "live-restore", "userland-proxy", "iptables", "ip6tables", "ip-forward", "ip-masq", "dns",
-    "dns-search", "dns-opts", "runtimes", "default-runtime", "labels", "registry-mirrors",
-    "insecure-registries", "features", "experimental", "max-concurrent-downloads",
-    "max-concurrent-uploads", "mtu", "default-ulimits", "cgroup-parent", "exec-opts",
-    "storage-opts", "default-shm-size", "init", "icc", "ipv6", "bridge", "shutdown-timeout",
-    "default-cgroupns-mode", "seccomp-profile", "no-new-privileges", "userland-proxy-path",
-    "log-format", "containerd", "builder",
+    "log-driver",
+    "log-opts",
+    "default-address-pools",
+    "bip",
+    "fixed-cidr",
+    "fixed-cidr-v6",
+    "live-restore",
+    "userland-proxy",
+    "iptables",
+    "ip6tables",
+    "ip-forward",
+    "ip-masq",
+    "dns",
+    "dns-search",
+    "dns-opts",
+    "runtimes",
+    "default-runtime",
+    "labels",
+    "registry-mirrors",
+    "insecure-registries",
+    "features",
+    "experimental",
+    "max-concurrent-downloads",
+    "max-concurrent-uploads",
+    "mtu",
+    "default-ulimits",
+    "cgroup-parent",
+    "exec-opts",
+    "storage-opts",
+    "default-shm-size",
+    "init",
+    "icc",
+    "ipv6",
+    "bridge",
+    "shutdown-timeout",
+    "default-cgroupns-mode",
+    "seccomp-profile",
+    "no-new-privileges",
+    "userland-proxy-path",
+    "log-format",
+    "containerd",
+    "builder",
 }
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dockyardd", description="A Docker-compatible container engine daemon")
-    p.add_argument("-H", "--host", action="append", dest="hosts", default=None,
-                   help="daemon socket(s) to listen on: unix://PATH, tcp://HOST:PORT, fd://")
-    p.add_argument("--data-root", dest="data_root", help="root of persistent state (default /var/lib/dockyard)")
-    p.add_argument("--exec-root", dest="exec_root", help="root of runtime state (default /run/dockyard)")
+    p = argparse.ArgumentParser(
+        prog="dockyardd", description="A Docker-compatible container engine daemon"
+    )
+    p.add_argument(
+        "-H",
+        "--host",
+        action="append",
+        dest="hosts",
+        default=None,
+        help="daemon socket(s) to listen on: unix://PATH, tcp://HOST:PORT, fd://",
+    )
+    p.add_argument(
+        "--data-root", dest="data_root", help="root of persistent state (default /var/lib/dockyard)"
+    )
+    p.add_argument(
+        "--exec-root", dest="exec_root", help="root of runtime state (default /run/dockyard)"
+    )
     p.add_argument("-p", "--pidfile", dest="pidfile", help="path of the pid file")
     p.add_argument("--config-file", dest="config_file", default=None, help="daemon.json path")
-    p.add_argument("-l", "--log-level", dest="log_level",
-                   choices=["debug", "info", "warn", "error", "fatal"])
+    p.add_argument(
+        "-l", "--log-level", dest="log_level", choices=["debug", "info", "warn", "error", "fatal"]
+    )
     p.add_argument("-D", "--debug", dest="debug", action="store_true", default=None)
     p.add_argument("-s", "--storage-driver", dest="storage_driver", choices=["overlay2", "vfs"])
     p.add_argument("-G", "--group", dest="group", help="group owning the unix socket")
@@ -80,13 +136,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tlscacert", dest="tlscacert")
     p.add_argument("--tlscert", dest="tlscert")
     p.add_argument("--tlskey", dest="tlskey")
-    p.add_argument("--add-runtime", dest="add_runtime", action="append", default=None, metavar="NAME=PATH",
-                   help="an OCI runtime containers may ask for with --runtime NAME")
-    p.add_argument("--default-runtime", dest="default_runtime", help="runtime of containers that name none")
-    p.add_argument("--seccomp-profile", dest="seccomp_profile",
-                   help='default seccomp profile of containers: a JSON file, "unconfined" or "builtin"')
-    p.add_argument("--no-new-privileges", dest="no_new_privileges", action="store_true", default=None,
-                   help="set no-new-privileges on every new container")
+    p.add_argument(
+        "--add-runtime",
+        dest="add_runtime",
+        action="append",
+        default=None,
+        metavar="NAME=PATH",
+        help="an OCI runtime containers may ask for with --runtime NAME",
+    )
+    p.add_argument(
+        "--default-runtime", dest="default_runtime", help="runtime of containers that name none"
+    )
+    p.add_argument(
+        "--seccomp-profile",
+        dest="seccomp_profile",
+        help='default seccomp profile of containers: a JSON file, "unconfined" or "builtin"',
+    )
+    p.add_argument(
+        "--no-new-privileges",
+        dest="no_new_privileges",
+        action="store_true",
+        default=None,
+        help="set no-new-privileges on every new container",
+    )
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 
@@ -98,14 +170,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _read_file(path: str, explicit: bool) -> dict[str, Any]:
     if not os.path.exists(path):
         if explicit:
-            raise ConfigError(f"unable to configure the daemon: open {path}: no such file or directory")
+            raise ConfigError(
+                f"unable to configure the daemon: open {path}: no such file or directory"
+            )
         return {}
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
         data = json.loads(text) if text.strip() else {}
     except ValueError as exc:
-        raise ConfigError(f"unable to configure the daemon: {path} is not valid JSON: {exc}") from exc
+        raise ConfigError(
+            f"unable to configure the daemon: {path} is not valid JSON: {exc}"
+        ) from exc
     if not isinstance(data, dict):
         raise ConfigError(f"unable to configure the daemon: {path} must hold a JSON object")
     unknown = sorted(k for k in data if k not in _FLAG_KEYS and k not in _OTHER_KEYS)
@@ -121,8 +197,10 @@ def _runtime_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
     added = getattr(args, "add_runtime", None)
     if added:
         if "runtimes" in extra:
-            raise ConfigError("the following directives are specified both as a flag and in the "
-                              "configuration file: runtimes")
+            raise ConfigError(
+                "the following directives are specified both as a flag and in the "
+                "configuration file: runtimes"
+            )
         table: dict[str, Any] = {}
         for item in added:
             name, eq, path = item.partition("=")
@@ -133,21 +211,27 @@ def _runtime_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
     default = getattr(args, "default_runtime", None)
     if default:
         if "default-runtime" in extra:
-            raise ConfigError("the following directives are specified both as a flag and in the "
-                              f"configuration file: default-runtime: (from flag: {default}, "
-                              f"from file: {extra['default-runtime']})")
+            raise ConfigError(
+                "the following directives are specified both as a flag and in the "
+                f"configuration file: default-runtime: (from flag: {default}, "
+                f"from file: {extra['default-runtime']})"
+            )
         extra["default-runtime"] = default
 
 
 def _security_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
     """--seccomp-profile/--no-new-privileges into their daemon.json keys (not both)."""
-    for key, attr, kind in (("seccomp-profile", "seccomp_profile", str),
-                            ("no-new-privileges", "no_new_privileges", bool)):
+    for key, attr, kind in (
+        ("seccomp-profile", "seccomp_profile", str),
+        ("no-new-privileges", "no_new_privileges", bool),
+    ):
         value = getattr(args, attr, None)
         if value is not None:
             if key in extra:
-                raise ConfigError("the following directives are specified both as a flag and in the "
-                                  f"configuration file: {key}: (from flag: {value}, from file: {extra[key]})")
+                raise ConfigError(
+                    "the following directives are specified both as a flag and in the "
+                    f"configuration file: {key}: (from flag: {value}, from file: {extra[key]})"
+                )
             extra[key] = value
         if key in extra and not isinstance(extra[key], kind):
             raise ConfigError(f"invalid value for {key}: {extra[key]!r} is not a {kind.__name__}")
@@ -170,7 +254,9 @@ def load(args: argparse.Namespace) -> Config:
         expected = type(getattr(config, attr)) if getattr(config, attr) is not None else str
         if key == "hosts":
             if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
-                raise ConfigError("invalid value for hosts in daemon.json: a list of strings is expected")
+                raise ConfigError(
+                    "invalid value for hosts in daemon.json: a list of strings is expected"
+                )
         elif not isinstance(value, expected):
             raise ConfigError(f"invalid value for {key}: {value!r} is not a {expected.__name__}")
         setattr(config, attr, value)

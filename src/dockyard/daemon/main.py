@@ -33,7 +33,11 @@ class StartupError(Exception):
 
 def _lock_data_root(config: Config) -> int:
     os.makedirs(config.data_root, mode=0o711, exist_ok=True)
-    fd = os.open(os.path.join(config.data_root, "dockyardd.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(
+        os.path.join(config.data_root, "dockyardd.lock"),
+        os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+        0o600,
+    )
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -62,20 +66,20 @@ def _write_pidfile(path: str) -> None:
 
 async def run(config: Config) -> None:
     from dockyard.api import Services, make_app
+    from dockyard.containers.networking import Networking
     from dockyard.containers.service import ContainerService
     from dockyard.containers.shim import Shim
     from dockyard.containers.store import Store as ContainerStore
     from dockyard.content import LocalStore
-    from dockyard.runtime.supervisor.client import ensure as ensure_supervisor
     from dockyard.daemon.system import SystemService
     from dockyard.db import open_db
     from dockyard.events import EventBus
     from dockyard.images.service import ImageService
     from dockyard.images.store import Store
-    from dockyard.storage import open_driver
-    from dockyard.containers.networking import Networking
     from dockyard.network.service import NetworkService
     from dockyard.network.store import Store as NetworkStore
+    from dockyard.runtime.supervisor.client import ensure as ensure_supervisor
+    from dockyard.storage import open_driver
     from dockyard.volumes.local import LocalDriver
     from dockyard.volumes.service import VolumeService
     from dockyard.volumes.store import Store as VolumeStore
@@ -93,17 +97,34 @@ async def run(config: Config) -> None:
     events = EventBus()
     images = ImageService(Store(db), content, driver, events, tmpdir)
     shim_root = os.path.join(config.exec_root, "supervisor")
-    volumes = VolumeService(VolumeStore(db), LocalDriver(os.path.join(config.data_root, "volumes")), events)
-    containers = ContainerService(ContainerStore(db), images, driver,
-                                  Shim(os.path.join(shim_root, "supervisor.sock")), events,
-                                  config.data_root, config.exec_root,
-                                  cgroup_parent=str(config.extra.get("cgroup-parent") or "/dockyard"),
-                                  volumes=volumes, runtimes=config.runtimes)
+    volumes = VolumeService(
+        VolumeStore(db), LocalDriver(os.path.join(config.data_root, "volumes")), events
+    )
+    containers = ContainerService(
+        ContainerStore(db),
+        images,
+        driver,
+        Shim(os.path.join(shim_root, "supervisor.sock")),
+        events,
+        config.data_root,
+        config.exec_root,
+        cgroup_parent=str(config.extra.get("cgroup-parent") or "/dockyard"),
+        volumes=volumes,
+        runtimes=config.runtimes,
+    )
     networks = NetworkService(NetworkStore(db), events, config.extra, config.exec_root)
     containers.net = Networking(containers, networks)
     system = SystemService(config, images, events, containers, volumes)
-    app = make_app(Services(images=images, events=events, system=system, containers=containers,
-                            volumes=volumes, networks=networks))
+    app = make_app(
+        Services(
+            images=images,
+            events=events,
+            system=system,
+            containers=containers,
+            volumes=volumes,
+            networks=networks,
+        )
+    )
 
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
     await runner.setup()
@@ -119,8 +140,13 @@ async def run(config: Config) -> None:
         await networks.start()
         networks.restore_allocations()
         await containers.restore()
-        log.info("dockyardd %s listening on %s (storage driver %s, data root %s)",
-                 __version__, ", ".join(config.hosts), driver.name, config.data_root)
+        log.info(
+            "dockyardd %s listening on %s (storage driver %s, data root %s)",
+            __version__,
+            ", ".join(config.hosts),
+            driver.name,
+            config.data_root,
+        )
         await stop.wait()
         log.info("shutting down")
     finally:

@@ -58,8 +58,14 @@ def _mem_total() -> int:
 
 
 class SystemService:
-    def __init__(self, config: Config, images: ImageService, events: EventBus, containers: Any = None,
-                 volumes: Any = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        images: ImageService,
+        events: EventBus,
+        containers: Any = None,
+        volumes: Any = None,
+    ) -> None:
         self.containers = containers
         self.volumes = volumes
         self.config = config
@@ -71,21 +77,23 @@ class SystemService:
         uname = os.uname()
         return {
             "Platform": {"Name": "dockyard"},
-            "Components": [{
-                "Name": "Engine",
-                "Version": __version__,
-                "Details": {
-                    "ApiVersion": format_version(DEFAULT_VERSION),
-                    "Arch": "amd64" if uname.machine == "x86_64" else uname.machine,
-                    "BuildTime": "",
-                    "Experimental": "false",
-                    "GitCommit": "",
-                    "GoVersion": "python" + platform.python_version(),
-                    "KernelVersion": uname.release,
-                    "MinAPIVersion": format_version(MIN_VERSION),
-                    "Os": "linux",
-                },
-            }],
+            "Components": [
+                {
+                    "Name": "Engine",
+                    "Version": __version__,
+                    "Details": {
+                        "ApiVersion": format_version(DEFAULT_VERSION),
+                        "Arch": "amd64" if uname.machine == "x86_64" else uname.machine,
+                        "BuildTime": "",
+                        "Experimental": "false",
+                        "GitCommit": "",
+                        "GoVersion": "python" + platform.python_version(),
+                        "KernelVersion": uname.release,
+                        "MinAPIVersion": format_version(MIN_VERSION),
+                        "Os": "linux",
+                    },
+                }
+            ],
             "Version": __version__,
             "ApiVersion": format_version(DEFAULT_VERSION),
             "MinAPIVersion": format_version(MIN_VERSION),
@@ -102,19 +110,33 @@ class SystemService:
         images = len(self.images.store.images())
         return {
             "ID": self.engine_id,
-            **dict(zip(("Containers", "ContainersRunning", "ContainersPaused", "ContainersStopped"),
-                       self.containers.running_count() if self.containers else (0, 0, 0, 0))),
+            **dict(
+                zip(
+                    ("Containers", "ContainersRunning", "ContainersPaused", "ContainersStopped"),
+                    self.containers.running_count() if self.containers else (0, 0, 0, 0),
+                )
+            ),
             "Images": images,
             "Driver": self.images.driver.name,
             "DriverStatus": [list(kv) for kv in self.images.driver.status()],
             "Plugins": {
-                "Volume": ["local"], "Network": ["bridge", "host", "null"],
-                "Authorization": None, "Log": ["json-file"],
+                "Volume": ["local"],
+                "Network": ["bridge", "host", "null"],
+                "Authorization": None,
+                "Log": ["json-file"],
             },
-            "MemoryLimit": True, "SwapLimit": True, "KernelMemory": False,
-            "KernelMemoryTCP": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
-            "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
-            "BridgeNfIptables": True, "BridgeNfIp6tables": True,
+            "MemoryLimit": True,
+            "SwapLimit": True,
+            "KernelMemory": False,
+            "KernelMemoryTCP": False,
+            "CpuCfsPeriod": True,
+            "CpuCfsQuota": True,
+            "CPUShares": True,
+            "CPUSet": True,
+            "PidsLimit": True,
+            "IPv4Forwarding": True,
+            "BridgeNfIptables": True,
+            "BridgeNfIp6tables": True,
             "Debug": self.config.debug,
             "NFd": len(os.listdir("/proc/self/fd")),
             "OomKillDisable": True,
@@ -134,9 +156,14 @@ class SystemService:
                 "AllowNondistributableArtifactsCIDRs": [],
                 "AllowNondistributableArtifactsHostnames": [],
                 "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                "IndexConfigs": {"docker.io": {
-                    "Name": "docker.io", "Mirrors": [], "Secure": True, "Official": True,
-                }},
+                "IndexConfigs": {
+                    "docker.io": {
+                        "Name": "docker.io",
+                        "Mirrors": [],
+                        "Secure": True,
+                        "Official": True,
+                    }
+                },
                 "Mirrors": [],
             },
             "NCPU": os.cpu_count() or 1,
@@ -151,10 +178,16 @@ class SystemService:
             "ExperimentalBuild": False,
             "ServerVersion": __version__,
             "Runtimes": self.containers.runtimes.info() if self.containers is not None else {},
-            "DefaultRuntime": self.containers.runtimes.default if self.containers is not None else "dockyard",
+            "DefaultRuntime": self.containers.runtimes.default
+            if self.containers is not None
+            else "dockyard",
             "Swarm": {
-                "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
-                "ControlAvailable": False, "Error": "", "RemoteManagers": None,
+                "NodeID": "",
+                "NodeAddr": "",
+                "LocalNodeState": "inactive",
+                "ControlAvailable": False,
+                "Error": "",
+                "RemoteManagers": None,
             },
             "LiveRestoreEnabled": True,
             "Isolation": "",
@@ -172,7 +205,9 @@ class SystemService:
         if self.containers is not None:
             containers = self.containers.list(True, None, {})
             for entry in containers:
-                entry["SizeRw"], entry["SizeRootFs"] = await asyncio.to_thread(self.containers.sizes, entry["Id"])
+                entry["SizeRw"], entry["SizeRootFs"] = await asyncio.to_thread(
+                    self.containers.sizes, entry["Id"]
+                )
         return {
             "LayersSize": usage["LayersSize"],
             "Images": usage["Images"],

@@ -113,47 +113,79 @@ def write_save(items: list[SaveItem], out: BinaryIO) -> None:
                     with open(path, "rb") as f:
                         tar.addfile(info, f)
                     written.add(diff_id)
-                layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                               "digest": diff_id, "size": size})
+                layers.append(
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": diff_id,
+                        "size": size,
+                    }
+                )
             config_hex = item.image_id.removeprefix("sha256:")
             if item.image_id not in written:
                 _add_bytes(tar, f"blobs/sha256/{config_hex}", item.config)
                 written.add(item.image_id)
-            manifest = json.dumps({
-                "schemaVersion": 2,
-                "mediaType": _MANIFEST_V2,
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                           "digest": item.image_id, "size": len(item.config)},
-                "layers": layers,
-            }, separators=(",", ":")).encode()
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": _MANIFEST_V2,
+                    "config": {
+                        "mediaType": "application/vnd.oci.image.config.v1+json",
+                        "digest": item.image_id,
+                        "size": len(item.config),
+                    },
+                    "layers": layers,
+                },
+                separators=(",", ":"),
+            ).encode()
             manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
             if manifest_digest not in written:
                 _add_bytes(tar, f"blobs/sha256/{manifest_digest[7:]}", manifest)
                 written.add(manifest_digest)
-            descriptor = {"mediaType": _MANIFEST_V2, "digest": manifest_digest,
-                          "size": len(manifest)}
+            descriptor = {
+                "mediaType": _MANIFEST_V2,
+                "digest": manifest_digest,
+                "size": len(manifest),
+            }
             for full, familiar in zip(item.full_names, item.repo_tags):
-                index.append({**descriptor, "annotations": {
-                    "io.containerd.image.name": full,
-                    "org.opencontainers.image.ref.name": full.rpartition(":")[2],
-                }})
+                index.append(
+                    {
+                        **descriptor,
+                        "annotations": {
+                            "io.containerd.image.name": full,
+                            "org.opencontainers.image.ref.name": full.rpartition(":")[2],
+                        },
+                    }
+                )
                 repo, _, tag = familiar.rpartition(":")
                 top = item.diff_ids[-1].removeprefix("sha256:") if item.diff_ids else config_hex
                 repositories.setdefault(repo, {})[tag] = top
             if not item.full_names:
                 index.append(descriptor)
-            manifest_json.append({
-                "Config": f"blobs/sha256/{config_hex}",
-                "RepoTags": item.repo_tags or None,
-                "Layers": [f"blobs/sha256/{d.removeprefix('sha256:')}" for d in item.diff_ids],
-            })
-        _add_bytes(tar, "index.json", json.dumps({
-            "schemaVersion": 2, "mediaType": _INDEX, "manifests": index,
-        }, separators=(",", ":")).encode())
+            manifest_json.append(
+                {
+                    "Config": f"blobs/sha256/{config_hex}",
+                    "RepoTags": item.repo_tags or None,
+                    "Layers": [f"blobs/sha256/{d.removeprefix('sha256:')}" for d in item.diff_ids],
+                }
+            )
+        _add_bytes(
+            tar,
+            "index.json",
+            json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": _INDEX,
+                    "manifests": index,
+                },
+                separators=(",", ":"),
+            ).encode(),
+        )
         _add_bytes(tar, "manifest.json", json.dumps(manifest_json, separators=(",", ":")).encode())
         _add_bytes(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         if repositories:
-            _add_bytes(tar, "repositories", json.dumps(repositories, separators=(",", ":")).encode())
+            _add_bytes(
+                tar, "repositories", json.dumps(repositories, separators=(",", ":")).encode()
+            )
 
 
 # ---- load -------------------------------------------------------------------------------
@@ -173,7 +205,9 @@ def unpack(src: BinaryIO, root: str) -> Unpacked:
                     os.makedirs(os.path.dirname(target), exist_ok=True)
                     fileobj = tar.extractfile(member)
                     assert fileobj is not None
-                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                    fd = os.open(
+                        target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600
+                    )
                     with os.fdopen(fd, "wb") as out:
                         while chunk := fileobj.read(1 << 20):
                             out.write(chunk)
@@ -242,9 +276,12 @@ def _from_index(unpacked: Unpacked, index: Any) -> list[LoadItem]:
             raise InvalidParameter("invalid archive: bad descriptor in index.json")
         manifest = _read_json(_blob(unpacked, desc.get("digest")), "manifest")
         if desc.get("mediaType") in (_INDEX, _DOCKER_LIST) or "manifests" in manifest:
-            chosen = [m for m in manifest.get("manifests", [])
-                      if (m.get("platform") or {}).get("os", "linux") == "linux"
-                      and (m.get("platform") or {}).get("architecture", "amd64") == "amd64"]
+            chosen = [
+                m
+                for m in manifest.get("manifests", [])
+                if (m.get("platform") or {}).get("os", "linux") == "linux"
+                and (m.get("platform") or {}).get("architecture", "amd64") == "amd64"
+            ]
             if not chosen:
                 raise InvalidParameter("invalid archive: no linux/amd64 image in the index")
             manifest = _read_json(_blob(unpacked, chosen[0].get("digest")), "manifest")
@@ -262,7 +299,9 @@ def plan_load(unpacked: Unpacked) -> list[LoadItem]:
     """Read what the archive holds: manifest.json first (Docker's order), else index.json."""
     root = unpacked.root
     if os.path.isfile(os.path.join(root, "manifest.json")) or "manifest.json" in unpacked.links:
-        return _from_manifest_json(unpacked, _read_json(unpacked.resolve("manifest.json"), "manifest.json"))
+        return _from_manifest_json(
+            unpacked, _read_json(unpacked.resolve("manifest.json"), "manifest.json")
+        )
     if os.path.isfile(os.path.join(root, "index.json")):
         return _from_index(unpacked, _read_json(unpacked.resolve("index.json"), "index.json"))
     raise InvalidParameter(

@@ -14,8 +14,18 @@ from dockyard.errors import InvalidParameter
 
 __all__ = ["ALLOWED", "apply_changes"]
 
-ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME",
-           "WORKDIR", "STOPSIGNAL")
+ALLOWED = (
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "LABEL",
+    "ONBUILD",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+    "STOPSIGNAL",
+)
 
 
 def _json_or_shell(arg: str, shell_form: bool) -> list[str]:

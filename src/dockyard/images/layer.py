@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from dockyard import layers
-from dockyard.layers.compression import READ_ERRORS
 from dockyard.content import LocalStore
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.images.chain import chain_ids
+from dockyard.layers.compression import READ_ERRORS
 
 __all__ = ["AppliedLayer", "apply_chain", "ingest_layer"]
 
@@ -47,7 +47,9 @@ def ingest_layer(content: LocalStore, stream: BinaryIO, expected: str | None = N
         raise InvalidParameter(f"invalid layer: {exc}") from exc
 
 
-def apply_chain(content: LocalStore, driver, diff_ids: list[str], known: set[str]) -> list[AppliedLayer]:  # type: ignore[no-untyped-def]
+def apply_chain(
+    content: LocalStore, driver, diff_ids: list[str], known: set[str]
+) -> list[AppliedLayer]:  # type: ignore[no-untyped-def]
     """Make sure every layer of the chain exists in the driver; returns the new ones.
 
     ``known`` holds the chain ids the metadata store already records (and so are complete).

@@ -27,8 +27,8 @@ from dockyard.images.archive import LoadItem, SaveItem, plan_load, unpack, write
 from dockyard.images.chain import chain_ids, check_digest, is_full_id, short_id
 from dockyard.images.changes import apply_changes
 from dockyard.images.layer import AppliedLayer, apply_chain, ingest_layer
-from dockyard.streampipe import stream_from_thread
 from dockyard.images.store import ImageRow, LayerRow, Store
+from dockyard.streampipe import stream_from_thread
 
 __all__ = ["IMAGE_LIST_FILTERS", "PRUNE_FILTERS", "ImageService"]
 
@@ -156,18 +156,20 @@ class ImageService:
                     continue
             repo_tags = [r.familiar() for r in tagged]
             repo_digests = [r.familiar() for r in own if r.digest]
-            out.append({
-                "Containers": -1,
-                "Created": row.created,
-                "Id": row.id,
-                "Labels": labels,
-                "ParentId": row.parent,
-                "RepoDigests": repo_digests or ([] if repo_tags else ["<none>@<none>"]),
-                "RepoTags": repo_tags or ["<none>:<none>"],
-                "SharedSize": -1,
-                "Size": row.size,
-                "VirtualSize": row.size,
-            })
+            out.append(
+                {
+                    "Containers": -1,
+                    "Created": row.created,
+                    "Id": row.id,
+                    "Labels": labels,
+                    "ParentId": row.parent,
+                    "RepoDigests": repo_digests or ([] if repo_tags else ["<none>@<none>"]),
+                    "RepoTags": repo_tags or ["<none>:<none>"],
+                    "SharedSize": -1,
+                    "Size": row.size,
+                    "VirtualSize": row.size,
+                }
+            )
         return out
 
     def _bound(self, values: list[str] | None) -> int | None:
@@ -216,14 +218,16 @@ class ImageService:
             if not entry.get("empty_layer"):
                 size = sizes[layer_index] if layer_index < len(sizes) else 0
                 layer_index += 1
-            out.append({
-                "Comment": entry.get("comment", ""),
-                "Created": parse_time(entry.get("created")),
-                "CreatedBy": entry.get("created_by", ""),
-                "Id": "<missing>",
-                "Size": size,
-                "Tags": None,
-            })
+            out.append(
+                {
+                    "Comment": entry.get("comment", ""),
+                    "Created": parse_time(entry.get("created")),
+                    "CreatedBy": entry.get("created_by", ""),
+                    "Id": "<missing>",
+                    "Size": size,
+                    "Tags": None,
+                }
+            )
         out.reverse()
         if out:
             tags, _ = self._tags_digests(image_id)
@@ -250,9 +254,14 @@ class ImageService:
         image_id = self.resolve(name)
         refs = [reference.parse(n) for n in self.store.refs_of(image_id)]
         out: list[dict[str, str]] = []
-        by_ref = not is_full_id(name) and not name.startswith("sha256:") and any(
-            str(r) == str(reference.parse(name).with_default_tag()) for r in refs
-            if _parses(name)
+        by_ref = (
+            not is_full_id(name)
+            and not name.startswith("sha256:")
+            and any(
+                str(r) == str(reference.parse(name).with_default_tag())
+                for r in refs
+                if _parses(name)
+            )
         )
         if by_ref:
             target = str(reference.parse(name).with_default_tag())
@@ -290,7 +299,9 @@ class ImageService:
         out.extend(await self._delete_image(image_id, prune_parents=not noprune))
         return out
 
-    async def _delete_image(self, image_id: str, prune_parents: bool = True) -> list[dict[str, str]]:
+    async def _delete_image(
+        self, image_id: str, prune_parents: bool = True
+    ) -> list[dict[str, str]]:
         row = self.store.image(image_id)
         self.store.delete_image(image_id)
         self._configs.pop(image_id, None)
@@ -361,7 +372,12 @@ class ImageService:
 
     # ---- import ----------------------------------------------------------------------------
     async def import_tar(
-        self, body: BinaryIO, repo: str, tag: str, changes: list[str], message: str,
+        self,
+        body: BinaryIO,
+        repo: str,
+        tag: str,
+        changes: list[str],
+        message: str,
         platform: str,
     ) -> str:
         ref = reference.parse_repo_tag(repo, tag).with_default_tag() if repo else None
@@ -369,7 +385,9 @@ class ImageService:
             raise InvalidParameter("cannot import an image with a digest reference")
         os_, _, arch = (platform or "linux/amd64").partition("/")
         if os_ != "linux":
-            raise InvalidParameter(f'"{platform}": unsupported platform: only linux images are supported')
+            raise InvalidParameter(
+                f'"{platform}": unsupported platform: only linux images are supported'
+            )
         container_config = _empty_container_config()
         apply_changes(container_config, changes)
         async with self.lock:
@@ -401,8 +419,9 @@ class ImageService:
             self.events.publish("image", "tag", image_id, {"name": ref.familiar()})
         return image_id
 
-    async def register(self, raw_config: bytes, diff_ids: list[str], parent: str,
-                       written: list[str]) -> str:
+    async def register(
+        self, raw_config: bytes, diff_ids: list[str], parent: str, written: list[str]
+    ) -> str:
         """Store a config, apply its chain and record the image (caller holds the lock).
 
         Blobs this call writes are appended to ``written`` so a failing caller can discard
@@ -460,14 +479,16 @@ class ImageService:
             unique = list(dict.fromkeys(str(r) for r in refs))
             with self.content.open(image_id) as f:
                 raw = f.read()
-            items.append(SaveItem(
-                image_id=image_id,
-                config=raw,
-                diff_ids=diff_ids,
-                layer_paths=[self.content.path(d) for d in diff_ids],
-                repo_tags=[reference.parse(u).familiar() for u in unique],
-                full_names=unique,
-            ))
+            items.append(
+                SaveItem(
+                    image_id=image_id,
+                    config=raw,
+                    diff_ids=diff_ids,
+                    layer_paths=[self.content.path(d) for d in diff_ids],
+                    repo_tags=[reference.parse(u).familiar() for u in unique],
+                    full_names=unique,
+                )
+            )
         return items
 
     async def save(self, names: list[str]) -> AsyncIterator[bytes]:
@@ -510,7 +531,9 @@ class ImageService:
                 try:
                     await asyncio.to_thread(ingest_layer, self.content, f, diff_id)
                 except InvalidParameter as exc:
-                    raise InvalidParameter(f"invalid archive: layer {diff_id}: {exc.message}") from exc
+                    raise InvalidParameter(
+                        f"invalid archive: layer {diff_id}: {exc.message}"
+                    ) from exc
             ingested.append(diff_id)
         image_id = await self.register(item.config, diff_ids, parent="", written=ingested)
         messages = []
@@ -550,9 +573,21 @@ def _parses(name: str) -> bool:
 def _empty_container_config() -> dict[str, Any]:
     """The Config object moby writes for an image with nothing set (keys always present)."""
     return {
-        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False,
-        "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
-        "StdinOnce": False, "Env": None, "Cmd": None, "Image": "", "Volumes": None,
-        "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None,
+        "Hostname": "",
+        "Domainname": "",
+        "User": "",
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "Tty": False,
+        "OpenStdin": False,
+        "StdinOnce": False,
+        "Env": None,
+        "Cmd": None,
+        "Image": "",
+        "Volumes": None,
+        "WorkingDir": "",
+        "Entrypoint": None,
+        "OnBuild": None,
+        "Labels": None,
     }
-

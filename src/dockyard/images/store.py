@@ -100,10 +100,18 @@ class Store:
         with self.transaction() as tx:
             if tx.execute("SELECT 1 FROM images WHERE id = ?", (row.id,)).fetchone():
                 return False
-            tx.execute("INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?)", (
-                row.id, row.created, row.size, row.top_layer, row.parent,
-                row.last_tag_time, row.added_ns,
-            ))
+            tx.execute(
+                "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.id,
+                    row.created,
+                    row.size,
+                    row.top_layer,
+                    row.parent,
+                    row.last_tag_time,
+                    row.added_ns,
+                ),
+            )
             tx.executemany(
                 "INSERT INTO image_layers VALUES (?, ?, ?)",
                 [(row.id, i, c) for i, c in enumerate(chain)],
@@ -116,7 +124,9 @@ class Store:
             tx.execute("DELETE FROM images WHERE id = ?", (image_id,))
 
     def children(self, image_id: str) -> list[str]:
-        return [r[0] for r in self._conn.execute("SELECT id FROM images WHERE parent = ?", (image_id,))]
+        return [
+            r[0] for r in self._conn.execute("SELECT id FROM images WHERE parent = ?", (image_id,))
+        ]
 
     def image_chain(self, image_id: str) -> list[str]:
         rows = self._conn.execute(
@@ -129,7 +139,9 @@ class Store:
         return list(self._conn.execute("SELECT name, image_id FROM refs ORDER BY name"))
 
     def refs_of(self, image_id: str) -> list[str]:
-        rows = self._conn.execute("SELECT name FROM refs WHERE image_id = ? ORDER BY name", (image_id,))
+        rows = self._conn.execute(
+            "SELECT name FROM refs WHERE image_id = ? ORDER BY name", (image_id,)
+        )
         return [r[0] for r in rows]
 
     def resolve_ref(self, name: str) -> str | None:
@@ -177,5 +189,7 @@ class Store:
             tx.execute("DELETE FROM layers WHERE chain_id = ?", (chain_id,))
 
     def diff_id_users(self, diff_id: str) -> int:
-        row = self._conn.execute("SELECT COUNT(*) FROM layers WHERE diff_id = ?", (diff_id,)).fetchone()
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM layers WHERE diff_id = ?", (diff_id,)
+        ).fetchone()
         return int(row[0])

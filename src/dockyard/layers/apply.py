@@ -101,8 +101,9 @@ def apply_tar(
 
 
 class _Applier:
-    def __init__(self, tree: Tree, whiteouts: str, allow_devices: bool,
-                 owner: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, tree: Tree, whiteouts: str, allow_devices: bool, owner: tuple[int, int] | None = None
+    ) -> None:
         self.tree = tree
         self.owner = owner
         self.overlay = whiteouts == "overlay"
@@ -378,8 +379,4 @@ def _escapes(directory: Parts, link: str) -> bool:
 
 
 def _ns(mtime: float) -> int:
-    return (
-        int(round(mtime * 1_000_000_000))
-        if isinstance(mtime, float)
-        else int(mtime) * 1_000_000_000
-    )
+    return round(mtime * 1_000_000_000) if isinstance(mtime, float) else int(mtime) * 1_000_000_000

@@ -148,7 +148,7 @@ class Resolver:
         """Answer one wire-format query from container ``key``; ``None`` means drop it."""
         try:
             request = DNSRecord.parse(data)
-        except Exception:  # noqa: BLE001 - dnslib raises several kinds on garbage
+        except Exception:
             return None
         if request.header.qr or not request.questions:
             return None
@@ -215,7 +215,7 @@ class Resolver:
     def _truncated(packed: bytes, request: DNSRecord) -> bytes:
         try:
             reply = DNSRecord.parse(packed)
-        except Exception:  # noqa: BLE001 - an upstream's garbage: answer with the question
+        except Exception:
             reply = request.reply(ra=1, aa=0)
         short = DNSRecord(reply.header, q=reply.q)
         short.header.tc = 1
@@ -507,7 +507,7 @@ async def _open_in_netns(
         result, error = None, None
         try:
             result = _bind_in_netns(netns_path, address, port)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the awaiting coroutine
+        except BaseException as exc:
             error = exc
         try:
             loop.call_soon_threadsafe(settle, result, error)

@@ -26,15 +26,29 @@ from dockyard.filters import labels_match, labels_match_none, parse_time, parse_
 from dockyard.network import ipam
 from dockyard.network.store import Network, Store
 
-__all__ = ["LIST_FILTERS", "NetworkService", "PRUNE_FILTERS"]
+__all__ = ["LIST_FILTERS", "PRUNE_FILTERS", "NetworkService"]
 
 log = logging.getLogger("dockyard.network")
 
 LIST_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
 PRUNE_FILTERS = ("until", "label", "label!")
 PREDEFINED = ("bridge", "host", "none")
-_CREATE_FIELDS = {"Name", "CheckDuplicate", "Driver", "Scope", "Internal", "Attachable", "Ingress",
-                  "ConfigOnly", "ConfigFrom", "IPAM", "EnableIPv6", "EnableIPv4", "Options", "Labels"}
+_CREATE_FIELDS = {
+    "Name",
+    "CheckDuplicate",
+    "Driver",
+    "Scope",
+    "Internal",
+    "Attachable",
+    "Ingress",
+    "ConfigOnly",
+    "ConfigFrom",
+    "IPAM",
+    "EnableIPv6",
+    "EnableIPv4",
+    "Options",
+    "Labels",
+}
 BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
 MTU_OPT = "com.docker.network.driver.mtu"
 ICC_OPT = "com.docker.network.bridge.enable_icc"
@@ -43,14 +57,18 @@ MASQ_OPT = "com.docker.network.bridge.enable_ip_masquerade"
 
 def _now() -> str:
     ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
+        + f".{ns % 1_000_000_000:09d}Z"
+    )
 
 
 def _strings(value: Any, what: str) -> dict[str, str]:
     if value is None:
         return {}
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                              for k, v in value.items()):
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
         raise InvalidParameter(f"{what} must be an object of strings")
     return dict(value)
 
@@ -77,7 +95,9 @@ def _host_routes() -> list[ipam.Network]:
 class NetworkService:
     """Network records, IPAM and the kernel plumbing of endpoints."""
 
-    def __init__(self, store: Store, events: EventBus, extra: dict[str, Any], exec_root: str) -> None:
+    def __init__(
+        self, store: Store, events: EventBus, extra: dict[str, Any], exec_root: str
+    ) -> None:
         self.store = store
         self.events = events
         self.exec_root = exec_root
@@ -115,7 +135,9 @@ class NetworkService:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise InvalidParameter(f"network {name} is ambiguous ({len(matches)} matches found based on ID prefix)")
+            raise InvalidParameter(
+                f"network {name} is ambiguous ({len(matches)} matches found based on ID prefix)"
+            )
         raise NotFound(f"network {name} not found")
 
     def _event(self, action: str, n: Network, **extra: str) -> None:
@@ -132,8 +154,13 @@ class NetworkService:
             await self._create_default_bridge()
         for name, driver in (("host", "host"), ("none", "null")):
             if name not in names:
-                n = Network(id=secrets.token_hex(32), name=name, driver=driver, created=_now(),
-                            predefined=True)
+                n = Network(
+                    id=secrets.token_hex(32),
+                    name=name,
+                    driver=driver,
+                    created=_now(),
+                    predefined=True,
+                )
                 self.store.save(n)
                 self._records[n.id] = n
         if self.use_iptables:
@@ -150,17 +177,29 @@ class NetworkService:
             iface = ipaddress.ip_interface(self.bip)
             subnet, gateway = iface.network, str(iface.ip)
         else:
-            used = [ipaddress.ip_network(c["Subnet"]) for n in self._records.values() for c in n.ipam]
+            used = [
+                ipaddress.ip_network(c["Subnet"]) for n in self._records.values() for c in n.ipam
+            ]
             subnet = ipam.next_subnet(self.pools, used + _host_routes())
             gateway = ""
         alloc = ipam.Allocator(subnet, gateway or None, self.fixed_cidr or None, name="bridge")
-        n = Network(id=secrets.token_hex(32), name="bridge", driver="bridge", created=_now(),
-                    bridge=self.default_bridge, predefined=True, ipam=[_config(alloc)],
-                    options={"com.docker.network.bridge.default_bridge": "true",
-                             ICC_OPT: str(self.icc).lower(), MASQ_OPT: str(self.ip_masq).lower(),
-                             "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
-                             BRIDGE_NAME_OPT: self.default_bridge,
-                             MTU_OPT: str(self.mtu)})
+        n = Network(
+            id=secrets.token_hex(32),
+            name="bridge",
+            driver="bridge",
+            created=_now(),
+            bridge=self.default_bridge,
+            predefined=True,
+            ipam=[_config(alloc)],
+            options={
+                "com.docker.network.bridge.default_bridge": "true",
+                ICC_OPT: str(self.icc).lower(),
+                MASQ_OPT: str(self.ip_masq).lower(),
+                "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                BRIDGE_NAME_OPT: self.default_bridge,
+                MTU_OPT: str(self.mtu),
+            },
+        )
         self.store.save(n)
         self._records[n.id] = n
 
@@ -184,9 +223,19 @@ class NetworkService:
         """``iptables.add_network``/``remove_network`` arguments, one per IPv4 subnet."""
         if not self.use_iptables:
             return []
-        return [(self.prefix, n.bridge, c["Subnet"], n.internal, n.options.get(ICC_OPT, "true") != "false",
-                 n.options.get(MASQ_OPT, "true") != "false", self.userland_proxy)
-                for c in n.ipam if ipaddress.ip_network(c["Subnet"]).version == 4]
+        return [
+            (
+                self.prefix,
+                n.bridge,
+                c["Subnet"],
+                n.internal,
+                n.options.get(ICC_OPT, "true") != "false",
+                n.options.get(MASQ_OPT, "true") != "false",
+                self.userland_proxy,
+            )
+            for c in n.ipam
+            if ipaddress.ip_network(c["Subnet"]).version == 4
+        ]
 
     def restore_allocations(self) -> None:
         """Addresses held by running containers (called once containers are loaded)."""
@@ -197,7 +246,7 @@ class NetworkService:
                     if ip and ipaddress.ip_address(ip) in alloc.subnet:
                         try:
                             alloc.allocate_static(ip)
-                        except Exception:  # noqa: BLE001 - already noted
+                        except Exception:
                             pass
 
     # ---- API: networks ---------------------------------------------------------------------
@@ -205,19 +254,46 @@ class NetworkService:
         containers: dict[str, Any] = {}
         if with_containers:
             for cid, cname, ep in self._users(n):
-                containers[cid] = {"Name": cname.lstrip("/"), "EndpointID": ep.get("EndpointID", ""),
-                                   "MacAddress": ep.get("MacAddress", ""),
-                                   "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}" if ep.get("IPAddress") else "",
-                                   "IPv6Address": f"{ep['GlobalIPv6Address']}/{ep['GlobalIPv6PrefixLen']}" if ep.get("GlobalIPv6Address") else ""}
-        configs = [{k: v for k, v in (("Subnet", c["Subnet"]), ("IPRange", c.get("IPRange") or ""),
-                                      ("Gateway", c["Gateway"])) if v} for c in n.ipam]
+                containers[cid] = {
+                    "Name": cname.lstrip("/"),
+                    "EndpointID": ep.get("EndpointID", ""),
+                    "MacAddress": ep.get("MacAddress", ""),
+                    "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}"
+                    if ep.get("IPAddress")
+                    else "",
+                    "IPv6Address": f"{ep['GlobalIPv6Address']}/{ep['GlobalIPv6PrefixLen']}"
+                    if ep.get("GlobalIPv6Address")
+                    else "",
+                }
+        configs = [
+            {
+                k: v
+                for k, v in (
+                    ("Subnet", c["Subnet"]),
+                    ("IPRange", c.get("IPRange") or ""),
+                    ("Gateway", c["Gateway"]),
+                )
+                if v
+            }
+            for c in n.ipam
+        ]
         return {
-            "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver,
-            "EnableIPv4": n.driver == "bridge", "EnableIPv6": n.enable_ipv6,
+            "Name": n.name,
+            "Id": n.id,
+            "Created": n.created,
+            "Scope": "local",
+            "Driver": n.driver,
+            "EnableIPv4": n.driver == "bridge",
+            "EnableIPv6": n.enable_ipv6,
             "IPAM": {"Driver": "default", "Options": n.ipam_options or None, "Config": configs},
-            "Internal": n.internal, "Attachable": n.attachable, "Ingress": False,
-            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,
-            "Options": n.options, "Labels": n.labels,
+            "Internal": n.internal,
+            "Attachable": n.attachable,
+            "Ingress": False,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False,
+            "Containers": containers,
+            "Options": n.options,
+            "Labels": n.labels,
         }
 
     def inspect(self, name: str) -> dict[str, Any]:
@@ -252,17 +328,21 @@ class NetworkService:
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         unknown = set(body) - _CREATE_FIELDS
         if unknown:
-            raise InvalidParameter(f"unknown field {sorted(unknown)[0]!r} in the network create request")
+            raise InvalidParameter(
+                f"unknown field {sorted(unknown)[0]!r} in the network create request"
+            )
         name = body.get("Name")
         if not isinstance(name, str) or not name:
-            raise InvalidParameter("network name must not be empty" if not name else "Name must be a string")
+            raise InvalidParameter(
+                "network name must not be empty" if not name else "Name must be a string"
+            )
         if name in PREDEFINED:
             raise Forbidden(f"operation is not permitted on predefined {name} network ")
         driver = body.get("Driver") or "bridge"
         if driver != "bridge":
             if driver in ("host", "null"):
-                raise Forbidden(f"only one instance of \"{driver}\" network is allowed")
-            raise NotFound(f"plugin \"{driver}\" not found")
+                raise Forbidden(f'only one instance of "{driver}" network is allowed')
+            raise NotFound(f'plugin "{driver}" not found')
         if body.get("ConfigOnly") or body.get("ConfigFrom") or body.get("Ingress"):
             raise InvalidParameter("config-only, config-from and ingress networks need swarm mode")
         options = _strings(body.get("Options"), "Options")
@@ -271,46 +351,67 @@ class NetworkService:
         if not isinstance(ipam_body, dict):
             raise InvalidParameter("IPAM must be an object")
         if (ipam_body.get("Driver") or "default") != "default":
-            raise NotFound(f"plugin \"{ipam_body['Driver']}\" not found")
+            raise NotFound(f'plugin "{ipam_body["Driver"]}" not found')
         configs = ipam_body.get("Config") or []
         if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
             raise InvalidParameter("IPAM.Config must be an array of objects")
         enable_ipv6 = bool(body.get("EnableIPv6"))
-        if any(not isinstance(body.get(k, False), bool) for k in ("Internal", "Attachable", "EnableIPv6")):
+        if any(
+            not isinstance(body.get(k, False), bool)
+            for k in ("Internal", "Attachable", "EnableIPv6")
+        ):
             raise InvalidParameter("Internal, Attachable and EnableIPv6 must be booleans")
         async with self._lock:
             if any(n.name == name for n in self._records.values()):
                 raise Conflict(f"network with name {name} already exists")
             nid = secrets.token_hex(32)
-            used = [ipaddress.ip_network(c["Subnet"]) for n in self._records.values() for c in n.ipam]
+            used = [
+                ipaddress.ip_network(c["Subnet"]) for n in self._records.values() for c in n.ipam
+            ]
             allocators: list[ipam.Allocator] = []
             for c in configs:
                 subnet = c.get("Subnet") or ""
                 if not subnet:
-                    raise InvalidParameter("IPAM config needs a Subnet (--subnet) when a gateway or range is given")
+                    raise InvalidParameter(
+                        "IPAM config needs a Subnet (--subnet) when a gateway or range is given"
+                    )
                 ipam.validate(subnet, c.get("Gateway") or "", c.get("IPRange") or "")
                 net = ipam.parse_subnet(subnet)
                 if net.version == 6 and not enable_ipv6:
                     raise InvalidParameter("IPv6 subnet given without --ipv6 (EnableIPv6)")
                 ipam.check_free(net, used)
                 used.append(net)
-                allocators.append(ipam.Allocator(net, c.get("Gateway") or None, c.get("IPRange") or None,
-                                                 name=name, id=nid))
+                allocators.append(
+                    ipam.Allocator(
+                        net, c.get("Gateway") or None, c.get("IPRange") or None, name=name, id=nid
+                    )
+                )
             if not any(a.subnet.version == 4 for a in allocators):
                 net = ipam.next_subnet(self.pools, used + _host_routes())
                 allocators.insert(0, ipam.Allocator(net, name=name, id=nid))
             if enable_ipv6 and not any(a.subnet.version == 6 for a in allocators):
-                raise InvalidParameter("--ipv6 needs an IPv6 --subnet: dockyard has no default IPv6 pool")
+                raise InvalidParameter(
+                    "--ipv6 needs an IPv6 --subnet: dockyard has no default IPv6 pool"
+                )
             bridge_name = options.get(BRIDGE_NAME_OPT) or f"br-{nid[:12]}"
             if len(bridge_name) > 15:
                 raise InvalidParameter(f"bridge name {bridge_name!r} is longer than 15 characters")
             if any(n.bridge == bridge_name for n in self._records.values()):
                 raise Conflict(f"bridge name {bridge_name} is already used by another network")
-            n = Network(id=nid, name=name, driver="bridge", created=_now(), bridge=bridge_name,
-                        internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
-                        enable_ipv6=enable_ipv6, ipam=[_config(a) for a in allocators],
-                        ipam_options=_strings(ipam_body.get("Options"), "IPAM.Options"),
-                        options=options, labels=labels)
+            n = Network(
+                id=nid,
+                name=name,
+                driver="bridge",
+                created=_now(),
+                bridge=bridge_name,
+                internal=bool(body.get("Internal")),
+                attachable=bool(body.get("Attachable")),
+                enable_ipv6=enable_ipv6,
+                ipam=[_config(a) for a in allocators],
+                ipam_options=_strings(ipam_body.get("Options"), "IPAM.Options"),
+                options=options,
+                labels=labels,
+            )
             try:
                 await asyncio.to_thread(self._program, n)
             except BaseException:
@@ -332,8 +433,12 @@ class NetworkService:
             raise Forbidden(f"{n.name} is a pre-defined network and cannot be removed")
         users = self._users(n)
         if users:
-            names = ", ".join(f'(name:"{cname.lstrip("/")}" id:"{cid[:12]}")' for cid, cname, _ in users)
-            raise Conflict(f"error while removing network: network {n.name} has active endpoints {names}")
+            names = ", ".join(
+                f'(name:"{cname.lstrip("/")}" id:"{cid[:12]}")' for cid, cname, _ in users
+            )
+            raise Conflict(
+                f"error while removing network: network {n.name} has active endpoints {names}"
+            )
         async with self._lock:
             await asyncio.to_thread(self._unprogram, n)
             self.store.delete(n.id)
@@ -363,10 +468,15 @@ class NetworkService:
         return {"NetworksDeleted": deleted or None}
 
     # ---- endpoints -------------------------------------------------------------------------
-    def allocate(self, n: Network, ipam_config: dict[str, Any] | None) -> tuple[list[str], list[str]]:
+    def allocate(
+        self, n: Network, ipam_config: dict[str, Any] | None
+    ) -> tuple[list[str], list[str]]:
         """Addresses (CIDRs) and gateways for a new endpoint on ``n``."""
         addresses, gateways = [], []
-        wanted = {4: (ipam_config or {}).get("IPv4Address") or "", 6: (ipam_config or {}).get("IPv6Address") or ""}
+        wanted = {
+            4: (ipam_config or {}).get("IPv4Address") or "",
+            6: (ipam_config or {}).get("IPv6Address") or "",
+        }
         done: list[tuple[ipam.Allocator, ipam.Address]] = []
         try:
             for alloc in self._allocators.get(n.id, []):
@@ -380,8 +490,12 @@ class NetworkService:
                 alloc.release(ip)
             raise
         for version, static in wanted.items():
-            if static and not any(a.subnet.version == version for a in self._allocators.get(n.id, [])):
-                raise InvalidParameter(f"invalid address {static}: network {n.name} has no IPv{version} subnet")
+            if static and not any(
+                a.subnet.version == version for a in self._allocators.get(n.id, [])
+            ):
+                raise InvalidParameter(
+                    f"invalid address {static}: network {n.name} has no IPv{version} subnet"
+                )
         return addresses, gateways
 
     def release(self, n: Network, addresses: list[str]) -> None:
@@ -394,4 +508,3 @@ class NetworkService:
 
 def _config(a: ipam.Allocator) -> dict[str, Any]:
     return {"Subnet": str(a.subnet), "Gateway": str(a.gateway), "IPRange": str(a.ip_range or "")}
-

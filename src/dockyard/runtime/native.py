@@ -118,9 +118,7 @@ def check_console(terminal: bool, console_fd: int | None) -> None:
             "cannot allocate tty if runc will detach without setting console socket"
         )
     if console_fd is not None and not terminal:
-        raise InvalidParameter(
-            "cannot use console socket if runc will not detach or allocate tty"
-        )
+        raise InvalidParameter("cannot use console socket if runc will not detach or allocate tty")
 
 
 def _launch(
@@ -155,7 +153,13 @@ def _launch(
             fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         pid_ns = next((ns for ns in s.linux.namespaces if ns.type == "pid"), None)
         cgroup_path = _cgroup_path(s, container_id)
-        if not wait and stdio is None and console_fd is None and pid_ns is not None and not pid_ns.path:
+        if (
+            not wait
+            and stdio is None
+            and console_fd is None
+            and pid_ns is not None
+            and not pid_ns.path
+        ):
             ready = spare.take(cgroup_path)
         claimed = ready.claim(cgroup_path) if ready is not None else None
         if claimed is None:
@@ -242,8 +246,9 @@ def run(
     """Create and start at once; returns after the program is exec'd (caller reaps pid).
     ``console`` makes a console socket when config.json asks for a terminal and
     ``console_fd`` gives none (the foreground command copies the pty itself)."""
-    return _launch(store, container_id, bundle, stdio, wait=False, console_fd=console_fd,
-                   console=console)
+    return _launch(
+        store, container_id, bundle, stdio, wait=False, console_fd=console_fd, console=console
+    )
 
 
 def start(store: Store, container_id: str) -> None:

@@ -176,7 +176,7 @@ def init(args: InitArgs) -> NoReturn:
             os.write(args.report_fd, b"R")
             _wait_for_start(args.fifo_fd)
         _exec(path, process.args, env, args.report_fd, args.fifo_fd is not None, late)
-    except BaseException as exc:  # noqa: BLE001 - a forked child must never unwind
+    except BaseException as exc:
         _send_error(args.report_fd, exc)
     os._exit(1)
 
@@ -199,7 +199,7 @@ def exec_in(args: ExecArgs) -> NoReturn:
         _set_process(args.process)
         path = _lookup(args.process.args[0], env.get("PATH", ""))
         _exec(path, args.process.args, env, args.report_fd, False, late)
-    except BaseException as exc:  # noqa: BLE001 - a forked child must never unwind
+    except BaseException as exc:
         _send_error(args.report_fd, exc)
     os._exit(1)
 
@@ -230,15 +230,18 @@ def _open_console(console_fd: int, process: Process) -> None:
         raise ChildError(f"cannot allocate a terminal: {exc.strerror}", exc.errno or 0) from None
     try:
         if process.console_size is not None:
-            size = struct.pack("HHHH", process.console_size.height, process.console_size.width, 0, 0)
+            size = struct.pack(
+                "HHHH", process.console_size.height, process.console_size.width, 0, 0
+            )
             fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
         os.fchown(slave, process.user.uid, process.user.gid)
         sock = socket.socket(fileno=console_fd)
         try:
             socket.send_fds(sock, [b"/dev/ptmx"], [master])
         except OSError as exc:
-            raise ChildError(f"cannot send the terminal to the console socket: {exc.strerror}",
-                             exc.errno or 0) from None
+            raise ChildError(
+                f"cannot send the terminal to the console socket: {exc.strerror}", exc.errno or 0
+            ) from None
         finally:
             sock.close()
     finally:
@@ -344,7 +347,9 @@ def _mount_cgroup(rootfs: str, op: CgroupOp) -> None:
             linux.mount("cgroup", dest, "cgroup2", _CGROUP_FLAGS | ro, None)
         else:
             linux.mount(op.binds[0][1], dest, None, linux.MS_BIND | linux.MS_REC, None)
-            linux.mount(None, dest, None, linux.MS_BIND | linux.MS_REMOUNT | _CGROUP_FLAGS | ro, None)
+            linux.mount(
+                None, dest, None, linux.MS_BIND | linux.MS_REMOUNT | _CGROUP_FLAGS | ro, None
+            )
         return
     linux.mount("tmpfs", dest, "tmpfs", _CGROUP_FLAGS, "mode=755")
     for name, source in op.binds:

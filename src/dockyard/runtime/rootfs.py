@@ -228,8 +228,13 @@ def plan(spec: Spec, bundle: str) -> Plan:
     private_cgroupns = any(ns.type == "cgroup" and not ns.path for ns in linux_section.namespaces)
     for m in spec.mounts:
         if m.type == "cgroup":
-            before.append(CgroupOp(os.path.normpath(m.destination),
-                                   bool(parse_options(m.options).flags & linux.MS_RDONLY), private_cgroupns))
+            before.append(
+                CgroupOp(
+                    os.path.normpath(m.destination),
+                    bool(parse_options(m.options).flags & linux.MS_RDONLY),
+                    private_cgroupns,
+                )
+            )
             continue
         op = _mount_op(os.path.normpath(m.destination), m.source, m.type, m.options, bundle)
         if op.destination == "/dev" and op.bind:
@@ -270,8 +275,10 @@ def plan(spec: Spec, bundle: str) -> Plan:
 
 def with_cgroup(plan: Plan, binds: list[tuple[str, str]]) -> Plan:
     """``plan`` with the cgroup mounts pointed at the container's cgroup directories."""
-    ops = tuple(msgspec.structs.replace(op, binds=tuple(binds)) if isinstance(op, CgroupOp) else op
-                for op in plan.before_pivot)
+    ops = tuple(
+        msgspec.structs.replace(op, binds=tuple(binds)) if isinstance(op, CgroupOp) else op
+        for op in plan.before_pivot
+    )
     return msgspec.structs.replace(plan, before_pivot=ops)
 
 

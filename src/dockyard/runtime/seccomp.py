@@ -229,7 +229,10 @@ def _highest(lib: ctypes.CDLL, section: Seccomp, arch: str) -> int:
 
 def _enosys_stub(section: Seccomp) -> bytes:
     """BPF run before libseccomp's program: ENOSYS for syscalls past the profile's last."""
-    if os.uname().machine != "x86_64" or section.default_action in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG"):
+    if os.uname().machine != "x86_64" or section.default_action in (
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_LOG",
+    ):
         return b""
     lib = _library()
     listed = {a.removeprefix("SCMP_ARCH_").lower() for a in section.architectures or ()}

@@ -226,4 +226,3 @@ def sweep(parent: str) -> None:
                 os.rmdir(os.path.join(directory, name))  # EBUSY while an init is parked
             except OSError:
                 pass
-

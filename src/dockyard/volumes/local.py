@@ -14,7 +14,7 @@ import shutil
 
 from dockyard.errors import InvalidParameter
 
-__all__ = ["LocalDriver", "OPTION_KEYS"]
+__all__ = ["OPTION_KEYS", "LocalDriver"]
 
 OPTION_KEYS = ("type", "device", "o", "size")
 
@@ -34,14 +34,16 @@ class LocalDriver:
             if key not in OPTION_KEYS:
                 raise InvalidParameter(f'create: invalid option key: "{key}"')
         if options.get("size"):
-            raise InvalidParameter('create: quota size requested but no quota support')
+            raise InvalidParameter("create: quota size requested but no quota support")
         if ("type" in options or "o" in options) and not options.get("device"):
             raise InvalidParameter('create: missing required option: "device"')
         if options.get("device") and not options.get("type"):
             raise InvalidParameter('create: missing required option: "type"')
         if "bind" in (options.get("o") or "").split(",") and not os.path.isdir(options["device"]):
-            raise InvalidParameter(f"create: failed to mount local volume: mount {options['device']}: "
-                                   "no such file or directory")
+            raise InvalidParameter(
+                f"create: failed to mount local volume: mount {options['device']}: "
+                "no such file or directory"
+            )
 
     def create(self, name: str) -> str:
         path = self.path(name)
@@ -69,9 +71,11 @@ class LocalDriver:
             else:
                 linux.mount(source, path, kind, flags, parsed.data or None)
         except OSError as exc:
-            raise InvalidParameter(f"error while mounting volume '{path}': failed to mount local "
-                                   f"volume: mount {source}:{path}, flags: {flags:#x}, data: "
-                                   f"{parsed.data}: {exc.strerror}") from exc
+            raise InvalidParameter(
+                f"error while mounting volume '{path}': failed to mount local "
+                f"volume: mount {source}:{path}, flags: {flags:#x}, data: "
+                f"{parsed.data}: {exc.strerror}"
+            ) from exc
         return path
 
     def unmount(self, name: str) -> None:

@@ -17,8 +17,15 @@ import msgspec
 
 from dockyard.errors import InvalidParameter
 
-__all__ = ["MountPoint", "from_host_config", "parse_bind", "parse_mount", "parse_tmpfs",
-           "validate_volume_name", "sort_for_mounting"]
+__all__ = [
+    "MountPoint",
+    "from_host_config",
+    "parse_bind",
+    "parse_mount",
+    "parse_tmpfs",
+    "sort_for_mounting",
+    "validate_volume_name",
+]
 
 _VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
@@ -51,14 +58,17 @@ def validate_volume_name(name: str) -> str:
         raise InvalidParameter(
             f'"{name}" includes invalid characters for a local volume name, only '
             '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
-            "directory, use absolute path")
+            "directory, use absolute path"
+        )
     return name
 
 
 def _target(raw: str, kind: str, spec: str | None = None) -> str:
     def fail(why: str) -> InvalidParameter:
         inner = f'invalid mount config for type "{kind}": {why}'
-        return InvalidParameter(f"invalid volume specification: '{spec}': {inner}" if spec else inner)
+        return InvalidParameter(
+            f"invalid volume specification: '{spec}': {inner}" if spec else inner
+        )
 
     if not raw:
         raise fail("field Target must not be empty")
@@ -98,8 +108,10 @@ def parse_bind(spec: str) -> MountPoint:
             seen_rw, rw = True, opt == "rw"
         elif opt in _PROPAGATIONS:
             if kind != "bind":
-                raise InvalidParameter(f"invalid volume specification: '{spec}': propagation "
-                                       "options apply to bind mounts only")
+                raise InvalidParameter(
+                    f"invalid volume specification: '{spec}': propagation "
+                    "options apply to bind mounts only"
+                )
             propagation = opt
         elif opt == "nocopy":
             if kind != "volume":
@@ -112,12 +124,26 @@ def parse_bind(spec: str) -> MountPoint:
     dest = _target(dest_raw, kind, spec)
     if kind == "bind":
         source = posixpath.normpath(source)
-        return MountPoint(type="bind", destination=dest, source=source, rw=rw, mode=mode,
-                          propagation=propagation or "rprivate", autocreate=True)
+        return MountPoint(
+            type="bind",
+            destination=dest,
+            source=source,
+            rw=rw,
+            mode=mode,
+            propagation=propagation or "rprivate",
+            autocreate=True,
+        )
     if source:
         validate_volume_name(source)
-    return MountPoint(type="volume", destination=dest, source=source, rw=rw, mode=mode or "z",
-                      nocopy=nocopy, anonymous=not source)
+    return MountPoint(
+        type="volume",
+        destination=dest,
+        source=source,
+        rw=rw,
+        mode=mode or "z",
+        nocopy=nocopy,
+        anonymous=not source,
+    )
 
 
 def _opt_dict(value: Any, what: str) -> dict[str, str]:
@@ -132,38 +158,71 @@ def parse_mount(m: Any) -> MountPoint:
     """One ``HostConfig.Mounts`` entry (``--mount``)."""
     if not isinstance(m, dict):
         raise InvalidParameter("invalid mount config: each entry of Mounts must be an object")
-    known = {"Type", "Source", "Target", "ReadOnly", "Consistency", "BindOptions",
-             "VolumeOptions", "TmpfsOptions", "ImageOptions", "ClusterOptions"}
+    known = {
+        "Type",
+        "Source",
+        "Target",
+        "ReadOnly",
+        "Consistency",
+        "BindOptions",
+        "VolumeOptions",
+        "TmpfsOptions",
+        "ImageOptions",
+        "ClusterOptions",
+    }
     unknown = set(m) - known
     if unknown:
         raise InvalidParameter(f"invalid mount config: unknown field {sorted(unknown)[0]!r}")
     kind = m.get("Type")
     if kind not in ("bind", "volume", "tmpfs"):
-        raise InvalidParameter(f'invalid mount config for type "{kind}": mount type unknown'
-                               if kind else "invalid mount config: mount type must be given")
+        raise InvalidParameter(
+            f'invalid mount config for type "{kind}": mount type unknown'
+            if kind
+            else "invalid mount config: mount type must be given"
+        )
     source = m.get("Source") or ""
     if not isinstance(source, str):
-        raise InvalidParameter(f'invalid mount config for type "{kind}": field Source must be a string')
+        raise InvalidParameter(
+            f'invalid mount config for type "{kind}": field Source must be a string'
+        )
     dest = _target(m.get("Target") or "", kind)
     rw = not bool(m.get("ReadOnly"))
-    for key, owner in (("BindOptions", "bind"), ("VolumeOptions", "volume"), ("TmpfsOptions", "tmpfs")):
+    for key, owner in (
+        ("BindOptions", "bind"),
+        ("VolumeOptions", "volume"),
+        ("TmpfsOptions", "tmpfs"),
+    ):
         if m.get(key) and kind != owner:
-            raise InvalidParameter(f'invalid mount config for type "{kind}": field {key} must not be specified')
+            raise InvalidParameter(
+                f'invalid mount config for type "{kind}": field {key} must not be specified'
+            )
     if kind == "bind":
         if not source:
-            raise InvalidParameter('invalid mount config for type "bind": field Source must not be empty')
+            raise InvalidParameter(
+                'invalid mount config for type "bind": field Source must not be empty'
+            )
         if not source.startswith("/"):
-            raise InvalidParameter(f'invalid mount config for type "bind": invalid mount path: '
-                                   f"'{source}' mount path must be absolute")
+            raise InvalidParameter(
+                f'invalid mount config for type "bind": invalid mount path: '
+                f"'{source}' mount path must be absolute"
+            )
         opts = m.get("BindOptions") or {}
         propagation = opts.get("Propagation") or "rprivate"
         if propagation not in _PROPAGATIONS:
             raise InvalidParameter(f"invalid propagation mode: {propagation}")
-        return MountPoint(type="bind", destination=dest, source=posixpath.normpath(source), rw=rw,
-                          propagation=propagation, nonrecursive=bool(opts.get("NonRecursive")))
+        return MountPoint(
+            type="bind",
+            destination=dest,
+            source=posixpath.normpath(source),
+            rw=rw,
+            propagation=propagation,
+            nonrecursive=bool(opts.get("NonRecursive")),
+        )
     if kind == "tmpfs":
         if source:
-            raise InvalidParameter('invalid mount config for type "tmpfs": field Source must not be specified')
+            raise InvalidParameter(
+                'invalid mount config for type "tmpfs": field Source must not be specified'
+            )
         opts = m.get("TmpfsOptions") or {}
         size, mode = opts.get("SizeBytes"), opts.get("Mode")
         options: list[str] = []
@@ -183,11 +242,19 @@ def parse_mount(m: Any) -> MountPoint:
     driver_cfg = opts.get("DriverConfig") or {}
     driver = driver_cfg.get("Name") or "local"
     if driver != "local":
-        raise InvalidParameter(f"volume driver {driver!r} is not available: dockyard has the local driver only")
-    return MountPoint(type="volume", destination=dest, source=source, rw=rw,
-                      nocopy=bool(opts.get("NoCopy")), anonymous=not source,
-                      driver_opts=_opt_dict(driver_cfg.get("Options"), "volume-opt") or None,
-                      labels=_opt_dict(opts.get("Labels"), "volume-label") or None)
+        raise InvalidParameter(
+            f"volume driver {driver!r} is not available: dockyard has the local driver only"
+        )
+    return MountPoint(
+        type="volume",
+        destination=dest,
+        source=source,
+        rw=rw,
+        nocopy=bool(opts.get("NoCopy")),
+        anonymous=not source,
+        driver_opts=_opt_dict(driver_cfg.get("Options"), "volume-opt") or None,
+        labels=_opt_dict(opts.get("Labels"), "volume-label") or None,
+    )
 
 
 def parse_tmpfs(dest: str, options: str) -> MountPoint:
@@ -201,13 +268,27 @@ def parse_tmpfs(dest: str, options: str) -> MountPoint:
         key = opt.split("=", 1)[0]
         if opt in ("ro", "rw"):
             rw = opt == "rw"
-        elif key in ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks") and "=" in opt:
-            kept.append(opt)
-        elif opt in ("exec", "noexec", "suid", "nosuid", "dev", "nodev", "sync", "async",
-                     "atime", "noatime", "diratime", "nodiratime", "relatime", "strictatime"):
+        elif (
+            key in ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks") and "=" in opt
+        ) or opt in (
+            "exec",
+            "noexec",
+            "suid",
+            "nosuid",
+            "dev",
+            "nodev",
+            "sync",
+            "async",
+            "atime",
+            "noatime",
+            "diratime",
+            "nodiratime",
+            "relatime",
+            "strictatime",
+        ):
             kept.append(opt)
         else:
-            raise InvalidParameter(f"invalid tmpfs option [\"{opt}\"]")
+            raise InvalidParameter(f'invalid tmpfs option ["{opt}"]')
     return MountPoint(type="tmpfs", destination=target, rw=rw, tmpfs_options=kept, mode=options)
 
 

@@ -66,31 +66,46 @@ class VolumeService:
 
     def _view(self, v: Volume, size: int | None = None) -> dict[str, Any]:
         view: dict[str, Any] = {
-            "CreatedAt": v.created_at, "Driver": v.driver, "Labels": v.labels or None,
-            "Mountpoint": self.driver.path(v.name), "Name": v.name,
-            "Options": v.options or None, "Scope": "local",
+            "CreatedAt": v.created_at,
+            "Driver": v.driver,
+            "Labels": v.labels or None,
+            "Mountpoint": self.driver.path(v.name),
+            "Name": v.name,
+            "Options": v.options or None,
+            "Scope": "local",
         }
         if size is not None:
             view["UsageData"] = {"Size": size, "RefCount": len(self.users(v.name))}
         return view
 
-    async def create(self, name: str | None, driver: str | None = None,
-                     options: dict[str, str] | None = None, labels: dict[str, str] | None = None,
-                     anonymous: bool = False) -> dict[str, Any]:
+    async def create(
+        self,
+        name: str | None,
+        driver: str | None = None,
+        options: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        anonymous: bool = False,
+    ) -> dict[str, Any]:
         return self._view(await self.ensure(name, driver, options, labels, anonymous))
 
-    async def ensure(self, name: str | None, driver: str | None = None,
-                     options: dict[str, str] | None = None, labels: dict[str, str] | None = None,
-                     anonymous: bool = False) -> Volume:
+    async def ensure(
+        self,
+        name: str | None,
+        driver: str | None = None,
+        options: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        anonymous: bool = False,
+    ) -> Volume:
         """The named volume, made if missing (``docker volume create`` on an existing name
         answers the existing one, as moby does)."""
         driver = driver or "local"
         if driver != "local":
-            raise NotFound(f"error looking up volume plugin {driver}: plugin \"{driver}\" not found")
+            raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
         for what, value in (("DriverOpts", options), ("Labels", labels)):
-            if value is not None and (not isinstance(value, dict)
-                                      or not all(isinstance(k, str) and isinstance(x, str)
-                                                 for k, x in value.items())):
+            if value is not None and (
+                not isinstance(value, dict)
+                or not all(isinstance(k, str) and isinstance(x, str) for k, x in value.items())
+            ):
                 raise InvalidParameter(f"{what} must be an object of strings")
         if name:
             validate_volume_name(name)
@@ -103,7 +118,9 @@ class VolumeService:
         if anonymous:
             labels.setdefault(ANONYMOUS_LABEL, "")
         self.driver.validate(options)
-        v = Volume(name=name, driver=driver, created_at=_created_at(), labels=labels, options=options)
+        v = Volume(
+            name=name, driver=driver, created_at=_created_at(), labels=labels, options=options
+        )
         async with self._lock:
             existing = self.store.get(name)
             if existing is not None:
@@ -125,7 +142,9 @@ class VolumeService:
                 continue
             if not labels_match(v.labels, filters.get("label", [])):
                 continue
-            if "dangling" in filters and _truthy(filters["dangling"], "dangling") == bool(self.users(v.name)):
+            if "dangling" in filters and _truthy(filters["dangling"], "dangling") == bool(
+                self.users(v.name)
+            ):
                 continue
             out.append(self._view(v))
         return {"Volumes": out, "Warnings": None}
@@ -180,14 +199,20 @@ class VolumeService:
         return out
 
     # ---- use by containers -----------------------------------------------------------------
-    async def acquire(self, name: str, cid: str, destination: str = "", rw: bool = True,
-                      propagation: str = "") -> str:
+    async def acquire(
+        self, name: str, cid: str, destination: str = "", rw: bool = True, propagation: str = ""
+    ) -> str:
         """The volume's host path, mounted if it has a device; held until ``release``."""
         v = self.get(name)
         path = await asyncio.to_thread(self.driver.mount, v.name, v.options)
         self._held.setdefault(v.name, set()).add(cid)
-        self._event("mount", v.name, container=cid, destination=destination,
-                    **{"read/write": str(rw).lower(), "propagation": propagation})
+        self._event(
+            "mount",
+            v.name,
+            container=cid,
+            destination=destination,
+            **{"read/write": str(rw).lower(), "propagation": propagation},
+        )
         return path
 
     async def release(self, name: str, cid: str) -> None:

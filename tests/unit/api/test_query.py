@@ -5,10 +5,21 @@ from dockyard.api.version import negotiate
 from dockyard.errors import InvalidParameter
 
 
-@pytest.mark.parametrize("raw,expected", [
-    ("1", True), ("true", True), ("True", True), ("yes", True),
-    ("0", False), ("false", False), ("False", False), ("no", False), ("none", False), ("", False),
-])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("1", True),
+        ("true", True),
+        ("True", True),
+        ("yes", True),
+        ("0", False),
+        ("false", False),
+        ("False", False),
+        ("no", False),
+        ("none", False),
+        ("", False),
+    ],
+)
 def test_boolean_follows_moby_boolvalue(raw, expected):
     assert query.boolean({"x": raw}, "x") is expected
     assert query.boolean({}, "x") is False
@@ -21,12 +32,15 @@ def test_filters_both_shapes():
     assert query.parse_filters("", allowed) == {}
 
 
-@pytest.mark.parametrize("raw,message", [
-    ('{"bogus":["x"]}', "Invalid filter 'bogus'"),
-    ("notjson", "invalid filters"),
-    ("[1]", "expected a JSON object"),
-    ('{"label":5}', "must be a list or map"),
-])
+@pytest.mark.parametrize(
+    "raw,message",
+    [
+        ('{"bogus":["x"]}', "Invalid filter 'bogus'"),
+        ("notjson", "invalid filters"),
+        ("[1]", "expected a JSON object"),
+        ('{"label":5}', "must be a list or map"),
+    ],
+)
 def test_bad_filters(raw, message):
     with pytest.raises(InvalidParameter, match=message):
         query.parse_filters(raw, ["label"])
@@ -41,7 +55,10 @@ def test_integer():
 def test_version_negotiation():
     assert negotiate(None) == (1, 41)
     assert negotiate("1.24") == (1, 24)
-    with pytest.raises(InvalidParameter, match="client version 1.50 is too new. Maximum supported API version is 1.41"):
+    with pytest.raises(
+        InvalidParameter,
+        match="client version 1.50 is too new. Maximum supported API version is 1.41",
+    ):
         negotiate("1.50")
     with pytest.raises(InvalidParameter, match="is too old. Minimum supported API version is 1.24"):
         negotiate("1.12")

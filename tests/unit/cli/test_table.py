@@ -46,8 +46,10 @@ def test_column_blocks_are_independent() -> None:
 
 def test_nested_blocks() -> None:
     # Captured: `table {{.Size}}\t{{.Repository}}\n{{.ID}}\tx`
-    text = ("SIZE\tREPOSITORY\nIMAGE ID\tx\n1e+03MB\talpine\n4f2b2ae1c5e3\tx\n"
-            "4.26MB\tverylongrepositoryname/thing\n111111111111\tx\n")
+    text = (
+        "SIZE\tREPOSITORY\nIMAGE ID\tx\n1e+03MB\talpine\n4f2b2ae1c5e3\tx\n"
+        "4.26MB\tverylongrepositoryname/thing\n111111111111\tx\n"
+    )
     assert tabwrite(text) == (
         "SIZE           REPOSITORY\n"
         "IMAGE ID       x\n"

@@ -33,8 +33,19 @@ def test_builtin_profile_is_dockers_default():
     allowed = set(profile.syscalls[0].names)
     assert len(allowed) == 364 and {"read", "openat", "execve", "socketcall"} <= allowed
     # What the builtin profile is about: none of these without a capability.
-    assert not allowed & {"mount", "unshare", "setns", "clone", "clone3", "bpf", "ptrace",
-                          "reboot", "init_module", "kexec_load", "open_by_handle_at"}
+    assert not allowed & {
+        "mount",
+        "unshare",
+        "setns",
+        "clone",
+        "clone3",
+        "bpf",
+        "ptrace",
+        "reboot",
+        "init_module",
+        "kexec_load",
+        "open_by_handle_at",
+    }
 
 
 def test_default_capabilities_on_amd64():
@@ -61,21 +72,24 @@ def test_cap_sys_admin_lifts_the_namespace_and_mount_rules():
     assert rules["clone3"] == [("SCMP_ACT_ALLOW", None, ())]  # no ENOSYS
 
 
-@pytest.mark.parametrize("cap,syscall", [
-    ("CAP_SYS_PTRACE", "kcmp"),
-    ("CAP_SYS_PTRACE", "pidfd_getfd"),
-    ("CAP_SYS_BOOT", "reboot"),
-    ("CAP_SYS_MODULE", "finit_module"),
-    ("CAP_SYS_PACCT", "acct"),
-    ("CAP_SYS_RAWIO", "iopl"),
-    ("CAP_SYS_TIME", "settimeofday"),
-    ("CAP_SYS_TTY_CONFIG", "vhangup"),
-    ("CAP_SYS_NICE", "mbind"),
-    ("CAP_SYSLOG", "syslog"),
-    ("CAP_BPF", "bpf"),
-    ("CAP_PERFMON", "perf_event_open"),
-    ("CAP_DAC_READ_SEARCH", "open_by_handle_at"),
-])
+@pytest.mark.parametrize(
+    "cap,syscall",
+    [
+        ("CAP_SYS_PTRACE", "kcmp"),
+        ("CAP_SYS_PTRACE", "pidfd_getfd"),
+        ("CAP_SYS_BOOT", "reboot"),
+        ("CAP_SYS_MODULE", "finit_module"),
+        ("CAP_SYS_PACCT", "acct"),
+        ("CAP_SYS_RAWIO", "iopl"),
+        ("CAP_SYS_TIME", "settimeofday"),
+        ("CAP_SYS_TTY_CONFIG", "vhangup"),
+        ("CAP_SYS_NICE", "mbind"),
+        ("CAP_SYSLOG", "syslog"),
+        ("CAP_BPF", "bpf"),
+        ("CAP_PERFMON", "perf_event_open"),
+        ("CAP_DAC_READ_SEARCH", "open_by_handle_at"),
+    ],
+)
 def test_capability_includes(cap, syscall):
     assert syscall not in _rules(_resolve())
     assert _rules(_resolve(DEFAULT + [cap]))[syscall] == [("SCMP_ACT_ALLOW", None, ())]
@@ -107,58 +121,125 @@ def test_min_kernel():
     assert "ptrace" in _rules(_resolve(kernel=(4, 8)))
     assert "ptrace" not in _rules(_resolve(kernel=(4, 7)))
     assert "ptrace" in _rules(_resolve(kernel=(5, 0)))
-    profile = seccomp.load_profile(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "excludes": {"minKernel": "5.10"}}]}))
+    profile = seccomp.load_profile(
+        json.dumps(
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {
+                        "names": ["mkdir"],
+                        "action": "SCMP_ACT_ERRNO",
+                        "excludes": {"minKernel": "5.10"},
+                    }
+                ],
+            }
+        )
+    )
     assert _resolve(profile=profile, kernel=(5, 4)).syscalls[0].names == ["mkdir"]
     assert _resolve(profile=profile, kernel=(5, 10)).syscalls is None
 
 
 @pytest.mark.parametrize("version", ["4", "4.8.1", "x.1", "0.0", "256.1"])
 def test_bad_min_kernel(version):
-    profile = seccomp.load_profile(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "includes": {"minKernel": version}}]}))
+    profile = seccomp.load_profile(
+        json.dumps(
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {
+                        "names": ["mkdir"],
+                        "action": "SCMP_ACT_ERRNO",
+                        "includes": {"minKernel": version},
+                    }
+                ],
+            }
+        )
+    )
     with pytest.raises(InvalidParameter, match="invalid kernel version"):
         _resolve(profile=profile)
 
 
 def test_custom_profile_old_name_errno_and_architectures():
-    profile = seccomp.load_profile(json.dumps({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64"],
-        "syscalls": [
-            {"name": "mkdir", "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
-            {"names": ["chmod"], "action": "SCMP_ACT_KILL_PROCESS", "comment": "no"},
-        ],
-    }))
+    profile = seccomp.load_profile(
+        json.dumps(
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [
+                    {"name": "mkdir", "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                    {"names": ["chmod"], "action": "SCMP_ACT_KILL_PROCESS", "comment": "no"},
+                ],
+            }
+        )
+    )
     section = _resolve(profile=profile)
     assert section.architectures == ["SCMP_ARCH_X86_64"]
-    assert _rules(section) == {"mkdir": [("SCMP_ACT_ERRNO", 13, ())],
-                               "chmod": [("SCMP_ACT_KILL_PROCESS", None, ())]}
+    assert _rules(section) == {
+        "mkdir": [("SCMP_ACT_ERRNO", 13, ())],
+        "chmod": [("SCMP_ACT_KILL_PROCESS", None, ())],
+    }
 
 
 def test_profile_without_action_or_rules_means_no_filter():
     assert _resolve(profile=seccomp.load_profile("{}")) is None
 
 
-@pytest.mark.parametrize("profile,message", [
-    ("{bad", "Decoding seccomp profile failed"),
-    ('{"defaultAction": 5}', "Decoding seccomp profile failed"),
-    ('{"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": -1}', "Decoding seccomp profile failed"),
-    ('{"defaultAction": "SCMP_ACT_BOGUS"}', "unknown action 'SCMP_ACT_BOGUS'"),
-    (('{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],'
-      ' "archMap": [{"architecture": "SCMP_ARCH_X86_64"}]}'), "'architectures' and 'archMap'"),
-    (('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"name": "a", "names": ["b"],'
-      ' "action": "SCMP_ACT_ERRNO"}]}'), "'name' and 'names'"),
-    ('{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}', "listenerPath is not supported"),
-    ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_NOTIFY"}]}',
-     "SCMP_ACT_NOTIFY"),
-    (('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ERRNO",'
-      ' "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}'), "argument index 6"),
-    (('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ERRNO",'
-      ' "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ISH"}]}]}'), "unknown operator"),
-    ('{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_Z80"]}', "unknown architecture"),
-    ('{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_FOO"]}', "unsupported flag"),
-])
+@pytest.mark.parametrize(
+    "profile,message",
+    [
+        ("{bad", "Decoding seccomp profile failed"),
+        ('{"defaultAction": 5}', "Decoding seccomp profile failed"),
+        (
+            '{"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": -1}',
+            "Decoding seccomp profile failed",
+        ),
+        ('{"defaultAction": "SCMP_ACT_BOGUS"}', "unknown action 'SCMP_ACT_BOGUS'"),
+        (
+            (
+                '{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],'
+                ' "archMap": [{"architecture": "SCMP_ARCH_X86_64"}]}'
+            ),
+            "'architectures' and 'archMap'",
+        ),
+        (
+            (
+                '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"name": "a", "names": ["b"],'
+                ' "action": "SCMP_ACT_ERRNO"}]}'
+            ),
+            "'name' and 'names'",
+        ),
+        (
+            '{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}',
+            "listenerPath is not supported",
+        ),
+        (
+            '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_NOTIFY"}]}',
+            "SCMP_ACT_NOTIFY",
+        ),
+        (
+            (
+                '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ERRNO",'
+                ' "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}'
+            ),
+            "argument index 6",
+        ),
+        (
+            (
+                '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ERRNO",'
+                ' "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ISH"}]}]}'
+            ),
+            "unknown operator",
+        ),
+        (
+            '{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_Z80"]}',
+            "unknown architecture",
+        ),
+        (
+            '{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_FOO"]}',
+            "unsupported flag",
+        ),
+    ],
+)
 def test_bad_profiles_are_invalid_parameters(profile, message):
     with pytest.raises(InvalidParameter, match=message):
         seccomp.resolve({"SecurityOpt": [f"seccomp={profile}"]}, DEFAULT)
@@ -176,11 +257,20 @@ def test_security_option_forms():
 
 def test_privileged_and_unconfined_mean_no_filter_builtin_means_default():
     assert seccomp.resolve({"Privileged": True}, DEFAULT) is None
-    assert seccomp.resolve({"Privileged": True, "SecurityOpt": ['seccomp={"defaultAction":"SCMP_ACT_LOG"}']},
-                           DEFAULT) is None
+    assert (
+        seccomp.resolve(
+            {"Privileged": True, "SecurityOpt": ['seccomp={"defaultAction":"SCMP_ACT_LOG"}']},
+            DEFAULT,
+        )
+        is None
+    )
     assert seccomp.resolve({"SecurityOpt": ["seccomp=unconfined"]}, DEFAULT) is None
-    assert seccomp.resolve({"SecurityOpt": ["seccomp=builtin"]}, DEFAULT) == seccomp.resolve({}, DEFAULT)
-    assert seccomp.resolve({}, DEFAULT) == seccomp.resolve_profile(seccomp.default_profile(), DEFAULT)
+    assert seccomp.resolve({"SecurityOpt": ["seccomp=builtin"]}, DEFAULT) == seccomp.resolve(
+        {}, DEFAULT
+    )
+    assert seccomp.resolve({}, DEFAULT) == seccomp.resolve_profile(
+        seccomp.default_profile(), DEFAULT
+    )
 
 
 def test_apply_puts_the_section_in_the_spec_for_the_final_capabilities():
@@ -198,14 +288,17 @@ def test_apply_puts_the_section_in_the_spec_for_the_final_capabilities():
     assert s.linux.seccomp is None and "seccomp" not in json.loads(spec.dump(s))["linux"]
 
 
-@pytest.mark.parametrize("opts,expected", [
-    ([], False),
-    (["no-new-privileges"], True),
-    (["no-new-privileges=true"], True),
-    (["no-new-privileges:true"], True),
-    (["no-new-privileges=false"], False),
-    (["no-new-privileges", "no-new-privileges=false"], False),
-])
+@pytest.mark.parametrize(
+    "opts,expected",
+    [
+        ([], False),
+        (["no-new-privileges"], True),
+        (["no-new-privileges=true"], True),
+        (["no-new-privileges:true"], True),
+        (["no-new-privileges=false"], False),
+        (["no-new-privileges", "no-new-privileges=false"], False),
+    ],
+)
 def test_no_new_privileges(opts, expected):
     assert hostconfig.no_new_privileges({"SecurityOpt": opts}) is expected
     s = spec.default_spec(["true"])

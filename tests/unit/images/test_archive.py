@@ -33,7 +33,9 @@ def test_save_then_plan_load_round_trip(tmp_path):
     config = json.dumps({"rootfs": {"type": "layers", "diff_ids": [diff]}}).encode()
     image_id = "sha256:" + hashlib.sha256(config).hexdigest()
     out = io.BytesIO()
-    write_save([SaveItem(image_id, config, [diff], [str(layer)], ["a/b:1"], ["docker.io/a/b:1"])], out)
+    write_save(
+        [SaveItem(image_id, config, [diff], [str(layer)], ["a/b:1"], ["docker.io/a/b:1"])], out
+    )
     out.seek(0)
     work = tmp_path / "work"
     work.mkdir()
@@ -42,11 +44,14 @@ def test_save_then_plan_load_round_trip(tmp_path):
     assert open(items[0].layers[0], "rb").read() == layer.read_bytes()
 
 
-@pytest.mark.parametrize("entries,message", [
-    ([_file("../escape")], "escapes the archive"),
-    ([_file("/abs")], "absolute path"),
-    ([(tarfile.TarInfo("dev"), None)], None),
-])
+@pytest.mark.parametrize(
+    "entries,message",
+    [
+        ([_file("../escape")], "escapes the archive"),
+        ([_file("/abs")], "absolute path"),
+        ([(tarfile.TarInfo("dev"), None)], None),
+    ],
+)
 def test_hostile_archives(tmp_path, entries, message):
     if message is None:
         entries[0][0].type = tarfile.CHRTYPE

@@ -213,8 +213,10 @@ def test_forwarding(run):
             # truncated over UDP: retried over TCP; the client gets all if it fits (EDNS)
             up.queries.clear()
             r = await query_udp(srv.port, "big.example", edns=4096)
-            assert len(r.rr) == 50 and up.queries == [("udp", "big.example"),
-                                                      ("tcp", "big.example")]
+            assert len(r.rr) == 50 and up.queries == [
+                ("udp", "big.example"),
+                ("tcp", "big.example"),
+            ]
             r = await query_udp(srv.port, "big.example")
             assert r.header.tc and r.rr == []
             # upstream SERVFAIL or silence: SERVFAIL
@@ -243,7 +245,8 @@ def test_ndots_set_and_no_upstreams(run):
     async def main():
         up = await FakeUpstream().start()
         srv = await Resolver(lookup).serve(
-            "c1", "127.0.0.1", 0, upstreams=[up.address], ndots_set=True)
+            "c1", "127.0.0.1", 0, upstreams=[up.address], ndots_set=True
+        )
         bare = await Resolver(lookup).serve("c1", "127.0.0.1", 0)
         try:
             r = await query_udp(srv.port, "printer")

@@ -164,10 +164,15 @@ def test_v1_discover_mounts(tmp_path):
 
 
 def test_mount_sources_name_each_hierarchy_once(tmp_path, unified):
-    mounts = {"cpu": "/sys/fs/cgroup/cpu,cpuacct", "cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
-              "memory": "/sys/fs/cgroup/memory"}
+    mounts = {
+        "cpu": "/sys/fs/cgroup/cpu,cpuacct",
+        "cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
+        "memory": "/sys/fs/cgroup/memory",
+    }
     assert v1.V1("/dockyard/c1", mounts).mount_sources() == [
         ("cpu,cpuacct", "/sys/fs/cgroup/cpu,cpuacct/dockyard/c1"),
         ("memory", "/sys/fs/cgroup/memory/dockyard/c1"),
     ]
-    assert v2.V2("/dockyard/c1", str(unified)).mount_sources() == [("", str(unified / "dockyard" / "c1"))]
+    assert v2.V2("/dockyard/c1", str(unified)).mount_sources() == [
+        ("", str(unified / "dockyard" / "c1"))
+    ]

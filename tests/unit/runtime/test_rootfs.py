@@ -121,4 +121,6 @@ def test_plan_cgroup_mount_is_filled_with_the_containers_cgroup():
     op = next(op for op in filled.before_pivot if isinstance(op, rootfs.CgroupOp))
     assert op.binds == (("memory", "/sys/fs/cgroup/memory/dockyard/c1"),)
     s.linux.namespaces.append(spec.Namespace("cgroup"))
-    assert next(op for op in rootfs.plan(s, "/b").before_pivot if isinstance(op, rootfs.CgroupOp)).private_ns
+    assert next(
+        op for op in rootfs.plan(s, "/b").before_pivot if isinstance(op, rootfs.CgroupOp)
+    ).private_ns

@@ -48,21 +48,36 @@ def test_default_profile_rules_in_the_filter():
 
 
 def test_unknown_names_and_rules_equal_to_the_default_are_skipped():
-    section = Seccomp("SCMP_ACT_ERRNO", syscalls=[
-        Syscall(["read", "no_such_syscall_dyt"], "SCMP_ACT_ALLOW"),
-        Syscall(["write"], "SCMP_ACT_ERRNO", 1),  # = the default (EPERM): libseccomp refuses it
-    ])
+    section = Seccomp(
+        "SCMP_ACT_ERRNO",
+        syscalls=[
+            Syscall(["read", "no_such_syscall_dyt"], "SCMP_ACT_ALLOW"),
+            Syscall(["write"], "SCMP_ACT_ERRNO", 1),  # = the default (EPERM): libseccomp refuses it
+        ],
+    )
     rules = _filtered(seccomp.export_pfc(section))
     assert set(rules) == {"read"}
 
 
 def test_conditions_on_one_argument_are_ored_on_distinct_arguments_anded():
-    section = Seccomp("SCMP_ACT_ALLOW", architectures=["SCMP_ARCH_X86_64"], syscalls=[
-        Syscall(["personality"], "SCMP_ACT_ERRNO", None,
-                [SyscallArg(0, 8, "SCMP_CMP_EQ"), SyscallArg(0, 9, "SCMP_CMP_EQ")]),
-        Syscall(["clone"], "SCMP_ACT_TRAP", None,
-                [SyscallArg(0, 0x7E020000, "SCMP_CMP_MASKED_EQ"), SyscallArg(1, 5, "SCMP_CMP_GT")]),
-    ])
+    section = Seccomp(
+        "SCMP_ACT_ALLOW",
+        architectures=["SCMP_ARCH_X86_64"],
+        syscalls=[
+            Syscall(
+                ["personality"],
+                "SCMP_ACT_ERRNO",
+                None,
+                [SyscallArg(0, 8, "SCMP_CMP_EQ"), SyscallArg(0, 9, "SCMP_CMP_EQ")],
+            ),
+            Syscall(
+                ["clone"],
+                "SCMP_ACT_TRAP",
+                None,
+                [SyscallArg(0, 0x7E020000, "SCMP_CMP_MASKED_EQ"), SyscallArg(1, 5, "SCMP_CMP_GT")],
+            ),
+        ],
+    )
     rules = _filtered(seccomp.export_pfc(section))
     assert "$a0.lo32 == 8" in rules["personality"] and "$a0.lo32 == 9" in rules["personality"]
     assert "$a0.lo32 & 0x7e020000 == 0" in rules["clone"] and "$a1.lo32 > 5" in rules["clone"]
@@ -97,10 +112,13 @@ def _in_child(filt: seccomp.Filter, probe) -> int:
 
 
 def test_loaded_filter_denies_with_the_profiles_errno(tmp_path):
-    section = Seccomp("SCMP_ACT_ALLOW", syscalls=[
-        Syscall(["mkdir", "mkdirat"], "SCMP_ACT_ERRNO", errno.EACCES),
-        Syscall(["rmdir"], "SCMP_ACT_ERRNO"),
-    ])
+    section = Seccomp(
+        "SCMP_ACT_ALLOW",
+        syscalls=[
+            Syscall(["mkdir", "mkdirat"], "SCMP_ACT_ERRNO", errno.EACCES),
+            Syscall(["rmdir"], "SCMP_ACT_ERRNO"),
+        ],
+    )
     filt = seccomp.compile(section)
     assert _in_child(filt, lambda: os.mkdir(tmp_path / "x")) == errno.EACCES
     assert _in_child(filt, lambda: os.rmdir(tmp_path)) == errno.EPERM
@@ -127,15 +145,21 @@ def test_syscalls_past_the_profile_get_enosys():
         def call():
             if libc.syscall(nr, 0, 0, 0) < 0:
                 raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+
         return call
 
     allowed = ["exit", "exit_group", "getpid", "write", "rt_sigreturn", "brk", "mmap", "munmap"]
-    section = Seccomp("SCMP_ACT_ERRNO", architectures=["SCMP_ARCH_X86_64"],
-                      syscalls=[Syscall(allowed, "SCMP_ACT_ALLOW")])
+    section = Seccomp(
+        "SCMP_ACT_ERRNO",
+        architectures=["SCMP_ARCH_X86_64"],
+        syscalls=[Syscall(allowed, "SCMP_ACT_ALLOW")],
+    )
     filt = seccomp.compile(section)
     assert _in_child(filt, raw(39)) == 0  # getpid
     assert _in_child(filt, raw(2)) == errno.EPERM  # open: before the last named, denied
     assert _in_child(filt, raw(500)) == errno.ENOSYS
-    allow_all = seccomp.compile(Seccomp("SCMP_ACT_ALLOW", syscalls=[Syscall(["rmdir"], "SCMP_ACT_ERRNO")]))
+    allow_all = seccomp.compile(
+        Seccomp("SCMP_ACT_ALLOW", syscalls=[Syscall(["rmdir"], "SCMP_ACT_ERRNO")])
+    )
     assert _in_child(allow_all, raw(500)) == errno.ENOSYS  # the kernel's own answer
     assert seccomp._enosys_stub(Seccomp("SCMP_ACT_ALLOW")) == b""

@@ -13,8 +13,21 @@ def _payload(*fields: str) -> bytes:
 
 def test_request_round_trip():
     req = parse_request(
-        _payload("1", "/work", "22", "3", "--root", "/r", "run", "2", "A=1", "B=x=y", "2",
-                 "1024:4096", "-1:-1")
+        _payload(
+            "1",
+            "/work",
+            "22",
+            "3",
+            "--root",
+            "/r",
+            "run",
+            "2",
+            "A=1",
+            "B=x=y",
+            "2",
+            "1024:4096",
+            "-1:-1",
+        )
     )
     assert req.cwd == "/work" and req.umask == 0o22
     assert req.argv == ["--root", "/r", "run"]

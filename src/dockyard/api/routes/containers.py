@@ -42,7 +42,9 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
     result = service.list(query.boolean(q, "all"), query.integer(q, "limit"), filters)
     if query.boolean(q, "size"):
         for entry in result:
-            entry["SizeRw"], entry["SizeRootFs"] = await asyncio.to_thread(service.sizes, entry["Id"])
+            entry["SizeRw"], entry["SizeRootFs"] = await asyncio.to_thread(
+                service.sizes, entry["Id"]
+            )
     return json_response(result)
 
 
@@ -70,19 +72,25 @@ async def start(request: web.Request) -> web.StreamResponse:
 @routes.post("/containers/{id}/stop")
 async def stop(request: web.Request) -> web.StreamResponse:
     q = request.query
-    await request.app[CONTAINERS].stop(request.match_info["id"], query.integer(q, "t"), q.get("signal"))
+    await request.app[CONTAINERS].stop(
+        request.match_info["id"], query.integer(q, "t"), q.get("signal")
+    )
     return web.Response(status=204)
 
 
 @routes.post("/containers/{id}/restart")
 async def restart(request: web.Request) -> web.StreamResponse:
-    await request.app[CONTAINERS].restart(request.match_info["id"], query.integer(request.query, "t"))
+    await request.app[CONTAINERS].restart(
+        request.match_info["id"], query.integer(request.query, "t")
+    )
     return web.Response(status=204)
 
 
 @routes.post("/containers/{id}/kill")
 async def kill(request: web.Request) -> web.StreamResponse:
-    await request.app[CONTAINERS].kill(request.match_info["id"], request.query.get("signal") or "SIGKILL")
+    await request.app[CONTAINERS].kill(
+        request.match_info["id"], request.query.get("signal") or "SIGKILL"
+    )
     return web.Response(status=204)
 
 
@@ -95,21 +103,27 @@ async def rename(request: web.Request) -> web.StreamResponse:
 @routes.post("/containers/{id}/resize")
 async def resize(request: web.Request) -> web.StreamResponse:
     q = request.query
-    await request.app[CONTAINERS].resize(request.match_info["id"], query.integer(q, "h", 0), query.integer(q, "w", 0))
+    await request.app[CONTAINERS].resize(
+        request.match_info["id"], query.integer(q, "h", 0), query.integer(q, "w", 0)
+    )
     return web.Response(status=200)
 
 
 @routes.delete("/containers/{id}")
 async def remove(request: web.Request) -> web.StreamResponse:
     q = request.query
-    await request.app[CONTAINERS].remove(request.match_info["id"], query.boolean(q, "force"), query.boolean(q, "v"))
+    await request.app[CONTAINERS].remove(
+        request.match_info["id"], query.boolean(q, "force"), query.boolean(q, "v")
+    )
     return web.Response(status=204)
 
 
 @routes.post("/containers/{id}/wait")
 async def wait(request: web.Request) -> web.StreamResponse:
     # Headers go out at once: the Go client blocks on them before it calls start (§3.1).
-    fut = request.app[CONTAINERS].wait_future(request.match_info["id"], request.query.get("condition", ""))
+    fut = request.app[CONTAINERS].wait_future(
+        request.match_info["id"], request.query.get("condition", "")
+    )
     response = await start_stream(request, "application/json")
     code = await fut
     try:
@@ -142,17 +156,21 @@ async def attach(request: web.Request) -> web.StreamResponse:
     try:
         # The keys are checked before the container is looked up, as moby does.
         keys = _detach_keys(q.get("detachKeys", ""))
-        c, hub, sub = await service.attach(request.match_info["id"], query.boolean(q, "stdout"),
-                                           query.boolean(q, "stderr"))
+        c, hub, sub = await service.attach(
+            request.match_info["id"], query.boolean(q, "stdout"), query.boolean(q, "stderr")
+        )
     except DockyardError as exc:
         return refusal(exc)
     tty = bool(c.config.get("Tty"))
     stdin = _client_stdin(c, hub, query.boolean(q, "stdin"), keys)
-    response, conn = await hijack(request, on_data=stdin.data if stdin else None,
-                                  on_eof=stdin.eof if stdin else None)
+    response, conn = await hijack(
+        request, on_data=stdin.data if stdin else None, on_eof=stdin.eof if stdin else None
+    )
     try:
         if query.boolean(q, "logs"):
-            for stream, _, data in await service.log_entries(c.id, stdout=sub.stdout, stderr=sub.stderr):
+            for stream, _, data in await service.log_entries(
+                c.id, stdout=sub.stdout, stderr=sub.stderr
+            ):
                 await conn.write(data if tty else _mux(1 if stream == "stdout" else 2, data))
         if query.boolean(q, "stream", True):
             await _pump(sub, conn, tty, stdin)
@@ -200,9 +218,15 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
                 msg = await ws.receive()
                 if msg.type in (web.WSMsgType.TEXT, web.WSMsgType.BINARY):
                     if stdin is not None:
-                        stdin.data(msg.data.encode() if msg.type == web.WSMsgType.TEXT else msg.data)
-                elif msg.type in (web.WSMsgType.CLOSE, web.WSMsgType.CLOSING, web.WSMsgType.CLOSED,
-                                  web.WSMsgType.ERROR):
+                        stdin.data(
+                            msg.data.encode() if msg.type == web.WSMsgType.TEXT else msg.data
+                        )
+                elif msg.type in (
+                    web.WSMsgType.CLOSE,
+                    web.WSMsgType.CLOSING,
+                    web.WSMsgType.CLOSED,
+                    web.WSMsgType.ERROR,
+                ):
                     break
         finally:
             if stdin is not None and not finishing:
@@ -246,8 +270,15 @@ async def logs(request: web.Request) -> web.StreamResponse:
         raise InvalidParameter(f"invalid value for tail: {tail!r}")
     since = float(q.get("since") or 0)
     until = float(q.get("until") or 0)
-    entries = service.logs(c.id, stdout=stdout, stderr=stderr, tail=tail, since=since, until=until,
-                           follow=query.boolean(q, "follow"))
+    entries = service.logs(
+        c.id,
+        stdout=stdout,
+        stderr=stderr,
+        tail=tail,
+        since=since,
+        until=until,
+        follow=query.boolean(q, "follow"),
+    )
     tty = bool(c.config.get("Tty"))
     timestamps = query.boolean(q, "timestamps")
     response = await start_stream(request, "application/vnd.docker.raw-stream")
@@ -274,7 +305,9 @@ async def exec_inspect(request: web.Request) -> web.StreamResponse:
 @routes.post("/exec/{id}/resize")
 async def exec_resize(request: web.Request) -> web.StreamResponse:
     q = request.query
-    await request.app[CONTAINERS].execs.resize(request.match_info["id"], query.integer(q, "h", 0), query.integer(q, "w", 0))
+    await request.app[CONTAINERS].execs.resize(
+        request.match_info["id"], query.integer(q, "h", 0), query.integer(q, "w", 0)
+    )
     return web.Response(status=200)
 
 
@@ -293,8 +326,9 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
 
     # moby hijacks first and reports a failing start inside the stream (exit code 126/127
     # then comes from exec inspect), which is what the docker CLI expects.
-    response, conn = await hijack(request, on_data=stdin.data if stdin else None,
-                                  on_eof=stdin.eof if stdin else None)
+    response, conn = await hijack(
+        request, on_data=stdin.data if stdin else None, on_eof=stdin.eof if stdin else None
+    )
     try:
         try:
             await execs.start(e.id, hub=hub)
@@ -302,7 +336,9 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
             text = exc.message.encode() + b"\n"
             await conn.write(text if tty else _mux(1, text))
             return response
-        sub = hub.subscribe(bool(e.config.get("AttachStdout", True)), bool(e.config.get("AttachStderr", True)))
+        sub = hub.subscribe(
+            bool(e.config.get("AttachStdout", True)), bool(e.config.get("AttachStderr", True))
+        )
         try:
             await _pump(sub, conn, tty, stdin)
             if stdin is not None and stdin.detached:
@@ -348,7 +384,9 @@ async def archive_head(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/containers/{id}/archive")
 async def archive_get(request: web.Request) -> web.StreamResponse:
-    header, chunks = await request.app[CONTAINERS].archive_get(request.match_info["id"], _archive_path(request))
+    header, chunks = await request.app[CONTAINERS].archive_get(
+        request.match_info["id"], _archive_path(request)
+    )
     response = web.StreamResponse()
     response.content_type = "application/x-tar"
     response.headers["X-Docker-Container-Path-Stat"] = header
@@ -367,9 +405,13 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
     service = request.app[CONTAINERS]
     body = await spool(request, service.images.tmpdir)
     with body:
-        await service.archive_put(request.match_info["id"], _archive_path(request), body,
-                                  query.boolean(request.query, "noOverwriteDirNonDir"),
-                                  query.boolean(request.query, "copyUIDGID"))
+        await service.archive_put(
+            request.match_info["id"],
+            _archive_path(request),
+            body,
+            query.boolean(request.query, "noOverwriteDirNonDir"),
+            query.boolean(request.query, "copyUIDGID"),
+        )
     return web.Response(status=200)
 
 
@@ -387,7 +429,9 @@ async def unpause(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/containers/{id}/top")
 async def top(request: web.Request) -> web.StreamResponse:
-    result = await request.app[CONTAINERS].top(request.match_info["id"], request.query.get("ps_args", ""))
+    result = await request.app[CONTAINERS].top(
+        request.match_info["id"], request.query.get("ps_args", "")
+    )
     return json_response(result)
 
 
@@ -444,6 +488,13 @@ async def commit(request: web.Request) -> web.StreamResponse:
     body = await query.json_body(request)
     repo = q.get("repo", "")
     image_id = await request.app[CONTAINERS].commit(
-        q.get("container", ""), repo, q.get("tag", ""), q.get("comment", ""), q.get("author", ""),
-        q.getall("changes", []), query.boolean(q, "pause", True), body or None)
+        q.get("container", ""),
+        repo,
+        q.get("tag", ""),
+        q.get("comment", ""),
+        q.get("author", ""),
+        q.getall("changes", []),
+        query.boolean(q, "pause", True),
+        body or None,
+    )
     return json_response({"Id": image_id}, status=201)

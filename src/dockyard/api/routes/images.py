@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from dockyard import errors
 from dockyard.api import query
 from dockyard.api.keys import IMAGES
 from dockyard.api.middleware import json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import byte_stream, json_lines, spool
-from dockyard import errors
 from dockyard.errors import InvalidParameter
 from dockyard.images.service import IMAGE_LIST_FILTERS, PRUNE_FILTERS
 
@@ -38,13 +38,19 @@ async def create_image(request: web.Request) -> web.StreamResponse:
             "make the image locally (docker import / docker load)"
         )
     if q.get("fromSrc") != "-":
-        raise InvalidParameter("fromSrc must be '-' (the tar in the request body); URLs are not supported")
+        raise InvalidParameter(
+            "fromSrc must be '-' (the tar in the request body); URLs are not supported"
+        )
     service = request.app[IMAGES]
     body = await spool(request, service.tmpdir)
     with body:
         image_id = await service.import_tar(
-            body, q.get("repo", ""), q.get("tag", ""), q.getall("changes", []),
-            q.get("message", ""), q.get("platform", ""),
+            body,
+            q.get("repo", ""),
+            q.get("tag", ""),
+            q.getall("changes", []),
+            q.get("message", ""),
+            q.get("platform", ""),
         )
 
     async def lines() -> AsyncIterator[object]:

@@ -53,8 +53,9 @@ def _container(body: dict) -> str:
 @routes.post("/networks/{name}/connect")
 async def connect(request: web.Request) -> web.StreamResponse:
     body = await query.json_body(request)
-    await request.app[CONTAINERS].connect(_container(body), request.match_info["name"],
-                                          body.get("EndpointConfig"))
+    await request.app[CONTAINERS].connect(
+        _container(body), request.match_info["name"], body.get("EndpointConfig")
+    )
     return web.Response(status=200)
 
 

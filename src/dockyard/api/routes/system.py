@@ -13,8 +13,22 @@ from dockyard.errors import InvalidParameter
 
 routes = Routes()
 
-EVENT_FILTERS = ("config", "container", "daemon", "event", "image", "label", "network", "node",
-                 "plugin", "scope", "secret", "service", "type", "volume")
+EVENT_FILTERS = (
+    "config",
+    "container",
+    "daemon",
+    "event",
+    "image",
+    "label",
+    "network",
+    "node",
+    "plugin",
+    "scope",
+    "secret",
+    "service",
+    "type",
+    "volume",
+)
 
 
 def _ping_response(body: bytes | None) -> web.Response:

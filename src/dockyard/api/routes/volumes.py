@@ -36,7 +36,9 @@ async def create(request: web.Request) -> web.StreamResponse:
     driver = body.get("Driver") or None
     if driver is not None and not isinstance(driver, str):
         raise InvalidParameter("Driver must be a string")
-    result = await request.app[VOLUMES].create(name, driver, body.get("DriverOpts"), body.get("Labels"))
+    result = await request.app[VOLUMES].create(
+        name, driver, body.get("DriverOpts"), body.get("Labels")
+    )
     return json_response(result, status=201)
 
 
@@ -53,5 +55,7 @@ async def inspect(request: web.Request) -> web.StreamResponse:
 
 @routes.delete("/volumes/{name}")
 async def remove(request: web.Request) -> web.StreamResponse:
-    await request.app[VOLUMES].remove(request.match_info["name"], query.boolean(request.query, "force"))
+    await request.app[VOLUMES].remove(
+        request.match_info["name"], query.boolean(request.query, "force")
+    )
     return web.Response(status=204)

@@ -16,8 +16,6 @@ def _short(cid: str) -> str:
     return cid.removeprefix("sha256:")[:12]
 
 
-
-
 def _ellipsis(text: str, width: int) -> str:
     if len(text) <= width:
         return text
@@ -30,8 +28,15 @@ def _join_host_port(host: str, port: object) -> str:
 
 def displayable_ports(ports: list[dict]) -> str:  # type: ignore[type-arg]
     """docker/cli ``formatter.DisplayablePorts``: ranges grouped, host mappings last."""
-    ports = sorted(ports, key=lambda p: (p.get("PrivatePort", 0), p.get("IP", ""),
-                                         p.get("PublicPort", 0), p.get("Type", "")))
+    ports = sorted(
+        ports,
+        key=lambda p: (
+            p.get("PrivatePort", 0),
+            p.get("IP", ""),
+            p.get("PublicPort", 0),
+            p.get("Type", ""),
+        ),
+    )
     groups: dict[str, list[int]] = {}
     order: list[str] = []
     result: list[str] = []
@@ -48,7 +53,9 @@ def displayable_ports(ports: list[dict]) -> str:  # type: ignore[type-arg]
         current, key = port.get("PrivatePort", 0), port.get("Type", "")
         if port.get("IP"):
             if port.get("PublicPort", 0) != current:
-                mappings.append(f"{_join_host_port(port['IP'], port.get('PublicPort', 0))}->{current}/{key}")
+                mappings.append(
+                    f"{_join_host_port(port['IP'], port.get('PublicPort', 0))}->{current}/{key}"
+                )
                 continue
             key = f"{port['IP']}/{key}"
         group = groups.get(key)
@@ -66,8 +73,23 @@ def displayable_ports(ports: list[dict]) -> str:  # type: ignore[type-arg]
 
 
 class ContainerRow(Context):
-    FIELDS = ("ID", "Image", "Command", "CreatedAt", "RunningFor", "Ports", "State", "Status",
-              "Size", "Names", "Labels", "Mounts", "Networks", "LocalVolumes", "Platform")
+    FIELDS = (
+        "ID",
+        "Image",
+        "Command",
+        "CreatedAt",
+        "RunningFor",
+        "Ports",
+        "State",
+        "Status",
+        "Size",
+        "Names",
+        "Labels",
+        "Mounts",
+        "Networks",
+        "LocalVolumes",
+        "Platform",
+    )
     go_type = "*formatter.ContainerContext"
 
     def __init__(self, c: dict, trunc: bool) -> None:  # type: ignore[type-arg]
@@ -143,22 +165,46 @@ class ContainerRow(Context):
         return str(sum(1 for m in self.c.get("Mounts") or [] if m.get("Driver") == "local"))
 
 
-PS_LABELS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
-             "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
-             "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
-             "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES", "Platform": "PLATFORM"}
+PS_LABELS = {
+    "ID": "CONTAINER ID",
+    "Image": "IMAGE",
+    "Command": "COMMAND",
+    "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED",
+    "Ports": "PORTS",
+    "State": "STATE",
+    "Status": "STATUS",
+    "Size": "SIZE",
+    "Names": "NAMES",
+    "Labels": "LABELS",
+    "Mounts": "MOUNTS",
+    "Networks": "NETWORKS",
+    "LocalVolumes": "LOCAL VOLUMES",
+    "Platform": "PLATFORM",
+}
 
 
-@command("[OPTIONS]", "List containers", [
-    Flag("all", "a", help="Show all containers (default shows just running)"),
-    Flag("filter", "f", "list", help="Filter output based on conditions provided"),
-    Flag("format", "", "str", help="Format output using a custom template"),
-    Flag("last", "n", "int", default=-1, help="Show n last created containers (includes all states)"),
-    Flag("latest", "l", help="Show the latest created container (includes all states)"),
-    Flag("no-trunc", help="Don't truncate output"),
-    Flag("quiet", "q", help="Only display container IDs"),
-    Flag("size", "s", help="Display total file sizes"),
-], args=(0, 0))
+@command(
+    "[OPTIONS]",
+    "List containers",
+    [
+        Flag("all", "a", help="Show all containers (default shows just running)"),
+        Flag("filter", "f", "list", help="Filter output based on conditions provided"),
+        Flag("format", "", "str", help="Format output using a custom template"),
+        Flag(
+            "last",
+            "n",
+            "int",
+            default=-1,
+            help="Show n last created containers (includes all states)",
+        ),
+        Flag("latest", "l", help="Show the latest created container (includes all states)"),
+        Flag("no-trunc", help="Don't truncate output"),
+        Flag("quiet", "q", help="Only display container IDs"),
+        Flag("size", "s", help="Display total file sizes"),
+    ],
+    args=(0, 0),
+)
 def ps(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     fmt = opts["format"]
     if opts["quiet"]:
@@ -169,8 +215,12 @@ def ps(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
             fmt += "\t{{.Size}}"
     limit = 1 if opts["latest"] else opts["last"]
     size = opts["size"] or (not opts["quiet"] and ".Size" in fmt)
-    params = {"all": "1" if opts["all"] else None, "limit": str(limit) if limit not in (-1, 0) else None,
-              "size": "1" if size else None, "filters": filters_param(opts["filter"])}
+    params = {
+        "all": "1" if opts["all"] else None,
+        "limit": str(limit) if limit not in (-1, 0) else None,
+        "size": "1" if size else None,
+        "filters": filters_param(opts["filter"]),
+    }
     containers = cli.client.json("GET", "/containers/json", params)
     rows = [ContainerRow(c, not opts["no_trunc"]) for c in containers]
     sys.stdout.write(format_rows(rows, fmt, PS_LABELS))
@@ -210,8 +260,12 @@ def _each(names: list[str], action) -> int:  # type: ignore[no-untyped-def]
         if i not in errors:
             sys.stdout.write(name + "\n")
     if errors:
-        raise CommandError("\n".join(f"Error response from daemon: {errors[i].message}"  # type: ignore[attr-defined]
-                                     for i in sorted(errors)))
+        raise CommandError(
+            "\n".join(
+                f"Error response from daemon: {errors[i].message}"  # type: ignore[attr-defined]
+                for i in sorted(errors)
+            )
+        )
     return 0
 
 
@@ -222,43 +276,67 @@ def _post(cli, path: str, params=None):  # type: ignore[no-untyped-def]
     return action
 
 
-@command("[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers", [
-    Flag("signal", "s", "str", default="", help="Signal to send to the container"),
-    Flag("time", "t", "int", help="Seconds to wait before killing the container"),
-], args=(1, None))
+@command(
+    "[OPTIONS] CONTAINER [CONTAINER...]",
+    "Stop one or more running containers",
+    [
+        Flag("signal", "s", "str", default="", help="Signal to send to the container"),
+        Flag("time", "t", "int", help="Seconds to wait before killing the container"),
+    ],
+    args=(1, None),
+)
 def stop(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     params = {"signal": opts["signal"] or None, "t": opts["time"]}
     return _each(args, _post(cli, "/containers/{}/stop", params))
 
 
-@command("[OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers", [
-    Flag("signal", "s", "str", default="", help="Signal to send to the container"),
-    Flag("time", "t", "int", help="Seconds to wait before killing the container"),
-], args=(1, None))
+@command(
+    "[OPTIONS] CONTAINER [CONTAINER...]",
+    "Restart one or more containers",
+    [
+        Flag("signal", "s", "str", default="", help="Signal to send to the container"),
+        Flag("time", "t", "int", help="Seconds to wait before killing the container"),
+    ],
+    args=(1, None),
+)
 def restart(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     params = {"signal": opts["signal"] or None, "t": opts["time"]}
     return _each(args, _post(cli, "/containers/{}/restart", params))
 
 
-@command("[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers", [
-    Flag("signal", "s", "str", default="", help="Signal to send to the container"),
-], args=(1, None))
+@command(
+    "[OPTIONS] CONTAINER [CONTAINER...]",
+    "Kill one or more running containers",
+    [
+        Flag("signal", "s", "str", default="", help="Signal to send to the container"),
+    ],
+    args=(1, None),
+)
 def kill(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return _each(args, _post(cli, "/containers/{}/kill", {"signal": opts["signal"] or None}))
 
 
-@command("CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", args=(1, None))
+@command(
+    "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", args=(1, None)
+)
 def pause(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return _each(args, _post(cli, "/containers/{}/pause"))
 
 
-@command("CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers", args=(1, None))
+@command(
+    "CONTAINER [CONTAINER...]",
+    "Unpause all processes within one or more containers",
+    args=(1, None),
+)
 def unpause(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return _each(args, _post(cli, "/containers/{}/unpause"))
 
 
-@command("CONTAINER [CONTAINER...]", "Block until one or more containers stop, then print their exit codes",
-         args=(1, None))
+@command(
+    "CONTAINER [CONTAINER...]",
+    "Block until one or more containers stop, then print their exit codes",
+    args=(1, None),
+)
 def wait(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.client.errors import APIError
 
@@ -276,14 +354,22 @@ def wait(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers", [
-    Flag("force", "f", help="Force the removal of a running container (uses SIGKILL)"),
-    Flag("link", "l", help="Remove the specified link"),
-    Flag("volumes", "v", help="Remove anonymous volumes associated with the container"),
-], args=(1, None))
+@command(
+    "[OPTIONS] CONTAINER [CONTAINER...]",
+    "Remove one or more containers",
+    [
+        Flag("force", "f", help="Force the removal of a running container (uses SIGKILL)"),
+        Flag("link", "l", help="Remove the specified link"),
+        Flag("volumes", "v", help="Remove anonymous volumes associated with the container"),
+    ],
+    args=(1, None),
+)
 def rm(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
-    params = {"force": "1" if opts["force"] else None, "link": "1" if opts["link"] else None,
-              "v": "1" if opts["volumes"] else None}
+    params = {
+        "force": "1" if opts["force"] else None,
+        "link": "1" if opts["link"] else None,
+        "v": "1" if opts["volumes"] else None,
+    }
 
     def action(name: str) -> None:
         cli.client.raw("DELETE", f"/containers/{name.strip('/')}", params).close()
@@ -303,24 +389,40 @@ def rm(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS] CONTAINER", "Fetch the logs of a container", [
-    Flag("details", "", help="Show extra details provided to logs"),
-    Flag("follow", "f", help="Follow log output"),
-    Flag("since", "", "str", default="", help="Show logs since timestamp or relative"),
-    Flag("tail", "n", "str", default="all", help="Number of lines to show from the end of the logs"),
-    Flag("timestamps", "t", help="Show timestamps"),
-    Flag("until", "", "str", default="", help="Show logs before a timestamp or relative"),
-], args=(1, 1))
+@command(
+    "[OPTIONS] CONTAINER",
+    "Fetch the logs of a container",
+    [
+        Flag("details", "", help="Show extra details provided to logs"),
+        Flag("follow", "f", help="Follow log output"),
+        Flag("since", "", "str", default="", help="Show logs since timestamp or relative"),
+        Flag(
+            "tail",
+            "n",
+            "str",
+            default="all",
+            help="Number of lines to show from the end of the logs",
+        ),
+        Flag("timestamps", "t", help="Show timestamps"),
+        Flag("until", "", "str", default="", help="Show logs before a timestamp or relative"),
+    ],
+    args=(1, 1),
+)
 def logs(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.cli.commands.system import _parse_time_arg
     from dockyard.cli.stream import _write_all, demux
 
     info = cli.client.json("GET", f"/containers/{args[0]}/json")
-    params = [("details", "1" if opts["details"] else None),
-              ("follow", "1" if opts["follow"] else None),
-              ("since", _parse_time_arg(opts["since"]) or None), ("stderr", "1"), ("stdout", "1"),
-              ("tail", opts["tail"] or None), ("timestamps", "1" if opts["timestamps"] else None),
-              ("until", _parse_time_arg(opts["until"]) or None)]
+    params = [
+        ("details", "1" if opts["details"] else None),
+        ("follow", "1" if opts["follow"] else None),
+        ("since", _parse_time_arg(opts["since"]) or None),
+        ("stderr", "1"),
+        ("stdout", "1"),
+        ("tail", opts["tail"] or None),
+        ("timestamps", "1" if opts["timestamps"] else None),
+        ("until", _parse_time_arg(opts["until"]) or None),
+    ]
     response = cli.client.raw("GET", f"/containers/{info['Id']}/logs", params)
     sys.stdout.flush()
     try:
@@ -334,8 +436,12 @@ def logs(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("CONTAINER [ps OPTIONS]", "Display the running processes of a container", args=(1, None),
-         interspersed=False)
+@command(
+    "CONTAINER [ps OPTIONS]",
+    "Display the running processes of a container",
+    args=(1, None),
+    interspersed=False,
+)
 def top(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     params = {"ps_args": " ".join(args[1:])} if len(args) > 1 else None
     result = cli.client.json("GET", f"/containers/{args[0]}/top", params)
@@ -349,10 +455,15 @@ def top(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS] CONTAINER [CONTAINER...]", "Display detailed information on one or more containers", [
-    Flag("format", "f", "str", help="Format output using a custom template"),
-    Flag("size", "s", help="Display total file sizes"),
-], args=(1, None))
+@command(
+    "[OPTIONS] CONTAINER [CONTAINER...]",
+    "Display detailed information on one or more containers",
+    [
+        Flag("format", "f", "str", help="Format output using a custom template"),
+        Flag("size", "s", help="Display total file sizes"),
+    ],
+    args=(1, None),
+)
 def inspect(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.cli.render import inspect_output
     from dockyard.client.errors import APIError
@@ -386,20 +497,29 @@ def rename(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS]", "Remove all stopped containers", [
-    Flag("filter", "", "list", help='Provide filter values (e.g. "until=<timestamp>")'),
-    Flag("force", "f", help="Do not prompt for confirmation"),
-], args=(0, 0))
+@command(
+    "[OPTIONS]",
+    "Remove all stopped containers",
+    [
+        Flag("filter", "", "list", help='Provide filter values (e.g. "until=<timestamp>")'),
+        Flag("force", "f", help="Do not prompt for confirmation"),
+    ],
+    args=(0, 0),
+)
 def prune(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.cli.units import human_size
 
     if not opts["force"]:
-        sys.stdout.write("WARNING! This will remove all stopped containers.\n"
-                         "Are you sure you want to continue? [y/N] ")
+        sys.stdout.write(
+            "WARNING! This will remove all stopped containers.\n"
+            "Are you sure you want to continue? [y/N] "
+        )
         sys.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
-    result = cli.client.json("POST", "/containers/prune", {"filters": filters_param(opts["filter"])})
+    result = cli.client.json(
+        "POST", "/containers/prune", {"filters": filters_param(opts["filter"])}
+    )
     deleted = result.get("ContainersDeleted") or []
     if deleted:
         sys.stdout.write("Deleted Containers:\n" + "".join(d + "\n" for d in deleted) + "\n")
@@ -407,8 +527,11 @@ def prune(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container",
-         args=(1, 2))
+@command(
+    "CONTAINER [PRIVATE_PORT[/PROTO]]",
+    "List port mappings or a specific mapping for the container",
+    args=(1, 2),
+)
 def port(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     info = cli.client.json("GET", f"/containers/{args[0]}/json")
     ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
@@ -416,9 +539,13 @@ def port(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if len(args) == 2:
         num, _, proto = args[1].partition("/")
         if not num or num.strip("0123456789"):
-            raise CommandError(f'Error: invalid port ({num}): strconv.ParseUint: parsing "{num}": invalid syntax')
+            raise CommandError(
+                f'Error: invalid port ({num}): strconv.ParseUint: parsing "{num}": invalid syntax'
+            )
         if int(num) > 65535:
-            raise CommandError(f'Error: invalid port ({num}): strconv.ParseUint: parsing "{num}": value out of range')
+            raise CommandError(
+                f'Error: invalid port ({num}): strconv.ParseUint: parsing "{num}": value out of range'
+            )
         frontends = ports.get(f"{num}/{proto or 'tcp'}") or []
         if not frontends:
             raise CommandError(f"Error: No public port '{args[1]}' published for {args[0]}")
@@ -426,7 +553,9 @@ def port(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     else:
         for key, frontends in ports.items():
             for f in frontends or []:
-                out.append(f"{key} -> {_join_host_port(f.get('HostIp', ''), f.get('HostPort', ''))}")
+                out.append(
+                    f"{key} -> {_join_host_port(f.get('HostIp', ''), f.get('HostPort', ''))}"
+                )
 
     def natural(s: str) -> list:  # type: ignore[type-arg]
         parts, num = [], ""
@@ -447,16 +576,25 @@ def port(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("CONTAINER", "Inspect changes to files or directories on a container's filesystem", args=(1, 1))
+@command(
+    "CONTAINER", "Inspect changes to files or directories on a container's filesystem", args=(1, 1)
+)
 def diff(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     changes = cli.client.json("GET", f"/containers/{args[0]}/changes") or []
-    sys.stdout.write("".join(f"{'CAD'[c['Kind']] if c['Kind'] in (0, 1, 2) else '?'} {c['Path']}\n"
-                             for c in changes))
+    sys.stdout.write(
+        "".join(
+            f"{'CAD'[c['Kind']] if c['Kind'] in (0, 1, 2) else '?'} {c['Path']}\n" for c in changes
+        )
+    )
     return 0
 
 
-@command("[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive",
-         [Flag("output", "o", "str", default="", help="Write to a file, instead of STDOUT")], args=(1, 1))
+@command(
+    "[OPTIONS] CONTAINER",
+    "Export a container's filesystem as a tar archive",
+    [Flag("output", "o", "str", default="", help="Write to a file, instead of STDOUT")],
+    args=(1, 1),
+)
 def export(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
 
     if not opts["output"] and sys.stdout.isatty():

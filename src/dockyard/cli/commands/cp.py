@@ -34,8 +34,14 @@ def _stat(header: str | None) -> dict:  # type: ignore[type-arg]
     return json.loads(base64.b64decode(header))  # type: ignore[return-value]
 
 
-def _copy_from(cli, name: str, src: str, dest: str, quiet: bool,  # type: ignore[no-untyped-def]
-               rebase: str | None = None) -> int:
+def _copy_from(
+    cli,
+    name: str,
+    src: str,
+    dest: str,
+    quiet: bool,  # type: ignore[no-untyped-def]
+    rebase: str | None = None,
+) -> int:
     import tarfile
 
     response = cli.client.raw("GET", f"/containers/{name}/archive", {"path": src})
@@ -92,8 +98,14 @@ def _copy_from(cli, name: str, src: str, dest: str, quiet: bool,  # type: ignore
         response.close()
 
 
-def _copy_to(cli, src: str, name: str, dest: str, copy_uid_gid: bool = False,  # type: ignore[no-untyped-def]
-             rebase: str | None = None) -> int:
+def _copy_to(
+    cli,
+    src: str,
+    name: str,
+    dest: str,
+    copy_uid_gid: bool = False,  # type: ignore[no-untyped-def]
+    rebase: str | None = None,
+) -> int:
     import tarfile
     import tempfile
 
@@ -104,7 +116,9 @@ def _copy_to(cli, src: str, name: str, dest: str, copy_uid_gid: bool = False,  #
         params = {"noOverwriteDirNonDir": "true", "path": dest}
         if copy_uid_gid:
             params["copyUIDGID"] = "true"
-        cli.client.raw("PUT", f"/containers/{name}/archive", params, sys.stdin.buffer, headers).close()
+        cli.client.raw(
+            "PUT", f"/containers/{name}/archive", params, sys.stdin.buffer, headers
+        ).close()
         return 0
     if not os.path.lexists(src):
         raise CommandError(f"lstat {src}: no such file or directory")
@@ -119,7 +133,10 @@ def _copy_to(cli, src: str, name: str, dest: str, copy_uid_gid: bool = False,  #
     src_is_dir = os.path.isdir(src) and not os.path.islink(src)
     contents_only = src.endswith("/.")
     if stat is not None and stat.get("mode", 0) & _GO_DIR:
-        upload_dir, arcname = dest, (None if contents_only else rebase or os.path.basename(src.rstrip("/")))
+        upload_dir, arcname = (
+            dest,
+            (None if contents_only else rebase or os.path.basename(src.rstrip("/"))),
+        )
     else:
         if stat is not None and src_is_dir:
             raise CommandError(f'cannot copy a directory to a file: "{dest}"')
@@ -142,12 +159,16 @@ def _copy_to(cli, src: str, name: str, dest: str, copy_uid_gid: bool = False,  #
     return 0
 
 
-@command("[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tdockyard cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
-         "Copy files/folders between a container and the local filesystem", [
-    Flag("archive", "a", help="Archive mode (copy all uid/gid information)"),
-    Flag("follow-link", "L", help="Always follow symbol link in SRC_PATH"),
-    Flag("quiet", "q", help="Suppress progress output during copy"),
-], args=(2, 2))
+@command(
+    "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tdockyard cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+    "Copy files/folders between a container and the local filesystem",
+    [
+        Flag("archive", "a", help="Archive mode (copy all uid/gid information)"),
+        Flag("follow-link", "L", help="Always follow symbol link in SRC_PATH"),
+        Flag("quiet", "q", help="Suppress progress output during copy"),
+    ],
+    args=(2, 2),
+)
 def cp(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     (src_name, src), (dest_name, dest) = _split(args[0]), _split(args[1])
     if src_name and dest_name:
@@ -163,8 +184,14 @@ def cp(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         return _copy_from(cli, src_name, src, dest, opts["quiet"], rebase)
     if opts["follow_link"] and os.path.islink(src):
         # -L copies what the link points at, under the link's own name (docker cli's GetRebaseName).
-        return _copy_to(cli, os.path.realpath(src), dest_name, dest, opts["archive"],
-                        os.path.basename(src.rstrip("/")))
+        return _copy_to(
+            cli,
+            os.path.realpath(src),
+            dest_name,
+            dest,
+            opts["archive"],
+            os.path.basename(src.rstrip("/")),
+        )
     return _copy_to(cli, src, dest_name, dest, opts["archive"])
 
 

@@ -21,18 +21,30 @@ _CREATE_FLAGS = [
     Flag("network", "", "str", default="", help="Connect a container to a network"),
     Flag("net", "", "str", default="", help="Connect a container to a network"),
     Flag("memory", "m", "str", default="", help="Memory limit"),
-    Flag("memory-swap", "", "str", default="", help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap"),
+    Flag(
+        "memory-swap",
+        "",
+        "str",
+        default="",
+        help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
+    ),
     Flag("memory-reservation", "", "str", default="", help="Memory soft limit"),
     Flag("cpus", "", "str", default="", help="Number of CPUs"),
     Flag("cpu-shares", "c", "int", default=0, help="CPU shares (relative weight)"),
     Flag("cpuset-cpus", "", "str", default="", help="CPUs in which to allow execution (0-3, 0,1)"),
-    Flag("pids-limit", "", "int", default=0, help="Tune container pids limit (set -1 for unlimited)"),
+    Flag(
+        "pids-limit", "", "int", default=0, help="Tune container pids limit (set -1 for unlimited)"
+    ),
     Flag("ulimit", "", "list", help="Ulimit options"),
     Flag("cap-add", "", "list", help="Add Linux capabilities"),
     Flag("cap-drop", "", "list", help="Drop Linux capabilities"),
     Flag("privileged", "", help="Give extended privileges to this container"),
     Flag("read-only", "", help="Mount the container's root filesystem as read only"),
-    Flag("init", "", help="Run an init inside the container that forwards signals and reaps processes"),
+    Flag(
+        "init",
+        "",
+        help="Run an init inside the container that forwards signals and reaps processes",
+    ),
     Flag("restart", "", "str", default="no", help="Restart policy to apply when a container exits"),
     Flag("stop-signal", "", "str", default="", help="Signal to stop the container"),
     Flag("stop-timeout", "", "int", help="Timeout (in seconds) to stop a container"),
@@ -46,8 +58,20 @@ _CREATE_FLAGS = [
     Flag("health-cmd", "", "str", default="", help="Command to run to check health"),
     Flag("health-interval", "", "str", default="", help="Time between running the check"),
     Flag("health-timeout", "", "str", default="", help="Maximum time to allow one check to run"),
-    Flag("health-retries", "", "int", default=0, help="Consecutive failures needed to report unhealthy"),
-    Flag("health-start-period", "", "str", default="", help="Start period for the container to initialize"),
+    Flag(
+        "health-retries",
+        "",
+        "int",
+        default=0,
+        help="Consecutive failures needed to report unhealthy",
+    ),
+    Flag(
+        "health-start-period",
+        "",
+        "str",
+        default="",
+        help="Start period for the container to initialize",
+    ),
     Flag("no-healthcheck", "", help="Disable any container-specified HEALTHCHECK"),
     Flag("publish", "p", "list", help="Publish a container's port(s) to the host"),
     Flag("publish-all", "P", help="Publish all exposed ports to random ports"),
@@ -56,14 +80,32 @@ _CREATE_FLAGS = [
     Flag("tmpfs", "", "list", help="Mount a tmpfs directory"),
     Flag("mount", "", "list", help="Attach a filesystem mount to the container"),
     Flag("group-add", "", "list", help="Add additional groups to join"),
-    Flag("platform", "", "str", default="", help="Set platform if server is multi-platform capable"),
-    Flag("pull", "", "str", default="missing", help='Pull image before running ("always", "missing", "never")'),
+    Flag(
+        "platform", "", "str", default="", help="Set platform if server is multi-platform capable"
+    ),
+    Flag(
+        "pull",
+        "",
+        "str",
+        default="missing",
+        help='Pull image before running ("always", "missing", "never")',
+    ),
     Flag("quiet", "q", help="Suppress the pull output"),
     Flag("name", "", "str", default="", help="Assign a name to the container"),
     Flag("interactive", "i", help="Keep STDIN open even if not attached"),
     Flag("tty", "t", help="Allocate a pseudo-TTY"),
-    Flag("rm", "", help="Automatically remove the container and its associated anonymous volumes when it exits"),
-    Flag("detach-keys", "", "str", default="", help="Override the key sequence for detaching a container"),
+    Flag(
+        "rm",
+        "",
+        help="Automatically remove the container and its associated anonymous volumes when it exits",
+    ),
+    Flag(
+        "detach-keys",
+        "",
+        "str",
+        default="",
+        help="Override the key sequence for detaching a container",
+    ),
     Flag("ipc", "", "str", default="", help="IPC mode to use"),
     Flag("pid", "", "str", default="", help="PID namespace to use"),
     Flag("uts", "", "str", default="", help="UTS namespace to use"),
@@ -85,7 +127,15 @@ class UsageError(Exception):
 
 def _go_duration_ns(text: str) -> int:
     """Go ``time.ParseDuration`` in nanoseconds (``1m30s``, ``500ms``)."""
-    units = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+    units = {
+        "ns": 1,
+        "us": 1000,
+        "µs": 1000,
+        "ms": 10**6,
+        "s": 10**9,
+        "m": 60 * 10**9,
+        "h": 3600 * 10**9,
+    }
     if text in ("0", ""):
         return 0
     total, i, neg = 0.0, 0, text.startswith("-")
@@ -147,7 +197,7 @@ def _parse_ports(specs: list[str]) -> tuple[dict, dict]:  # type: ignore[type-ar
         ip = ""
         if raw.startswith("["):
             end = raw.find("]")
-            ip, raw = raw[1:end], raw[end + 2:]
+            ip, raw = raw[1:end], raw[end + 2 :]
         parts = raw.split(":")
         if len(parts) == 3:
             ip, host, cont = parts
@@ -169,7 +219,9 @@ def _parse_ports(specs: list[str]) -> tuple[dict, dict]:  # type: ignore[type-ar
         cports = rng(cont)
         hports = rng(host) if host else []
         if hports and len(hports) != len(cports) and len(hports) != 1:
-            raise UsageError(f"invalid ranges specified for container and host Ports: {cont} and {host}")
+            raise UsageError(
+                f"invalid ranges specified for container and host Ports: {cont} and {host}"
+            )
         for n, port in enumerate(cports):
             key = f"{port}/{proto}"
             exposed[key] = {}
@@ -196,20 +248,27 @@ def _parse_mount(spec: str) -> dict:  # type: ignore[type-arg]
         elif key == "bind-propagation":
             mount.setdefault("BindOptions", {})["Propagation"] = value  # type: ignore[index]
         elif key == "volume-nocopy":
-            mount.setdefault("VolumeOptions", {})["NoCopy"] = not eq or value.lower() in ("1", "true")  # type: ignore[index]
+            mount.setdefault("VolumeOptions", {})["NoCopy"] = not eq or value.lower() in (
+                "1",
+                "true",
+            )  # type: ignore[index]
         elif key == "volume-driver":
             mount.setdefault("VolumeOptions", {}).setdefault("DriverConfig", {})["Name"] = value  # type: ignore[union-attr]
         elif key == "volume-opt":
             k, _, v = value.partition("=")
-            mount.setdefault("VolumeOptions", {}).setdefault("DriverConfig", {}).setdefault("Options", {})[k] = v  # type: ignore[union-attr]
+            mount.setdefault("VolumeOptions", {}).setdefault("DriverConfig", {}).setdefault(
+                "Options", {}
+            )[k] = v  # type: ignore[union-attr]
         elif key == "tmpfs-size":
             mount.setdefault("TmpfsOptions", {})["SizeBytes"] = _ram(value)  # type: ignore[index]
         elif key == "tmpfs-mode":
             mount.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)  # type: ignore[index]
         else:
-            raise UsageError(f"invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{key}' in '{field}'")
+            raise UsageError(
+                f"invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{key}' in '{field}'"
+            )
     if "Target" not in mount:
-        raise UsageError(f"invalid argument \"{spec}\" for \"--mount\" flag: target is required")
+        raise UsageError(f'invalid argument "{spec}" for "--mount" flag: target is required')
     return mount
 
 
@@ -218,10 +277,23 @@ def _cap(name: str) -> str:
     return up if up == "ALL" or up.startswith("CAP_") else "CAP_" + up
 
 
-_ZERO_ENDPOINT = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
-                  "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-                  "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                  "DNSNames": None}
+_ZERO_ENDPOINT = {
+    "IPAMConfig": None,
+    "Links": None,
+    "Aliases": None,
+    "MacAddress": "",
+    "DriverOpts": None,
+    "GwPriority": 0,
+    "NetworkID": "",
+    "EndpointID": "",
+    "Gateway": "",
+    "IPAddress": "",
+    "IPPrefixLen": 0,
+    "IPv6Gateway": "",
+    "GlobalIPv6Address": "",
+    "GlobalIPv6PrefixLen": 0,
+    "DNSNames": None,
+}
 
 
 def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  # type: ignore[type-arg]
@@ -231,7 +303,9 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
     attach = [a.lower() for a in opts["attach"]]
     for a in attach:
         if a not in ("stdin", "stdout", "stderr"):
-            raise UsageError(f"invalid argument \"{a}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR")
+            raise UsageError(
+                f'invalid argument "{a}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR'
+            )
     if attach:
         a_in, a_out, a_err = "stdin" in attach, "stdout" in attach, "stderr" in attach
     else:
@@ -244,7 +318,9 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
     env = [e if "=" in e or e not in os.environ else f"{e}={os.environ[e]}" for e in opts["env"]]
     env = [line for path in opts["env_file"] for line in _read_kv_file(path, True)] + env
     labels: dict[str, str] = {}
-    for line in [x for path in opts["label_file"] for x in _read_kv_file(path, False)] + opts["label"]:
+    for line in [x for path in opts["label_file"] for x in _read_kv_file(path, False)] + opts[
+        "label"
+    ]:
         k, _, v = line.partition("=")
         labels[k] = v
     exposed, bindings = _parse_ports(opts["publish"])
@@ -264,12 +340,16 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
     if rname not in ("no", "always", "unless-stopped", "on-failure"):
         raise UsageError(f"invalid restart policy: {restart}")
     if rcount and rname != "on-failure":
-        raise UsageError("invalid restart policy format: maximum retry count can only be used with 'on-failure'")
+        raise UsageError(
+            "invalid restart policy format: maximum retry count can only be used with 'on-failure'"
+        )
     ulimits = []
     for spec in opts["ulimit"]:
         name, eq, values = spec.partition("=")
         if not eq:
-            raise UsageError(f"invalid argument \"{spec}\" for \"--ulimit\" flag: invalid ulimit argument: {spec}")
+            raise UsageError(
+                f'invalid argument "{spec}" for "--ulimit" flag: invalid ulimit argument: {spec}'
+            )
         soft, _, hard = values.partition(":")
         ulimits.append({"Name": name, "Hard": int(hard or soft), "Soft": int(soft)})
     devices = []
@@ -282,28 +362,52 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
             perms, parts = parts[1], parts[:1]
         if not perms or len(perms) > 3 or set(perms) - set("rwm") or len(set(perms)) != len(perms):
             raise UsageError(f"bad mode specified: {perms}")
-        devices.append({"PathOnHost": parts[0], "PathInContainer": parts[1] if len(parts) > 1 else parts[0],
-                        "CgroupPermissions": perms})
+        devices.append(
+            {
+                "PathOnHost": parts[0],
+                "PathInContainer": parts[1] if len(parts) > 1 else parts[0],
+                "CgroupPermissions": perms,
+            }
+        )
     nano_cpus = 0
     if opts["cpus"]:
         try:
             nano_cpus = round(float(opts["cpus"]) * 1e9)
         except ValueError:
-            raise UsageError(f"invalid argument \"{opts['cpus']}\" for \"--cpus\" flag: failed to parse {opts['cpus']} as a rational number") from None
+            raise UsageError(
+                f'invalid argument "{opts["cpus"]}" for "--cpus" flag: failed to parse {opts["cpus"]} as a rational number'
+            ) from None
     swap = -1 if opts["memory_swap"] == "-1" else _ram(opts["memory_swap"])
 
     config: dict[str, object] = {
-        "Hostname": opts["hostname"], "Domainname": opts["domainname"], "User": opts["user"],
-        "AttachStdin": a_in, "AttachStdout": a_out, "AttachStderr": a_err,
+        "Hostname": opts["hostname"],
+        "Domainname": opts["domainname"],
+        "User": opts["user"],
+        "AttachStdin": a_in,
+        "AttachStdout": a_out,
+        "AttachStderr": a_err,
     }
     if exposed:
         config["ExposedPorts"] = exposed
-    config.update({
-        "Tty": bool(opts["tty"]), "OpenStdin": bool(opts["interactive"]),
-        "StdinOnce": bool(opts["interactive"]) and a_in, "Env": env or None, "Cmd": cmd or None,
-    })
-    health_set = any(opts[k] for k in ("health_cmd", "health_interval", "health_timeout",
-                                       "health_start_period", "health_retries"))
+    config.update(
+        {
+            "Tty": bool(opts["tty"]),
+            "OpenStdin": bool(opts["interactive"]),
+            "StdinOnce": bool(opts["interactive"]) and a_in,
+            "Env": env or None,
+            "Cmd": cmd or None,
+        }
+    )
+    health_set = any(
+        opts[k]
+        for k in (
+            "health_cmd",
+            "health_interval",
+            "health_timeout",
+            "health_start_period",
+            "health_retries",
+        )
+    )
     if opts["no_healthcheck"]:
         if health_set:
             raise UsageError("--no-healthcheck conflicts with --health-* options")
@@ -312,18 +416,26 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
         hc: dict[str, object] = {}
         if opts["health_cmd"]:
             hc["Test"] = ["CMD-SHELL", opts["health_cmd"]]
-        for key, flag in (("Interval", "health_interval"), ("Timeout", "health_timeout"),
-                          ("StartPeriod", "health_start_period")):
+        for key, flag in (
+            ("Interval", "health_interval"),
+            ("Timeout", "health_timeout"),
+            ("StartPeriod", "health_start_period"),
+        ):
             if opts[flag]:
                 hc[key] = _go_duration_ns(opts[flag])
         if opts["health_retries"]:
             hc["Retries"] = opts["health_retries"]
         config["Healthcheck"] = hc
-    config.update({
-        "Image": image, "Volumes": volumes, "WorkingDir": opts["workdir"],
-        "Entrypoint": [opts["entrypoint"]] if opts["entrypoint"] is not None else None,
-        "OnBuild": None, "Labels": labels,
-    })
+    config.update(
+        {
+            "Image": image,
+            "Volumes": volumes,
+            "WorkingDir": opts["workdir"],
+            "Entrypoint": [opts["entrypoint"]] if opts["entrypoint"] is not None else None,
+            "OnBuild": None,
+            "Labels": labels,
+        }
+    )
     if opts["stop_signal"]:
         config["StopSignal"] = opts["stop_signal"]
     if opts["stop_timeout"] is not None:
@@ -339,18 +451,33 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
         k, _, v = item.partition("=")
         log_config[k] = v
     host: dict[str, object] = {
-        "Binds": binds or None, "ContainerIDFile": opts["cidfile"],
+        "Binds": binds or None,
+        "ContainerIDFile": opts["cidfile"],
         "LogConfig": {"Type": opts["log_driver"], "Config": log_config},
-        "NetworkMode": network, "PortBindings": bindings,
+        "NetworkMode": network,
+        "PortBindings": bindings,
         "RestartPolicy": {"Name": rname, "MaximumRetryCount": int(rcount or 0)},
-        "AutoRemove": bool(opts["rm"]), "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": console,
+        "AutoRemove": bool(opts["rm"]),
+        "VolumeDriver": "",
+        "VolumesFrom": None,
+        "ConsoleSize": console,
         "CapAdd": [_cap(c) for c in opts["cap_add"]] or None,
         "CapDrop": [_cap(c) for c in opts["cap_drop"]] or None,
-        "CgroupnsMode": "", "Dns": list(opts["dns"]), "DnsOptions": [], "DnsSearch": [],
-        "ExtraHosts": list(opts["add_host"]) or None, "GroupAdd": list(opts["group_add"]) or None,
-        "IpcMode": opts["ipc"], "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": opts["pid"],
-        "Privileged": bool(opts["privileged"]), "PublishAllPorts": bool(opts["publish_all"]),
-        "ReadonlyRootfs": bool(opts["read_only"]), "SecurityOpt": list(opts["security_opt"]) or None,
+        "CgroupnsMode": "",
+        "Dns": list(opts["dns"]),
+        "DnsOptions": [],
+        "DnsSearch": [],
+        "ExtraHosts": list(opts["add_host"]) or None,
+        "GroupAdd": list(opts["group_add"]) or None,
+        "IpcMode": opts["ipc"],
+        "Cgroup": "",
+        "Links": None,
+        "OomScoreAdj": 0,
+        "PidMode": opts["pid"],
+        "Privileged": bool(opts["privileged"]),
+        "PublishAllPorts": bool(opts["publish_all"]),
+        "ReadonlyRootfs": bool(opts["read_only"]),
+        "SecurityOpt": list(opts["security_opt"]) or None,
     }
     if opts["tmpfs"]:
         tmpfs = {}
@@ -363,18 +490,40 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
         host["Sysctls"] = dict(s.partition("=")[::2] for s in opts["sysctl"])
     if opts["runtime"]:
         host["Runtime"] = opts["runtime"]
-    host.update({
-        "Isolation": "", "CpuShares": opts["cpu_shares"], "Memory": _ram(opts["memory"]),
-        "NanoCpus": nano_cpus, "CgroupParent": opts["cgroup_parent"], "BlkioWeight": 0,
-        "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
-        "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0,
-        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": opts["cpuset_cpus"],
-        "CpusetMems": "", "Devices": devices, "DeviceCgroupRules": None, "DeviceRequests": None,
-        "MemoryReservation": _ram(opts["memory_reservation"]), "MemorySwap": swap,
-        "MemorySwappiness": -1, "OomKillDisable": bool(opts["oom_kill_disable"]),
-        "PidsLimit": opts["pids_limit"], "Ulimits": ulimits, "CpuCount": 0, "CpuPercent": 0,
-        "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
-    })
+    host.update(
+        {
+            "Isolation": "",
+            "CpuShares": opts["cpu_shares"],
+            "Memory": _ram(opts["memory"]),
+            "NanoCpus": nano_cpus,
+            "CgroupParent": opts["cgroup_parent"],
+            "BlkioWeight": 0,
+            "BlkioWeightDevice": [],
+            "BlkioDeviceReadBps": [],
+            "BlkioDeviceWriteBps": [],
+            "BlkioDeviceReadIOps": [],
+            "BlkioDeviceWriteIOps": [],
+            "CpuPeriod": 0,
+            "CpuQuota": 0,
+            "CpuRealtimePeriod": 0,
+            "CpuRealtimeRuntime": 0,
+            "CpusetCpus": opts["cpuset_cpus"],
+            "CpusetMems": "",
+            "Devices": devices,
+            "DeviceCgroupRules": None,
+            "DeviceRequests": None,
+            "MemoryReservation": _ram(opts["memory_reservation"]),
+            "MemorySwap": swap,
+            "MemorySwappiness": -1,
+            "OomKillDisable": bool(opts["oom_kill_disable"]),
+            "PidsLimit": opts["pids_limit"],
+            "Ulimits": ulimits,
+            "CpuCount": 0,
+            "CpuPercent": 0,
+            "IOMaximumIOps": 0,
+            "IOMaximumBandwidth": 0,
+        }
+    )
     if opts["mount"]:
         host["Mounts"] = [_parse_mount(m) for m in opts["mount"]]
     host.update({"MaskedPaths": None, "ReadonlyPaths": None})

@@ -20,11 +20,20 @@ def _created_at(unix: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", t)
 
 
-
-
 class ImageRow(Context):
-    FIELDS = ("Containers", "CreatedAt", "CreatedSince", "Digest", "ID", "Repository",
-              "SharedSize", "Size", "Tag", "UniqueSize", "VirtualSize")
+    FIELDS = (
+        "Containers",
+        "CreatedAt",
+        "CreatedSince",
+        "Digest",
+        "ID",
+        "Repository",
+        "SharedSize",
+        "Size",
+        "Tag",
+        "UniqueSize",
+        "VirtualSize",
+    )
     go_type = "*formatter.imageContext"
 
     def __init__(self, image: dict, repo: str, tag: str, digest: str, trunc: bool) -> None:  # type: ignore[type-arg]
@@ -98,20 +107,34 @@ def _image_rows(images: list[dict], trunc: bool, digests: bool) -> list[ImageRow
     return rows
 
 
-IMAGE_LABELS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
-                "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
-                "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
-                "VirtualSize": "VIRTUAL SIZE", "Containers": "CONTAINERS"}
+IMAGE_LABELS = {
+    "ID": "IMAGE ID",
+    "Repository": "REPOSITORY",
+    "Tag": "TAG",
+    "Digest": "DIGEST",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "Size": "SIZE",
+    "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
+    "VirtualSize": "VIRTUAL SIZE",
+    "Containers": "CONTAINERS",
+}
 
 
-@command("[OPTIONS] [REPOSITORY[:TAG]]", "List images", [
-    Flag("all", "a", help="Show all images (default hides intermediate images)"),
-    Flag("digests", help="Show digests"),
-    Flag("filter", "f", "list", help="Filter output based on conditions provided"),
-    Flag("format", "", "str", help="Format output using a custom template"),
-    Flag("no-trunc", help="Don't truncate output"),
-    Flag("quiet", "q", help="Only show image IDs"),
-], args=(0, 1))
+@command(
+    "[OPTIONS] [REPOSITORY[:TAG]]",
+    "List images",
+    [
+        Flag("all", "a", help="Show all images (default hides intermediate images)"),
+        Flag("digests", help="Show digests"),
+        Flag("filter", "f", "list", help="Filter output based on conditions provided"),
+        Flag("format", "", "str", help="Format output using a custom template"),
+        Flag("no-trunc", help="Don't truncate output"),
+        Flag("quiet", "q", help="Only show image IDs"),
+    ],
+    args=(0, 1),
+)
 def ls(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     filters = list(opts["filter"])
     if args:
@@ -131,8 +154,12 @@ def ls(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS] IMAGE [IMAGE...]", "Display detailed information on one or more images",
-         [Flag("format", "f", "str", help="Format output using a custom template")], args=(1, None))
+@command(
+    "[OPTIONS] IMAGE [IMAGE...]",
+    "Display detailed information on one or more images",
+    [Flag("format", "f", "str", help="Format output using a custom template")],
+    args=(1, None),
+)
 def inspect(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.cli.render import inspect_output
     from dockyard.client import quote_name
@@ -185,12 +212,23 @@ class HistoryRow(Context):
         return self.e.get("Comment", "")
 
 
-@command("[OPTIONS] IMAGE", "Show the history of an image", [
-    Flag("format", "", "str", help="Format output using a custom template"),
-    Flag("human", "H", "bool", default=True, help="Print sizes and dates in human readable format"),
-    Flag("no-trunc", help="Don't truncate output"),
-    Flag("quiet", "q", help="Only show image IDs"),
-], args=(1, 1))
+@command(
+    "[OPTIONS] IMAGE",
+    "Show the history of an image",
+    [
+        Flag("format", "", "str", help="Format output using a custom template"),
+        Flag(
+            "human",
+            "H",
+            "bool",
+            default=True,
+            help="Print sizes and dates in human readable format",
+        ),
+        Flag("no-trunc", help="Don't truncate output"),
+        Flag("quiet", "q", help="Only show image IDs"),
+    ],
+    args=(1, 1),
+)
 def history(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.client import quote_name
 
@@ -199,9 +237,18 @@ def history(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if opts["quiet"]:
         fmt = "{{.ID}}"
     else:
-        fmt = opts["format"] or "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
-    labels = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
-              "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
+        fmt = (
+            opts["format"]
+            or "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+        )
+    labels = {
+        "ID": "IMAGE",
+        "CreatedSince": "CREATED",
+        "CreatedAt": "CREATED AT",
+        "CreatedBy": "CREATED BY",
+        "Size": "SIZE",
+        "Comment": "COMMENT",
+    }
     sys.stdout.write(format_rows(rows, fmt, labels))
     return 0
 
@@ -211,23 +258,33 @@ def _split_repo_tag(name: str) -> tuple[str, str]:
     colon = name.rfind(":")
     if "@" in name or colon <= slash:
         return name, ""
-    return name[:colon], name[colon + 1:]
+    return name[:colon], name[colon + 1 :]
 
 
-@command("SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
-         "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", args=(2, 2))
+@command(
+    "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+    "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+    args=(2, 2),
+)
 def tag(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.client import quote_name
 
     repo, tag_ = _split_repo_tag(args[1])
-    cli.client.json("POST", f"/images/{quote_name(args[0])}/tag", {"repo": repo, "tag": tag_ or None})
+    cli.client.json(
+        "POST", f"/images/{quote_name(args[0])}/tag", {"repo": repo, "tag": tag_ or None}
+    )
     return 0
 
 
-@command("[OPTIONS] IMAGE [IMAGE...]", "Remove one or more images", [
-    Flag("force", "f", help="Force removal of the image"),
-    Flag("no-prune", help="Do not delete untagged parents"),
-], args=(1, None))
+@command(
+    "[OPTIONS] IMAGE [IMAGE...]",
+    "Remove one or more images",
+    [
+        Flag("force", "f", help="Force removal of the image"),
+        Flag("no-prune", help="Do not delete untagged parents"),
+    ],
+    args=(1, None),
+)
 def rm(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.client import quote_name
     from dockyard.client.errors import APIError
@@ -248,12 +305,22 @@ def rm(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return code
 
 
-@command("[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
-         "Import the contents from a tarball to create a filesystem image", [
-    Flag("change", "c", "list", help="Apply Dockerfile instruction to the created image"),
-    Flag("message", "m", "str", default="", help="Set commit message for imported image"),
-    Flag("platform", "", "str", default="", help="Set platform if server is multi-platform capable"),
-], args=(1, 2))
+@command(
+    "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+    "Import the contents from a tarball to create a filesystem image",
+    [
+        Flag("change", "c", "list", help="Apply Dockerfile instruction to the created image"),
+        Flag("message", "m", "str", default="", help="Set commit message for imported image"),
+        Flag(
+            "platform",
+            "",
+            "str",
+            default="",
+            help="Set platform if server is multi-platform capable",
+        ),
+    ],
+    args=(1, 2),
+)
 def import_(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     source = args[0]
     params: list[tuple[str, str]] = [("fromSrc", "-")]
@@ -267,12 +334,16 @@ def import_(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if source == "-":
         body = sys.stdin.buffer
     elif "://" in source:
-        raise CommandError("Error: importing from a URL is not supported by dockyard; download it and pass the file")
+        raise CommandError(
+            "Error: importing from a URL is not supported by dockyard; download it and pass the file"
+        )
     else:
         try:
             body = open(source, "rb")
         except OSError as exc:
-            raise CommandError(f"open {source}: {exc.strerror.lower() if exc.strerror else exc}") from None
+            raise CommandError(
+                f"open {source}: {exc.strerror.lower() if exc.strerror else exc}"
+            ) from None
     headers = {"Content-Type": "application/x-tar"}
     for line in cli.client.stream_json("POST", "/images/create", params, body, headers):
         if "error" in line:
@@ -281,8 +352,12 @@ def import_(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive (streamed to STDOUT by default)",
-         [Flag("output", "o", "str", default="", help="Write to a file, instead of STDOUT")], args=(1, None))
+@command(
+    "[OPTIONS] IMAGE [IMAGE...]",
+    "Save one or more images to a tar archive (streamed to STDOUT by default)",
+    [Flag("output", "o", "str", default="", help="Write to a file, instead of STDOUT")],
+    args=(1, None),
+)
 def save(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if not opts["output"] and sys.stdout.isatty():
         raise CommandError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
@@ -290,16 +365,23 @@ def save(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS]", "Load an image from a tar archive or STDIN", [
-    Flag("input", "i", "str", default="", help="Read from tar archive file, instead of STDIN"),
-    Flag("quiet", "q", help="Suppress the load output"),
-], args=(0, 0))
+@command(
+    "[OPTIONS]",
+    "Load an image from a tar archive or STDIN",
+    [
+        Flag("input", "i", "str", default="", help="Read from tar archive file, instead of STDIN"),
+        Flag("quiet", "q", help="Suppress the load output"),
+    ],
+    args=(0, 0),
+)
 def load(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if opts["input"]:
         try:
             body = open(opts["input"], "rb")
         except OSError as exc:
-            raise CommandError(f"open {opts['input']}: {(exc.strerror or str(exc)).lower()}") from None
+            raise CommandError(
+                f"open {opts['input']}: {(exc.strerror or str(exc)).lower()}"
+            ) from None
     else:
         if sys.stdin.isatty():
             raise CommandError("requested load from stdin, but stdin is empty")
@@ -314,17 +396,25 @@ def load(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS]", "Remove unused images", [
-    Flag("all", "a", help="Remove all unused images, not just dangling ones"),
-    Flag("filter", "", "list", help="Provide filter values (e.g. \"until=<timestamp>\")"),
-    Flag("force", "f", help="Do not prompt for confirmation"),
-], args=(0, 0))
+@command(
+    "[OPTIONS]",
+    "Remove unused images",
+    [
+        Flag("all", "a", help="Remove all unused images, not just dangling ones"),
+        Flag("filter", "", "list", help='Provide filter values (e.g. "until=<timestamp>")'),
+        Flag("force", "f", help="Do not prompt for confirmation"),
+    ],
+    args=(0, 0),
+)
 def prune(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.cli.units import human_size
 
     if not opts["force"]:
-        warning = ("WARNING! This will remove all images without at least one container associated to them."
-                   if opts["all"] else "WARNING! This will remove all dangling images.")
+        warning = (
+            "WARNING! This will remove all images without at least one container associated to them."
+            if opts["all"]
+            else "WARNING! This will remove all dangling images."
+        )
         sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
         sys.stdout.flush()
         answer = sys.stdin.readline().strip().lower()

@@ -83,8 +83,9 @@ def subnet_matches(subnet: str, data: str) -> bool:
     return addr is not None and addr.version == net.version and addr in net
 
 
-def ipam_config(subnets: list[str], ip_ranges: list[str], gateways: list[str],
-                aux: dict[str, str]) -> list[dict[str, object]]:
+def ipam_config(
+    subnets: list[str], ip_ranges: list[str], gateways: list[str], aux: dict[str, str]
+) -> list[dict[str, object]]:
     """docker/cli ``createIPAMConfig`` (28.2): one pool per subnet with its range, gateway and
     auxiliary addresses, with the CLI's own checks and error texts."""
     if len(subnets) < len(ip_ranges) or len(subnets) < len(gateways):
@@ -105,10 +106,14 @@ def ipam_config(subnets: list[str], ip_ranges: list[str], gateways: list[str],
                     continue
                 if key in pools[s]:
                     if key == "IPRange":
-                        raise CommandError(f"cannot configure multiple ranges ({value}, {pools[s][key]}) "
-                                           f"on the same subnet ({s})")
-                    raise CommandError(f"cannot configure multiple gateways ({value}, {pools[s][key]}) "
-                                       f"for the same subnet ({s})")
+                        raise CommandError(
+                            f"cannot configure multiple ranges ({value}, {pools[s][key]}) "
+                            f"on the same subnet ({s})"
+                        )
+                    raise CommandError(
+                        f"cannot configure multiple gateways ({value}, {pools[s][key]}) "
+                        f"for the same subnet ({s})"
+                    )
                 pools[s][key] = value
                 match = True
             if not match:
@@ -163,63 +168,103 @@ class NetworkRow(Context):
         return go_time_string(self.n.get("Created", ""))
 
 
-NETWORK_LABELS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv4": "IPV4",
-                  "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"}
+NETWORK_LABELS = {
+    "ID": "NETWORK ID",
+    "Name": "NAME",
+    "Driver": "DRIVER",
+    "Scope": "SCOPE",
+    "IPv4": "IPV4",
+    "IPv6": "IPV6",
+    "Internal": "INTERNAL",
+    "Labels": "LABELS",
+    "CreatedAt": "CREATED AT",
+}
 
 
-@command("[OPTIONS] NETWORK", "Create a network", [
-    Flag("attachable", help="Enable manual container attachment"),
-    Flag("aux-address", "", "list", help="Auxiliary IPv4 or IPv6 addresses used by Network driver"),
-    Flag("config-from", "", "str", default="", help="The network from which to copy the configuration"),
-    Flag("config-only", help="Create a configuration only network"),
-    Flag("driver", "d", "str", default="bridge", help="Driver to manage the Network"),
-    Flag("gateway", "", "list", help="IPv4 or IPv6 Gateway for the master subnet"),
-    Flag("ingress", help="Create swarm routing-mesh network"),
-    Flag("internal", help="Restrict external access to the network"),
-    Flag("ip-range", "", "list", help="Allocate container ip from a sub-range"),
-    Flag("ipam-driver", "", "str", default="default", help="IP Address Management Driver"),
-    Flag("ipam-opt", "", "list", help="Set IPAM driver specific options"),
-    Flag("ipv4", "", "bool", default=_UNSET, help="Enable or disable IPv4 address assignment"),
-    Flag("ipv6", "", "bool", default=_UNSET, help="Enable or disable IPv6 address assignment"),
-    Flag("label", "", "list", help="Set metadata on a network"),
-    Flag("opt", "o", "list", help="Set driver specific options"),
-    Flag("scope", "", "str", default="", help="Control the network's scope"),
-    Flag("subnet", "", "list", help="Subnet in CIDR format that represents a network segment"),
-], args=(1, 1))
+@command(
+    "[OPTIONS] NETWORK",
+    "Create a network",
+    [
+        Flag("attachable", help="Enable manual container attachment"),
+        Flag(
+            "aux-address",
+            "",
+            "list",
+            help="Auxiliary IPv4 or IPv6 addresses used by Network driver",
+        ),
+        Flag(
+            "config-from",
+            "",
+            "str",
+            default="",
+            help="The network from which to copy the configuration",
+        ),
+        Flag("config-only", help="Create a configuration only network"),
+        Flag("driver", "d", "str", default="bridge", help="Driver to manage the Network"),
+        Flag("gateway", "", "list", help="IPv4 or IPv6 Gateway for the master subnet"),
+        Flag("ingress", help="Create swarm routing-mesh network"),
+        Flag("internal", help="Restrict external access to the network"),
+        Flag("ip-range", "", "list", help="Allocate container ip from a sub-range"),
+        Flag("ipam-driver", "", "str", default="default", help="IP Address Management Driver"),
+        Flag("ipam-opt", "", "list", help="Set IPAM driver specific options"),
+        Flag("ipv4", "", "bool", default=_UNSET, help="Enable or disable IPv4 address assignment"),
+        Flag("ipv6", "", "bool", default=_UNSET, help="Enable or disable IPv6 address assignment"),
+        Flag("label", "", "list", help="Set metadata on a network"),
+        Flag("opt", "o", "list", help="Set driver specific options"),
+        Flag("scope", "", "str", default="", help="Control the network's scope"),
+        Flag("subnet", "", "list", help="Subnet in CIDR format that represents a network segment"),
+    ],
+    args=(1, 1),
+)
 def create(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     bad = check_labels(opts["label"])
     if bad:
         return flag_error("network create", bad)
-    pools = ipam_config(split_slice(opts["subnet"]), split_slice(opts["ip_range"]),
-                        split_slice(opts["gateway"]), kv_map(opts["aux_address"]))
+    pools = ipam_config(
+        split_slice(opts["subnet"]),
+        split_slice(opts["ip_range"]),
+        split_slice(opts["gateway"]),
+        kv_map(opts["aux_address"]),
+    )
     body: dict[str, object] = {"Driver": opts["driver"], "Scope": opts["scope"]}
     if opts["ipv4"] is not _UNSET:
         body["EnableIPv4"] = opts["ipv4"]
     if opts["ipv6"] is not _UNSET:
         body["EnableIPv6"] = opts["ipv6"]
-    body.update({
-        "IPAM": {"Driver": opts["ipam_driver"], "Options": kv_map(opts["ipam_opt"]), "Config": pools},
-        "Internal": opts["internal"],
-        "Attachable": opts["attachable"],
-        "Ingress": opts["ingress"],
-        "ConfigOnly": opts["config_only"],
-        "ConfigFrom": {"Network": opts["config_from"]} if opts["config_from"] else None,
-        "Options": kv_map(opts["opt"]),
-        "Labels": kv_map(opts["label"]),
-        "Name": args[0],
-        "CheckDuplicate": True,  # the docker CLI sets it for API versions before 1.44
-    })
+    body.update(
+        {
+            "IPAM": {
+                "Driver": opts["ipam_driver"],
+                "Options": kv_map(opts["ipam_opt"]),
+                "Config": pools,
+            },
+            "Internal": opts["internal"],
+            "Attachable": opts["attachable"],
+            "Ingress": opts["ingress"],
+            "ConfigOnly": opts["config_only"],
+            "ConfigFrom": {"Network": opts["config_from"]} if opts["config_from"] else None,
+            "Options": kv_map(opts["opt"]),
+            "Labels": kv_map(opts["label"]),
+            "Name": args[0],
+            "CheckDuplicate": True,  # the docker CLI sets it for API versions before 1.44
+        }
+    )
     result = cli.client.json("POST", "/networks/create", body=body)
     sys.stdout.write(f"{result['Id']}\n")
     return 0
 
 
-@command("[OPTIONS]", "List networks", [
-    Flag("filter", "f", "list", help='Provide filter values (e.g. "driver=bridge")'),
-    Flag("format", "", "str", help="Format output using a custom template"),
-    Flag("no-trunc", help="Do not truncate the output"),
-    Flag("quiet", "q", help="Only display network IDs"),
-], args=(0, 0))
+@command(
+    "[OPTIONS]",
+    "List networks",
+    [
+        Flag("filter", "f", "list", help='Provide filter values (e.g. "driver=bridge")'),
+        Flag("format", "", "str", help="Format output using a custom template"),
+        Flag("no-trunc", help="Do not truncate the output"),
+        Flag("quiet", "q", help="Only display network IDs"),
+    ],
+    args=(0, 0),
+)
 def ls(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     networks = cli.client.json("GET", "/networks", {"filters": filters_param(opts["filter"])}) or []
     networks.sort(key=lambda n: natural_key(n.get("Name", "")))
@@ -227,25 +272,38 @@ def ls(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if fmt == "table":
         fmt = "{{.ID}}" if opts["quiet"] else "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
     elif fmt == "raw":
-        fmt = ("network_id: {{.ID}}" if opts["quiet"]
-               else "network_id: {{.ID}}\nname: {{.Name}}\ndriver: {{.Driver}}\nscope: {{.Scope}}\n")
+        fmt = (
+            "network_id: {{.ID}}"
+            if opts["quiet"]
+            else "network_id: {{.ID}}\nname: {{.Name}}\ndriver: {{.Driver}}\nscope: {{.Scope}}\n"
+        )
     rows = [NetworkRow(n, not opts["no_trunc"]) for n in networks]
     sys.stdout.write(format_rows(rows, fmt, NETWORK_LABELS))
     return 0
 
 
-@command("[OPTIONS] NETWORK [NETWORK...]", "Display detailed information on one or more networks", [
-    Flag("format", "f", "str", help="Format output using a custom template"),
-    Flag("verbose", "v", help="Verbose output for diagnostics"),
-], args=(1, None))
+@command(
+    "[OPTIONS] NETWORK [NETWORK...]",
+    "Display detailed information on one or more networks",
+    [
+        Flag("format", "f", "str", help="Format output using a custom template"),
+        Flag("verbose", "v", help="Verbose output for diagnostics"),
+    ],
+    args=(1, None),
+)
 def inspect(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     path = "/networks/{}?verbose=true" if opts["verbose"] else "/networks/{}"
     return inspect_each(cli, path, args, opts["format"])
 
 
-@command("NETWORK [NETWORK...]", "Remove one or more networks", [
-    Flag("force", "f", help="Do not error if the network does not exist"),
-], args=(1, None))
+@command(
+    "NETWORK [NETWORK...]",
+    "Remove one or more networks",
+    [
+        Flag("force", "f", help="Do not error if the network does not exist"),
+    ],
+    args=(1, None),
+)
 def rm(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.client import quote
     from dockyard.client.errors import APIError
@@ -256,10 +314,15 @@ def rm(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
             info = cli.client.json("GET", f"/networks/{quote(name)}")
         except APIError:
             info = None
-        if info and info.get("Ingress") and not confirm(
+        if (
+            info
+            and info.get("Ingress")
+            and not confirm(
                 "WARNING! Before removing the routing-mesh network, make sure all the nodes in your swarm "
                 "run the same docker engine version. Otherwise, removal may not be effective and "
-                "functionality of newly create ingress networks will be impaired."):
+                "functionality of newly create ingress networks will be impaired."
+            )
+        ):
             continue
         try:
             cli.client.raw("DELETE", f"/networks/{quote(name)}").close()
@@ -276,39 +339,64 @@ def rm(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS]", "Remove all unused networks", [
-    Flag("filter", "", "list", help='Provide filter values (e.g. "until=<timestamp>")'),
-    Flag("force", "f", help="Do not prompt for confirmation"),
-], args=(0, 0))
+@command(
+    "[OPTIONS]",
+    "Remove all unused networks",
+    [
+        Flag("filter", "", "list", help='Provide filter values (e.g. "until=<timestamp>")'),
+        Flag("force", "f", help="Do not prompt for confirmation"),
+    ],
+    args=(0, 0),
+)
 def prune(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if not opts["force"] and not confirm(
-            "WARNING! This will remove all custom networks not used by at least one container."):
+        "WARNING! This will remove all custom networks not used by at least one container."
+    ):
         return 0
-    result = cli.client.json("POST", "/networks/prune", {"filters": filters_param(opts["filter"])}) or {}
+    result = (
+        cli.client.json("POST", "/networks/prune", {"filters": filters_param(opts["filter"])}) or {}
+    )
     deleted = result.get("NetworksDeleted") or []
     if deleted:
         sys.stdout.write("Deleted Networks:\n" + "".join(d + "\n" for d in deleted) + "\n")
     return 0
 
 
-@command("[OPTIONS] NETWORK CONTAINER", "Connect a container to a network", [
-    Flag("alias", "", "list", help="Add network-scoped alias for the container"),
-    Flag("driver-opt", "", "list", help="driver options for the network"),
-    Flag("gw-priority", "", "int", default=0,
-         help="Highest gw-priority provides the default gateway. Accepts positive and negative values."),
-    Flag("ip", "", "str", default="", help='IPv4 address (e.g., "172.30.100.104")'),
-    Flag("ip6", "", "str", default="", help='IPv6 address (e.g., "2001:db8::33")'),
-    Flag("link", "", "list", help="Add link to another container"),
-    Flag("link-local-ip", "", "list", help="Add a link-local address for the container"),
-], args=(2, 2))
+@command(
+    "[OPTIONS] NETWORK CONTAINER",
+    "Connect a container to a network",
+    [
+        Flag("alias", "", "list", help="Add network-scoped alias for the container"),
+        Flag("driver-opt", "", "list", help="driver options for the network"),
+        Flag(
+            "gw-priority",
+            "",
+            "int",
+            default=0,
+            help="Highest gw-priority provides the default gateway. Accepts positive and negative values.",
+        ),
+        Flag("ip", "", "str", default="", help='IPv4 address (e.g., "172.30.100.104")'),
+        Flag("ip6", "", "str", default="", help='IPv6 address (e.g., "2001:db8::33")'),
+        Flag("link", "", "list", help="Add link to another container"),
+        Flag("link-local-ip", "", "list", help="Add a link-local address for the container"),
+    ],
+    args=(2, 2),
+)
 def connect(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.client import quote
 
     for link in opts["link"]:
-        reason = ("empty string specified for links" if not link
-                  else f"bad format for links: {link}" if link.count(":") > 1 else "")
+        reason = (
+            "empty string specified for links"
+            if not link
+            else f"bad format for links: {link}"
+            if link.count(":") > 1
+            else ""
+        )
         if reason:
-            return flag_error("network connect", f'invalid argument "{link}" for "--link" flag: {reason}')
+            return flag_error(
+                "network connect", f'invalid argument "{link}" for "--link" flag: {reason}'
+            )
     driver_opts: dict[str, str] = {}
     for item in split_slice(opts["driver_opt"]):
         key, eq, value = item.partition("=")
@@ -340,17 +428,28 @@ def connect(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         "GlobalIPv6PrefixLen": 0,
         "DNSNames": None,
     }
-    cli.client.json("POST", f"/networks/{quote(args[0])}/connect",
-                    body={"Container": args[1], "EndpointConfig": endpoint})
+    cli.client.json(
+        "POST",
+        f"/networks/{quote(args[0])}/connect",
+        body={"Container": args[1], "EndpointConfig": endpoint},
+    )
     return 0
 
 
-@command("[OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network", [
-    Flag("force", "f", help="Force the container to disconnect from a network"),
-], args=(2, 2))
+@command(
+    "[OPTIONS] NETWORK CONTAINER",
+    "Disconnect a container from a network",
+    [
+        Flag("force", "f", help="Force the container to disconnect from a network"),
+    ],
+    args=(2, 2),
+)
 def disconnect(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.client import quote
 
-    cli.client.json("POST", f"/networks/{quote(args[0])}/disconnect",
-                    body={"Container": args[1], "Force": opts["force"]})
+    cli.client.json(
+        "POST",
+        f"/networks/{quote(args[0])}/disconnect",
+        body={"Container": args[1], "Force": opts["force"]},
+    )
     return 0

@@ -19,12 +19,13 @@ from dockyard.cli.flags import Flag
 
 PROG = "dockyard"
 
+
 def _familiar(image: str) -> tuple[str, str]:
     """(repository, tag) as the CLI pulls it; tag ``latest`` when none is given."""
     name, _, digest = image.partition("@")
     slash, colon = name.rfind("/"), name.rfind(":")
     if colon > slash:
-        return name[:colon], name[colon + 1:]
+        return name[:colon], name[colon + 1 :]
     if digest:
         return name, "@" + digest
     return name, "latest"
@@ -51,7 +52,9 @@ def _create(cli, opts: dict, body: dict) -> str:  # type: ignore[no-untyped-def,
     image = body["Image"]
     params = {"name": opts["name"] or None, "platform": opts["platform"] or None}
     if opts["pull"] not in ("missing", "never", "always"):
-        raise UsageError(f'invalid pull option: \'{opts["pull"]}\': must be one of "always", "missing" or "never"')
+        raise UsageError(
+            f'invalid pull option: \'{opts["pull"]}\': must be one of "always", "missing" or "never"'
+        )
     if opts["pull"] == "always":
         _pull(cli, image, opts["platform"], opts["quiet"])
     try:
@@ -79,8 +82,14 @@ def _report(name: str, message: str) -> None:
 
 
 def _start_error_code(message: str) -> int:
-    if any(s in message for s in ("executable file not found", "no such file or directory",
-                                  "system cannot find the file specified")):
+    if any(
+        s in message
+        for s in (
+            "executable file not found",
+            "no such file or directory",
+            "system cannot find the file specified",
+        )
+    ):
         return 127
     if "permission denied" in message or "is a directory" in message:
         return 126
@@ -91,15 +100,16 @@ class _Waiter:
     """``POST /containers/{id}/wait?condition=...``: headers now, status later."""
 
     def __init__(self, cli, cid: str, condition: str | None) -> None:  # type: ignore[no-untyped-def]
-        self.response = cli.client.raw("POST", f"/containers/{cid}/wait",
-                                       {"condition": condition} if condition else None)
+        self.response = cli.client.raw(
+            "POST", f"/containers/{cid}/wait", {"condition": condition} if condition else None
+        )
 
     def status(self) -> int:
         from dockyard.client import jsonfast as json
 
         try:
             body = json.loads(self.response.read())
-        except Exception:  # noqa: BLE001 - the Go CLI logs and returns 125
+        except Exception:
             sys.stderr.write("error waiting for container: unexpected EOF\n")
             return 125
         finally:
@@ -124,7 +134,7 @@ def _proxy_signals(cli, cid: str) -> None:  # type: ignore[no-untyped-def]
         name = signal.Signals(signum).name[3:]
         try:
             cli.client.raw("POST", f"/containers/{cid}/kill", {"signal": name}).close()
-        except Exception:  # noqa: BLE001 - as the Go CLI, a failed forward is only logged
+        except Exception:
             return
 
     for name in _FORWARDED:
@@ -146,8 +156,15 @@ def _monitor_tty(cli, path: str) -> None:  # type: ignore[no-untyped-def]
 _DETACHED = "read escape sequence"
 
 
-def _attach_session(cli, cid: str, stdin: bool, stdout: bool, stderr: bool, tty: bool,  # type: ignore[no-untyped-def]
-                    detach_keys: str):
+def _attach_session(
+    cli,
+    cid: str,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    tty: bool,  # type: ignore[no-untyped-def]
+    detach_keys: str,
+):
     from dockyard.cli.stream import Session, open_hijack
 
     params = [("stderr", "1")] if stderr else []
@@ -168,8 +185,13 @@ def _split_image(args: list[str]) -> tuple[str, list[str]]:
     return args[0], args[1:]
 
 
-@command("[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image",
-         RUN_FLAGS, args=(1, None), interspersed=False)
+@command(
+    "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+    "Create and run a new container from an image",
+    RUN_FLAGS,
+    args=(1, None),
+    interspersed=False,
+)
 def run(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.client.errors import APIError
 
@@ -202,8 +224,15 @@ def run(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         sys.stdout.flush()
     session = None
     if attached:
-        session = _attach_session(cli, cid, body["AttachStdin"], body["AttachStdout"],
-                                  body["AttachStderr"], tty, opts["detach_keys"])
+        session = _attach_session(
+            cli,
+            cid,
+            body["AttachStdin"],
+            body["AttachStdout"],
+            body["AttachStderr"],
+            tty,
+            opts["detach_keys"],
+        )
     waiter = _Waiter(cli, cid, "removed" if opts["rm"] else "next-exit")
     try:
         cli.client.raw("POST", f"/containers/{cid}/start").close()
@@ -230,8 +259,13 @@ def run(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return waiter.status()
 
 
-@command("[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container", _CREATE_FLAGS,
-         args=(1, None), interspersed=False)
+@command(
+    "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+    "Create a new container",
+    _CREATE_FLAGS,
+    args=(1, None),
+    interspersed=False,
+)
 def create(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     image, cmd = _split_image(args)
     try:
@@ -244,11 +278,22 @@ def create(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers", [
-    Flag("attach", "a", help="Attach STDOUT/STDERR and forward signals"),
-    Flag("interactive", "i", help="Attach container's STDIN"),
-    Flag("detach-keys", "", "str", default="", help="Override the key sequence for detaching a container"),
-], args=(1, None))
+@command(
+    "[OPTIONS] CONTAINER [CONTAINER...]",
+    "Start one or more stopped containers",
+    [
+        Flag("attach", "a", help="Attach STDOUT/STDERR and forward signals"),
+        Flag("interactive", "i", help="Attach container's STDIN"),
+        Flag(
+            "detach-keys",
+            "",
+            "str",
+            default="",
+            help="Override the key sequence for detaching a container",
+        ),
+    ],
+    args=(1, None),
+)
 def start(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.client.errors import APIError
 
@@ -292,11 +337,24 @@ def start(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS] CONTAINER", "Attach local standard input, output, and error streams to a running container", [
-    Flag("detach-keys", "", "str", default="", help="Override the key sequence for detaching a container"),
-    Flag("no-stdin", "", help="Do not attach STDIN"),
-    Flag("sig-proxy", "", "bool", default=True, help="Proxy all received signals to the process"),
-], args=(1, 1))
+@command(
+    "[OPTIONS] CONTAINER",
+    "Attach local standard input, output, and error streams to a running container",
+    [
+        Flag(
+            "detach-keys",
+            "",
+            "str",
+            default="",
+            help="Override the key sequence for detaching a container",
+        ),
+        Flag("no-stdin", "", help="Do not attach STDIN"),
+        Flag(
+            "sig-proxy", "", "bool", default=True, help="Proxy all received signals to the process"
+        ),
+    ],
+    args=(1, 1),
+)
 def attach(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     info = cli.client.json("GET", f"/containers/{args[0]}/json")
     state = info.get("State") or {}
@@ -324,17 +382,35 @@ def attach(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return int(code or 0)
 
 
-@command("[OPTIONS] CONTAINER COMMAND [ARG...]", "Execute a command in a running container", [
-    Flag("detach", "d", help="Detached mode: run command in the background"),
-    Flag("detach-keys", "", "str", default="", help="Override the key sequence for detaching a container"),
-    Flag("env", "e", "list", help="Set environment variables"),
-    Flag("env-file", "", "list", help="Read in a file of environment variables"),
-    Flag("interactive", "i", help="Keep STDIN open even if not attached"),
-    Flag("privileged", "", help="Give extended privileges to the command"),
-    Flag("tty", "t", help="Allocate a pseudo-TTY"),
-    Flag("user", "u", "str", default="", help="Username or UID (format: \"<name|uid>[:<group|gid>]\")"),
-    Flag("workdir", "w", "str", default="", help="Working directory inside the container"),
-], args=(2, None), interspersed=False)
+@command(
+    "[OPTIONS] CONTAINER COMMAND [ARG...]",
+    "Execute a command in a running container",
+    [
+        Flag("detach", "d", help="Detached mode: run command in the background"),
+        Flag(
+            "detach-keys",
+            "",
+            "str",
+            default="",
+            help="Override the key sequence for detaching a container",
+        ),
+        Flag("env", "e", "list", help="Set environment variables"),
+        Flag("env-file", "", "list", help="Read in a file of environment variables"),
+        Flag("interactive", "i", help="Keep STDIN open even if not attached"),
+        Flag("privileged", "", help="Give extended privileges to the command"),
+        Flag("tty", "t", help="Allocate a pseudo-TTY"),
+        Flag(
+            "user",
+            "u",
+            "str",
+            default="",
+            help='Username or UID (format: "<name|uid>[:<group|gid>]")',
+        ),
+        Flag("workdir", "w", "str", default="", help="Working directory inside the container"),
+    ],
+    args=(2, None),
+    interspersed=False,
+)
 def exec_(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.cli.stream import Session, open_hijack
     from dockyard.client import jsonfast as json
@@ -349,10 +425,19 @@ def exec_(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if not detach and stdin and tty and not os.isatty(0):
         raise CommandError("the input device is not a TTY")
     cli.client.json("GET", f"/containers/{name}/json")
-    body = {"User": opts["user"], "Privileged": bool(opts["privileged"]), "Tty": tty,
-            "AttachStdin": stdin and not detach, "AttachStderr": not detach, "AttachStdout": not detach,
-            "Detach": detach, "DetachKeys": opts["detach_keys"], "Env": env or None,
-            "WorkingDir": opts["workdir"], "Cmd": cmd}
+    body = {
+        "User": opts["user"],
+        "Privileged": bool(opts["privileged"]),
+        "Tty": tty,
+        "AttachStdin": stdin and not detach,
+        "AttachStderr": not detach,
+        "AttachStdout": not detach,
+        "Detach": detach,
+        "DetachKeys": opts["detach_keys"],
+        "Env": env or None,
+        "WorkingDir": opts["workdir"],
+        "Cmd": cmd,
+    }
     exec_id = cli.client.json("POST", f"/containers/{name}/exec", None, body)["Id"]
     if detach:
         cli.client.json("POST", f"/exec/{exec_id}/start", None, {"Detach": True, "Tty": tty})

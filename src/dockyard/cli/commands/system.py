@@ -26,8 +26,12 @@ def _client_info() -> dict[str, object]:
     }
 
 
-@command("[OPTIONS]", "Show the Docker version information",
-         [Flag("format", "f", "str", help="Format output using a custom template")], args=(0, 0))
+@command(
+    "[OPTIONS]",
+    "Show the Docker version information",
+    [Flag("format", "f", "str", help="Format output using a custom template")],
+    args=(0, 0),
+)
 def version(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     fmt = opts["format"]
     data: dict[str, object] = {"Client": _client_info(), "Server": None}
@@ -61,7 +65,9 @@ def version(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         out.append(f" {comp['Name']}:")
         out.append(f"  Version:          {comp['Version']}")
         if comp["Name"] == "Engine":
-            out.append(f"  API version:      {s['ApiVersion']} (minimum version {s['MinAPIVersion']})")
+            out.append(
+                f"  API version:      {s['ApiVersion']} (minimum version {s['MinAPIVersion']})"
+            )
             out.append(f"  Go version:       {s['GoVersion']}")
             out.append(f"  Git commit:       {s['GitCommit']}")
             out.append(f"  Built:            {s['BuildTime']}")
@@ -71,8 +77,12 @@ def version(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS]", "Display system-wide information",
-         [Flag("format", "f", "str", help="Format output using a custom template")], args=(0, 0))
+@command(
+    "[OPTIONS]",
+    "Display system-wide information",
+    [Flag("format", "f", "str", help="Format output using a custom template")],
+    args=(0, 0),
+)
 def info(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.cli.units import bytes_size
 
@@ -147,9 +157,15 @@ def _security_options(options: list[str]) -> list[str]:
     return out
 
 
-@command("[OPTIONS]", "Show docker disk usage",
-         [Flag("format", "", "str", help="Format output using a custom template"),
-          Flag("verbose", "v", help="Show detailed information on space usage")], args=(0, 0))
+@command(
+    "[OPTIONS]",
+    "Show docker disk usage",
+    [
+        Flag("format", "", "str", help="Format output using a custom template"),
+        Flag("verbose", "v", help="Show detailed information on space usage"),
+    ],
+    args=(0, 0),
+)
 def df(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.cli.render import Context, format_rows
     from dockyard.cli.units import human_size
@@ -180,17 +196,34 @@ def df(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
 
     vol_size = sum((v.get("UsageData") or {}).get("Size", 0) for v in volumes)
     rows = [
-        Row("Images", str(len(images)), str(len(active_images)), human_size(image_size),
-            reclaim(image_reclaim, image_size)),
-        Row("Containers", str(len(containers)), str(sum(1 for c in containers if c.get("State") == "running")),
+        Row(
+            "Images",
+            str(len(images)),
+            str(len(active_images)),
+            human_size(image_size),
+            reclaim(image_reclaim, image_size),
+        ),
+        Row(
+            "Containers",
+            str(len(containers)),
+            str(sum(1 for c in containers if c.get("State") == "running")),
             human_size(sum(c.get("SizeRw", 0) for c in containers)),
-            human_size(sum(c.get("SizeRw", 0) for c in containers if c.get("State") != "running"))),
+            human_size(sum(c.get("SizeRw", 0) for c in containers if c.get("State") != "running")),
+        ),
         Row("Local Volumes", str(len(volumes)), "0", human_size(vol_size), human_size(vol_size)),
         Row("Build Cache", str(len(cache)), "0", human_size(0), human_size(0)),
     ]
-    fmt = opts["format"] or "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
-    labels = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
-              "Reclaimable": "RECLAIMABLE"}
+    fmt = (
+        opts["format"]
+        or "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+    )
+    labels = {
+        "Type": "TYPE",
+        "TotalCount": "TOTAL",
+        "Active": "ACTIVE",
+        "Size": "SIZE",
+        "Reclaimable": "RECLAIMABLE",
+    }
     sys.stdout.write(format_rows(rows, fmt, labels))
     return 0
 
@@ -238,12 +271,17 @@ def _parse_time_arg(value: str) -> str:
         raise CommandError(f'Error: invalid value for timestamp: "{value}"') from None
 
 
-@command("[OPTIONS]", "Get real time events from the server",
-         [Flag("filter", "f", "list", help="Filter output based on conditions provided"),
-          Flag("format", "", "str", help="Format output using a custom template"),
-          Flag("since", "", "str", default="", help="Show all events created since timestamp"),
-          Flag("until", "", "str", default="", help="Stream events until this timestamp")],
-         args=(0, 0))
+@command(
+    "[OPTIONS]",
+    "Get real time events from the server",
+    [
+        Flag("filter", "f", "list", help="Filter output based on conditions provided"),
+        Flag("format", "", "str", help="Format output using a custom template"),
+        Flag("since", "", "str", default="", help="Show all events created since timestamp"),
+        Flag("until", "", "str", default="", help="Stream events until this timestamp"),
+    ],
+    args=(0, 0),
+)
 def events(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.client import jsonfast as json
 
@@ -270,19 +308,26 @@ def events(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on Docker objects",
-         [Flag("format", "f", "str", help="Format output using a custom template"),
-          Flag("size", "s", help="Display total file sizes if the type is container"),
-          Flag("type", "", "str", default="", help="Return JSON for specified type")],
-         args=(1, None))
+@command(
+    "[OPTIONS] NAME|ID [NAME|ID...]",
+    "Return low-level information on Docker objects",
+    [
+        Flag("format", "f", "str", help="Format output using a custom template"),
+        Flag("size", "s", help="Display total file sizes if the type is container"),
+        Flag("type", "", "str", default="", help="Return JSON for specified type"),
+    ],
+    args=(1, None),
+)
 def inspect(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.cli.render import inspect_output
     from dockyard.client import quote_name
     from dockyard.client.errors import APIError
 
     kinds = {
-        "container": "/containers/{}/json", "image": "/images/{}/json",
-        "network": "/networks/{}", "volume": "/volumes/{}",
+        "container": "/containers/{}/json",
+        "image": "/images/{}/json",
+        "network": "/networks/{}",
+        "volume": "/volumes/{}",
     }
     if opts["type"] and opts["type"] not in kinds:
         raise CommandError(f'"{opts["type"]}" is not a valid value for --type')

@@ -43,7 +43,7 @@ def check_labels(values: list[str]) -> str | None:
     """``opts.ValidateLabel`` over ``--label`` values: the first bad value's flag error, or None."""
     for value in values:
         if not value.partition("=")[0].strip():
-            return f"invalid argument \"{value}\" for \"--label\" flag: invalid label '{value}': empty name"
+            return f'invalid argument "{value}" for "--label" flag: invalid label \'{value}\': empty name'
     return None
 
 
@@ -94,8 +94,13 @@ def confirm(warning: str) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
-def inspect_each(cli, path: str, names: list[str], fmt: str | None,  # type: ignore[no-untyped-def]
-                 go_type: str = "") -> int:
+def inspect_each(
+    cli,
+    path: str,
+    names: list[str],
+    fmt: str | None,  # type: ignore[no-untyped-def]
+    go_type: str = "",
+) -> int:
     """docker's ``inspect.Inspect``: every object found is printed, every failure is reported
     on stderr as the daemon said it, and any failure makes the exit status 1.  ``go_type``
     names the typed struct docker executes templates on first (its field errors name it)."""
@@ -143,8 +148,18 @@ def _typed_field_error(message: str, go_type: str) -> str:
 
 
 class VolumeRow(Context):
-    FIELDS = ("Availability", "Driver", "Group", "Labels", "Links", "Mountpoint", "Name", "Scope",
-              "Size", "Status")
+    FIELDS = (
+        "Availability",
+        "Driver",
+        "Group",
+        "Labels",
+        "Links",
+        "Mountpoint",
+        "Name",
+        "Scope",
+        "Size",
+        "Status",
+    )
     go_type = "*formatter.volumeContext"
 
     def __init__(self, v: dict) -> None:  # type: ignore[type-arg]
@@ -190,20 +205,41 @@ class VolumeRow(Context):
         if not (cluster.get("Info") or {}).get("VolumeID"):
             return "pending creation"
         nodes = len(cluster.get("PublishStatus") or [])
-        return "created" if nodes == 0 else "in use (1 node)" if nodes == 1 else f"in use ({nodes} nodes)"
+        return (
+            "created"
+            if nodes == 0
+            else "in use (1 node)"
+            if nodes == 1
+            else f"in use ({nodes} nodes)"
+        )
 
 
-VOLUME_LABELS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
-                 "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",
-                 "Availability": "AVAILABILITY", "Status": "STATUS", "ID": "ID"}
+VOLUME_LABELS = {
+    "Name": "VOLUME NAME",
+    "Driver": "DRIVER",
+    "Scope": "SCOPE",
+    "Mountpoint": "MOUNTPOINT",
+    "Labels": "LABELS",
+    "Links": "LINKS",
+    "Size": "SIZE",
+    "Group": "GROUP",
+    "Availability": "AVAILABILITY",
+    "Status": "STATUS",
+    "ID": "ID",
+}
 
 
-@command("[OPTIONS] [VOLUME]", "Create a volume", [
-    Flag("driver", "d", "str", default="local", help="Specify volume driver name"),
-    Flag("label", "", "list", help="Set metadata for a volume"),
-    Flag("name", "", "str", default="", help="Specify volume name"),
-    Flag("opt", "o", "list", help="Set driver specific options"),
-], args=(0, 1))
+@command(
+    "[OPTIONS] [VOLUME]",
+    "Create a volume",
+    [
+        Flag("driver", "d", "str", default="local", help="Specify volume driver name"),
+        Flag("label", "", "list", help="Set metadata for a volume"),
+        Flag("name", "", "str", default="", help="Specify volume name"),
+        Flag("opt", "o", "list", help="Set driver specific options"),
+    ],
+    args=(0, 1),
+)
 def create(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     bad = check_labels(opts["label"])
     if bad:
@@ -211,7 +247,9 @@ def create(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     name = opts["name"]
     if args:
         if name:
-            raise CommandError("conflicting options: cannot specify a volume-name through both --name and as a positional arg")
+            raise CommandError(
+                "conflicting options: cannot specify a volume-name through both --name and as a positional arg"
+            )
         name = args[0]
     body: dict[str, object] = {"Driver": opts["driver"]}
     driver_opts = kv_map(opts["opt"])
@@ -227,11 +265,16 @@ def create(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS]", "List volumes", [
-    Flag("filter", "f", "list", help='Provide filter values (e.g. "dangling=true")'),
-    Flag("format", "", "str", help="Format output using a custom template"),
-    Flag("quiet", "q", help="Only display volume names"),
-], args=(0, 0))
+@command(
+    "[OPTIONS]",
+    "List volumes",
+    [
+        Flag("filter", "f", "list", help='Provide filter values (e.g. "dangling=true")'),
+        Flag("format", "", "str", help="Format output using a custom template"),
+        Flag("quiet", "q", help="Only display volume names"),
+    ],
+    args=(0, 0),
+)
 def ls(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     result = cli.client.json("GET", "/volumes", {"filters": filters_param(opts["filter"])}) or {}
     volumes = sorted(result.get("Volumes") or [], key=lambda v: natural_key(v.get("Name", "")))
@@ -246,15 +289,24 @@ def ls(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS] VOLUME [VOLUME...]", "Display detailed information on one or more volumes",
-         [Flag("format", "f", "str", help="Format output using a custom template")], args=(1, None))
+@command(
+    "[OPTIONS] VOLUME [VOLUME...]",
+    "Display detailed information on one or more volumes",
+    [Flag("format", "f", "str", help="Format output using a custom template")],
+    args=(1, None),
+)
 def inspect(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return inspect_each(cli, "/volumes/{}", args, opts["format"], "volume.Volume")
 
 
-@command("[OPTIONS] VOLUME [VOLUME...]", "Remove one or more volumes. You cannot remove a volume that is in use by a container.", [
-    Flag("force", "f", help="Force the removal of one or more volumes"),
-], args=(1, None))
+@command(
+    "[OPTIONS] VOLUME [VOLUME...]",
+    "Remove one or more volumes. You cannot remove a volume that is in use by a container.",
+    [
+        Flag("force", "f", help="Force the removal of one or more volumes"),
+    ],
+    args=(1, None),
+)
 def rm(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.client import quote
     from dockyard.client.errors import APIError
@@ -273,28 +325,41 @@ def rm(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-@command("[OPTIONS]", "Remove unused local volumes", [
-    Flag("all", "a", help="Remove all unused volumes, not just anonymous ones"),
-    Flag("filter", "", "list", help='Provide filter values (e.g. "label=<label>")'),
-    Flag("force", "f", help="Do not prompt for confirmation"),
-], args=(0, 0))
+@command(
+    "[OPTIONS]",
+    "Remove unused local volumes",
+    [
+        Flag("all", "a", help="Remove all unused volumes, not just anonymous ones"),
+        Flag("filter", "", "list", help='Provide filter values (e.g. "label=<label>")'),
+        Flag("force", "f", help="Do not prompt for confirmation"),
+    ],
+    args=(0, 0),
+)
 def prune(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.cli.units import human_size
 
     version = api_version()
     filters = list(opts["filter"])
     if version_at_least(version, "1.42"):
-        warning = "WARNING! This will remove anonymous local volumes not used by at least one container."
+        warning = (
+            "WARNING! This will remove anonymous local volumes not used by at least one container."
+        )
         if opts["all"]:
             if any(f.partition("=")[0] == "all" for f in filters):
-                raise CommandError("conflicting options: cannot specify both --all and --filter all=1")
+                raise CommandError(
+                    "conflicting options: cannot specify both --all and --filter all=1"
+                )
             filters.append("all=true")
-            warning = "WARNING! This will remove all local volumes not used by at least one container."
+            warning = (
+                "WARNING! This will remove all local volumes not used by at least one container."
+            )
     else:
         # The docker CLI refuses flags newer than the daemon's API (the flag's "version"
         # annotation); before 1.42 a prune removes named volumes too, so says "all".
         if opts["all"]:
-            raise CommandError(f'"--all" requires API version 1.42, but the Docker daemon API version is {version}')
+            raise CommandError(
+                f'"--all" requires API version 1.42, but the Docker daemon API version is {version}'
+            )
         warning = "WARNING! This will remove all local volumes not used by at least one container."
     if not opts["force"] and not confirm(warning):
         return 0

@@ -30,7 +30,9 @@ def connect(path: str) -> int:
         sock.connect(path)
     except OSError as exc:
         sock.close()
-        raise InvalidParameter(f"cannot connect to the console socket {path}: {exc.strerror}") from None
+        raise InvalidParameter(
+            f"cannot connect to the console socket {path}: {exc.strerror}"
+        ) from None
     return sock.detach()
 
 
@@ -107,7 +109,9 @@ class Relay:
         if os.isatty(0):
             saved = termios.tcgetattr(0)
             raw = termios.tcgetattr(0)
-            raw[0] &= ~(termios.BRKINT | termios.ICRNL | termios.INPCK | termios.ISTRIP | termios.IXON)
+            raw[0] &= ~(
+                termios.BRKINT | termios.ICRNL | termios.INPCK | termios.ISTRIP | termios.IXON
+            )
             raw[1] &= ~termios.OPOST
             raw[2] |= termios.CS8
             raw[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN | termios.ISIG)
@@ -164,7 +168,7 @@ def _pump(master: int) -> bool:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _copy_size(source: int, target: int) -> None:

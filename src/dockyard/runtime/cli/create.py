@@ -41,8 +41,9 @@ def main(store: Store, argv: list[str]) -> int:
     socket_path = args.get("console-socket")
     console_fd = console.connect(socket_path) if socket_path else None
     try:
-        state = native.create(store, container_id, args.get("bundle", ".") or ".",
-                              console_fd=console_fd)
+        state = native.create(
+            store, container_id, args.get("bundle", ".") or ".", console_fd=console_fd
+        )
     finally:
         if console_fd is not None:
             os.close(console_fd)

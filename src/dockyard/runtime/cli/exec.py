@@ -81,8 +81,9 @@ def main(store: Store, argv: list[str]) -> int:
         proc = msgspec.structs.replace(proc, terminal=True)
     detach = "detach" in opts.flags
     with console.Console(opts.get("console-socket"), foreground=not detach) as terminal:
-        pid = native.exec_process(store, container_id, proc, console_fd=terminal.fd,
-                                  console=terminal.factory)
+        pid = native.exec_process(
+            store, container_id, proc, console_fd=terminal.fd, console=terminal.factory
+        )
     write_pid_file(opts.get("pid-file"), pid)
     if detach:
         return 0

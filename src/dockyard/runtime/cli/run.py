@@ -43,8 +43,13 @@ def main(store: Store, argv: list[str]) -> int:
     container_id = one_id(args, "run")
     detach = "detach" in args.flags
     with console.Console(args.get("console-socket"), foreground=not detach) as terminal:
-        state = native.run(store, container_id, args.get("bundle", ".") or ".",
-                           console_fd=terminal.fd, console=terminal.factory)
+        state = native.run(
+            store,
+            container_id,
+            args.get("bundle", ".") or ".",
+            console_fd=terminal.fd,
+            console=terminal.factory,
+        )
     write_pid_file(args.get("pid-file"), state.pid)
     if detach:
         return 0

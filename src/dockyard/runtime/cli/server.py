@@ -194,7 +194,7 @@ def _needs_caller_as_parent(argv: list[str]) -> bool:
 
 
 class _CgroupsPath(msgspec.Struct):
-    cgroupsPath: str = ""  # noqa: N815 - the spec's spelling
+    cgroupsPath: str = ""
 
 
 class _Linux(msgspec.Struct):
@@ -248,8 +248,14 @@ class _Context(msgspec.Struct):
                 oom = f.read()
         except OSError:
             oom = b""
-        return cls(_identity("self"), _code_stamp(), os.geteuid(), dict(os.environ),
-                   [resource.getrlimit(r) for r in range(spares.RLIMIT_COUNT)], oom)
+        return cls(
+            _identity("self"),
+            _code_stamp(),
+            os.geteuid(),
+            dict(os.environ),
+            [resource.getrlimit(r) for r in range(spares.RLIMIT_COUNT)],
+            oom,
+        )
 
 
 def _become_caller(request: Request, fds: list[int], peer: int, context: _Context) -> None:
@@ -309,7 +315,7 @@ def _serve_call(conn: socket.socket, back: socket.socket, context: _Context) -> 
         conn.settimeout(None)
         _become_caller(request, fds, peer, context)
         code = main(request.argv)
-    except BaseException:  # noqa: BLE001 - a forked worker must never unwind
+    except BaseException:
         if not answered:  # nothing ran: a hostile or vanished client, or our own fault
             try:
                 conn.sendall(b"F\n")
@@ -336,8 +342,9 @@ def _serve_call(conn: socket.socket, back: socket.socket, context: _Context) -> 
     os._exit(0)
 
 
-def _start_worker(back: socket.socket, conn: socket.socket | None, context: _Context,
-                  parent: str | None) -> NoReturn:
+def _start_worker(
+    back: socket.socket, conn: socket.socket | None, context: _Context, parent: str | None
+) -> NoReturn:
     """A forked worker: serve ``conn``, or (a spare) park an init under cgroup ``parent``
     first and wait for the server to hand over a connection."""
     try:
@@ -351,7 +358,7 @@ def _start_worker(back: socket.socket, conn: socket.socket | None, context: _Con
             if len(fds) != 1:
                 raise ValueError("expected a connection")
             conn = socket.socket(fileno=fds[0])
-    except BaseException:  # noqa: BLE001 - retired by the server, or it went away
+    except BaseException:
         spares.discard_ready()
         os._exit(0)
     _serve_call(conn, back, context)

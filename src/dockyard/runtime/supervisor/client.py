@@ -68,8 +68,8 @@ def read_frames(sock: socket.socket) -> list[tuple[int, bytes]]:
     out = []
     while data:
         stream, length = FRAME.unpack_from(data)
-        out.append((stream, data[FRAME.size:FRAME.size + length]))
-        data = data[FRAME.size + length:]
+        out.append((stream, data[FRAME.size : FRAME.size + length]))
+        data = data[FRAME.size + length :]
     return out
 
 
@@ -84,7 +84,11 @@ def ensure(root: str, timeout: float = 10) -> SupervisorClient:
     log = open(os.path.join(root, "supervisor.log"), "ab")
     subprocess.Popen(
         [sys.executable, "-m", "dockyard.runtime.supervisor", root],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        close_fds=True,
     )
     log.close()
     deadline = time.monotonic() + timeout

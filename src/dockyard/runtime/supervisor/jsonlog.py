@@ -15,7 +15,7 @@ import time
 
 import msgspec
 
-__all__ = ["JsonLog", "DEFAULT_MAX_SIZE", "DEFAULT_MAX_FILE", "rfc3339nano"]
+__all__ = ["DEFAULT_MAX_FILE", "DEFAULT_MAX_SIZE", "JsonLog", "rfc3339nano"]
 
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
 DEFAULT_MAX_FILE = 3
@@ -29,7 +29,9 @@ def rfc3339nano(ns: int) -> str:
 
 
 class JsonLog:
-    def __init__(self, path: str, max_size: int = DEFAULT_MAX_SIZE, max_file: int = DEFAULT_MAX_FILE) -> None:
+    def __init__(
+        self, path: str, max_size: int = DEFAULT_MAX_SIZE, max_file: int = DEFAULT_MAX_FILE
+    ) -> None:
         if max_size <= 0:
             raise ValueError("max-size must be positive")
         if max_file < 1:
@@ -81,7 +83,7 @@ class JsonLog:
         data = b"".join(lines)
         view = memoryview(data)
         while view:
-            view = view[os.write(self._fd, view):]
+            view = view[os.write(self._fd, view) :]
         self._size += size
 
     def _rotate(self) -> None:

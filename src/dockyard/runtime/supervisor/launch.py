@@ -57,7 +57,12 @@ def is_oci(req: dict) -> bool:
 def oci_argv(req: dict) -> list[str]:
     """The OCI runtime's command prefix: binary, its own arguments, its state root."""
     path = req.get("runtime_path") or req.get("runtime") or "runc"
-    return [path, *(req.get("runtime_args") or []), "--root", req.get("runtime_root") or "/run/dockyard/runc"]
+    return [
+        path,
+        *(req.get("runtime_args") or []),
+        "--root",
+        req.get("runtime_root") or "/run/dockyard/runc",
+    ]
 
 
 def oci_process(req: dict, stdio: tuple[int, int, int]) -> int:
@@ -90,8 +95,10 @@ def native_process(req: dict, stdio: tuple[int, int, int]) -> int:
 
 def _oom_kills(cgroup_path: str) -> int:
     """The memory cgroup's OOM-kill count (v1 memory.oom_control, v2 memory.events)."""
-    for path in (f"/sys/fs/cgroup/memory{cgroup_path}/memory.oom_control",
-                 f"/sys/fs/cgroup{cgroup_path}/memory.events"):
+    for path in (
+        f"/sys/fs/cgroup/memory{cgroup_path}/memory.oom_control",
+        f"/sys/fs/cgroup{cgroup_path}/memory.events",
+    ):
         try:
             with open(path, encoding="ascii") as f:
                 for line in f:
@@ -115,11 +122,11 @@ def cleanup(req: dict) -> dict:
         try:
             cgroup = store.load(req["id"]).cgroup_path
             facts["oom_killed"] = bool(cgroup) and _oom_kills(cgroup) > 0
-        except Exception:  # noqa: BLE001 - no state: nothing to read
+        except Exception:
             pass
         try:
             native.delete(store, req["id"], force=True)
-        except Exception:  # noqa: BLE001 - best effort; the daemon's removal retries
+        except Exception:
             pass
     elif req.get("bundle") and req.get("config"):
         # An OCI runtime used the spec's cgroupsPath (cgroupfs driver); it removed the
@@ -153,8 +160,15 @@ def oci_exec(req: dict, stdio: tuple[int, int, int]) -> int:
     # The daemon wrote the process (with ``terminal`` as asked: in the foreground the
     # runtime copies its pty to our stdio) and removes the file when the exec ends.
     argv = [*oci_argv(req), "exec", "--process", req["process_file"], req["exec_of"]]
-    return exec_process({"argv": argv, "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                         "cwd": "/", "tty": req.get("tty")}, stdio)
+    return exec_process(
+        {
+            "argv": argv,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "cwd": "/",
+            "tty": req.get("tty"),
+        },
+        stdio,
+    )
 
 
 def launch(req: dict, stdio: tuple[int, int, int]) -> int:

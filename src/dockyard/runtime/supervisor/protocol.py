@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["FRAME", "STDIN", "STDOUT", "STDERR", "frame"]
+__all__ = ["FRAME", "STDERR", "STDIN", "STDOUT", "frame"]
 
 FRAME = struct.Struct(">BI")
 STDIN, STDOUT, STDERR = 0, 1, 2

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dockyard.runtime.supervisor.jsonlog import JsonLog, rfc3339nano
 from dockyard.runtime.supervisor.protocol import FRAME, STDERR, STDIN, STDOUT, frame
 
-__all__ = ["Supervisor", "Launcher"]
+__all__ = ["Launcher", "Supervisor"]
 
 # launcher(request, (stdin_fd, stdout_fd, stderr_fd)) -> pid of the container's first process
 Launcher = Callable[[dict, tuple[int, int, int]], int]
@@ -69,9 +69,14 @@ class _Container:
 
     def state(self) -> dict:
         return {
-            "id": self.id, "pid": self.pid, "running": self.exit_code is None,
-            "exit_code": self.exit_code, "started_at": self.started_at,
-            "finished_at": self.finished_at, "tty": self.tty, "oom_killed": self.oom_killed,
+            "id": self.id,
+            "pid": self.pid,
+            "running": self.exit_code is None,
+            "exit_code": self.exit_code,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "tty": self.tty,
+            "oom_killed": self.oom_killed,
         }
 
 
@@ -227,8 +232,8 @@ class Supervisor:
             stream, length = FRAME.unpack_from(conn.rbuf)
             if len(conn.rbuf) < FRAME.size + length:
                 return
-            data = bytes(conn.rbuf[FRAME.size:FRAME.size + length])
-            conn.rbuf = conn.rbuf[FRAME.size + length:]
+            data = bytes(conn.rbuf[FRAME.size : FRAME.size + length])
+            conn.rbuf = conn.rbuf[FRAME.size + length :]
             if stream == STDIN and conn.stdin and c is not None and c.stdin_fd >= 0:
                 if data:
                     c.stdin_buf += data
@@ -245,7 +250,7 @@ class Supervisor:
             if handler is None:
                 raise ValueError(f"unknown op {op!r}")
             reply = handler(conn, req)
-        except Exception as exc:  # noqa: BLE001 - the supervisor must outlive any bad request
+        except Exception as exc:
             message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
             reply = {"error": message}
         if reply is not None:
@@ -275,8 +280,11 @@ class Supervisor:
         c = _Container(cid, directory)
         c.tty = bool(req.get("tty"))
         if req.get("log_path"):
-            c.log = JsonLog(req["log_path"], int(req.get("log_max_size") or 10 << 20),
-                            int(req.get("log_max_file") or 3))
+            c.log = JsonLog(
+                req["log_path"],
+                int(req.get("log_max_size") or 10 << 20),
+                int(req.get("log_max_file") or 3),
+            )
         child_fds: list[int] = []
         if c.tty:
             master, slave = os.openpty()
@@ -310,7 +318,11 @@ class Supervisor:
         try:
             c.pid = self.launcher(req, stdio)
         except BaseException:
-            for fd in list(c.outputs) + child_fds + ([c.stdin_fd] if c.stdin_fd >= 0 and not c.tty else []):
+            for fd in (
+                list(c.outputs)
+                + child_fds
+                + ([c.stdin_fd] if c.stdin_fd >= 0 and not c.tty else [])
+            ):
                 try:
                     os.close(fd)
                 except OSError:
@@ -353,7 +365,9 @@ class Supervisor:
             import subprocess
 
             self._await_oci_start(c)
-            done = subprocess.run([*c.runtime, "kill", c.id, str(sig)], capture_output=True, timeout=10)
+            done = subprocess.run(
+                [*c.runtime, "kill", c.id, str(sig)], capture_output=True, timeout=10
+            )
             if done.returncode != 0 and c.exit_code is None:
                 os.kill(c.pid, sig if sig != signal.SIGKILL else signal.SIGTERM)
         else:
@@ -413,7 +427,9 @@ class Supervisor:
         master = next(iter(c.outputs), -1)
         if master < 0:
             raise ValueError("container's TTY is closed")
-        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", int(req["h"]), int(req["w"]), 0, 0))
+        fcntl.ioctl(
+            master, termios.TIOCSWINSZ, struct.pack("HHHH", int(req["h"]), int(req["w"]), 0, 0)
+        )
         return {"ok": True}
 
     def op_attach(self, conn: _Conn, req: dict) -> dict | None:
