@@ -1,0 +1,138 @@
+"""``docker pull`` and ``docker push`` (docker/cli ``cli/command/image/{pull,push}.go``), and
+the pull that ``run``/``create`` make when the image is missing (``container/create.go``).
+
+Each sends the registry's stored credentials as ``X-Registry-Auth`` and draws the daemon's
+JSON progress stream with ``cli/progress.py``: bars on a terminal, plain lines otherwise.  An
+``errorDetail`` in the stream is printed bare (no "Error response from daemon"), exit 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from dockyard.cli.command import CommandError, command
+from dockyard.cli.flags import Flag
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.cli.reference import Named
+
+
+def parse_reference(text: str) -> Named:
+    """``ParseNormalizedNamed`` with the parser's message as the command's error."""
+    from dockyard.cli.reference import BadReference, parse_normalized
+
+    try:
+        return parse_normalized(text)
+    except BadReference as exc:
+        raise CommandError(str(exc)) from None
+
+
+def registry_auth(cli, domain: str) -> str:  # type: ignore[no-untyped-def]
+    """The ``X-Registry-Auth`` value for a registry (``e30=`` when nothing is stored)."""
+    from dockyard.cli import credentials
+
+    try:
+        auth = credentials.get(cli.config_file, credentials.key_for_domain(domain))
+    except credentials.CredentialsError as exc:
+        raise CommandError(str(exc)) from None
+    return credentials.encode_header(auth)
+
+
+def show_stream(cli, method: str, path: str, params, header: str, fd: int | None) -> None:  # type: ignore[no-untyped-def]
+    """POST a progress request and draw its stream on ``fd`` (1 or 2), or nowhere (None)."""
+    from dockyard.cli.progress import StreamError, display, terminal_width
+
+    out = {1: sys.stdout, 2: sys.stderr}.get(fd) if fd is not None else None
+    terminal = fd is not None and os.isatty(fd)
+    width = terminal_width(fd) if terminal and fd is not None else 200
+    if out is not None:
+        out.flush()
+    messages = cli.client.stream_json(method, path, params, None, {"X-Registry-Auth": header})
+    try:
+        display(messages, out, terminal, width)
+    except StreamError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def pull_image(cli, ref: Named, platform: str, fd: int | None) -> None:  # type: ignore[no-untyped-def]
+    """``ImageCreate``: ``fromImage`` is the full name, ``tag`` the tag or the digest."""
+    params = {"fromImage": ref.name, "tag": ref.api_tag(), "platform": platform.lower() or None}
+    show_stream(cli, "POST", "/images/create", params, registry_auth(cli, ref.domain), fd)
+
+
+@command(
+    "[OPTIONS] NAME[:TAG|@DIGEST]",
+    "Download an image from a registry",
+    [
+        Flag("all-tags", "a", help="Download all tagged images in the repository"),
+        Flag("disable-content-trust", "", "bool", default=True, help="Skip image verification"),
+        Flag("platform", "", "str", default="", help="Set platform if server is multi-platform capable"),
+        Flag("quiet", "q", help="Suppress verbose output"),
+    ],
+    args=(1, 1),
+)
+def pull(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
+    ref = parse_reference(args[0])
+    every = bool(opts["all_tags"])
+    if every and not ref.name_only:
+        raise CommandError("tag can't be used with --all-tags/-a")
+    if not every and ref.name_only:
+        ref = ref.with_default_tag()
+        if not opts["quiet"]:
+            sys.stdout.write("Using default tag: latest\n")
+    platform = opts["platform"] or os.environ.get("DOCKER_DEFAULT_PLATFORM", "")
+    params = {
+        "fromImage": ref.name,
+        "tag": None if every else ref.api_tag(),
+        "platform": platform.lower() or None,
+    }
+    fd = None if opts["quiet"] else 1
+    show_stream(cli, "POST", "/images/create", params, registry_auth(cli, ref.domain), fd)
+    sys.stdout.write(f"{ref}\n")
+    return 0
+
+
+@command(
+    "[OPTIONS] NAME[:TAG]",
+    "Upload an image to a registry",
+    [
+        Flag("all-tags", "a", help="Push all tags of an image to the repository"),
+        Flag("disable-content-trust", "", "bool", default=True, help="Skip image signing"),
+        Flag(
+            "platform",
+            "",
+            "str",
+            default="",
+            help="Push a platform-specific manifest as a single-platform image to the registry",
+        ),
+        Flag("quiet", "q", help="Suppress verbose output"),
+    ],
+    args=(1, 1),
+)
+def push(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
+    from dockyard.client import quote_name
+
+    ref = parse_reference(args[0])
+    every = bool(opts["all_tags"])
+    if every and not ref.name_only:
+        raise CommandError("tag can't be used with --all-tags/-a")
+    if not every and ref.name_only:
+        ref = ref.with_default_tag()
+        if not opts["quiet"]:
+            sys.stdout.write("Using default tag: latest\n")
+    if ref.digest:
+        raise CommandError("cannot push a digest reference")
+    if opts["platform"]:
+        # The platform query parameter came with API 1.46; this client speaks 1.41.
+        raise CommandError(
+            '"platform" requires API version 1.46, but the Docker daemon API version is 1.41'
+        )
+    params = {"tag": None if every else ref.tag}
+    path = f"/images/{quote_name(ref.familiar_name)}/push"
+    header = registry_auth(cli, ref.domain)
+    show_stream(cli, "POST", path, params, header, None if opts["quiet"] else 1)
+    if opts["quiet"]:
+        sys.stdout.write(f"{ref}\n")
+    return 0
