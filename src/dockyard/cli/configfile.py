@@ -64,7 +64,11 @@ class ConfigError(Exception):
 
 def config_dir(option: str = "") -> str:
     """The CLI's config directory (``--config``, ``DOCKER_CONFIG``, ``~/.docker``)."""
-    return option or os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    return (
+        option
+        or os.environ.get("DOCKER_CONFIG")
+        or os.path.join(os.path.expanduser("~"), ".docker")
+    )
 
 
 def _decode_auth(text: str) -> tuple[str, str]:

@@ -44,7 +44,12 @@ UNENCRYPTED_WARNING = (
 
 
 class CredentialsError(Exception):
-    """A credential helper failed, or config.json could not be written."""
+    """A credential helper failed, or config.json could not be written.  ``partial`` is what
+    config.json alone holds for the key (docker's ``ResolveAuthConfig`` goes on with it)."""
+
+    def __init__(self, message: str, partial: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial or {}
 
 
 def key_for_domain(domain: str) -> str:
@@ -106,13 +111,15 @@ def get(cfg: ConfigFile, key: str) -> dict[str, str]:
                 entry.pop(field, None)
             entry.pop("serveraddress", None)
             return entry
-        raise _helper_error("getting", status, out)
+        error = _helper_error("getting", status, out)
+        error.partial = entry
+        raise error
     from dockyard.client import jsonfast as json
 
     try:
         creds = json.loads(out)
     except ValueError as exc:
-        raise CredentialsError(str(exc)) from None
+        raise CredentialsError(str(exc), entry) from None
     for field in ("username", "password", "identitytoken"):
         entry.pop(field, None)
     if creds.get("Username") == _TOKEN_USER:  # type: ignore[union-attr]
@@ -138,7 +145,11 @@ def store(cfg: ConfigFile, auth: dict[str, str]) -> None:
     key = auth["serveraddress"]
     helper = _helper(cfg, key)
     if helper:
-        creds = {"ServerURL": key, "Username": auth.get("username", ""), "Secret": auth.get("password", "")}
+        creds = {
+            "ServerURL": key,
+            "Username": auth.get("username", ""),
+            "Secret": auth.get("password", ""),
+        }
         if auth.get("identitytoken"):
             creds["Username"], creds["Secret"] = _TOKEN_USER, auth["identitytoken"]
         status, out = _run_helper(helper, "store", (go_json(creds) + "\n").encode())

@@ -20,11 +20,11 @@ the whole CLI's start-up.
 
 from __future__ import annotations
 
+from dockyard.cli.units import human_size
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-
-from dockyard.cli.units import human_size
 
 __all__ = ["StreamError", "display", "go_duration", "progress_string", "terminal_width"]
 
@@ -92,7 +92,11 @@ def _timestamp(message: dict) -> str:  # type: ignore[type-arg]
     secs, frac = divmod(int(nanos), 1_000_000_000)
     t = time.localtime(secs)
     offset = t.tm_gmtoff
-    zone = "Z" if offset == 0 else f"{'+' if offset > 0 else '-'}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
+    zone = (
+        "Z"
+        if offset == 0
+        else f"{'+' if offset > 0 else '-'}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
+    )
     return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{frac:09d}{zone} "
 
 

@@ -28,7 +28,9 @@ _DOMAIN = (
 )
 _TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_REFERENCE = r"(?:(" + _DOMAIN + r")/)?(" + _REMOTE + r")(?::(" + _TAG + r"))?(?:@(" + _DIGEST + r"))?"
+_REFERENCE = (
+    r"(?:(" + _DOMAIN + r")/)?(" + _REMOTE + r")(?::(" + _TAG + r"))?(?:@(" + _DIGEST + r"))?"
+)
 _HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
 _NAME_MAX = 255
 
@@ -149,7 +151,10 @@ def parse_any(text: str) -> Named | None:
     if is_image_id(text):
         return None
     algorithm, colon, encoded = text.partition(":")
-    if colon and algorithm in _HEX_LENGTH and len(encoded) == _HEX_LENGTH[algorithm]:
-        if all(c in "0123456789abcdef" for c in encoded):
-            return None
+    if (
+        colon
+        and len(encoded) == _HEX_LENGTH.get(algorithm, -1)
+        and all(c in "0123456789abcdef" for c in encoded)
+    ):
+        return None
     return parse_normalized(text)

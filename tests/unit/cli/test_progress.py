@@ -54,7 +54,10 @@ def test_plain_output_matches_docker_cli(case):
     tail = CASES[case]
     if tail is None:
         assert error is not None
-        assert (text, error + "\n") == (_read(f"{case}.out").decode(), _read(f"{case}.err").decode())
+        assert (text, error + "\n") == (
+            _read(f"{case}.out").decode(),
+            _read(f"{case}.err").decode(),
+        )
     else:
         assert error is None
         assert text + tail == _read(f"{case}.out").decode()
@@ -75,7 +78,9 @@ def test_terminal_output_matches_docker_cli(case, width):
 
 def test_bars_only_on_wide_terminals_and_numbers_as_go_units():
     detail = {"current": 1_500_000, "total": 3_000_000}
-    assert progress_string(detail, 111) == "[=========================>" + " " * 25 + "]    1.5MB/3MB"
+    assert (
+        progress_string(detail, 111) == "[=========================>" + " " * 25 + "]    1.5MB/3MB"
+    )
     assert progress_string(detail, 110) == "   1.5MB/3MB"
     assert progress_string({}, 200) == ""
     assert progress_string({"current": 2048}, 200) == " 2.048kB"
@@ -91,7 +96,13 @@ def test_time_left_when_the_stream_gives_a_start():
 
 
 def test_go_duration():
-    assert [go_duration(s) for s in (0, 5, 65, 3600, 7325)] == ["0s", "5s", "1m5s", "1h0m0s", "2h2m5s"]
+    assert [go_duration(s) for s in (0, 5, 65, 3600, 7325)] == [
+        "0s",
+        "5s",
+        "1m5s",
+        "1h0m0s",
+        "2h2m5s",
+    ]
 
 
 def test_aux_goes_to_the_callback_and_discarding_output_still_reports_errors():
@@ -111,7 +122,5 @@ def test_a_line_without_id_forgets_the_screen_lines():
     ]
     display(messages, out, True, 80)
     assert out.getvalue() == (
-        "\n\x1b[1A\x1b[2K\ra: Waiting \r\x1b[1B"
-        "Digest: x\n"
-        "\n\x1b[1A\x1b[2K\ra: Done \r\x1b[1B"
+        "\n\x1b[1A\x1b[2K\ra: Waiting \r\x1b[1BDigest: x\n\n\x1b[1A\x1b[2K\ra: Done \r\x1b[1B"
     )

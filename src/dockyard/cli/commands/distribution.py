@@ -29,14 +29,20 @@ def parse_reference(text: str) -> Named:
         raise CommandError(str(exc)) from None
 
 
-def registry_auth(cli, domain: str) -> str:  # type: ignore[no-untyped-def]
-    """The ``X-Registry-Auth`` value for a registry (``e30=`` when nothing is stored)."""
+def registry_auth(cli, domain: str, strict: bool = False) -> str:  # type: ignore[no-untyped-def]
+    """The ``X-Registry-Auth`` value for a registry (``e30=`` when nothing is stored).
+
+    pull, push and search go on without the helper's answer when it fails (docker/cli
+    ``ResolveAuthConfig`` drops the error); run's pull stops (``RetrieveAuthTokenFromImage``).
+    """
     from dockyard.cli import credentials
 
     try:
         auth = credentials.get(cli.config_file, credentials.key_for_domain(domain))
     except credentials.CredentialsError as exc:
-        raise CommandError(str(exc)) from None
+        if strict:
+            raise CommandError(str(exc)) from None
+        auth = exc.partial
     return credentials.encode_header(auth)
 
 
@@ -57,9 +63,11 @@ def show_stream(cli, method: str, path: str, params, header: str, fd: int | None
 
 
 def pull_image(cli, ref: Named, platform: str, fd: int | None) -> None:  # type: ignore[no-untyped-def]
-    """``ImageCreate``: ``fromImage`` is the full name, ``tag`` the tag or the digest."""
+    """run/create's pull (``ImageCreate``): ``fromImage`` is the full name, ``tag`` the tag
+    or the digest."""
     params = {"fromImage": ref.name, "tag": ref.api_tag(), "platform": platform.lower() or None}
-    show_stream(cli, "POST", "/images/create", params, registry_auth(cli, ref.domain), fd)
+    header = registry_auth(cli, ref.domain, strict=True)
+    show_stream(cli, "POST", "/images/create", params, header, fd)
 
 
 @command(
@@ -68,7 +76,13 @@ def pull_image(cli, ref: Named, platform: str, fd: int | None) -> None:  # type:
     [
         Flag("all-tags", "a", help="Download all tagged images in the repository"),
         Flag("disable-content-trust", "", "bool", default=True, help="Skip image verification"),
-        Flag("platform", "", "str", default="", help="Set platform if server is multi-platform capable"),
+        Flag(
+            "platform",
+            "",
+            "str",
+            default="",
+            help="Set platform if server is multi-platform capable",
+        ),
         Flag("quiet", "q", help="Suppress verbose output"),
     ],
     args=(1, 1),

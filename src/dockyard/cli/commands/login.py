@@ -11,9 +11,7 @@ import sys
 from dockyard.cli.command import CommandError, command
 from dockyard.cli.flags import Flag
 
-_STORED_NOTE = (
-    "\n Info -> To login with a different account, run 'docker logout' followed by 'docker login'\n\n\n"
-)
+_STORED_NOTE = "\n Info -> To login with a different account, run 'docker logout' followed by 'docker login'\n\n\n"
 
 
 def _read_line(prompt: str, echo: bool = True) -> str:
@@ -78,7 +76,9 @@ def _keep(cli, auth: dict[str, str], answer: dict) -> None:  # type: ignore[no-u
     "Authenticate to a registry",
     [
         Flag("password", "p", "str", default="", help="Password or Personal Access Token (PAT)"),
-        Flag("password-stdin", "", help="Take the Password or Personal Access Token (PAT) from stdin"),
+        Flag(
+            "password-stdin", "", help="Take the Password or Personal Access Token (PAT) from stdin"
+        ),
         Flag("username", "u", "str", default="", help="Username"),
     ],
     args=(0, 1),
@@ -89,9 +89,13 @@ def login(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
 
     user, password = opts["username"], opts["password"]
     if password and opts["password_stdin"]:
-        raise CommandError("conflicting options: cannot specify both --password and --password-stdin")
+        raise CommandError(
+            "conflicting options: cannot specify both --password and --password-stdin"
+        )
     if password:
-        sys.stderr.write("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n")
+        sys.stderr.write(
+            "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n"
+        )
     if opts["password_stdin"]:
         if not user:
             raise CommandError("the --password-stdin option requires --username to be set")
@@ -110,7 +114,11 @@ def login(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
             f"Authenticating with existing credentials... [Username: {stored['username']}]\n"
             + _STORED_NOTE
         )
-        auth = {"username": stored["username"], "password": stored["password"], "serveraddress": server}
+        auth = {
+            "username": stored["username"],
+            "password": stored["password"],
+            "serveraddress": server,
+        }
         if stored.get("registrytoken"):
             auth["registrytoken"] = stored["registrytoken"]
         try:
@@ -119,7 +127,9 @@ def login(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
             if exc.status == 401:
                 sys.stderr.write("Stored credentials invalid or expired\n")
             else:
-                sys.stderr.write(f"Login did not succeed, error: Error response from daemon: {exc.message}\n")
+                sys.stderr.write(
+                    f"Login did not succeed, error: Error response from daemon: {exc.message}\n"
+                )
         else:
             _keep(cli, auth, answer)
             sys.stdout.write(f"{answer.get('Status', '')}\n")
@@ -150,14 +160,16 @@ def logout(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         shown = credentials.convert_to_hostname(server)
         keys += [shown, f"http://{shown}", f"https://{shown}"]
     sys.stdout.write(f"Removing login credentials for {shown}\n")
-    errors = []
+    errors: dict[str, str] = {}
     for key in keys:
         try:
             credentials.erase(cli.config_file, key)
         except credentials.CredentialsError as exc:
-            errors.append((key, str(exc)))
+            errors[key] = str(exc)
+    # docker/cli compares a map of failures with the list of keys, and "host" is in that
+    # list twice when given plainly: then the warning never shows.  Kept for identical output.
     if len(errors) == len(keys):
         sys.stderr.write("WARNING: could not erase credentials:\n")
-        for key, message in errors:
+        for key, message in errors.items():
             sys.stderr.write(f"{key}: {message}\n")
     return 0

@@ -38,7 +38,7 @@ def _create(cli, opts: dict, body: dict) -> str:  # type: ignore[no-untyped-def,
     try:
         named = parse_any(image)
     except BadReference as exc:
-        raise UsageError(str(exc)) from None
+        raise CommandError(str(exc)) from None
     named = named.with_default_tag() if named is not None else None
     progress_fd = None if opts["quiet"] else 2
     if opts["pull"] == "always":
@@ -201,12 +201,15 @@ def run(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         return 1
     try:
         cid = _create(cli, opts, body)
-    except (UsageError, CommandError) as exc:
+    except UsageError as exc:
         _report("run", str(exc))
         return 125
+    except CommandError as exc:
+        _report("run", str(exc))
+        return _start_error_code(str(exc))  # docker's toStatusError covers create's errors too
     except APIError as exc:
         _report("run", f"Error response from daemon: {exc.message}")
-        return 125
+        return _start_error_code(exc.message)
     tty = bool(body["Tty"])
     if opts["sig_proxy"] and not tty:
         _proxy_signals(cli, cid)

@@ -12,7 +12,12 @@ from dockyard.cli.command import CommandError, command, filters_param
 from dockyard.cli.flags import Flag
 from dockyard.cli.render import Context, format_rows
 
-_LABELS = {"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS", "IsOfficial": "OFFICIAL"}
+_LABELS = {
+    "Name": "NAME",
+    "Description": "DESCRIPTION",
+    "StarCount": "STARS",
+    "IsOfficial": "OFFICIAL",
+}
 _TABLE = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}"
 
 
