@@ -384,8 +384,9 @@ def test_pull_of_many_layers_plain_and_on_a_terminal(pair, reg_engine, registry,
         reg_engine.cli("rmi", ref)
 
 
-def _on_terminal(engine, tmp_path, *args: str) -> tuple[int, bytes]:
-    """Run the dockyard CLI on a pty (120 columns); its exit code and what it wrote."""
+def _on_terminal(engine, tmp_path, *args: str, typed: bytes = b"") -> tuple[int, bytes]:
+    """Run the dockyard CLI on a pty (120 columns), ``typed`` waiting in its input; its exit
+    code and what it wrote."""
     import fcntl
     import pty
     import struct
@@ -400,6 +401,8 @@ def _on_terminal(engine, tmp_path, *args: str) -> tuple[int, bytes]:
         finally:
             os._exit(127)
     out = b""
+    if typed:
+        os.write(fd, typed)
     try:
         while True:
             try:
@@ -477,6 +480,19 @@ def test_login_push_pull_logout_with_htpasswd(pair, configs, reg_engine, auth_re
         assert pair.same("push", ref).returncode == 1
     finally:
         reg_engine.cli("rmi", ref)
+
+
+def test_login_prompts_on_a_terminal(reg_engine, auth_registry, tmp_path):
+    code, out = _on_terminal(
+        reg_engine, tmp_path, "login", auth_registry.host, typed=b"user\npass\n"
+    )
+    assert code == 0, out
+    # the typed lines echo before the prompts (they were waiting); the password is read
+    # with echo off
+    assert b"Username: Password: \r\n" in out
+    assert out.endswith(b"Login Succeeded\r\n")
+    with open(tmp_path / "tty-config" / "config.json") as f:
+        assert json.load(f) == {"auths": {auth_registry.host: {"auth": "dXNlcjpwYXNz"}}}
 
 
 def test_login_bad_usage(pair):
