@@ -46,20 +46,63 @@ def registry_auth(cli, domain: str, strict: bool = False) -> str:  # type: ignor
     return credentials.encode_header(auth)
 
 
-def show_stream(cli, method: str, path: str, params, header: str, fd: int | None) -> None:  # type: ignore[no-untyped-def]
-    """POST a progress request and draw its stream on ``fd`` (1 or 2), or nowhere (None)."""
+def login_prior_to(cli, action: str, domain: str) -> str:  # type: ignore[no-untyped-def]
+    """docker/cli ``RegistryAuthenticationPrivilegedFunc``: after a 401, ask for credentials
+    and answer the header to retry with.  Only on a terminal: docker would wait forever on a
+    closed stdin, dockyard gives the daemon's error instead (the caller's to raise)."""
+    from dockyard.cli import credentials
+    from dockyard.cli.commands.login import prompt_credentials
+
+    sys.stdout.write(f"\nLogin prior to {action}:\n")
+    key = credentials.key_for_domain(domain)
+    try:
+        stored = credentials.get(cli.config_file, key)
+    except credentials.CredentialsError as exc:
+        sys.stderr.write(f"Unable to retrieve stored credentials for {key}, error: {exc}.\n")
+        stored = {}
+    user, password = prompt_credentials("", "", stored.get("username", ""))
+    return credentials.encode_header({"username": user, "password": password, "serveraddress": key})
+
+
+def show_stream(  # type: ignore[no-untyped-def]
+    cli,
+    method: str,
+    path: str,
+    params,
+    header: str,
+    fd: int | None,
+    retry: tuple[str, str] | None = None,
+) -> None:
+    """POST a progress request and draw its stream on ``fd`` (1 or 2), or nowhere (None).
+    ``retry`` = (action, registry domain): on a 401, log in on the terminal and try again."""
     from dockyard.cli.progress import StreamError, display, terminal_width
+    from dockyard.client.errors import APIError
 
     out = {1: sys.stdout, 2: sys.stderr}.get(fd) if fd is not None else None
     terminal = fd is not None and os.isatty(fd)
     width = terminal_width(fd) if terminal and fd is not None else 200
     if out is not None:
         out.flush()
-    messages = cli.client.stream_json(method, path, params, None, {"X-Registry-Auth": header})
     try:
-        display(messages, out, terminal, width)
+        response = cli.client.raw(method, path, params, None, {"X-Registry-Auth": header})
+    except APIError as exc:
+        if exc.status != 401 or retry is None or not os.isatty(0):
+            raise
+        header = login_prior_to(cli, *retry)
+        response = cli.client.raw(method, path, params, None, {"X-Registry-Auth": header})
+    try:
+        display(_json_lines(response), out, terminal, width)
     except StreamError as exc:
         raise CommandError(str(exc)) from None
+    finally:
+        response.close()
+
+
+def _json_lines(response):  # type: ignore[no-untyped-def]
+    from dockyard.client import jsonfast as json
+
+    for line in response.iter_lines():
+        yield json.loads(line)
 
 
 def pull_image(cli, ref: Named, platform: str, fd: int | None) -> None:  # type: ignore[no-untyped-def]
@@ -103,7 +146,8 @@ def pull(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         "platform": platform.lower() or None,
     }
     fd = None if opts["quiet"] else 1
-    show_stream(cli, "POST", "/images/create", params, registry_auth(cli, ref.domain), fd)
+    header = registry_auth(cli, ref.domain)
+    show_stream(cli, "POST", "/images/create", params, header, fd, ("pull", ref.domain))
     sys.stdout.write(f"{ref}\n")
     return 0
 
@@ -146,7 +190,9 @@ def push(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     params = {"tag": None if every else ref.tag}
     path = f"/images/{quote_name(ref.familiar_name)}/push"
     header = registry_auth(cli, ref.domain)
-    show_stream(cli, "POST", path, params, header, None if opts["quiet"] else 1)
+    show_stream(
+        cli, "POST", path, params, header, None if opts["quiet"] else 1, ("push", ref.domain)
+    )
     if opts["quiet"]:
         sys.stdout.write(f"{ref}\n")
     return 0

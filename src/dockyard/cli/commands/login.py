@@ -35,7 +35,7 @@ def _read_line(prompt: str, echo: bool = True) -> str:
     return line.rstrip("\n").rstrip("\r").strip()
 
 
-def _prompt(user: str, password: str, default_user: str) -> tuple[str, str]:
+def prompt_credentials(user: str, password: str, default_user: str) -> tuple[str, str]:
     """``PromptUserForCredentials`` (stdin is a terminal here)."""
     user = user.strip()
     if not user:
@@ -136,7 +136,7 @@ def login(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
             return 0
     if (not user or not password) and not os.isatty(0):
         raise CommandError("Error: Cannot perform an interactive login from a non TTY device")
-    user, password = _prompt(user, password, stored.get("username", ""))
+    user, password = prompt_credentials(user, password, stored.get("username", ""))
     auth = {"username": user, "password": password, "serveraddress": server}
     answer = _authenticate(cli, auth)
     _keep(cli, auth, answer)

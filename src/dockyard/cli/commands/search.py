@@ -76,8 +76,24 @@ def search(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         "limit": str(opts["limit"]) if opts["limit"] > 0 else None,
         "filters": filters_param(opts["filter"]),
     }
-    header = registry_auth(cli, index_domain(term))
-    results = cli.client.json("GET", "/images/search", params, headers={"X-Registry-Auth": header})
+    import os
+
+    from dockyard.cli.commands.distribution import login_prior_to
+    from dockyard.client.errors import APIError
+
+    domain = index_domain(term)
+    header = registry_auth(cli, domain)
+    try:
+        results = cli.client.json(
+            "GET", "/images/search", params, headers={"X-Registry-Auth": header}
+        )
+    except APIError as exc:
+        if exc.status != 401 or not os.isatty(0):
+            raise
+        header = login_prior_to(cli, "search", domain)
+        results = cli.client.json(
+            "GET", "/images/search", params, headers={"X-Registry-Auth": header}
+        )
     fmt = opts["format"]
     if not fmt or fmt == "table":
         fmt = _TABLE
