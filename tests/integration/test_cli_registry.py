@@ -634,3 +634,92 @@ def test_images_digests_column(pair, reg_engine, pushed):
     res = pair.same("images", "--digests", repo)
     assert res.stdout.splitlines()[0].split()[:3] == [b"REPOSITORY", b"TAG", b"DIGEST"]
     assert b"sha256:" in res.stdout
+
+
+# -- a 401 from the engine: log in on the terminal, then retry --------------------------------
+
+
+class FakeEngine:
+    """An engine on a unix socket that refuses ``/images/create`` without credentials (401)
+    and otherwise answers one progress line; it records the ``X-Registry-Auth`` it got.
+    Only the CLI's side of the exchange is under test here."""
+
+    def __init__(self, path: str) -> None:
+        import socketserver
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Api-Version", "1.41")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self._answer(200, b"OK")
+
+            do_HEAD = do_GET
+
+            def do_POST(self) -> None:
+                header = self.headers.get("X-Registry-Auth", "")
+                seen.append(header)
+                if header in ("", "e30="):
+                    self._answer(401, b'{"message":"unauthorized: authentication required"}')
+                else:
+                    self._answer(200, b'{"status":"Status: Downloaded newer image for r:1"}\n')
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def address_string(self) -> str:
+                return "unix"
+
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+        self.server = Server(path, Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.host = f"unix://{path}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_pull_asks_for_credentials_after_a_401(tmp_path):
+    import base64
+    from types import SimpleNamespace
+
+    engine = FakeEngine(str(tmp_path / "fake.sock"))
+    try:
+        fake = SimpleNamespace(env=dict(os.environ, DOCKER_HOST=engine.host))
+        code, out = _on_terminal(fake, tmp_path, "pull", "reg.example:5000/r:1", typed=b"u\npw\n")
+        assert code == 0, out
+        assert b"\r\nLogin prior to pull:\r\n" in out and b"Username: Password: " in out
+        assert out.endswith(b"Status: Downloaded newer image for r:1\r\nreg.example:5000/r:1\r\n")
+        assert engine.seen[0] == "e30="
+        assert json.loads(base64.urlsafe_b64decode(engine.seen[1])) == {
+            "username": "u",
+            "password": "pw",
+            "serveraddress": "reg.example:5000",
+        }
+        # off a terminal the daemon's answer is the error, as it was
+        res = subprocess.run(
+            DY_CLI + ["pull", "reg.example:5000/r:1"],
+            env=dict(fake.env, DOCKER_CONFIG=str(tmp_path / "c")),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+        )
+        assert (res.returncode, res.stderr) == (
+            1,
+            b"Error response from daemon: unauthorized: authentication required\n",
+        )
+    finally:
+        engine.stop()
