@@ -220,3 +220,19 @@ def test_cred_helpers_win_over_creds_store_and_errors_name_the_program(cfg_dir, 
     assert str(info.value) == (
         "error getting credentials - err: exit status 3, out: `the keychain is locked`"
     )
+
+
+def test_a_broken_file_warns_in_a_fresh_cli_process(cfg_dir):
+    """In the CLI ``json`` is not imported; the C scanner's syntax error must still surface
+    as the standard message (it used to be a SystemError)."""
+    import subprocess
+    import sys
+
+    _write(cfg_dir, "{bad")
+    code = "from dockyard.cli import configfile; import sys; configfile.load(sys.argv[1])"
+    res = subprocess.run([sys.executable, "-c", code, cfg_dir], capture_output=True, text=True)
+    assert res.returncode == 0
+    assert res.stderr == (
+        f"WARNING: Error parsing config file ({cfg_dir}/config.json): "
+        "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)\n"
+    )
