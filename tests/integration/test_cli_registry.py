@@ -436,6 +436,7 @@ def test_push_output_and_errors(pair, reg_engine, registry, pushed):
         assert pair.same("push", f"{registry.host}/none:v1").returncode == 1
         assert pair.same("push", "-a", f"{repo}:v1").returncode == 1
         assert pair.same("push", f"{pushed[0]}@{pushed[1]}").returncode == 1
+        assert pair.same("push", "--platform", "linux/amd64", repo).returncode == 1
     finally:
         reg_engine.cli("rmi", f"{repo}:v1", f"{repo}:v2")
 

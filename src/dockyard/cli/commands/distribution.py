@@ -172,6 +172,12 @@ def pull(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
 def push(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     from dockyard.client import quote_name
 
+    if opts["platform"]:
+        # The flag's API version is checked before anything runs; the platform query
+        # parameter came with API 1.46 and this client speaks 1.41.
+        raise CommandError(
+            '"--platform" requires API version 1.46, but the Docker daemon API version is 1.41'
+        )
     ref = parse_reference(args[0])
     every = bool(opts["all_tags"])
     if every and not ref.name_only:
@@ -182,11 +188,6 @@ def push(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
             sys.stdout.write("Using default tag: latest\n")
     if ref.digest:
         raise CommandError("cannot push a digest reference")
-    if opts["platform"]:
-        # The platform query parameter came with API 1.46; this client speaks 1.41.
-        raise CommandError(
-            '"platform" requires API version 1.46, but the Docker daemon API version is 1.41'
-        )
     params = {"tag": None if every else ref.tag}
     path = f"/images/{quote_name(ref.familiar_name)}/push"
     header = registry_auth(cli, ref.domain)
