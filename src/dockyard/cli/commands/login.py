@@ -107,8 +107,8 @@ def login(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     if not user and not password:
         try:
             stored = credentials.get(cli.config_file, server)
-        except credentials.CredentialsError as exc:
-            raise CommandError(str(exc)) from None
+        except credentials.CredentialsError:
+            pass  # as docker: a failing helper only means asking for credentials
     if stored.get("username") and stored.get("password"):
         sys.stderr.write(
             f"Authenticating with existing credentials... [Username: {stored['username']}]\n"
