@@ -250,13 +250,9 @@ async def cancel_upload(
 async def referrers(request: web.Request, reg: Registry, m: dict[str, str]) -> web.StreamResponse:
     artifact_type = request.query.get("artifactType")
     found = await reg.referrers(m["name"], m["digest"], artifact_type)
-    headers = {"Content-Type": OCI_INDEX}
-    if artifact_type:
-        headers["OCI-Filters-Applied"] = "artifactType"
+    headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
     body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": found}
-    response = web.json_response(body, headers=headers)
-    response.content_type = OCI_INDEX
-    return response
+    return web.json_response(body, headers=headers, content_type=OCI_INDEX)
 
 
 _NAME = r"(?P<name>[^?]+?)"
