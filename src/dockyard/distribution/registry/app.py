@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from dockyard.distribution.registry import gc, routes
-from dockyard.distribution.registry.auth import Access, Authorizer, Challenge, required
+from dockyard.distribution.registry.auth import ROUTE, Access, Authorizer, Challenge, required
 from dockyard.distribution.registry.config import Config
 from dockyard.distribution.registry.errors import RegistryError
 from dockyard.distribution.registry.filesystem import FilesystemStorage
@@ -68,7 +68,7 @@ async def _observe(request: web.Request, handler: Handler) -> web.StreamResponse
         raise
     finally:
         request.app[METRICS].observe(
-            request.method, request.get("route", "other"), status, time.monotonic() - start
+            request.method, request.get(ROUTE, "other"), status, time.monotonic() - start
         )
 
 
@@ -97,7 +97,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     if raw == "/token":
         return await request.app[AUTHORIZER].issue(request)
     if raw == "/metrics" and request.app[CONFIG].metrics:
-        request["route"] = "metrics"
+        request[ROUTE] = "metrics"
         return web.Response(text=request.app[METRICS].render(), content_type="text/plain")
     if raw == "/v1/search":
         return await _search(request)
@@ -105,7 +105,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     if found is None:
         raise RegistryError("UNSUPPORTED", f"no such endpoint {raw[:200]!r}")
     route, params = found
-    request["route"] = route.kind
+    request[ROUTE] = route.kind
     handler = route.handlers.get(request.method)
     if handler is None:
         raise RegistryError("UNSUPPORTED", f"{request.method} is not supported on {route.kind}")
@@ -115,7 +115,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
 
 async def _search(request: web.Request) -> web.StreamResponse:
     """``GET /v1/search?q=&n=&page=`` in the shape ``docker search`` decodes."""
-    request["route"] = "search"
+    request[ROUTE] = "search"
     await request.app[AUTHORIZER].authorize(request, [Access("registry", "catalog", ("*",))])
     query = request.query.get("q", "")
     try:

@@ -37,8 +37,10 @@ from dockyard.distribution.registry.config import Config, Rule, TokenConfig
 from dockyard.distribution.registry.errors import RegistryError
 from dockyard.distribution.registry.names import check_name
 
-__all__ = ["Access", "Authorizer", "Challenge", "Htpasswd", "required"]
+__all__ = ["ROUTE", "USER", "Access", "Authorizer", "Challenge", "Htpasswd", "required"]
 
+USER: web.RequestKey[str] = web.RequestKey("user", str)  # who the request authenticated as
+ROUTE: web.RequestKey[str] = web.RequestKey("route", str)  # route kind, for logs and metrics
 _ALGORITHMS = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "EdDSA"]
 
 
@@ -238,7 +240,7 @@ class Authorizer:
             creds = _basic(request)
             if creds is None or not await self.htpasswd.check(*creds):
                 raise Challenge('Basic realm="dockyard-registry"', "basic authentication required")
-            request["user"] = creds[0]
+            request[USER] = creds[0]
 
     def _check_token(self, request: web.Request, needed: list[Access]) -> None:
         assert self.token is not None
@@ -262,7 +264,7 @@ class Authorizer:
                     challenge + ',error="insufficient_scope"',
                     f"the token does not grant {access.scope()}",
                 )
-        request["user"] = str(claims.get("sub", ""))
+        request[USER] = str(claims.get("sub", ""))
 
     def _verify(self, token: str, challenge: str) -> dict[str, object]:
         assert self.token is not None
@@ -283,7 +285,7 @@ class Authorizer:
 
     async def issue(self, request: web.Request) -> web.StreamResponse:
         """``GET``/``POST /token``: the built-in token server."""
-        request["route"] = "token"
+        request[ROUTE] = "token"
         if self.issuer is None or self.token is None:
             raise RegistryError("UNSUPPORTED", "this registry does not issue tokens")
         if request.method == "POST":

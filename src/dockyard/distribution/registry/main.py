@@ -31,6 +31,7 @@ from aiohttp.web_response import StreamResponse
 
 from dockyard.distribution.registry import gc
 from dockyard.distribution.registry.app import make_app
+from dockyard.distribution.registry.auth import USER
 from dockyard.distribution.registry.config import Config, is_loopback, load, split_addr
 from dockyard.distribution.registry.filesystem import FilesystemStorage
 from dockyard.errors import DockyardError
@@ -52,7 +53,7 @@ class JsonAccessLogger(AbstractAccessLogger):
             "status": response.status,
             "bytes": response.body_length,
             "duration": round(time, 6),
-            "user": request.get("user", ""),
+            "user": request.get(USER, ""),
             "agent": request.headers.get("User-Agent", "")[:200],
         }
         self.logger.info(json.dumps(entry))
