@@ -25,6 +25,7 @@ from dockyard.distribution.registry.config import Config
 from dockyard.distribution.registry.errors import RegistryError
 from dockyard.distribution.registry.filesystem import FilesystemStorage
 from dockyard.distribution.registry.metrics import Metrics
+from dockyard.distribution.registry.proxy import Proxy
 from dockyard.distribution.registry.service import Registry
 
 __all__ = ["REGISTRY", "make_app"]
@@ -160,6 +161,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if registry.proxy is not None:
+            await registry.proxy.close()
 
 
 async def _expire_loop(registry: Registry, ttl: float) -> None:
@@ -192,10 +195,11 @@ PRIMARY: web.AppKey[bool] = web.AppKey("primary", bool)
 def make_app(config: Config, primary: bool = True) -> web.Application:
     """The registry application for ``config``; ``primary`` runs the periodic GC."""
     storage = FilesystemStorage(config.root, max_blob_size=config.max_blob_size)
+    proxy = Proxy(storage, config.proxy) if config.proxy else None
     app = web.Application(middlewares=[_observe, _errors], client_max_size=config.max_manifest_size)
     app[CONFIG] = config
     app[PRIMARY] = primary
-    app[REGISTRY] = Registry(storage, max_manifest_size=config.max_manifest_size)
+    app[REGISTRY] = Registry(storage, config.max_manifest_size, proxy)
     app[AUTHORIZER] = Authorizer.from_config(config)
     app[METRICS] = Metrics()
     app.router.add_route("*", "/{tail:.*}", _dispatch)

@@ -12,8 +12,15 @@ serves both; flags win.  Example::
                 "signing-key": "issuer-key.pem",
                 "rules": [{"user": "*", "repository": "public/*", "actions": ["pull"]},
                           {"user": "alice", "repository": "*", "actions": ["pull", "push", "delete"]}]},
-      "gc-interval": 3600, "gc-grace": 3600, "upload-ttl": 86400
+      "gc-interval": 3600, "gc-grace": 3600, "upload-ttl": 86400,
+      "proxy": [{"prefix": "hub", "url": "https://registry-1.docker.io",
+                 "username": "me", "password": "...", "ttl": 300},
+                {"prefix": "quay", "url": "https://quay.io"}]
     }
+
+A proxy ``prefix`` is the local namespace of an upstream: ``hub/library/busybox`` here is
+``library/busybox`` there.  An empty prefix caches every repository (a Docker Hub mirror for
+dockerd's ``registry-mirrors``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from dataclasses import dataclass, fields
 
 import msgspec
 
+from dockyard.distribution.registry.upstream import UpstreamConfig
 from dockyard.errors import InvalidParameter
 
 __all__ = ["Config", "Rule", "TokenConfig", "is_loopback", "load", "split_addr"]
@@ -70,6 +78,7 @@ class Config:
     workers: int = 1
     access_log: str = "-"  # "-" = stderr (JSON lines); "" = off
     metrics: bool = True
+    proxy: tuple[UpstreamConfig, ...] = ()  # pull-through cache upstreams
 
 
 def split_addr(addr: str) -> tuple[str, int]:
@@ -111,6 +120,27 @@ def _token(raw: object) -> TokenConfig:
         raise InvalidParameter(f"config: invalid token section: {exc}") from exc
 
 
+def _proxy(raw: object) -> tuple[UpstreamConfig, ...]:
+    if not isinstance(raw, list):
+        raise InvalidParameter("config: proxy must be a list of upstreams")
+    out = []
+    try:
+        for entry in raw:
+            out.append(
+                UpstreamConfig(
+                    prefix=str(entry.get("prefix", "")).strip("/"),
+                    url=str(entry["url"]),
+                    username=str(entry.get("username", "")),
+                    password=str(entry.get("password", "")),
+                    ttl=float(entry.get("ttl", 300)),
+                    tls_verify=bool(entry.get("tls-verify", True)),
+                )
+            )
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise InvalidParameter(f"config: invalid proxy upstream: {exc}") from exc
+    return tuple(out)
+
+
 def load(path: str | None, flags: dict[str, object]) -> Config:
     """The configuration from ``path`` (JSON) overlaid with the non-None ``flags``."""
     values: dict[str, object] = {}
@@ -129,6 +159,8 @@ def load(path: str | None, flags: dict[str, object]) -> Config:
                 raise InvalidParameter(f"registry config {path}: unknown key {key!r}")
             values[attr] = value
     values.update({k.replace("-", "_"): v for k, v in flags.items() if v is not None})
+    if values.get("proxy"):
+        values["proxy"] = _proxy(values["proxy"])
     if "token" in values and values["token"] is not None:
         values["token"] = _token(values["token"])
     try:

@@ -233,6 +233,22 @@ class FilesystemStorage:
             return False
         return True
 
+    def blob_file(self, digest: str) -> str:
+        """Where the blob ``digest`` lives once stored."""
+        return self._blob(digest)
+
+    def publish_file(self, name: str, path: str, digest: str) -> None:
+        """Make ``path`` (in ``uploads/``, its digest verified by the caller) the blob
+        ``digest``, linked to ``name``."""
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        with lock.shared(self.lock_path):
+            self._publish(path, digest)
+            self._write_link(name, digest)
+
     def _publish(self, tmp: str, digest: str) -> None:
         """Make the verified, fsynced file ``tmp`` the blob ``digest`` (lock held shared)."""
         target = self._blob(digest)
@@ -246,6 +262,7 @@ class FilesystemStorage:
     # ---- uploads ----
 
     def start_upload(self, name: str) -> str:
+        check_name(name)
         upload_id = secrets.token_hex(16)
         path = os.path.join(self._uploads, upload_id)
         os.mkdir(path)
@@ -336,21 +353,29 @@ class FilesystemStorage:
     # ---- manifests ----
 
     def put_manifest(
-        self, name: str, data: bytes, media_type: str, tag: str | None, manifest: object
+        self,
+        name: str,
+        data: bytes,
+        media_type: str,
+        tag: str | None,
+        manifest: object,
+        check_blobs: bool = True,
     ) -> str:
+        """As ``MetadataStore.put_manifest``; the pull-through cache stores manifests before
+        their blobs (fetched on first use) with ``check_blobs`` false."""
         assert isinstance(manifest, Manifest)
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if tag is not None:
             check_tag(tag)
         with lock.shared(self.lock_path):
-            for blob in manifest.blobs:
+            for blob in manifest.blobs if check_blobs else ():
                 if not self.has_link(name, blob.digest) or not self.has_blob(blob.digest):
                     raise RegistryError(
                         "MANIFEST_BLOB_UNKNOWN",
                         f"blob {blob.digest} is not in {name}: push it first",
                         {"digest": blob.digest},
                     )
-            for child in manifest.children:
+            for child in manifest.children if check_blobs else ():
                 if not os.path.exists(self._revision(name, child.digest)):
                     raise RegistryError(
                         "MANIFEST_BLOB_UNKNOWN",
@@ -442,6 +467,20 @@ class FilesystemStorage:
             os.unlink(path)
         except (ValueError, KeyError, TypeError, AttributeError, RegistryError, OSError):
             pass  # no subject, or already gone
+
+    def tag_age(self, name: str, tag: str) -> float | None:
+        """Seconds since the tag was written or revalidated; None if there is no such tag."""
+        try:
+            return time.time() - os.stat(self._tag(name, tag)).st_mtime
+        except FileNotFoundError:
+            return None
+
+    def touch_tag(self, name: str, tag: str) -> None:
+        """Record that the tag was revalidated against its upstream."""
+        try:
+            os.utime(self._tag(name, tag))
+        except FileNotFoundError:
+            pass
 
     def tags(self, name: str) -> list[str]:
         repo = self._repo(name)

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from dockyard.distribution.registry.errors import RegistryError
 from dockyard.distribution.registry.manifest import OCI_INDEX
-from dockyard.distribution.registry.service import Page, Registry, UploadState
+from dockyard.distribution.registry.service import BlobStream, Page, Registry, UploadState
 
 __all__ = ["ROUTES", "Route", "match"]
 
@@ -172,12 +172,32 @@ async def get_blob(request: web.Request, reg: Registry, m: dict[str, str]) -> we
         "Cache-Control": "max-age=31536000",
         "Accept-Ranges": "bytes",
     }
+    if isinstance(blob, BlobStream):
+        return await _stream_blob(request, blob, headers)
     if head:
         headers["Content-Length"] = str(blob.size)
         headers["Content-Type"] = "application/octet-stream"
         return web.Response(headers=headers)
     response = web.FileResponse(blob.path, chunk_size=_READ, headers=headers)
     response.content_type = "application/octet-stream"
+    return response
+
+
+async def _stream_blob(
+    request: web.Request, blob: BlobStream, headers: dict[str, str]
+) -> web.StreamResponse:
+    """A blob being fetched by the pull-through cache, sent as it arrives."""
+    del headers["Accept-Ranges"]
+    headers["Content-Type"] = "application/octet-stream"
+    if blob.size is not None:
+        headers["Content-Length"] = str(blob.size)
+    if blob.chunks is None:
+        return web.Response(headers=headers)
+    response = web.StreamResponse(headers=headers)
+    await response.prepare(request)
+    async for chunk in blob.chunks:
+        await response.write(chunk)
+    await response.write_eof()
     return response
 
 

@@ -19,8 +19,9 @@ from dockyard.distribution.registry.base import Revision
 from dockyard.distribution.registry.errors import RegistryError
 from dockyard.distribution.registry.filesystem import FilesystemStorage
 from dockyard.distribution.registry.names import check_digest, check_name, is_digest
+from dockyard.distribution.registry.proxy import BlobStream, Proxy
 
-__all__ = ["BlobFile", "Page", "Registry", "UploadState"]
+__all__ = ["BlobFile", "BlobStream", "Page", "Registry", "UploadState"]
 
 _BATCH = 4 << 20  # bytes handed to a writer thread at once
 _TOUCH_AFTER = 60.0  # a HEAD refreshes a blob's last use at most this often
@@ -68,16 +69,40 @@ def _accepts(accept: list[str], media_type: str) -> bool:
 class Registry:
     """The distribution API over a ``FilesystemStorage``."""
 
-    def __init__(self, storage: FilesystemStorage, max_manifest_size: int = 4 << 20) -> None:
+    def __init__(
+        self,
+        storage: FilesystemStorage,
+        max_manifest_size: int = 4 << 20,
+        proxy: Proxy | None = None,
+    ) -> None:
         self.storage = storage
         self.max_manifest_size = max_manifest_size
+        self.proxy = proxy
+
+    def _cached(self, name: str) -> bool:
+        check_name(name)
+        return self.proxy is not None and self.proxy.route(name) is not None
+
+    def _writable(self, name: str) -> None:
+        """Refuse writes under a pull-through cache's prefix: the upstream owns them."""
+        if self._cached(name):
+            raise RegistryError(
+                "UNSUPPORTED", f"{name} is a pull-through cache of an upstream: push there"
+            )
 
     # ---- blobs ----
 
-    async def blob(self, name: str, digest: str, head: bool = False) -> BlobFile:
+    async def blob(self, name: str, digest: str, head: bool = False) -> BlobFile | BlobStream:
         """A blob linked to ``name``; a HEAD also records a use (push checks existence
-        with HEAD and then skips the upload: GC must spare the blob until the manifest)."""
+        with HEAD and then skips the upload: GC must spare the blob until the manifest).
+        Under a cached prefix, a blob not yet here streams from its upstream."""
         check_digest(digest)
+        if self.proxy is not None and self._cached(name):
+            try:
+                path, size = await asyncio.to_thread(self.storage.blob_path, name, digest)
+            except RegistryError:
+                return await self.proxy.blob(name, digest, head)
+            return BlobFile(digest, path, size)
         if head:
             await asyncio.to_thread(self.storage.touch_blob, name, digest, _TOUCH_AFTER)
         path, size = await asyncio.to_thread(self.storage.blob_path, name, digest)
@@ -86,6 +111,7 @@ class Registry:
     async def delete_blob(self, name: str, digest: str) -> None:
         """Unlink the blob from ``name``; GC frees its bytes once nothing uses it."""
         check_digest(digest)
+        self._writable(name)
         await asyncio.to_thread(self.storage.unlink_blob, name, digest)
 
     async def mount(self, name: str, digest: str, source: str) -> bool:
@@ -103,7 +129,7 @@ class Registry:
     # ---- uploads ----
 
     async def start_upload(self, name: str) -> UploadState:
-        check_name(name)
+        self._writable(name)
         upload_id = await asyncio.to_thread(self.storage.start_upload, name)
         return UploadState(name, upload_id, 0)
 
@@ -160,7 +186,7 @@ class Registry:
         self, name: str, reference: str, data: bytes, content_type: str
     ) -> tuple[str, manifests.Manifest]:
         """Validate and store; returns the digest and what the manifest names."""
-        check_name(name)
+        self._writable(name)
         if len(data) > self.max_manifest_size:
             raise RegistryError(
                 "PAYLOAD_TOO_LARGE",
@@ -190,8 +216,10 @@ class Registry:
         OCI is unknown to it; an index asked for by tag by a client that does not accept
         indexes gives its linux/amd64 manifest when there is one.
         """
-        check_name(name)
-        revision, data = await asyncio.to_thread(self.storage.get_manifest, name, reference)
+        if self.proxy is not None and self._cached(name):
+            revision, data = await self.proxy.manifest(name, reference)
+        else:
+            revision, data = await asyncio.to_thread(self.storage.get_manifest, name, reference)
         if _accepts(accept, revision.media_type):
             return revision, data
         if revision.media_type in manifests.INDEX_TYPES and not is_digest(reference):
@@ -205,7 +233,7 @@ class Registry:
         )
 
     async def delete_manifest(self, name: str, reference: str) -> None:
-        check_name(name)
+        self._writable(name)
         await asyncio.to_thread(self.storage.delete_manifest, name, reference)
 
     # ---- listings ----
