@@ -475,3 +475,119 @@ def test_gc_during_pushes_removes_only_garbage(dockerd, registries, images):
         dockerd.cli("rmi", ref, check=True)
         dockerd.cli("pull", ref, check=True)
         assert _image_id(dockerd, ref) == image_id
+
+
+@pytest.fixture
+def upstream():
+    """Debian's docker-registry (distribution 2.8), stopped and removed at the end."""
+    reg = start_docker_registry()
+    yield reg
+    reg.stop()
+
+
+def test_pull_through_cache_in_front_of_docker_registry(dockerd, registries, images, upstream):
+    ref = f"{upstream.addr}/lib/busybox:1"
+    digest = _push_pull(dockerd, images, ref)
+    cache = registries(
+        config={"proxy": [{"prefix": "up", "url": f"http://{upstream.addr}", "ttl": 3600}]}
+    )
+    cached = f"{cache.addr}/up/lib/busybox:1"
+    dockerd.cli("pull", cached, check=True)
+    images.append(cached)
+    assert _image_id(dockerd, cached) == _image_id(dockerd, "busybox:latest")
+    # The second pull is served without the upstream: stop it first.
+    upstream.stop()
+    dockerd.cli("rmi", cached, ref, check=True)
+    dockerd.cli("pull", cached, check=True)
+    assert _image_id(dockerd, cached) == _image_id(dockerd, "busybox:latest")
+    out = dockerd.cli("image", "inspect", "--format", "{{json .RepoDigests}}", cached)
+    assert digest in out.stdout.decode()
+
+
+def test_cli_serve_workers_and_gc_dry_run(dockerd, images):
+    """``dockyard registry serve --workers 2`` through the dockyard CLI, then ``gc --dry-run``."""
+    workdir = tempfile.mkdtemp(prefix="dyreg-", dir="/tmp")
+    root = os.path.join(workdir, "root")
+    addr = f"127.0.0.1:{free_port()}"
+    log = open(os.path.join(workdir, "log"), "wb")
+    cli = [sys.executable, "-m", "dockyard.cli.main", "registry"]
+    proc = subprocess.Popen(
+        [*cli, "serve", "--addr", addr, "--root", root, "--workers", "2"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    reg = Registry(proc, addr, root, workdir, log=log.name)
+    try:
+        _wait(reg)
+        workers = subprocess.run(
+            ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert len(workers) == 2
+        pids = set()
+        for _ in range(40):  # SO_REUSEPORT spreads new connections over both workers
+            _, _, text = reg.request("GET", "/metrics")
+            pids.add(text.decode().split('pid="')[1].split('"')[0])
+        assert pids == set(workers)
+        _push_pull(dockerd, images, f"{addr}/cli/busybox:1")
+        status, _, _ = reg.request("DELETE", "/v2/cli/busybox/manifests/1")
+        assert status == 202
+        dry = subprocess.run(
+            [*cli, "gc", "--root", root, "--dry-run", "--delete-untagged", "--gc-grace", "0"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+        )
+        assert dry.returncode == 0, dry.stderr
+        assert "would remove manifest cli/busybox@sha256:" in dry.stdout
+        assert "would remove blob sha256:" in dry.stdout
+        assert len(os.listdir(os.path.join(root, "blobs", "sha256"))) == 3  # nothing went
+        real = subprocess.run(
+            [*cli, "gc", "--root", root, "--delete-untagged", "--gc-grace", "0"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+        )
+        assert real.returncode == 0 and "removed 1 manifest(s) and 3 blob(s)" in real.stdout
+        assert os.listdir(os.path.join(root, "blobs", "sha256")) == []
+    finally:
+        reg.stop()
+        log.close()
+    assert proc.returncode == 0
+    for pid in workers:
+        assert not os.path.exists(f"/proc/{pid}")
+
+
+def test_plain_http_only_on_loopback(tmp_path):
+    cmd = [sys.executable, "-m", "dockyard.distribution.registry.main", "serve"]
+    result = subprocess.run(
+        [*cmd, "--addr", f"0.0.0.0:{free_port()}", "--root", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "refusing plain HTTP" in result.stderr
+
+
+def test_abandoned_upload_expires(registries):
+    reg = registries("--upload-ttl", "1")
+    status, headers, _ = reg.request("POST", "/v2/exp/blobs/uploads/")
+    location = headers["location"]
+    # A client that sends part of a chunk and hangs up.
+    host, port = reg.addr.split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(
+            f"PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".encode()
+            + b"x" * 5000
+        )
+    uploads = os.path.join(reg.root, "uploads")
+    assert len(os.listdir(uploads)) == 1
+    deadline = time.monotonic() + 15
+    while os.listdir(uploads) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert os.listdir(uploads) == []
+    status, _, body = reg.request("GET", location)
+    assert status == 404 and json.loads(body)["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"

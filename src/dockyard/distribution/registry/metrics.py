@@ -28,6 +28,9 @@ class Metrics:
 
     def render(self) -> str:
         lines = [
+            "# HELP registry_worker_info The worker process answering this scrape.",
+            "# TYPE registry_worker_info gauge",
+            f'registry_worker_info{{pid="{self._pid}"}} 1',
             "# HELP registry_http_requests_total Requests served, by method, route and status.",
             "# TYPE registry_http_requests_total counter",
         ]
