@@ -75,7 +75,7 @@ class Config:
     gc_interval: float = 0.0  # seconds between online GCs; 0 = never
     gc_grace: float = 3600.0  # a blob used this recently is never collected
     delete_untagged: bool = False
-    workers: int = 1
+    workers: int = 0  # 0 = one per CPU core
     access_log: str = "-"  # "-" = stderr (JSON lines); "" = off
     metrics: bool = True
     proxy: tuple[UpstreamConfig, ...] = ()  # pull-through cache upstreams

@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", help="TLS private key (PEM)")
     serve.add_argument("--tls-client-ca", help="Require client certificates from this CA")
     serve.add_argument("--htpasswd", help="htpasswd file (bcrypt) for basic auth")
-    serve.add_argument("--workers", type=int, help="Worker processes sharing the port")
+    serve.add_argument("--workers", type=int, help="Worker processes sharing the port (default: one per core)")
     serve.add_argument("--max-blob-size", type=int, help="Largest blob accepted (bytes)")
     serve.add_argument("--upload-ttl", type=float, help="Seconds before an idle upload expires")
     serve.add_argument("--gc-interval", type=float, help="Seconds between online GCs (0: off)")
@@ -193,7 +193,7 @@ def serve(config: Config) -> int:
         return 2
     FilesystemStorage(config.root)  # create the layout once, before any worker
     _logging(config)
-    workers = max(1, config.workers)
+    workers = config.workers if config.workers > 0 else (os.cpu_count() or 1)
     if workers == 1:
         _run_worker(config, _socket(host, port, False), True)
         return 0
