@@ -5,10 +5,10 @@
 
 ``serve`` runs in the foreground (a service unit runs it as is).  Plain HTTP is refused on
 a non-loopback address unless ``--insecure-listen`` is given: credentials and unsigned
-content would cross the network in clear.  With ``--workers N`` the parent forks N
+content would cross the network in clear.  With ``--workers N`` the parent forks N-1
 processes, each with its own ``SO_REUSEPORT`` socket on the address (the kernel spreads
-connections), and forwards SIGTERM/SIGINT to them; storage is shared through the
-filesystem (uploads are files, GC takes the flock in ``lock``).
+connections); the parent is the first of them and stops the others when it stops.
+Storage is shared through the filesystem (uploads are files, GC takes the flock in ``lock``).
 """
 
 from __future__ import annotations
@@ -80,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", help="TLS private key (PEM)")
     serve.add_argument("--tls-client-ca", help="Require client certificates from this CA")
     serve.add_argument("--htpasswd", help="htpasswd file (bcrypt) for basic auth")
-    serve.add_argument("--workers", type=int, help="Worker processes sharing the port (default: one per core)")
+    serve.add_argument(
+        "--workers", type=int, help="Worker processes sharing the port (default: one per core)"
+    )
     serve.add_argument("--max-blob-size", type=int, help="Largest blob accepted (bytes)")
     serve.add_argument("--upload-ttl", type=float, help="Seconds before an idle upload expires")
     serve.add_argument("--gc-interval", type=float, help="Seconds between online GCs (0: off)")
@@ -194,41 +196,41 @@ def serve(config: Config) -> int:
     FilesystemStorage(config.root)  # create the layout once, before any worker
     _logging(config)
     workers = config.workers if config.workers > 0 else (os.cpu_count() or 1)
-    if workers == 1:
-        _run_worker(config, _socket(host, port, False), True)
-        return 0
     children = []
-    for i in range(workers):
+    for _ in range(workers - 1):
         sock = _socket(host, port, True)
         pid = os.fork()
         if pid == 0:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            # A worker follows its parent: if the parent dies, so does it.
+            _set_parent_death_signal()
             try:
-                _run_worker(config, sock, primary=i == 0)
+                _run_worker(config, sock, primary=False)
             finally:
                 os._exit(0)
         sock.close()
         children.append(pid)
-
-    def forward(signum: int, _frame: object) -> None:
+    # The parent is a worker too (the primary one: periodic GC), so N workers are N
+    # processes; when it stops it stops the others.
+    try:
+        _run_worker(config, _socket(host, port, workers > 1), True)
+    finally:
         for child in children:
             try:
-                os.kill(child, signum)
+                os.kill(child, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    status = 0
-    for child in children:
-        while True:
-            try:
-                _, code = os.waitpid(child, 0)
-                break
-            except InterruptedError:
-                continue
-        status = status or os.waitstatus_to_exitcode(code)
+        status = 0
+        for child in children:
+            _, code = os.waitpid(child, 0)
+            status = status or os.waitstatus_to_exitcode(code)
     return status
+
+
+def _set_parent_death_signal() -> None:
+    """PR_SET_PDEATHSIG(SIGTERM): a worker never outlives the parent that owns the port."""
+    from dockyard.runtime import linux
+
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def run_gc(config: Config, dry_run: bool) -> int:
