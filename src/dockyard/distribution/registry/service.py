@@ -150,15 +150,28 @@ class Registry:
         fewer bytes received is a ``SIZE_INVALID`` (the data so far is kept)."""
         writer = await asyncio.to_thread(self.storage.append, name, upload_id, offset)
         start = writer.size
+        pending: list[bytes] = []
+        pending_size = 0
         try:
-            pending: list[bytes] = []
-            pending_size = 0
             async for chunk in body:
                 pending.append(chunk)
                 pending_size += len(chunk)
                 if pending_size >= _BATCH:
-                    await asyncio.to_thread(writer.write, b"".join(pending))
-                    pending, pending_size = [], 0
+                    data, pending, pending_size = b"".join(pending), [], 0
+                    await asyncio.to_thread(writer.write, data)
+        except ConnectionResetError as exc:
+            # The client went away: keep what arrived, so that it can resume from the
+            # range a status GET reports (the session expires if it never comes back).
+            if pending:
+                await asyncio.to_thread(writer.write, b"".join(pending))
+            writer.close()
+            raise RegistryError(
+                "BLOB_UPLOAD_INVALID", f"the client went away after {writer.size} bytes"
+            ) from exc
+        except BaseException:
+            writer.close()
+            raise
+        try:
             if pending:
                 await asyncio.to_thread(writer.write, b"".join(pending))
         finally:
