@@ -292,6 +292,8 @@ def test_docker_push_pull_plain(dockerd, registries, images):
     _push_pull(dockerd, images, f"{reg.addr}/it/other:v2")
     status, _, body = reg.request("GET", "/v2/_catalog")
     assert status == 200 and json.loads(body)["repositories"] == ["it/busybox", "it/other"]
+    found = dockerd.cli("search", f"{reg.addr}/busy", check=True).stdout.decode()
+    assert "it/busybox" in found and "it/other" not in found
 
 
 def test_skopeo_copy_and_inspect(dockerd, registries, images):

@@ -9,6 +9,13 @@ content would cross the network in clear.  With ``--workers N`` the parent forks
 processes, each with its own ``SO_REUSEPORT`` socket on the address (the kernel spreads
 connections); the parent is the first of them and stops the others when it stops.
 Storage is shared through the filesystem (uploads are files, GC takes the flock in ``lock``).
+
+As a service without a container, e.g. a systemd unit::
+
+    [Service]
+    ExecStart=/usr/bin/dockyard-registry serve --config /etc/dockyard/registry.json
+    KillSignal=SIGTERM
+    Restart=on-failure
 """
 
 from __future__ import annotations
