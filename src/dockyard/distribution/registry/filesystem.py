@@ -171,6 +171,10 @@ class FilesystemStorage:
         except FileNotFoundError as exc:
             raise RegistryError("BLOB_UNKNOWN", f"blob {digest} not found") from exc
 
+    def _read_blob(self, digest: str) -> bytes:
+        with self.open_blob(digest) as f:
+            return f.read()
+
     def has_blob(self, digest: str) -> bool:
         return os.path.isfile(self._blob(digest))
 
@@ -446,7 +450,7 @@ class FilesystemStorage:
         digest = check_digest(reference)
         revision = self._revision(name, digest)
         try:
-            data = self.open_blob(digest).read() if os.path.exists(revision) else b""
+            data = self._read_blob(digest) if os.path.exists(revision) else b""
             os.unlink(revision)
         except FileNotFoundError as exc:
             raise RegistryError("MANIFEST_UNKNOWN", f"manifest {digest} not found") from exc
@@ -525,7 +529,7 @@ class FilesystemStorage:
     def remove_revision(self, name: str, digest: str) -> None:
         """GC: drop an untagged manifest (its bytes go with the blob sweep)."""
         try:
-            data = self.open_blob(digest).read()
+            data = self._read_blob(digest)
         except RegistryError:
             data = b""
         try:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from dockyard.distribution.registry import manifest as manifests
 from dockyard.distribution.registry.base import Revision
+from dockyard.distribution.registry.bodies import read_limited
 from dockyard.distribution.registry.errors import RegistryError
 from dockyard.distribution.registry.filesystem import FilesystemStorage
 from dockyard.distribution.registry.names import is_digest
@@ -156,7 +157,7 @@ class Proxy:
                 raise RegistryError(
                     "UNAVAILABLE", f"upstream answered {resp.status} for {remote}:{reference}"
                 )
-            data = await resp.content.read(4 << 20)
+            data = await read_limited(resp.content, 4 << 20)
             content_type = resp.headers.get("Content-Type", "")
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if is_digest(reference) and digest != reference:

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from dockyard.distribution.registry.bodies import read_limited
 from dockyard.distribution.registry.errors import RegistryError
 from dockyard.distribution.registry.manifest import OCI_INDEX
 from dockyard.distribution.registry.service import BlobStream, Page, Registry, UploadState
@@ -146,7 +147,7 @@ async def put_manifest(
     limit = reg.max_manifest_size
     if (request.content_length or 0) > limit:
         raise RegistryError("PAYLOAD_TOO_LARGE", f"a manifest may hold at most {limit} bytes")
-    data = await request.content.read(limit + 1)
+    data = await read_limited(request.content, limit)
     digest, parsed = await reg.put_manifest(
         m["name"], m["reference"], data, request.headers.get("Content-Type", "")
     )

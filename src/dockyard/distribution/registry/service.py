@@ -150,6 +150,12 @@ class Registry:
         fewer bytes received is a ``SIZE_INVALID`` (the data so far is kept)."""
         writer = await asyncio.to_thread(self.storage.append, name, upload_id, offset)
         start = writer.size
+        limit = self.storage.max_blob_size
+        if limit and length is not None and start + length > limit:
+            writer.close()  # refused before a byte of it is read
+            raise RegistryError(
+                "PAYLOAD_TOO_LARGE", f"a blob may hold at most {limit} bytes on this registry"
+            )
         pending: list[bytes] = []
         pending_size = 0
         try:

@@ -295,6 +295,48 @@ async def test_body_limits(client, tmp_path):
 
 
 @with_client()
+async def test_large_manifest_arrives_whole(client, tmp_path):
+    """A 2 MB manifest (20,000 layers) comes in many reads; it must be stored whole."""
+    layer = await push_blob(client, "large", b"one layer")
+    config = await push_blob(client, "large", b"{}")
+    desc = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": 9}
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/x", "digest": config, "size": 2},
+            "layers": [desc] * 20000,
+        }
+    ).encode()
+    assert len(body) > 2_000_000
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for i in range(0, len(body), 65536):
+            yield body[i : i + 65536]
+            await asyncio.sleep(0)
+
+    resp = await client.put(
+        "/v2/large/manifests/big", data=chunks(), headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert resp.status == 201 and resp.headers["Docker-Content-Digest"] == digest_of(body)
+    resp = await client.get("/v2/large/manifests/big", headers={"Accept": OCI_MANIFEST})
+    assert await resp.read() == body
+
+
+@with_client(max_blob_size=1000)
+async def test_declared_size_over_the_limit_is_refused_unread(client, tmp_path):
+    resp = await client.post("/v2/lim/blobs/uploads/")
+    location = resp.headers["Location"]
+    resp = await client.put(
+        f"{location}?digest={digest_of(b'x' * 5000)}",
+        data=b"x" * 5000,
+    )
+    assert resp.status == 413 and await error_code(resp) == "PAYLOAD_TOO_LARGE"
+    resp = await client.get(location)
+    assert resp.headers["Range"] == "0-0"
+
+
+@with_client()
 async def test_idle_upload_expires(client, tmp_path):
     resp = await client.post("/v2/exp/blobs/uploads/")
     location = resp.headers["Location"]
