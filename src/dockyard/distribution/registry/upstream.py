@@ -56,10 +56,12 @@ class Upstream:
         if self._session is not None:
             await self._session.close()
 
-    def _basic(self) -> aiohttp.BasicAuth | None:
+    def _basic(self) -> dict[str, str]:
+        """This upstream's credentials as an Authorization header (none: anonymous)."""
         if self.config.username:
-            return aiohttp.BasicAuth(self.config.username, self.config.password)
-        return None
+            auth = aiohttp.encode_basic_auth(self.config.username, self.config.password)
+            return {"Authorization": auth}
+        return {}
 
     async def _token(self, challenge: str, scope: str) -> str:
         cached = self._tokens.get(scope)
@@ -72,7 +74,7 @@ class Upstream:
         query = {"scope": scope}
         if params.get("service"):
             query["service"] = params["service"]
-        async with self.session().get(realm, params=query, auth=self._basic()) as resp:
+        async with self.session().get(realm, params=query, headers=self._basic()) as resp:
             if resp.status != 200:
                 raise RegistryError(
                     "UNAUTHORIZED", f"upstream token server {realm} answered {resp.status}"
@@ -104,7 +106,8 @@ class Upstream:
                 headers["Authorization"] = f"Bearer {await self._token(challenge, scope)}"
                 return await self.session().request(method, url, headers=headers)
             headers.pop("Authorization", None)
-            return await self.session().request(method, url, headers=headers, auth=self._basic())
+            headers.update(self._basic())
+            return await self.session().request(method, url, headers=headers)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RegistryError(
                 "UNAVAILABLE", f"upstream {self.config.url} unreachable: {exc}"

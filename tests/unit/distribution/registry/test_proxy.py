@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 
+import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from dockyard.distribution.registry.app import METRICS, make_app
@@ -104,5 +106,101 @@ def test_tag_revalidation_after_ttl(tmp_path):
         finally:
             await upstream.close()
             await cache.close()
+
+    asyncio.run(main())
+
+
+def test_upstream_with_token_auth_and_credentials(tmp_path):
+    """The cache logs in to an upstream that wants Docker token auth, with its own
+    credentials for that upstream; without them it cannot pull."""
+    import bcrypt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from dockyard.distribution.registry.config import Rule, TokenConfig
+
+    key = tmp_path / "key.pem"
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(f"puller:{bcrypt.hashpw(b'pw', bcrypt.gensalt(4)).decode()}\n")
+
+    async def main() -> None:
+        # The realm needs the upstream's port: serve first, then point the token at it.
+        server = TestServer(make_app(Config(root=str(tmp_path / "tmp"))))
+        await server.start_server()
+        port = server.port
+        await server.close()
+        token = TokenConfig(
+            realm=f"http://127.0.0.1:{port}/token",
+            service="up",
+            issuer="up",
+            signing_key=str(key),
+            rules=(Rule("puller", "*", ("pull", "push")),),
+        )
+        app = make_app(Config(root=str(tmp_path / "up"), htpasswd=str(htpasswd), token=token))
+        upstream = TestClient(TestServer(app, port=port))
+        await upstream.start_server()
+        url = f"http://127.0.0.1:{port}"
+        caches = [
+            TestClient(
+                TestServer(
+                    make_app(
+                        Config(
+                            root=str(tmp_path / f"cache{i}"),
+                            proxy=(UpstreamConfig(prefix="", url=url, **creds),),
+                        )
+                    )
+                )
+            )
+            for i, creds in enumerate([{"username": "puller", "password": "pw"}, {}])
+        ]
+        for cache in caches:
+            await cache.start_server()
+        try:
+            resp = await upstream.get(
+                "/token",
+                params={"scope": "repository:lib/x:pull,push", "service": "up"},
+                headers={"Authorization": aiohttp.encode_basic_auth("puller", "pw")},
+            )
+            bearer = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+            config = b'{"os": "linux"}'
+            for data in (config, b"layer"):
+                resp = await upstream.post(
+                    f"/v2/lib/x/blobs/uploads/?digest={digest_of(data)}",
+                    data=data,
+                    headers=bearer,
+                )
+                assert resp.status == 201
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": DOCKER_MANIFEST,
+                    "config": {"mediaType": "a/b", "digest": digest_of(config), "size": 15},
+                    "layers": [{"mediaType": "a/c", "digest": digest_of(b"layer"), "size": 5}],
+                }
+            ).encode()
+            resp = await upstream.put(
+                "/v2/lib/x/manifests/1",
+                data=manifest,
+                headers={**bearer, "Content-Type": DOCKER_MANIFEST},
+            )
+            assert resp.status == 201
+            good, anonymous = caches
+            resp = await good.get("/v2/lib/x/manifests/1", headers=ACCEPT)
+            assert resp.status == 200 and await resp.read() == manifest
+            resp = await good.get(f"/v2/lib/x/blobs/{digest_of(b'layer')}")
+            assert resp.status == 200 and await resp.read() == b"layer"
+            resp = await anonymous.get("/v2/lib/x/manifests/1", headers=ACCEPT)
+            assert resp.status >= 400
+        finally:
+            await upstream.close()
+            for cache in caches:
+                await cache.close()
 
     asyncio.run(main())
