@@ -158,3 +158,28 @@ def test_reupload_of_garbage_refreshes_it(tmp_path):
     _blob(storage, "y", b"was garbage", old=False)  # pushed again: a use
     report = gc.collect(storage, grace=60, delete_untagged=False, dry_run=False)
     assert report.blobs == [] and _exists(storage, digest)
+
+
+def test_periodic_gc_in_the_server(tmp_path):
+    """``gc-interval``: the server collects by itself while it serves."""
+    import asyncio
+
+    from .regclient import push_blob, with_client
+
+    @with_client(gc_interval=0.1, gc_grace=60.0)
+    async def run(client, tmp_path):  # type: ignore[no-untyped-def]
+        orphan = await push_blob(client, "p", b"orphan")
+        kept = await push_blob(client, "p", b"fresh")
+        path = os.path.join(str(tmp_path / "root"), "blobs", "sha256", orphan[7:])
+        os.utime(path, (OLD, OLD))
+        for _ in range(100):
+            if not os.path.exists(path):
+                break
+            await asyncio.sleep(0.05)
+        assert not os.path.exists(path)
+        resp = await client.head(f"/v2/p/blobs/{kept}")
+        assert resp.status == 200
+        resp = await client.head(f"/v2/p/blobs/{orphan}")
+        assert resp.status == 404
+
+    run(tmp_path)
