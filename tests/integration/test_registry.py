@@ -697,6 +697,11 @@ def test_kill_9_leaves_no_partial_blob(registries):
             f"Content-Length: {len(data)}\r\n\r\n".encode()
             + data[: 9 << 20]
         )
+        # Kill it once part of the body is on disk (the server writes in 4 MiB batches).
+        data_file = os.path.join(reg.root, "uploads", location.rsplit("/", 1)[1], "data")
+        deadline = time.monotonic() + 20
+        while os.path.getsize(data_file) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
         reg.proc.kill()
         reg.proc.wait(10)
     blobs = os.path.join(reg.root, "blobs", "sha256")
