@@ -17,7 +17,10 @@ Vocabulary:
 
 Every write is atomic (temp file, fsync, rename, fsync of the directory); names and digests
 are validated (``names``) before any of them builds a path.  Errors are ``RegistryError``s
-with the spec's codes.
+with the spec's codes.  Writers hold ``lock.shared(lock_path)`` between checking a blob and
+recording its use; GC's sweep holds it exclusively (see ``gc``).
+
+``filesystem.FilesystemStorage`` implements every role; the service asks for ``Storage``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-__all__ = ["BlobStore", "MetadataStore", "Revision", "Storage", "UploadStore", "UploadWriter"]
+__all__ = [
+    "BlobStore",
+    "Collector",
+    "MetadataStore",
+    "Revision",
+    "Storage",
+    "UploadStore",
+    "UploadWriter",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +50,22 @@ class Revision:
 
 
 class BlobStore(Protocol):
-    """Blobs and their links to repositories."""
+    """Blobs and their links to repositories (serving, mounting, publishing)."""
 
     def blob_path(self, name: str, digest: str) -> tuple[str, int]:
         """The file and size of a blob linked to ``name`` (for sendfile); ``BLOB_UNKNOWN``."""
+        ...
+
+    def blob_file(self, digest: str) -> str:
+        """Where the blob lives once stored (it may not be yet)."""
+        ...
+
+    def open_blob(self, digest: str) -> BinaryIO: ...
+
+    def has_link(self, name: str, digest: str) -> bool: ...
+
+    def touch_blob(self, name: str, digest: str, if_older: float = 0.0) -> None:
+        """Record a use of a linked blob (for GC); ``BLOB_UNKNOWN``."""
         ...
 
     def link_blob(self, name: str, digest: str) -> bool:
@@ -54,12 +77,12 @@ class BlobStore(Protocol):
         """Remove ``name``'s link; ``BLOB_UNKNOWN`` if there was none."""
         ...
 
-    def walk_blobs(self) -> Iterator[tuple[str, float]]:
-        """Every stored blob as (digest, last use)."""
+    def scratch_path(self) -> str:
+        """A fresh temp file name on the blobs' filesystem (for ``publish_file``)."""
         ...
 
-    def delete_blob(self, digest: str, unused_since: float) -> bool:
-        """GC only: delete the blob unless used at or after ``unused_since``."""
+    def publish_file(self, name: str, path: str, digest: str) -> None:
+        """Make ``path`` (its digest verified by the caller) the blob, linked to ``name``."""
         ...
 
 
@@ -106,28 +129,70 @@ class MetadataStore(Protocol):
     """Manifests, tags, referrers and the repository list."""
 
     def put_manifest(
-        self, name: str, data: bytes, media_type: str, tag: str | None, manifest: object
+        self,
+        name: str,
+        data: bytes,
+        media_type: str,
+        tag: str | None,
+        manifest: object,
+        check_blobs: bool = True,
     ) -> str:
-        """Store a parsed manifest (its blobs and children must be in ``name``:
-        ``MANIFEST_BLOB_UNKNOWN`` otherwise); returns its digest."""
+        """Store a parsed manifest (its blobs and children must be in ``name`` unless
+        ``check_blobs`` is false: ``MANIFEST_BLOB_UNKNOWN``); returns its digest."""
         ...
 
     def get_manifest(self, name: str, reference: str) -> tuple[Revision, bytes]:
         """By tag or digest; ``MANIFEST_UNKNOWN``."""
         ...
 
+    def resolve(self, name: str, reference: str) -> str:
+        """The digest a tag or digest names; ``MANIFEST_UNKNOWN``."""
+        ...
+
     def delete_manifest(self, name: str, reference: str) -> None:
         """By digest (the revision and every tag naming it) or by tag (the tag only)."""
         ...
 
-    def tags(self, name: str) -> list[str]: ...
+    def tags(self, name: str) -> list[str]:
+        """Sorted; ``NAME_UNKNOWN`` for a repository without manifests."""
+        ...
+
+    def tag_age(self, name: str, tag: str) -> float | None: ...
+
+    def touch_tag(self, name: str, tag: str) -> None: ...
 
     def repositories(self) -> list[str]: ...
 
     def referrers(self, name: str, digest: str) -> list[dict[str, object]]: ...
 
 
-class Storage(BlobStore, UploadStore, MetadataStore, Protocol):
+class Collector(Protocol):
+    """What online GC needs besides reading manifests."""
+
+    def revisions(self, name: str) -> list[Revision]: ...
+
+    def remove_revision(self, name: str, digest: str) -> None: ...
+
+    def walk_blobs(self) -> Iterator[tuple[str, float]]:
+        """Every stored blob as (digest, last use)."""
+        ...
+
+    def blob_size(self, digest: str) -> int: ...
+
+    def has_blob(self, digest: str) -> bool: ...
+
+    def delete_blob(self, digest: str, unused_since: float) -> bool:
+        """Under the exclusive lock: delete unless used at or after ``unused_since``."""
+        ...
+
+    def links(self, name: str) -> list[str]: ...
+
+    def remove_link(self, name: str, digest: str) -> None: ...
+
+
+class Storage(BlobStore, UploadStore, MetadataStore, Collector, Protocol):
     """Every role: what a back end implements."""
 
-    def open_blob(self, digest: str) -> BinaryIO: ...
+    root: str
+    lock_path: str
+    max_blob_size: int

@@ -237,6 +237,10 @@ class FilesystemStorage:
             return False
         return True
 
+    def scratch_path(self) -> str:
+        """A fresh name in ``uploads/`` (same filesystem as the blobs: rename works)."""
+        return os.path.join(self._uploads, "tmp-" + secrets.token_hex(16))
+
     def blob_file(self, digest: str) -> str:
         """Where the blob ``digest`` lives once stored."""
         return self._blob(digest)
@@ -349,7 +353,7 @@ class FilesystemStorage:
         if os.path.exists(target):
             os.utime(target)
             return
-        tmp = os.path.join(self._uploads, "manifest-" + secrets.token_hex(16))
+        tmp = self.scratch_path()
         atomic_write(tmp, data)
         os.rename(tmp, target)
         fsync_dir(self._blobs)

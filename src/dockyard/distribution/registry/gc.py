@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from dockyard.distribution.registry import lock
 from dockyard.distribution.registry import manifest as manifests
+from dockyard.distribution.registry.base import Storage
 from dockyard.distribution.registry.errors import RegistryError
-from dockyard.distribution.registry.filesystem import FilesystemStorage
 
 __all__ = ["Report", "collect"]
 
@@ -52,7 +52,7 @@ class Report:
         )
 
 
-def _references(storage: FilesystemStorage, digest: str, media_type: str) -> list[str]:
+def _references(storage: Storage, digest: str, media_type: str) -> list[str]:
     """The blobs and child manifests a stored manifest names (empty if unreadable)."""
     try:
         with storage.open_blob(digest) as f:
@@ -67,7 +67,7 @@ def _references(storage: FilesystemStorage, digest: str, media_type: str) -> lis
     return refs
 
 
-def _tagged(storage: FilesystemStorage, name: str) -> set[str]:
+def _tagged(storage: Storage, name: str) -> set[str]:
     """The digests ``name``'s tags point at now."""
     out = set()
     try:
@@ -83,7 +83,7 @@ def _tagged(storage: FilesystemStorage, name: str) -> set[str]:
 
 
 def _kept(
-    storage: FilesystemStorage, name: str, cutoff: float, delete_untagged: bool
+    storage: Storage, name: str, cutoff: float, delete_untagged: bool
 ) -> tuple[set[str], list[str], dict[str, list[str]]]:
     """(kept revisions, revisions to drop, references of every revision) of ``name``."""
     revisions = {r.digest: r for r in storage.revisions(name)}
@@ -108,9 +108,7 @@ def _kept(
     return kept, [d for d in revisions if d not in kept], refs
 
 
-def collect(
-    storage: FilesystemStorage, grace: float, delete_untagged: bool, dry_run: bool
-) -> Report:
+def collect(storage: Storage, grace: float, delete_untagged: bool, dry_run: bool) -> Report:
     """One collection; see the module docstring for why it is safe online."""
     start = time.time()
     cutoff = start - grace
@@ -141,7 +139,7 @@ def collect(
 
 
 def _sweep(
-    storage: FilesystemStorage,
+    storage: Storage,
     report: Report,
     marked: set[str],
     drop: dict[str, list[str]],

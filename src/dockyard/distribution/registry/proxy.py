@@ -20,15 +20,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from dockyard.distribution.registry import manifest as manifests
-from dockyard.distribution.registry.base import Revision
+from dockyard.distribution.registry.base import Revision, Storage
 from dockyard.distribution.registry.bodies import read_limited
 from dockyard.distribution.registry.errors import RegistryError
-from dockyard.distribution.registry.filesystem import FilesystemStorage
 from dockyard.distribution.registry.names import is_digest
 from dockyard.distribution.registry.upstream import Upstream, UpstreamConfig
 
@@ -89,7 +87,7 @@ class _Fetch:
 class Proxy:
     """Routes cached namespaces to their upstreams; see the module docstring."""
 
-    def __init__(self, storage: FilesystemStorage, upstreams: tuple[UpstreamConfig, ...]) -> None:
+    def __init__(self, storage: Storage, upstreams: tuple[UpstreamConfig, ...]) -> None:
         self.storage = storage
         self.upstreams = sorted(
             (Upstream(u) for u in upstreams), key=lambda u: len(u.config.prefix), reverse=True
@@ -204,7 +202,7 @@ class Proxy:
             resp.release()
             code = "BLOB_UNKNOWN" if resp.status == 404 else "UNAVAILABLE"
             raise RegistryError(code, f"upstream answered {resp.status} for blob {digest}")
-        path = os.path.join(self.storage.root, "uploads", "fetch-" + secrets.token_hex(16))
+        path = self.storage.scratch_path()
         fetch = _Fetch(path, self.storage.blob_file(digest), resp.content_length)
         with open(path, "wb"):
             pass

@@ -15,9 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from dockyard.distribution.registry import manifest as manifests
-from dockyard.distribution.registry.base import Revision
+from dockyard.distribution.registry.base import Revision, Storage
 from dockyard.distribution.registry.errors import RegistryError
-from dockyard.distribution.registry.filesystem import FilesystemStorage
 from dockyard.distribution.registry.names import check_digest, check_name, is_digest
 from dockyard.distribution.registry.proxy import BlobStream, Proxy
 
@@ -67,11 +66,11 @@ def _accepts(accept: list[str], media_type: str) -> bool:
 
 
 class Registry:
-    """The distribution API over a ``FilesystemStorage``."""
+    """The distribution API over a ``Storage``."""
 
     def __init__(
         self,
-        storage: FilesystemStorage,
+        storage: Storage,
         max_manifest_size: int = 4 << 20,
         proxy: Proxy | None = None,
     ) -> None:
