@@ -32,10 +32,20 @@ from dockyard.distribution.registry.config import Config, Rule, TokenConfig
 from dockyard.distribution.registry.errors import RegistryError
 from dockyard.distribution.registry.names import check_name
 
-__all__ = ["ROUTE", "USER", "Access", "Authorizer", "Challenge", "Htpasswd", "required"]
+__all__ = [
+    "MOUNT_DENIED",
+    "ROUTE",
+    "USER",
+    "Access",
+    "Authorizer",
+    "Challenge",
+    "Htpasswd",
+    "required",
+]
 
 USER: web.RequestKey[str] = web.RequestKey("user", str)  # who the request authenticated as
 ROUTE: web.RequestKey[str] = web.RequestKey("route", str)  # route kind, for logs and metrics
+MOUNT_DENIED: web.RequestKey[bool] = web.RequestKey("mount_denied", bool)
 # bcrypt, jwt and cryptography are imported where used: together they add ~12 MB to every
 # worker's idle RSS, and a registry without auth never needs them.
 _ALGORITHMS = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "EdDSA"]
@@ -237,12 +247,20 @@ class Authorizer:
         return cls(htpasswd, token, issuer, keys)
 
     async def authorize(self, request: web.Request, needed: list[Access]) -> None:
-        """Return if the request may proceed; raise a ``Challenge`` (401) otherwise."""
-        source = mount_source(request)
-        if source is not None:
-            needed = needed + [source]
+        """Return if the request may proceed; raise a ``Challenge`` (401) otherwise.
+
+        A cross-repository mount whose source the token does not let the client read is
+        not refused: the mount is skipped (``MOUNT_DENIED``) and the client uploads, so a
+        push never fails for an optimisation and never reads a repository it may not.
+        """
         if self.token is not None:
             self._check_token(request, needed)
+            source = mount_source(request)
+            if source is not None:
+                try:
+                    self._check_token(request, [source])
+                except Challenge:
+                    request[MOUNT_DENIED] = True
         elif self.htpasswd is not None:
             creds = _basic(request)
             if creds is None or not await self.htpasswd.check(*creds):

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from dockyard.distribution.registry.auth import MOUNT_DENIED
 from dockyard.distribution.registry.bodies import read_limited
 from dockyard.distribution.registry.errors import RegistryError
 from dockyard.distribution.registry.manifest import OCI_INDEX
@@ -211,7 +212,8 @@ async def start_upload(
     request: web.Request, reg: Registry, m: dict[str, str]
 ) -> web.StreamResponse:
     name, q = m["name"], request.query
-    if "mount" in q and await reg.mount(name, q["mount"], q.get("from", "")):
+    mount = "mount" in q and not request.get(MOUNT_DENIED, False)
+    if mount and await reg.mount(name, q["mount"], q.get("from", "")):
         return _created(name, q["mount"])
     # No mount, or the blob is not in "from": an upload session instead, as the spec asks.
     state = await reg.start_upload(name)

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from dockyard.distribution.registry.config import Rule, TokenConfig
 
-from .regclient import error_code, with_client
+from .regclient import digest_of, error_code, with_client
 
 
 def _basic(user: str, password: str) -> dict[str, str]:
@@ -127,6 +127,29 @@ def test_token_server_and_scopes(tmp_path, htpasswd, signing_key):
             "/v2/team/app/blobs/uploads/", headers={"Authorization": f"Bearer {alice}"}
         )
         assert resp.status == 202
+        # A mount from a repository bob's token cannot read: an upload instead, no leak.
+        layer = await client.post(
+            "/v2/secret/blobs/uploads/?digest=" + digest_of(b"private"),
+            data=b"private",
+            headers={
+                "Authorization": f"Bearer {await token('repository:secret:push,pull', _basic('alice', 'a-pass'))}"
+            },
+        )
+        assert layer.status == 201
+        bob_push = await token(
+            "repository:team/app:pull,push repository:secret:pull", _basic("bob", "b-pass")
+        )
+        resp = await client.post(
+            f"/v2/team/app/blobs/uploads/?mount={digest_of(b'private')}&from=secret",
+            headers={"Authorization": f"Bearer {bob_push}"},
+        )
+        assert resp.status == 401  # bob may not push to team/app at all
+        alice_push = await token("repository:team/app:pull,push", _basic("alice", "a-pass"))
+        resp = await client.post(
+            f"/v2/team/app/blobs/uploads/?mount={digest_of(b'private')}&from=secret",
+            headers={"Authorization": f"Bearer {alice_push}"},
+        )
+        assert resp.status == 202  # the token lacks secret:pull: no mount, an upload session
         # OAuth2 password grant (POST), as dockerd's login tries first.
         resp = await client.post(
             "/token",
