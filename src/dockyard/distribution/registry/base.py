@@ -77,6 +77,10 @@ class BlobStore(Protocol):
         """Remove ``name``'s link; ``BLOB_UNKNOWN`` if there was none."""
         ...
 
+    def fetch_path(self, digest: str) -> str:
+        """The file a pull-through fetch of ``digest`` writes, whichever worker runs it."""
+        ...
+
     def scratch_path(self) -> str:
         """A fresh temp file name on the blobs' filesystem (for ``publish_file``)."""
         ...

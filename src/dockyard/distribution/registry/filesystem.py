@@ -23,6 +23,7 @@ connection verifies without reading the data again; otherwise the data is hashed
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -43,66 +44,21 @@ from dockyard.distribution.registry.names import (
     check_upload_id,
     is_digest,
 )
+from dockyard.distribution.registry.upload import Hash, UploadFile, hash_file
 from dockyard.fsutil import atomic_write, fsync_dir
 
 __all__ = ["FilesystemStorage"]
-
-_CHUNK = 1 << 20
-_HASH_CACHE_MAX = 256  # upload sessions whose running hash a process remembers
 
 
 def _hex(digest: str) -> str:
     return check_digest(digest)[7:]
 
 
-def _hash_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK * 4):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
-
-
-class _Writer:
-    """Appends to an upload's data file, extending the process's running hash."""
-
-    def __init__(self, store: FilesystemStorage, upload_id: str, path: str) -> None:
-        self._store = store
-        self._id = upload_id
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        self._size = os.fstat(self._fd).st_size
-        cached = store._hashes.pop(upload_id, None)
-        self._hash = cached[1] if cached is not None and cached[0] == self._size else None
-        if self._hash is None and self._size == 0:
-            self._hash = hashlib.sha256()
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def write(self, data: bytes) -> None:
-        limit = self._store.max_blob_size
-        if limit and self._size + len(data) > limit:
-            raise RegistryError(
-                "PAYLOAD_TOO_LARGE", f"a blob may hold at most {limit} bytes on this registry"
-            )
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        if self._hash is not None:
-            self._hash.update(data)
-        self._size += len(data)
-
-    def close(self) -> None:
-        if self._fd < 0:
-            return
-        os.close(self._fd)
-        self._fd = -1
-        if self._hash is not None:
-            hashes = self._store._hashes
-            if len(hashes) >= _HASH_CACHE_MAX:
-                hashes.pop(next(iter(hashes)))
-            hashes[self._id] = (self._size, self._hash)
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 class FilesystemStorage:
@@ -117,7 +73,7 @@ class FilesystemStorage:
         self.lock_path = os.path.join(self.root, "gc.lock")
         for path in (self._blobs, self._uploads, self._repos):
             os.makedirs(path, mode=0o755, exist_ok=True)
-        self._hashes: dict[str, tuple[int, hashlib._Hash]] = {}
+        self._hashes: dict[str, tuple[int, Hash]] = {}
 
     # ---- paths (only from validated names) ----
 
@@ -241,6 +197,10 @@ class FilesystemStorage:
         """A fresh name in ``uploads/`` (same filesystem as the blobs: rename works)."""
         return os.path.join(self._uploads, "tmp-" + secrets.token_hex(16))
 
+    def fetch_path(self, digest: str) -> str:
+        """The one file a pull-through fetch of ``digest`` writes (``.lock`` beside it)."""
+        return os.path.join(self._uploads, "fetch-" + _hex(digest))
+
     def blob_file(self, digest: str) -> str:
         """Where the blob ``digest`` lives once stored."""
         return self._blob(digest)
@@ -283,8 +243,13 @@ class FilesystemStorage:
     def upload_size(self, name: str, upload_id: str) -> int:
         return os.stat(os.path.join(self._session(name, upload_id), "data")).st_size
 
-    def append(self, name: str, upload_id: str, offset: int | None) -> _Writer:
-        writer = _Writer(self, upload_id, os.path.join(self._session(name, upload_id), "data"))
+    def append(self, name: str, upload_id: str, offset: int | None) -> UploadFile:
+        writer = UploadFile(
+            self._hashes,
+            self.max_blob_size,
+            upload_id,
+            os.path.join(self._session(name, upload_id), "data"),
+        )
         if offset is not None and offset != writer.size:
             writer.close()
             raise RegistryError(
@@ -305,7 +270,7 @@ class FilesystemStorage:
             actual = (
                 "sha256:" + cached[1].hexdigest()
                 if cached is not None and cached[0] == size
-                else _hash_file(data)
+                else hash_file(data)
             )
             if actual != digest:
                 raise RegistryError(
@@ -335,17 +300,43 @@ class FilesystemStorage:
         with os.scandir(self._uploads) as entries:
             for entry in entries:
                 try:
-                    newest = max(
-                        entry.stat().st_mtime,
-                        os.stat(os.path.join(entry.path, "data")).st_mtime,
-                    )
+                    if entry.is_dir(follow_symlinks=False):
+                        newest = max(
+                            entry.stat().st_mtime,
+                            os.stat(os.path.join(entry.path, "data")).st_mtime,
+                        )
+                    elif entry.name.endswith(".lock"):
+                        removed += self._expire_lock(entry.path)
+                        continue
+                    else:
+                        newest = entry.stat().st_mtime  # a fetch or temp file
                 except FileNotFoundError:
                     newest = 0.0
                 if newest < cutoff:
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                    self._hashes.pop(entry.name, None)
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                        self._hashes.pop(entry.name, None)
+                    else:
+                        _unlink(entry.path)
                     removed += 1
         return removed
+
+    @staticmethod
+    def _expire_lock(path: str) -> int:
+        """Remove a pull-through fetch's lock file unless a fetch holds it."""
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return 0
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0  # a fetch is under way
+        else:
+            _unlink(path)
+            return 1
+        finally:
+            os.close(fd)
 
     def put_blob_bytes(self, data: bytes, digest: str) -> None:
         """Store small bytes already verified as ``digest`` (a manifest) (lock held)."""

@@ -9,7 +9,9 @@ fetched from it on first use and served locally afterwards.
   a temp file; that request and every other one for the same blob meanwhile read the file
   as it grows, so all of them stream at upstream speed and the upstream sees one GET.  The
   download runs on its own (a client that hangs up does not cancel it); its digest is
-  verified before the blob is published and linked, as any upload's.
+  verified before the blob is published and linked, as any upload's.  Across worker
+  processes a per-digest ``flock`` elects the one that fetches; the others follow its
+  file (polling its size) until the blob is published.
 
 Pushes and deletes under a cached prefix are refused (``UNSUPPORTED``), as distribution's
 proxy mode does: the upstream owns that content.
@@ -18,10 +20,12 @@ proxy mode does: the upstream owns that content.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from dockyard.distribution.registry import manifest as manifests
 from dockyard.distribution.registry.base import Revision, Storage
@@ -34,6 +38,19 @@ __all__ = ["BlobStream", "Proxy"]
 
 _ACCEPT = ", ".join(manifests.MANIFEST_TYPES + manifests.INDEX_TYPES)
 _CHUNK = 1 << 20
+_FOLLOW_PERIOD = 0.02  # how often a worker following another's fetch looks at its file
+
+
+def _locked(path: str) -> bool:
+    """True while some process holds the fetch lock ``path``."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,27 +78,35 @@ class _Fetch:
         event, self._event = self._event, asyncio.Event()
         event.set()
 
+    def _open(self) -> BinaryIO | None:
+        for path in (self.final, self.path) if self.done else (self.path, self.final):
+            try:
+                return open(path, "rb")
+            except FileNotFoundError:
+                continue
+        return None  # another worker has not created its file yet
+
     async def read(self) -> AsyncIterator[bytes]:
-        try:
-            f = open(self.final if self.done else self.path, "rb")
-        except FileNotFoundError:
-            f = open(self.final, "rb")  # published between the check and the open
+        f: BinaryIO | None = None
         offset = 0
         try:
             while True:
                 event = self._event
                 if self.error is not None:
                     raise RegistryError("UNAVAILABLE", f"upstream fetch failed: {self.error}")
-                if offset < self.written:
+                if f is None:
+                    f = self._open()
+                if f is not None and offset < self.written:
                     chunk = await asyncio.to_thread(os.pread, f.fileno(), _CHUNK, offset)
                     offset += len(chunk)
                     yield chunk
                     continue
-                if self.done:
+                if self.done and f is not None:
                     return
                 await event.wait()
         finally:
-            f.close()
+            if f is not None:
+                f.close()
 
 
 class Proxy:
@@ -197,21 +222,68 @@ class Proxy:
         return BlobStream(digest, fetch.size, fetch.read())
 
     async def _start(self, upstream: Upstream, name: str, remote: str, digest: str) -> _Fetch:
-        resp = await upstream.request("GET", remote, f"blobs/{digest}")
-        if resp.status != 200:
-            resp.release()
-            code = "BLOB_UNKNOWN" if resp.status == 404 else "UNAVAILABLE"
-            raise RegistryError(code, f"upstream answered {resp.status} for blob {digest}")
-        path = self.storage.scratch_path()
-        fetch = _Fetch(path, self.storage.blob_file(digest), resp.content_length)
-        with open(path, "wb"):
-            pass
-        task = asyncio.create_task(self._download(resp, fetch, name, digest))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Fetch from upstream, unless another worker process already does: then follow
+        its file (one flock per digest makes the fetch single-flight across workers)."""
+        path = self.storage.fetch_path(digest)
+        lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            return self._follow(path, digest)
+        try:
+            try:
+                os.unlink(path)  # left by a worker that crashed mid-fetch
+            except FileNotFoundError:
+                pass
+            resp = await upstream.request("GET", remote, f"blobs/{digest}")
+            if resp.status != 200:
+                resp.release()
+                code = "BLOB_UNKNOWN" if resp.status == 404 else "UNAVAILABLE"
+                raise RegistryError(code, f"upstream answered {resp.status} for blob {digest}")
+            fetch = _Fetch(path, self.storage.blob_file(digest), resp.content_length)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        self._spawn(self._download(resp, fetch, name, digest, lock_fd))
         return fetch
 
-    async def _download(self, resp: object, fetch: _Fetch, name: str, digest: str) -> None:
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _follow(self, path: str, digest: str) -> _Fetch:
+        """Track another worker's fetch of ``digest`` through its file."""
+        fetch = _Fetch(path, self.storage.blob_file(digest), None)
+        self._spawn(self._watch(fetch, path, digest))
+        return fetch
+
+    async def _watch(self, fetch: _Fetch, path: str, digest: str) -> None:
+        try:
+            while True:
+                if os.path.exists(fetch.final):
+                    fetch.written = fetch.size = os.stat(fetch.final).st_size
+                    fetch.done = True
+                    return
+                try:
+                    fetch.written = os.stat(path).st_size
+                except FileNotFoundError:
+                    pass
+                if not _locked(path + ".lock") and not os.path.exists(fetch.final):
+                    raise RegistryError("UNAVAILABLE", f"the fetch of {digest} was abandoned")
+                fetch.notify()
+                await asyncio.sleep(_FOLLOW_PERIOD)
+        except Exception as exc:
+            fetch.error = exc
+        finally:
+            self._fetches.pop(digest, None)
+            fetch.notify()
+
+    async def _download(
+        self, resp: object, fetch: _Fetch, name: str, digest: str, lock_fd: int
+    ) -> None:
         import aiohttp
 
         assert isinstance(resp, aiohttp.ClientResponse)
@@ -251,5 +323,6 @@ class Proxy:
         finally:
             if fd >= 0:
                 os.close(fd)
+            os.close(lock_fd)  # followers in other workers see the end
             self._fetches.pop(digest, None)
             fetch.notify()

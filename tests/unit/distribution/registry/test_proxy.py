@@ -204,3 +204,35 @@ def test_upstream_with_token_auth_and_credentials(tmp_path):
                 await cache.close()
 
     asyncio.run(main())
+
+
+def test_single_flight_across_workers(tmp_path):
+    """Two worker processes' apps (two caches on one root, as --workers runs them): clients
+    of both asking for one blob at once cause one upstream fetch, and all get it whole."""
+
+    async def main() -> None:
+        upstream_app = make_app(Config(root=str(tmp_path / "upstream")))
+        upstream = TestClient(TestServer(upstream_app))
+        await upstream.start_server()
+        big = os.urandom(8 << 20)
+        await push_image(upstream, "lib/app", "v1", [big])
+        url = f"http://{upstream.host}:{upstream.port}"
+        config = Config(root=str(tmp_path / "cache"), proxy=(UpstreamConfig(prefix="", url=url),))
+        workers = [TestClient(TestServer(make_app(config))) for _ in range(2)]
+        for worker in workers:
+            await worker.start_server()
+        try:
+            layer = f"/v2/lib/app/blobs/{digest_of(big)}"
+            responses = await asyncio.gather(*(w.get(layer) for w in workers * 3))
+            bodies = await asyncio.gather(*(r.read() for r in responses))
+            assert [r.status for r in responses] == [200] * 6
+            assert all(b == big for b in bodies)
+            assert _blob_gets(upstream_app) == 1
+            uploads = os.listdir(tmp_path / "cache" / "uploads")
+            assert [n for n in uploads if not n.endswith(".lock")] == []
+        finally:
+            await upstream.close()
+            for worker in workers:
+                await worker.close()
+
+    asyncio.run(main())
