@@ -1,9 +1,11 @@
 """dockyard's registry server: the OCI distribution spec v1.1 over a filesystem storage.
 
 ``main`` is the ``dockyard-registry`` entry point (``serve`` and ``gc``); ``make_app`` builds
-the aiohttp application; ``FilesystemStorage`` is the storage back end behind the roles of
-``base``; ``gc.collect`` is the online garbage collector.  It must not import ``api`` or
-``daemon``.
+the aiohttp application (``app``: middlewares and dispatch; ``routes``: handlers;
+``service``: the API's rules; ``auth``: htpasswd, token auth and the token server;
+``proxy``/``upstream``: the pull-through cache); ``FilesystemStorage`` is the storage back
+end behind the roles of ``base``; ``gc.collect`` is the online garbage collector.  It must
+not import ``api`` or ``daemon``.
 """
 
 from __future__ import annotations
