@@ -16,7 +16,9 @@ kept and every blob one names.  Safety against concurrent writers rests on three
    and sweep wins.
 
 ``grace`` must exceed the longest time a client takes between checking a blob (HEAD or
-upload) and pushing the manifest that names it; the default is an hour.
+upload) and pushing the manifest that names it; the default is an hour.  Keep it above a
+minute in any case: a HEAD refreshes a blob's last use at most once a minute
+(``service._TOUCH_AFTER``), to spare the disk a write per pull.
 """
 
 from __future__ import annotations
