@@ -32,6 +32,7 @@ GLOBAL_FLAGS = [
 # command words -> "module:function" in dockyard.cli.commands
 COMMANDS: dict[tuple[str, ...], str] = {
     ("version",): "system:version",
+    ("registry",): "registry:registry",
     ("info",): "system:info",
     ("system", "info"): "system:info",
     ("system", "df"): "system:df",
@@ -179,6 +180,7 @@ Management Commands:
   container   Manage containers
   image       Manage images
   network     Manage networks
+  registry    Run an OCI registry (serve, gc)
   system      Manage Docker
   volume      Manage volumes
 
