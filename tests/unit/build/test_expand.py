@@ -1,0 +1,83 @@
+import pytest
+
+from dockyard.build.expand import ExpandError, expand, expand_words
+
+ENV = {"A": "a", "E": "", "W": "two words", "P": "/usr/local/bin"}
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("$A", "a"),
+        ("${A}", "a"),
+        ("x${A}y", "xay"),
+        ("$UNSET", ""),
+        ("${UNSET:-def}", "def"),
+        ("${E:-def}", "def"),
+        ("${E-def}", ""),
+        ("${UNSET-def}", "def"),
+        ("${A:+alt}", "alt"),
+        ("${E:+alt}", ""),
+        ("${E+alt}", "alt"),
+        ("${UNSET+alt}", ""),
+        ("${UNSET:-$A}", "a"),
+        ("${UNSET:-${A}x}", "ax"),
+        ("'$A'", "$A"),
+        ('"$A"', "a"),
+        ('"\\$A"', "$A"),
+        ("\\$A", "$A"),
+        ('"a\\"b"', 'a"b'),
+        ('"a\\nb"', "a\\nb"),
+        ("a\\ b", "a b"),
+        ("$", "$"),
+        ("$1", ""),
+        ("${P#*/}", "usr/local/bin"),
+        ("${P##*/}", "bin"),
+        ("${P%/*}", "/usr/local"),
+        ("${P%%/l*}", "/usr"),
+        ("${P/local/opt}", "/usr/opt/bin"),
+        ("${P//\\//:}", ":usr:local:bin"),
+    ],
+)
+def test_expand(text, want):
+    assert expand(text, ENV) == want
+
+
+def test_escape_backtick():
+    assert expand("a`$A", ENV, escape="`") == "a$A"
+    assert expand("a\\b", ENV, escape="`") == "a\\b"
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("a b  c", ["a", "b", "c"]),
+        ("$W", ["two", "words"]),
+        ('"$W"', ["two words"]),
+        ('""', [""]),
+        ("'a b' c", ["a b", "c"]),
+        ("x$W", ["xtwo", "words"]),
+        ("a\\ b", ["a b"]),
+    ],
+)
+def test_words(text, want):
+    assert expand_words(text, ENV) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("'abc", "single-quote"),
+        ('"abc', "double-quote"),
+        ("${A", "missing '}'"),
+        ("${}", "bad substitution"),
+        ("${:a}", "bad substitution"),
+        ("${UNSET:?must be set}", "UNSET: must be set"),
+        ("${E:?}", "E: is not allowed to be empty"),
+        ("${UNSET?}", "UNSET: is not allowed to be unset"),
+        ("${A:=x}", "unsupported modifier (=)"),
+    ],
+)
+def test_errors(text, message):
+    with pytest.raises(ExpandError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        expand(text, ENV)
