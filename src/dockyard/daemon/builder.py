@@ -42,7 +42,8 @@ class ContainerStepRunner:
         body: dict[str, Any] = {
             "Image": request.image_id,
             "Cmd": request.cmd,
-            "Entrypoint": [""],
+            # [] with a Cmd resets the image's entrypoint (moby's builder sends [""]).
+            "Entrypoint": [],
             "Env": request.env,
             "User": request.user,
             "WorkingDir": request.working_dir,
