@@ -136,7 +136,7 @@ def test_copy_add_flags_and_arguments():
         ("RUN --mount=type=cache,target=/x --nope=1 true", "unknown flag: nope"),
         ("USER --x=1 root", "unknown flag: x"),
         ("COPY onlyone", "COPY requires at least two arguments"),
-        ("FOO bar", "unknown instruction: foo"),
+        ("FOO bar", "unknown instruction: FOO"),
         ("VOLUME", "VOLUME specified can not be an empty string"),
         ("HEALTHCHECK NONE x", "HEALTHCHECK NONE takes no arguments"),
         ("HEALTHCHECK BAD x", "Unknown type 'BAD' in HEALTHCHECK"),
