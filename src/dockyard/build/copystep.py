@@ -152,19 +152,27 @@ async def _from_image(build: Build, st: StageState, name: str) -> str:
 def _resolve_all(
     build: Build, specs: list[str], from_image: str, excludes: Matcher, what: str
 ) -> tuple[list[Source], list[str]]:
-    """Resolve sources and hash them (from the context; a stage's by its image id)."""
+    """Resolve the sources and hash them; another stage's files are mounted for that, so
+    that history names ``file:`` or ``dir:`` as moby does."""
     if from_image:
-        return [], [f"image:{from_image}:{s}" for s in specs]
+        top = build.images.top_layer(from_image) if from_image != "scratch" else None
+        with RootView(build.images.driver, top) as root:
+            return [], _digests(root, specs, excludes, what)[1]
+    return _digests(build.context.root, specs, excludes, what)
+
+
+def _digests(
+    root: str, specs: list[str], excludes: Matcher, what: str
+) -> tuple[list[Source], list[str]]:
+    ex = excludes if excludes.patterns else None
     sources: list[Source] = []
     digest: list[str] = []
     for spec in specs:
-        found = resolve(build.context.root, spec, what, excludes if excludes.patterns else None)
+        found = resolve(root, spec, what, ex)
         sources.extend(found)
         for source in found:
             kind = "dir" if source.is_dir else "file"
-            digest.append(
-                f"{kind}:{hash_sources([source], excludes if excludes.patterns else None)}"
-            )
+            digest.append(f"{kind}:{hash_sources([source], ex)}")
     return sources, digest
 
 

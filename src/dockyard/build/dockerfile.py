@@ -372,9 +372,7 @@ def _instruction(
     heredocs: tuple[Heredoc, ...],
 ) -> Instruction:
     if keyword not in KEYWORDS:
-        raise _Bad(
-            f"unknown instruction: {keyword.lower()} (expected one of {', '.join(KEYWORDS)})"
-        )
+        raise _Bad(f"unknown instruction: {keyword} (expected one of {', '.join(KEYWORDS)})")
     if keyword == "ONBUILD":
         trigger_word = rest.split(None, 1)[0].upper() if rest.split() else ""
         if not trigger_word:

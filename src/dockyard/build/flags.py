@@ -2,7 +2,7 @@
 
 A bool flag may be written ``--link`` or ``--link=false``; a string flag needs ``=value``;
 a list flag (``--mount``, ``--exclude``) may repeat.  Anything else is refused with moby's
-words (``unknown flag: x``, ``duplicate flag specified: x``, ``missing a value on flag: x``).
+words (``Unknown flag: x``, ``duplicate flag specified: x``, ``missing a value on flag: x``).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def parse_flags(keyword: str, words: list[str]) -> dict[str, str | bool | list[s
         name, eq, value = word[2:].partition("=")
         kind = known.get(name)
         if kind is None:
-            raise InvalidParameter(f"unknown flag: {name}")
+            raise InvalidParameter(f"Unknown flag: {name}")
         if name in out and kind != _LIST:
             raise InvalidParameter(f"duplicate flag specified: {name}")
         if kind == _BOOL:

@@ -105,7 +105,7 @@ def _expose(st: StageState, ins: Instruction) -> str:
     for key in parse_ports(specs):
         ports[key] = {}
     st.config["ExposedPorts"] = ports
-    return "EXPOSE " + " ".join(specs)
+    return "EXPOSE " + " ".join(sorted(specs))  # moby sorts them
 
 
 def _volume(st: StageState, ins: Instruction) -> str:
