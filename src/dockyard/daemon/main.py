@@ -120,6 +120,7 @@ async def run(config: Config) -> None:
     builder = BuildService(
         images, ContainerStepRunner(containers, images), BuildStore(db), config.data_root
     )
+    system.build = builder
     app = make_app(
         Services(
             images=images,
