@@ -83,6 +83,7 @@ class Matcher:
     """Decides whether a context-relative path (``a/b``, no leading ``/``) is ignored."""
 
     def __init__(self, patterns: list[str]) -> None:
+        self.raw = tuple(patterns)
         self.patterns = [
             _Pattern(_regex(p.lstrip("!")), p.startswith("!"), tuple(p.lstrip("!").split("/")))
             for p in patterns

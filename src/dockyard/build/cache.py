@@ -34,6 +34,8 @@ class Cache:
         self.store = store
         self.images = images
         self.mounts_root = os.path.join(root, "cache-mounts")
+        # (image id, sources, excludes, keyword) -> source digests of COPY --from steps.
+        self.digests: dict[tuple[str, tuple[str, ...], tuple[str, ...], str], list[str]] = {}
 
     def lookup(self, key: str) -> str | None:
         image_id = self.store.get(key)

@@ -155,9 +155,18 @@ def _resolve_all(
     """Resolve the sources and hash them; another stage's files are mounted for that, so
     that history names ``file:`` or ``dir:`` as moby does."""
     if from_image:
-        top = build.images.top_layer(from_image) if from_image != "scratch" else None
-        with RootView(build.images.driver, top) as root:
-            return [], _digests(root, specs, excludes, what)[1]
+        # Images are immutable: their digests are remembered, so a cached build mounts
+        # nothing.
+        memo_key = (from_image, tuple(specs), tuple(excludes.raw), what)
+        found = build.cache.digests.get(memo_key)
+        if found is None:
+            top = build.images.top_layer(from_image) if from_image != "scratch" else None
+            with RootView(build.images.driver, top) as root:
+                found = _digests(root, specs, excludes, what)[1]
+            if len(build.cache.digests) > 4096:
+                build.cache.digests.clear()
+            build.cache.digests[memo_key] = found
+        return [], list(found)
     return _digests(build.context.root, specs, excludes, what)
 
 

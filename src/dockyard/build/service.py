@@ -14,6 +14,7 @@ import asyncio
 import os
 from typing import Any, BinaryIO
 
+from dockyard.background import spawn
 from dockyard.build.base import StepRunner
 from dockyard.build.cache import Cache
 from dockyard.build.context import open_context
@@ -64,7 +65,8 @@ class BuildService:
                 if options.build_id:
                     self.active.pop(options.build_id, None)
         finally:
-            await asyncio.to_thread(context.close)
+            # The answer does not wait for the context's removal (a few ms per build).
+            spawn(asyncio.to_thread(context.close))
         if options.quiet:
             await emit({"stream": image_id + "\n"})
         else:
