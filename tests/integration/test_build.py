@@ -407,3 +407,87 @@ def test_client_hangup_cancels_the_running_step(daemon):
         time.sleep(0.2)
     assert set(daemon.cli("ps", "-aq", check=True).stdout.split()) == before
     assert daemon.cli("image", "inspect", "dy-build-hangup").returncode == 1
+
+
+def test_add_archive_scratch_and_wildcards_same_as_dockerd(dockerd, daemon, ctx):
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w:gz") as tf:
+        for name, data in (("pkg/bin/tool", b"#!/bin/sh\n"), ("pkg/README", b"r\n")):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid = len(data), 0o755, 12, 34
+            tf.addfile(info, io.BytesIO(data))
+    write(
+        ctx,
+        {
+            "Dockerfile": (
+                "FROM scratch\n"
+                "ADD pkg.tar.gz /opt/\n"
+                "COPY *.conf /etc/app/\n"
+                "ADD plain.txt /opt/plain.txt\n"
+                "COPY --chown=5:6 dir /srv/\n"
+            ),
+            "pkg.tar.gz": payload.getvalue(),
+            "a.conf": "a",
+            "b.conf": "b",
+            "plain.txt": "p",
+            "dir/x/y": "y",
+        },
+    )
+    same_build(dockerd, daemon, ctx, "dy-build-add")
+    for engine in (dockerd, daemon):
+        engine.cli("rmi", "dy-build-add")
+
+
+def test_independent_stages_run_at_once(daemon, ctx):
+    write(
+        ctx,
+        {
+            "Dockerfile": (
+                "FROM busybox AS one\nRUN sleep 2 && echo one > /one\n"
+                "FROM busybox AS two\nRUN sleep 2 && echo two > /two\n"
+                "FROM busybox\nCOPY --from=one /one /\nCOPY --from=two /two /\n"
+                "RUN --network=none cat /one /two\n"
+            )
+        },
+    )
+    started = time.monotonic()
+    result = build(daemon, ctx, "-t", "dy-build-parallel", "--no-cache")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 3.8, elapsed  # two 2 s steps side by side, not one after the other
+    out = result.stdout.decode()
+    # Output stays in stage order, as the legacy builder prints it.
+    assert out.index("Step 2/8 : RUN sleep 2 && echo one") < out.index("Step 4/8 : RUN sleep 2")
+    assert "one\ntwo\n" in out
+    daemon.cli("rmi", "dy-build-parallel")
+
+
+def test_build_cancel_endpoint(daemon):
+    body = _tar([("Dockerfile", b"FROM busybox\nRUN sleep 60\n")])
+    before = set(daemon.cli("ps", "-aq", check=True).stdout.split())
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(daemon.sock)
+    try:
+        sock.sendall(
+            b"POST /build?buildid=dy-cancel-1 HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-tar\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"Running in" not in seen and time.monotonic() < deadline:
+            seen += sock.recv(4096)
+        status, _ = api_request(daemon, "POST", "/build/cancel?id=dy-cancel-1")
+        assert status == 200
+        while b"Build cancelled" not in seen and time.monotonic() < deadline:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            seen += chunk
+        assert b"Build cancelled" in seen
+    finally:
+        sock.close()
+    assert set(daemon.cli("ps", "-aq", check=True).stdout.split()) == before
+    status, _ = api_request(daemon, "POST", "/build/cancel?id=nope")
+    assert status == 404
