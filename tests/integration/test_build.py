@@ -122,6 +122,7 @@ COPY --from=builder /out/ /app/
 COPY --from=0 --chown=1:2 /src/a.txt /app/a-owned.txt
 COPY src/sub /app/sub
 ENV PATH=/app/bin:$PATH HOME=/home/app
+ENV FIRST=one SECOND=${FIRST:-unset}
 USER 1000:1000
 WORKDIR rel/dir
 EXPOSE 8080 53/udp
@@ -292,7 +293,14 @@ def test_heredocs_cache_mounts_and_unused_args(daemon, ctx):
                 "two\n"
                 "RUN --mount=type=cache,target=/cache "
                 "echo run >> /cache/runs && wc -l < /cache/runs > /count\n"
-            )
+                "RUN <<EOF\n"
+                "#!/bin/sh\n"
+                "echo script $0 > /script-out\n"
+                "EOF\n"
+                "RUN --mount=type=bind,source=data,target=/mnt cat /mnt/x > /from-bind\n"
+                "RUN --mount=type=tmpfs,target=/scratch touch /scratch/y && ls /scratch\n"
+            ),
+            "data/x": "bound\n",
         },
     )
     first = build(daemon, ctx, "-t", "dy-build-heredoc", "--build-arg", "UNUSED=1")
@@ -302,6 +310,9 @@ def test_heredocs_cache_mounts_and_unused_args(daemon, ctx):
         "run", "--rm", "dy-build-heredoc", "cat", "/greeting", "/files/one", "/files/two", "/count"
     ).stdout
     assert out == b"hello world\nexpanded world\nliteral $NAME\n1\n"
+    out = daemon.cli("run", "--rm", "dy-build-heredoc", "cat", "/script-out", "/from-bind").stdout
+    assert out == b"script /dev/pipes/script\nbound\n"
+    assert b"\ny\n" in first.stdout
     again = build(daemon, ctx, "-t", "dy-build-heredoc", "--no-cache")
     assert again.returncode == 0
     count = daemon.cli("run", "--rm", "dy-build-heredoc", "cat", "/count").stdout

@@ -45,24 +45,21 @@ async def commit_config(build: Build, st: StageState, comment: str) -> None:
 
 
 def _env(st: StageState, ins: Instruction) -> str:
-    parts = []
+    # The whole instruction is expanded with the variables from before it, as moby does:
+    # in ``ENV A=1 B=$A`` B gets the old A.
+    pairs = [(st.word(k), st.word(v or "")) for k, v in ins.pairs]
     env = st.env
-    for raw_key, raw_value in ins.pairs:
-        key = st.word(raw_key)
-        value = st.word(raw_value or "")
+    for key, value in pairs:
         env = set_env(env, key, value)
-        st.config["Env"] = env
-        parts.append(f"{key}={value}")
-    return "ENV " + " ".join(parts)
+    st.config["Env"] = env
+    return "ENV " + " ".join(f"{k}={v}" for k, v in pairs)
 
 
 def _arg(st: StageState, ins: Instruction) -> str:
-    parts = []
-    for name, default in ins.pairs:
-        value = st.word(default) if default is not None else None
+    pairs = [(name, st.word(d) if d is not None else None) for name, d in ins.pairs]
+    for name, value in pairs:
         st.args.declare(name, value)
-        parts.append(name if default is None else f"{name}={value}")
-    return "ARG " + " ".join(parts)
+    return "ARG " + " ".join(name if v is None else f"{name}={v}" for name, v in pairs)
 
 
 def _label(st: StageState, ins: Instruction) -> str:
