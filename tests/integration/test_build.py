@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import tarfile
@@ -502,3 +503,44 @@ def test_build_cancel_endpoint(daemon):
     assert set(daemon.cli("ps", "-aq", check=True).stdout.split()) == before
     status, _ = api_request(daemon, "POST", "/build/cancel?id=nope")
     assert status == 404
+
+
+def test_cache_survives_a_daemon_restart(workdir, ctx):
+    from engines import make_busybox, start_dockyardd
+
+    root = os.path.join(workdir, "build-restart")
+    engine = start_dockyardd(root)
+    try:
+        make_busybox(engine)
+        write(ctx, {"Dockerfile": "FROM busybox\nCOPY f /f\nRUN cat /f > /g\n", "f": "f\n"})
+        assert build(engine, ctx, "-t", "dy-build-restart").returncode == 0
+        engine.proc.send_signal(signal.SIGTERM)
+        engine.proc.wait(20)
+        engine = start_dockyardd(root)
+        again = build(engine, ctx, "-t", "dy-build-restart")
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.count(b"Using cache") == 2
+    finally:
+        engine.stop()
+
+
+def test_stdin_dockerfile_and_dockerfile_outside_context(daemon, ctx):
+    dockerfile = b"FROM busybox\nCOPY f /f\n"
+    write(ctx, {"f": "in context\n"})
+    env = dict(daemon.env, DOCKER_BUILDKIT="0")
+    bare = subprocess.run(
+        [DOCKER_CLI, "build", "-t", "dy-build-stdin", "-"],
+        env=env,
+        input=b"FROM busybox\nENV FROM_STDIN=1\n",
+        capture_output=True,
+        timeout=120,
+    )
+    assert bare.returncode == 0, bare.stderr
+    outside = tempfile.NamedTemporaryFile(prefix="dy-build-", suffix=".Dockerfile")
+    with outside:
+        outside.write(dockerfile)
+        outside.flush()
+        result = build(daemon, ctx, "-f", outside.name, "-t", "dy-build-outside")
+    assert result.returncode == 0, result.stderr
+    assert daemon.cli("run", "--rm", "dy-build-outside", "cat", "/f").stdout == b"in context\n"
+    daemon.cli("rmi", "dy-build-stdin", "dy-build-outside")

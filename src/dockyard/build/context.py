@@ -61,7 +61,8 @@ def open_context(
             if inline_dockerfile is None:
                 inline_dockerfile = head + plain.read()
         elif head:
-            layers.apply_tar(stream, root, whiteouts="naive")  # type: ignore[arg-type]
+            buffered = io.BufferedReader(stream, 1 << 16)
+            layers.apply_tar(buffered, root, whiteouts="naive")  # type: ignore[arg-type]
         os.chmod(root, 0o755)
         if inline_dockerfile is not None:
             content = inline_dockerfile
@@ -96,23 +97,72 @@ def _is_tar(head: bytes) -> bool:
 
 
 class _Prefixed(io.RawIOBase):
+    """``prefix`` then the rest of the stream, with the tar's missing tail supplied.
+
+    The docker CLI (28, legacy builder) sends a context whose last member, the Dockerfile it
+    adds when ``-f`` is outside the context, lacks its block padding and the end-of-archive
+    blocks; moby reads that.  So the members are followed as they pass: when the stream
+    ends right after a member's data, the zero padding and end blocks are added.  A stream
+    cut inside a header or inside data gets nothing added and is refused by ``apply_tar``.
+    """
+
     def __init__(self, prefix: bytes, rest: BinaryIO) -> None:
         self.prefix = prefix
         self.rest = rest
+        self.seen = 0
+        self.next_header = 0  # offset of the next header block
+        self.data_end = 0  # offset where the current member's data ends (unpadded)
+        self.header = b""
+        self.tail: bytes | None = None
 
     def readable(self) -> bool:
         return True
+
+    def _track(self, data: bytes) -> None:
+        start = self.seen
+        self.seen += len(data)
+        pos = start
+        while pos < self.seen:
+            if pos < self.next_header:
+                pos = self.next_header
+                continue
+            take = min(512 - len(self.header), self.seen - pos)
+            self.header += data[pos - start : pos - start + take]
+            pos += take
+            if len(self.header) < 512:
+                return
+            block, self.header = self.header, b""
+            if block == bytes(512):
+                self.next_header = self.data_end = pos  # end-of-archive (or padding) block
+                continue
+            try:
+                size = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape").size
+            except tarfile.TarError:
+                size = 0
+            self.data_end = pos + size
+            self.next_header = pos + (size + 511) // 512 * 512
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
         if self.prefix:
             n = min(len(view), len(self.prefix))
             view[:n] = self.prefix[:n]
+            self._track(self.prefix[:n])
             self.prefix = self.prefix[n:]
             return n
-        data = self.rest.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        if self.tail is None:
+            data = self.rest.read(len(view))
+            if data:
+                self._track(data)
+                view[: len(data)] = data
+                return len(data)
+            complete = not self.header and self.seen == self.data_end
+            missing = self.next_header - self.seen if complete else 0
+            self.tail = bytes(missing + 1024) if complete else b""
+        n = min(len(view), len(self.tail))
+        view[:n] = self.tail[:n]
+        self.tail = self.tail[n:]
+        return n
 
 
 def _read_dockerfile(root: str, name: str, asked: str) -> tuple[bytes, str]:

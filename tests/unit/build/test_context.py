@@ -110,3 +110,20 @@ def test_hostile_paths_refused(tmp_path, name):
     with pytest.raises(InvalidParameter):
         open_context(io.BytesIO(body), "Dockerfile", str(tmp_path))
     assert not (tmp_path / "escape").exists()
+
+
+def test_missing_tail_of_the_docker_cli_tolerated_but_not_cut_data(tmp_path):
+    body = tar_bytes({"Dockerfile": b"FROM busybox\n", "a": b"x" * 700})
+    # What CLI 28 sends with -f outside the context: the last member's padding and the
+    # end-of-archive blocks missing.
+    cut = body[: 512 + 512 + 512 + 700]
+    ctx = open_context(io.BytesIO(cut), "Dockerfile", str(tmp_path))
+    try:
+        with open(os.path.join(ctx.root, "a"), "rb") as f:
+            assert f.read() == b"x" * 700
+    finally:
+        ctx.close()
+    with pytest.raises(InvalidParameter):
+        open_context(io.BytesIO(body[: 512 + 512 + 512 + 600]), "Dockerfile", str(tmp_path))
+    with pytest.raises(InvalidParameter):
+        open_context(io.BytesIO(body[: 512 + 512 + 100]), "Dockerfile", str(tmp_path))
