@@ -95,7 +95,7 @@ class Writer:
         parents: bool = False,
     ) -> None:
         """Copy resolved ``sources`` to ``dest`` (an absolute path in the image)."""
-        dest_dir = dest.endswith("/") or len(sources) > 1 or any(s.wildcard for s in sources)
+        dest_dir = dest.endswith("/") or len(sources) > 1
         for source in sources:
             target = dest
             if parents and source.rel:

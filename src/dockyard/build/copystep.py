@@ -82,11 +82,16 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
     from_image = ""
     if flags.get("from"):
         from_image = await _from_image(build, st, st.word(str(flags["from"])))
-    sources, digest = await asyncio.to_thread(
+    _, digest = await asyncio.to_thread(
         _resolve_all, build, specs, from_image, excludes, what
     )
     for name, content in inline:
         digest.append("file:" + hashlib.sha256(content).hexdigest() + ":" + name)
+    if len(digest) > 1 and not dest.endswith("/"):
+        raise InvalidParameter(
+            f"line {ins.line}: When using {what} with more than one source file, the "
+            "destination must be a directory and end with a /"
+        )
     if len(digest) == 1:
         src_hash = digest[0].rsplit(":", 1)[0] if inline else digest[0]
     else:
@@ -106,12 +111,6 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
     )
     if await build.cached(st, key, container_config):
         return
-    multi = len(sources) + len(inline) > 1 or any(s.wildcard for s in sources)
-    if multi and not dest.endswith("/"):
-        raise InvalidParameter(
-            f"line {ins.line}: When using {what} with more than one source file, the "
-            "destination must be a directory and end with a /"
-        )
     spool = await asyncio.to_thread(
         _write_layer,
         build,

@@ -85,3 +85,10 @@ def test_mkdir_all_records_only_new_dirs(trees):
     assert not writer.layer_tar(io.BytesIO())
     writer.mkdir_all("/work/dir")
     assert set(members(writer)) == {"work", "work/dir"}
+
+
+def test_single_wildcard_match_may_name_a_file(trees):
+    src, root = trees
+    writer = Writer(root)
+    writer.copy(resolve(src, "*.sh", "COPY"), "/opt/tool")
+    assert os.path.isfile(os.path.join(root, "opt/tool"))
