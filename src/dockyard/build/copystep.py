@@ -21,6 +21,7 @@ from dockyard.build.cache import step_key
 from dockyard.build.config import probe
 from dockyard.build.copier import Writer
 from dockyard.build.dockerfile import Heredoc, Instruction
+from dockyard.build.expand import expand_raw
 from dockyard.build.sources import Source, hash_sources, resolve, scoped
 from dockyard.build.view import RootView
 from dockyard.dockerignore import Matcher
@@ -65,7 +66,7 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
     for word in raw_sources:
         doc = _heredoc(ins, word)
         if doc is not None:
-            text = st.word(doc.content) if doc.expand and what == "COPY" else doc.content
+            text = expand_raw(doc.content, st.vars()) if doc.expand else doc.content
             inline.append((doc.name, text.encode()))
             continue
         spec = st.word(word)
@@ -82,9 +83,7 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
     from_image = ""
     if flags.get("from"):
         from_image = await _from_image(build, st, st.word(str(flags["from"])))
-    _, digest = await asyncio.to_thread(
-        _resolve_all, build, specs, from_image, excludes, what
-    )
+    _, digest = await asyncio.to_thread(_resolve_all, build, specs, from_image, excludes, what)
     for name, content in inline:
         digest.append("file:" + hashlib.sha256(content).hexdigest() + ":" + name)
     if len(digest) > 1 and not dest.endswith("/"):

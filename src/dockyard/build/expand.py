@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from dockyard.errors import InvalidParameter
 
-__all__ = ["ExpandError", "Lexer", "expand", "expand_words"]
+__all__ = ["ExpandError", "Lexer", "expand", "expand_raw", "expand_words"]
 
 _SPECIAL = "@*#?-$!0"
 
@@ -76,17 +76,25 @@ def expand(text: str, env: Mapping[str, str], escape: str = "\\") -> str:
     return Lexer(escape).expand(text, env)
 
 
+def expand_raw(text: str, env: Mapping[str, str]) -> str:
+    """Variables substituted but quotes and escapes kept, as BuildKit expands a heredoc's
+    body (``RawQuotes``/``RawEscapes``): ``echo "$A" '$B'`` keeps its quotes, ``'$B'`` and
+    ``\\$C`` stay unexpanded."""
+    return _Scan(text, env, "\\", raw=True).run()[0]
+
+
 def expand_words(text: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
     """``text`` expanded and split into words as a POSIX shell would (without globbing)."""
     return Lexer(escape).words(text, env)
 
 
 class _Scan:
-    def __init__(self, text: str, env: Mapping[str, str], escape: str) -> None:
+    def __init__(self, text: str, env: Mapping[str, str], escape: str, raw: bool = False) -> None:
         self.text = text
         self.pos = 0
         self.env = env
         self.escape = escape
+        self.raw = raw
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -120,6 +128,8 @@ class _Scan:
             else:
                 ch = self.next()
                 if ch == self.escape:
+                    if self.raw:
+                        result.append(ch)
                     ch = self.next()
                     if not ch:
                         break
@@ -142,7 +152,7 @@ class _Scan:
                     "unexpected end of statement while looking for matching single-quote"
                 )
             if ch == "'":
-                return "".join(out)
+                return "'" + "".join(out) + "'" if self.raw else "".join(out)
             out.append(ch)
 
     def double_quote(self) -> str:
@@ -156,7 +166,7 @@ class _Scan:
                 )
             if ch == '"':
                 self.next()
-                return "".join(out)
+                return '"' + "".join(out) + '"' if self.raw else "".join(out)
             if ch == "$":
                 out.append(self.dollar())
                 continue
@@ -166,6 +176,8 @@ class _Scan:
                 if not following:
                     continue
                 if following in ('"', "$", self.escape):
+                    if self.raw:
+                        out.append(ch)
                     ch = self.next()
             out.append(ch)
 

@@ -59,6 +59,12 @@ async def run(build: Build, st: StageState, ins: Instruction) -> None:
         raise InvalidParameter(
             f"line {ins.line}: RUN --network={network}: use default, none or host"
         )
+    network = "default" if network == "sandbox" else network
+    if ins.flags.get("security") not in (None, "sandbox"):
+        raise InvalidParameter(
+            f"line {ins.line}: RUN --security={ins.flags['security']} needs BuildKit's "
+            "security.insecure entitlement, which this daemon does not grant"
+        )
     saved = [*st.args.history_prefix(st.env), *(cmd or ["<<" + ins.heredocs[0].name])]
     container_config = probe(st.config, saved)
     container_config["Entrypoint"] = None

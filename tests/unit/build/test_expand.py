@@ -81,3 +81,10 @@ def test_words(text, want):
 def test_errors(text, message):
     with pytest.raises(ExpandError, match=message.replace("(", r"\(").replace(")", r"\)")):
         expand(text, ENV)
+
+
+def test_raw_expansion_keeps_quotes_and_escapes():
+    from dockyard.build.expand import expand_raw
+
+    text = "echo \"$A\" '$A' \\$A $W\n"
+    assert expand_raw(text, ENV) == "echo \"a\" '$A' \\$A two words\n"
