@@ -274,7 +274,14 @@ def test_cache_content_hash_touch_and_change(daemon, ctx):
     assert (
         daemon.cli("run", "--rm", "dy-build-cache", "cat", "/b", "/c").stdout == b"one\nchanged\n"
     )
-    daemon.cli("rmi", "dy-build-cache")
+    # Without its keys (builder prune --all) the cache is gone, but --cache-from finds the
+    # steps again in the image's parent chain, as moby compares container configs.
+    daemon.cli("builder", "prune", "--all", "-f", check=True)
+    assert build(daemon, ctx, "-t", "dy-build-cache2").stdout.count(b"Using cache") == 0
+    daemon.cli("builder", "prune", "--all", "-f", check=True)
+    hits = build(daemon, ctx, "-t", "dy-build-cache3", "--cache-from", "dy-build-cache2")
+    assert hits.stdout.count(b"Using cache") == 3, hits.stdout
+    daemon.cli("rmi", "dy-build-cache", "dy-build-cache2", "dy-build-cache3")
 
 
 def test_heredocs_cache_mounts_and_unused_args(daemon, ctx):
