@@ -92,3 +92,17 @@ def test_single_wildcard_match_may_name_a_file(trees):
     writer = Writer(root)
     writer.copy(resolve(src, "*.sh", "COPY"), "/opt/tool")
     assert os.path.isfile(os.path.join(root, "opt/tool"))
+
+
+def test_parents_keep_source_paths_and_exclude_filters(trees):
+    from dockyard.dockerignore import Matcher
+
+    src, root = trees
+    writer = Writer(root)
+    writer.copy(resolve(src, "d/e/f.txt", "COPY"), "/dst/", parents=True)
+    assert os.path.isfile(os.path.join(root, "dst/d/e/f.txt"))
+    writer = Writer(root)
+    writer.copy(resolve(src, ".", "COPY"), "/all/", excludes=Matcher(["*.sh", "d/e"]))
+    names = set(members(writer))
+    assert "all/x.sh" not in names and "all/d/e" not in names
+    assert {"all/d", "all/link"} <= names
