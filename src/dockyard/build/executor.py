@@ -294,10 +294,8 @@ class Build:
     async def load(self, st: StageState, image_id: str) -> None:
         """Make ``image_id`` the stage's current image (after FROM or a cache hit)."""
         st.image_id = image_id
-        if image_id:
-            st.image_cfg = copy.deepcopy(self.images.config(image_id))
-        else:
-            st.image_cfg = {}
+        # Read only (``commit`` builds new lists): the image service's parsed config as is.
+        st.image_cfg = self.images.config(image_id) if image_id else {}
         st.config = copy.deepcopy(st.image_cfg.get("config") or _empty_config())
         st.config["Image"] = image_id
 
