@@ -242,9 +242,11 @@ def _node(
     ):
         heredocs = _read_heredocs(rest, start, source, directives, filename)
     try:
-        return _instruction(
+        node = _instruction(
             keyword, rest.strip(), line.strip(), start, source.pos, directives, heredocs
         )
+        _check_expansion(node.trigger or node, directives.escape)
+        return node
     except _Bad as exc:
         raise ParseError(filename, start, str(exc)) from None
     except InvalidParameter as exc:
@@ -281,6 +283,38 @@ def _read_heredocs(
             body.append(candidate + "\n")
         found.append(Heredoc(name, "".join(body), expand=not quoted, chomp=chomp))
     return tuple(found)
+
+
+class _AnythingSet(dict[str, str]):
+    """Every variable set (to ``x``): expansion then fails only on bad syntax."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> str:
+        return "x"
+
+
+# Instructions whose arguments the builder expands (moby's replaceEnvAllowed); RUN, CMD
+# and ENTRYPOINT are left to the shell.
+_EXPANDED = ("ADD", "ARG", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER")
+_EXPANDED += ("VOLUME", "WORKDIR")
+
+
+def _check_expansion(node: Instruction, escape: str) -> None:
+    """An unterminated quote or a bad ``${...}`` is a parse error, before anything runs."""
+    if node.keyword not in _EXPANDED:
+        return
+    words = [*node.args, *(v for pair in node.pairs for v in pair if v is not None)]
+    words += [v for v in node.flags.values() if isinstance(v, str)]
+    lexer = expand.Lexer(escape)
+    for word in words:
+        if word.startswith("<<") and node.heredocs:
+            continue
+        try:
+            lexer.expand(word, _AnythingSet())
+        except expand.ExpandError as exc:
+            raise _Bad(f"{exc.message} in {word!r}") from None
 
 
 class _Bad(Exception):

@@ -242,3 +242,21 @@ def test_bom_and_crlf():
 
 def test_split_words_keeps_quotes():
     assert split_words('a \'b c\' "d\\"e" f\\ g', "\\") == ["a", "'b c'", '"d\\"e"', "f\\ g"]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('ENV A="unterminated', "matching double-quote"),
+        ("LABEL a='open", "matching single-quote"),
+        ("WORKDIR ${X", "missing '}'"),
+        ("COPY ${} /x", "bad substitution"),
+    ],
+)
+def test_bad_quotes_and_substitutions_are_parse_errors(line, message):
+    with pytest.raises(ParseError, match=f"line 2: .*{message}"):
+        parse(f"FROM busybox\n{line}\n")
+
+
+def test_unset_checks_are_not_parse_errors():
+    parse('FROM busybox\nARG V\nENV A="${V:?V must be set}"\nRUN echo \'unbalanced\n')
