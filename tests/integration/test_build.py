@@ -53,6 +53,23 @@ def write(root: str, files: dict[str, str | bytes]) -> str:
     return root
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _remove_new_images(daemon, dockerd):
+    """Builds leave intermediate images (the legacy builder's cache); the ones this module
+    made go at its end, on both engines, so later modules see the images they expect."""
+    before = {engine.root: set(_all_images(engine)) for engine in (daemon, dockerd)}
+    yield
+    for engine in (daemon, dockerd):
+        for image_id in _all_images(engine):  # newest first: children before parents
+            if image_id not in before[engine.root]:
+                engine.cli("rmi", "-f", image_id)
+
+
+def _all_images(engine) -> list[str]:
+    out = engine.cli("images", "-aq", "--no-trunc", check=True).stdout.decode()
+    return list(dict.fromkeys(out.split()))
+
+
 @pytest.fixture
 def ctx():
     path = tempfile.mkdtemp(prefix="dy-build-ctx-")
