@@ -569,3 +569,14 @@ def test_stdin_dockerfile_and_dockerfile_outside_context(daemon, ctx):
     assert result.returncode == 0, result.stderr
     assert daemon.cli("run", "--rm", "dy-build-outside", "cat", "/f").stdout == b"in context\n"
     daemon.cli("rmi", "dy-build-stdin", "dy-build-outside")
+
+
+def test_image_prune_after_a_failed_build(daemon, ctx):
+    # A failed build leaves a chain of untagged step images; pruning the child also removes
+    # its untagged parents, which prune then met again (it failed with "content not found").
+    write(ctx, {"Dockerfile": "FROM busybox\nLABEL dy-build-prune=1\nENV A=1\nRUN exit 1\n"})
+    assert build(daemon, ctx).returncode == 1
+    flt = ("--filter", "label=dy-build-prune=1")
+    assert len(daemon.cli("images", "-aq", *flt, check=True).stdout.split()) == 2
+    daemon.cli("image", "prune", "-f", *flt, check=True)
+    assert daemon.cli("images", "-aq", *flt, check=True).stdout == b""

@@ -349,6 +349,8 @@ class ImageService:
         reclaimed = 0
         async with self.lock:
             for row in self.store.images():
+                if self.store.image(row.id) is None:
+                    continue  # removed above as the untagged parent of a pruned image
                 if self.users(row.id) or self.store.children(row.id):
                     continue
                 tags = [n for n in self.store.refs_of(row.id) if not reference.parse(n).digest]
@@ -358,8 +360,6 @@ class ImageService:
                     continue
                 labels = (self.config(row.id).get("config") or {}).get("Labels") or {}
                 if not labels_match(labels, filters.get("label", [])):
-                    continue
-                if self.store.image(row.id) is None:
                     continue
                 before = sum(layer.size for layer in self.store.layers())
                 for name in self.store.refs_of(row.id):
