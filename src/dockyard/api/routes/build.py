@@ -10,6 +10,7 @@ cancels the build.
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +22,7 @@ from dockyard.api import query
 from dockyard.api.keys import BUILD
 from dockyard.api.middleware import json_response
 from dockyard.api.routing import Routes
-from dockyard.api.streams import spool, start_stream
+from dockyard.api.streams import start_stream
 from dockyard.build import BuildError, BuildOptions
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.filters import parse_until
@@ -95,6 +96,30 @@ class _Stream:
         await self.response.write(msgspec.json.encode(message) + b"\r\n")
 
 
+class _Body(io.RawIOBase):
+    """The request body as a blocking file for the thread that unpacks the context, read
+    straight from the connection: no spooling to disk first (a cached build's largest
+    cost was writing and re-reading its context)."""
+
+    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
+        self.content = request.content
+        self.loop = loop
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if not self.pending:
+            future = asyncio.run_coroutine_threadsafe(self.content.readany(), self.loop)
+            self.pending = future.result()
+        n = min(len(view), len(self.pending))
+        view[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+
 async def _watch_hangup(request: web.Request, task: asyncio.Task[Any]) -> None:
     while not task.done():
         transport = request.transport
@@ -115,7 +140,7 @@ async def _try(stream: _Stream, message: dict[str, Any]) -> None:
 async def build(request: web.Request) -> web.StreamResponse:
     options = _options(request.query)
     service = request.app[BUILD]
-    body = await spool(request, service.images.tmpdir)
+    body = io.BufferedReader(_Body(request, asyncio.get_running_loop()), 1 << 16)
     stream = _Stream(request)
     with body:
         task = asyncio.create_task(service.build(body, options, stream))
