@@ -88,3 +88,47 @@ def test_raw_expansion_keeps_quotes_and_escapes():
 
     text = "echo \"$A\" '$A' \\$A $W\n"
     assert expand_raw(text, ENV) == "echo \"a\" '$A' \\$A two words\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "want"),
+    [
+        # Cases from buildkit's shell/lex_test.go (TestProcessWithMatches).
+        ("${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}", {"FOO": "xxx", "BAR": ""}, "xxx  ccc"),
+        ("${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}", {"FOO": "xxx", "BAR": ""}, "xxx bbb ccc"),
+        ("${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}", {"FOO": "xxx", "BAR": ""}, "aaa bbb "),
+        ("${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}", {"FOO": "xxx", "BAR": ""}, "aaa  "),
+        ("${BAR?bbb}", {"BAR": ""}, ""),
+        ("${FOO#*x*y}", {"FOO": "xxyy"}, "y"),
+        ("${FOO#*}", {"FOO": "xxyy"}, "xxyy"),
+        ("${FOO#$BAR}", {"FOO": "xxyy", "BAR": "x"}, "xyy"),
+        ("${FOO##*x}", {"FOO": "xxyy"}, "yy"),
+        ("${ABC:-.}${FOO%x}${ABC:-.}", {"FOO": "xxyy"}, ".xxyy."),
+        (
+            "${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}",
+            {"FOO": "/tmp/tmp/bar.txt", "NEEDLE": "/tmp"},
+            "/tmp/bar.txt - /bar.txt",
+        ),
+        (
+            "${FOO/$N/$R} - ${FOO//$N/$R}",
+            {"FOO": "/a/foo/b/c.txt", "N": "/?/", "R": "/"},
+            "/foo/b/c.txt - /foo/c.txt",
+        ),
+        (
+            "${FOO/$N/$R}",
+            {"FOO": "http://google.de", "N": "http://", "R": "https://"},
+            "https://google.de",
+        ),
+        ("${FOO///}", {"FOO": "xxyy"}, "xxyy"),
+    ],
+)
+def test_buildkit_cases(text, env, want):
+    assert expand(text, env) == want
+
+
+@pytest.mark.parametrize(
+    "text", ["${BAZ?ccc}", "${BAR:?bbb}", "${FOO=aaa}", "${FOO=:aaa}", "${FOO//ww}", "${FOO//}"]
+)
+def test_buildkit_error_cases(text):
+    with pytest.raises(ExpandError):
+        expand(text, {"FOO": "xxx", "BAR": ""})
