@@ -139,6 +139,8 @@ LABEL org.example.name="multi stage" version=1
 COPY --from=builder /out/ /app/
 COPY --from=0 --chown=1:2 /src/a.txt /app/a-owned.txt
 COPY src/sub /app/sub
+COPY --chown=nobody:bin src/run.sh /app/named-owner.sh
+COPY --chown=daemon src/b.txt /app/user-only.txt
 ENV PATH=/app/bin:$PATH HOME=/home/app
 ENV FIRST=one SECOND=${FIRST:-unset}
 USER 1000:1000
@@ -324,6 +326,9 @@ def test_heredocs_cache_mounts_and_unused_args(daemon, ctx):
                 "EOF\n"
                 "RUN --mount=type=bind,source=data,target=/mnt cat /mnt/x > /from-bind\n"
                 "RUN --mount=type=tmpfs,target=/scratch touch /scratch/y && ls /scratch\n"
+                "RUN --mount=type=bind,from=busybox,source=/etc,target=/other "
+                "grep -c nobody /other/passwd > /from-image\n"
+                "RUN --mount=type=secret,id=absent cat /from-image\n"
             ),
             "data/x": "bound\n",
         },
@@ -337,6 +342,7 @@ def test_heredocs_cache_mounts_and_unused_args(daemon, ctx):
     assert out == b"hello world\nexpanded world\nliteral $NAME\n1\n"
     out = daemon.cli("run", "--rm", "dy-build-heredoc", "cat", "/script-out", "/from-bind").stdout
     assert out == b"script /dev/pipes/script\nbound\n"
+    assert daemon.cli("run", "--rm", "dy-build-heredoc", "cat", "/from-image").stdout == b"1\n"
     assert b"\ny\n" in first.stdout
     again = build(daemon, ctx, "-t", "dy-build-heredoc", "--no-cache")
     assert again.returncode == 0
