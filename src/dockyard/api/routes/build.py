@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +29,7 @@ from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.filters import parse_until
 
 routes = Routes()
+log = logging.getLogger("dockyard.api")
 
 # How often a running build checks that its client is still there: aiohttp does not cancel
 # a handler when the peer goes away, and a build may print nothing for minutes.
@@ -113,7 +115,10 @@ class _Body(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         if not self.pending:
             future = asyncio.run_coroutine_threadsafe(self.content.readany(), self.loop)
-            self.pending = future.result()
+            try:
+                self.pending = future.result()
+            except Exception as exc:  # the client went away mid-upload: a read error
+                raise OSError(f"reading the build context failed: {exc}") from exc
         n = min(len(view), len(self.pending))
         view[:n] = self.pending[:n]
         self.pending = self.pending[n:]
@@ -162,6 +167,13 @@ async def build(request: web.Request) -> web.StreamResponse:
             if isinstance(exc, BuildError) and exc.code:
                 detail["code"] = exc.code
             await stream({"errorDetail": detail, "error": exc.message})
+        except Exception as exc:
+            if stream.response is None:
+                raise
+            # A daemon fault after the stream began: the client gets it as the build's error.
+            log.exception("build failed")
+            message = f"internal error: {exc}"
+            await _try(stream, {"errorDetail": {"message": message}, "error": message})
         finally:
             watcher.cancel()
     if stream.response is None:
