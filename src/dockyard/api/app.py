@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from dockyard.api.keys import CONTAINERS, EVENTS, IMAGES, NETWORKS, SYSTEM, VOLUMES
+from dockyard.api.keys import BUILD, CONTAINERS, EVENTS, IMAGES, NETWORKS, SYSTEM, VOLUMES
 from dockyard.api.middleware import error_middleware, error_response
-from dockyard.api.routes import containers, images, networks, swarm, system, volumes
+from dockyard.api.routes import build, containers, images, networks, swarm, system, volumes
 from dockyard.events import EventBus
 from dockyard.images.service import ImageService
 
@@ -27,6 +27,7 @@ class Services:
     containers: Any = None
     volumes: Any = None
     networks: Any = None
+    build: Any = None
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:
@@ -44,6 +45,8 @@ def make_app(services: Services) -> web.Application:
         app[VOLUMES] = services.volumes
     if services.networks is not None:
         app[NETWORKS] = services.networks
+    if services.build is not None:
+        app[BUILD] = services.build
     for table in (
         system.routes,
         images.routes,
@@ -51,6 +54,7 @@ def make_app(services: Services) -> web.Application:
         volumes.routes,
         networks.routes,
         swarm.routes,
+        build.routes,
     ):
         table.install(app)
     app.router.add_route("*", "/{tail:.*}", _not_found)

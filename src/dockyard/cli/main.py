@@ -129,6 +129,10 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("network", "prune"): "network:prune",
     ("network", "connect"): "network:connect",
     ("network", "disconnect"): "network:disconnect",
+    ("build",): "build:build",
+    ("image", "build"): "build:build",
+    ("builder", "build"): "build:build",
+    ("builder", "prune"): "build:prune",
 }
 
 USAGE = """
@@ -138,6 +142,7 @@ A Docker-compatible container engine
 
 Commands:
   attach      Attach local standard input, output, and error streams to a running container
+  build       Build an image from a Dockerfile
   cp          Copy files/folders between a container and the local filesystem
   create      Create a new container
   diff        Inspect changes to files or directories on a container's filesystem
@@ -177,6 +182,7 @@ Commands:
   wait        Block until one or more containers stop, then print their exit codes
 
 Management Commands:
+  builder     Manage builds
   container   Manage containers
   image       Manage images
   network     Manage networks
@@ -260,7 +266,7 @@ def run(argv: list[str]) -> int:
         return 0
     found = _lookup(rest)
     if found is None:
-        if rest[0] in ("container", "image", "network", "system", "volume"):
+        if rest[0] in ("builder", "container", "image", "network", "system", "volume"):
             sys.stdout.write(
                 f"\nUsage:  dockyard {rest[0]} COMMAND\n\nRun 'dockyard {rest[0]} COMMAND --help' for more information.\n"
             )

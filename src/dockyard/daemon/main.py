@@ -66,11 +66,13 @@ def _write_pidfile(path: str) -> None:
 
 async def run(config: Config) -> None:
     from dockyard.api import Services, make_app
+    from dockyard.build import BuildService, BuildStore
     from dockyard.containers.networking import Networking
     from dockyard.containers.service import ContainerService
     from dockyard.containers.shim import Shim
     from dockyard.containers.store import Store as ContainerStore
     from dockyard.content import LocalStore
+    from dockyard.daemon.builder import ContainerStepRunner
     from dockyard.daemon.system import SystemService
     from dockyard.db import open_db
     from dockyard.events import EventBus
@@ -115,6 +117,10 @@ async def run(config: Config) -> None:
     networks = NetworkService(NetworkStore(db), events, config.extra, config.exec_root)
     containers.net = Networking(containers, networks)
     system = SystemService(config, images, events, containers, volumes)
+    builder = BuildService(
+        images, ContainerStepRunner(containers, images), BuildStore(db), config.data_root
+    )
+    system.build = builder
     app = make_app(
         Services(
             images=images,
@@ -123,6 +129,7 @@ async def run(config: Config) -> None:
             containers=containers,
             volumes=volumes,
             networks=networks,
+            build=builder,
         )
     )
 

@@ -72,6 +72,7 @@ class SystemService:
         self.images = images
         self.events = events
         self.engine_id = _engine_id(config.data_root)
+        self.build: Any = None  # the BuildService, set by the daemon's wiring
 
     def version(self) -> dict[str, Any]:
         uname = os.uname()
@@ -208,11 +209,12 @@ class SystemService:
                 entry["SizeRw"], entry["SizeRootFs"] = await asyncio.to_thread(
                     self.containers.sizes, entry["Id"]
                 )
+        cache = await self.build.disk_usage() if self.build is not None else []
         return {
             "LayersSize": usage["LayersSize"],
             "Images": usage["Images"],
             "Containers": containers,
             "Volumes": await self.volumes.usage() if self.volumes is not None else [],
-            "BuildCache": [],
-            "BuilderSize": 0,
+            "BuildCache": cache,
+            "BuilderSize": sum(int(c["Size"]) for c in cache),
         }

@@ -349,6 +349,8 @@ class ImageService:
         reclaimed = 0
         async with self.lock:
             for row in self.store.images():
+                if self.store.image(row.id) is None:
+                    continue  # removed above as the untagged parent of a pruned image
                 if self.users(row.id) or self.store.children(row.id):
                     continue
                 tags = [n for n in self.store.refs_of(row.id) if not reference.parse(n).digest]
@@ -358,8 +360,6 @@ class ImageService:
                     continue
                 labels = (self.config(row.id).get("config") or {}).get("Labels") or {}
                 if not labels_match(labels, filters.get("label", [])):
-                    continue
-                if self.store.image(row.id) is None:
                     continue
                 before = sum(layer.size for layer in self.store.layers())
                 for name in self.store.refs_of(row.id):
@@ -551,6 +551,58 @@ class ImageService:
             messages.append(f"Loaded image ID: {image_id}")
         self.events.publish("image", "load", image_id, {"name": image_id})
         return messages
+
+    # ---- the builder's steps (issue 13) -----------------------------------------------------
+    def top_layer(self, image_id: str) -> str | None:
+        """The chain id of an image's top layer (None for an image without layers)."""
+        row = self.store.image(image_id)
+        if row is None:
+            raise NoSuchImage(image_id)
+        return row.top_layer
+
+    def parent_of(self, image_id: str) -> str:
+        """The image a build step was committed on ('' for a pulled or loaded image)."""
+        row = self.store.image(image_id)
+        return row.parent if row is not None else ""
+
+    def exists(self, image_id: str) -> bool:
+        return self.store.image(image_id) is not None
+
+    async def commit_step(
+        self,
+        config: dict[str, Any],
+        parent: str,
+        layer: BinaryIO | None = None,
+        diff_id: str | None = None,
+    ) -> str:
+        """Register one build step's image: ``config`` (its rootfs holds the parent's diff
+        ids) plus one new layer, either an uncompressed tar to ingest or a ``diff_id``
+        already in the content store, or none for a config-only step."""
+        async with self.lock:
+            written: list[str] = []
+            try:
+                if layer is not None:
+                    diff_id = await asyncio.to_thread(ingest_layer, self.content, layer)
+                    written.append(diff_id)
+                if diff_id:
+                    config["rootfs"]["diff_ids"].append(diff_id)
+                raw = json.dumps(config, separators=(",", ":")).encode()
+                return await self.register(
+                    raw, list(config["rootfs"]["diff_ids"]), parent=parent, written=written
+                )
+            except BaseException:
+                await self._discard(written)
+                raise
+
+    async def drop_intermediate(self, image_id: str) -> None:
+        """Delete an untagged image nothing builds on (a RUN step's temporary commit),
+        leaving its parents alone."""
+        async with self.lock:
+            if self.store.image(image_id) is None or self.store.children(image_id):
+                return
+            if self.store.refs_of(image_id) or self.users(image_id):
+                return
+            await self._delete_image(image_id, prune_parents=False)
 
     # ---- system df -------------------------------------------------------------------------
     def disk_usage(self) -> dict[str, Any]:

@@ -1,0 +1,223 @@
+"""Build endpoints (asyncio world): ``POST /build`` (the legacy builder's API),
+``POST /build/prune`` and ``POST /build/cancel``.
+
+The build's JSON stream starts with its first message: an error before that (bad
+parameters, a Dockerfile that does not parse, a missing Dockerfile) is a plain HTTP error
+as moby answers it, one after it is an ``errorDetail`` line.  A client that hangs up
+cancels the build.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from dockyard.api import query
+from dockyard.api.keys import BUILD
+from dockyard.api.middleware import json_response
+from dockyard.api.routing import Routes
+from dockyard.api.streams import start_stream
+from dockyard.build import BuildError, BuildOptions
+from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.filters import parse_until
+
+routes = Routes()
+log = logging.getLogger("dockyard.api")
+
+# How often a running build checks that its client is still there: aiohttp does not cancel
+# a handler when the peer goes away, and a build may print nothing for minutes.
+_HANGUP_POLL = 0.25
+
+
+def _json(q: Mapping[str, str], key: str, kind: type) -> Any:
+    raw = q.get(key)
+    if not raw:
+        return kind()
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise InvalidParameter(f"invalid {key}: {exc}") from exc
+    if not isinstance(value, kind):
+        raise InvalidParameter(f"invalid {key}: expected a JSON {kind.__name__}")
+    return value
+
+
+def _options(q: Any) -> BuildOptions:
+    if query.boolean(q, "squash"):
+        raise InvalidParameter("squash is only supported with experimental mode")
+    if q.get("version") == "2":
+        raise InvalidParameter(
+            "BuildKit (version=2) is not supported: build with DOCKER_BUILDKIT=0"
+        )
+    hosts = [h for raw in q.getall("extrahosts", []) for h in raw.split(",") if h]
+    return BuildOptions(
+        tags=tuple(q.getall("t", [])),
+        dockerfile=q.get("dockerfile", "") or "Dockerfile",
+        build_args=_json(q, "buildargs", dict),
+        labels=_json(q, "labels", dict),
+        target=q.get("target", ""),
+        no_cache=query.boolean(q, "nocache"),
+        pull=query.boolean(q, "pull"),
+        rm=query.boolean(q, "rm", True),
+        force_rm=query.boolean(q, "forcerm"),
+        quiet=query.boolean(q, "q"),
+        cache_from=tuple(_json(q, "cachefrom", list)),
+        network_mode=q.get("networkmode", "") or "default",
+        shm_size=query.integer(q, "shmsize", 0) or 0,
+        extra_hosts=tuple(hosts),
+        platform=q.get("platform", ""),
+        memory=query.integer(q, "memory", 0) or 0,
+        memory_swap=query.integer(q, "memswap", 0) or 0,
+        cpu_shares=query.integer(q, "cpushares", 0) or 0,
+        cpuset_cpus=q.get("cpusetcpus", ""),
+        cpu_period=query.integer(q, "cpuperiod", 0) or 0,
+        cpu_quota=query.integer(q, "cpuquota", 0) or 0,
+        ulimits=tuple(_json(q, "ulimits", list)),
+        remote=q.get("remote", ""),
+        build_id=q.get("buildid", ""),
+    )
+
+
+class _Stream:
+    """The response, prepared at the first message."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.response: web.StreamResponse | None = None
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if self.response is None:
+            self.response = await start_stream(self.request, "application/json")
+        await self.response.write(msgspec.json.encode(message) + b"\r\n")
+
+
+class _Body(io.RawIOBase):
+    """The request body as a blocking file for the thread that unpacks the context, read
+    straight from the connection: no spooling to disk first (a cached build's largest
+    cost was writing and re-reading its context)."""
+
+    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
+        self.content = request.content
+        self.loop = loop
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if not self.pending:
+            future = asyncio.run_coroutine_threadsafe(self.content.readany(), self.loop)
+            try:
+                self.pending = future.result()
+            except Exception as exc:  # the client went away mid-upload: a read error
+                raise OSError(f"reading the build context failed: {exc}") from exc
+        n = min(len(view), len(self.pending))
+        view[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+
+async def _watch_hangup(request: web.Request, task: asyncio.Task[Any]) -> None:
+    while not task.done():
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            task.cancel()
+            return
+        await asyncio.sleep(_HANGUP_POLL)
+
+
+async def _try(stream: _Stream, message: dict[str, Any]) -> None:
+    try:
+        await stream(message)
+    except (ConnectionError, RuntimeError):
+        pass
+
+
+@routes.post("/build")
+async def build(request: web.Request) -> web.StreamResponse:
+    options = _options(request.query)
+    service = request.app[BUILD]
+    body = io.BufferedReader(_Body(request, asyncio.get_running_loop()), 1 << 16)
+    stream = _Stream(request)
+    with body:
+        task = asyncio.create_task(service.build(body, options, stream))
+        watcher = asyncio.create_task(_watch_hangup(request, task))
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            # Cancelled by a hang-up or /build/cancel: say so if anybody still listens.
+            await _try(
+                stream, {"errorDetail": {"message": "Build cancelled"}, "error": "Build cancelled"}
+            )
+        except DockyardError as exc:
+            if stream.response is None:
+                raise
+            detail: dict[str, Any] = {"message": exc.message}
+            if isinstance(exc, BuildError) and exc.code:
+                detail["code"] = exc.code
+            await stream({"errorDetail": detail, "error": exc.message})
+        except Exception as exc:
+            if stream.response is None:
+                raise
+            # A daemon fault after the stream began: the client gets it as the build's error.
+            log.exception("build failed")
+            message = f"internal error: {exc}"
+            await _try(stream, {"errorDetail": {"message": message}, "error": message})
+        finally:
+            watcher.cancel()
+    if stream.response is None:
+        await _try(stream, {"stream": ""})
+    if stream.response is None:
+        return web.Response(status=499)
+    try:
+        await stream.response.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass
+    return stream.response
+
+
+@routes.post("/build/prune")
+async def prune(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    filters = query.parse_filters(q.get("filters"), ("until", "unused-for", "type", "id"))
+    until_raw = (filters.get("until") or filters.get("unused-for") or [None])[-1]
+    until = None
+    if until_raw:
+        until = (
+            float(parse_until(until_raw))
+            if not until_raw[-1].isalpha()
+            else (time.time() - _duration_seconds(until_raw))
+        )
+    keep = query.integer(q, "keep-storage", 0) or 0
+    return json_response(await request.app[BUILD].prune(query.boolean(q, "all"), until, keep))
+
+
+def _duration_seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    total, number = 0.0, ""
+    for ch in text:
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in units and number:
+            total += float(number) * units[ch]
+            number = ""
+        else:
+            raise InvalidParameter(f"invalid until filter {text!r}: use e.g. 24h")
+    return total
+
+
+@routes.post("/build/cancel")
+async def cancel(request: web.Request) -> web.StreamResponse:
+    request.app[BUILD].cancel(request.query.get("id", ""))
+    return web.Response(status=200)

@@ -1,0 +1,79 @@
+"""What the builder needs from the rest of the daemon, as Protocols (asyncio world).
+
+The ``build`` package must not import ``containers``, ``api`` or ``daemon``: a RUN step is
+run through a :class:`StepRunner`, which the daemon implements over the container service
+(``dockyard.daemon.builder``).  Lifecycle per RUN step: ``create`` → ``run`` (start, stream
+the output, wait: the exit code) → ``commit`` if it succeeded → ``remove`` always, even when
+the build is cancelled half-way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Output", "RunMount", "RunRequest", "StepRunner"]
+
+Output = Callable[[bytes], Awaitable[None]]
+"""Where a step's output goes: the build's JSON stream, as ``{"stream": ...}`` lines."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunMount:
+    """A mount for one RUN step: ``bind`` (a host path) or ``tmpfs``."""
+
+    type: str
+    target: str
+    source: str = ""
+    readonly: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """A RUN step's container: the image config fields moby's builder sets, and the
+    resource options of ``POST /build``."""
+
+    image_id: str
+    cmd: list[str]
+    env: list[str]
+    user: str
+    working_dir: str
+    labels: dict[str, str] = field(default_factory=dict)
+    mounts: tuple[RunMount, ...] = ()
+    network_mode: str = "default"
+    extra_hosts: tuple[str, ...] = ()
+    shm_size: int = 0
+    memory: int = 0
+    memory_swap: int = 0
+    cpu_shares: int = 0
+    cpuset_cpus: str = ""
+    cpu_period: int = 0
+    cpu_quota: int = 0
+    ulimits: tuple[dict[str, Any], ...] = ()
+
+
+class StepRunner(Protocol):
+    """Runs RUN steps in containers with the same isolation as ``docker run``."""
+
+    async def create(self, request: RunRequest) -> str:
+        """Create (do not start) the step's container; returns its id."""
+        ...
+
+    async def run(self, container_id: str, output: Output) -> int:
+        """Start it, send its stdout and stderr to ``output`` as they come, return its exit
+        code.  Cancelling this kills the container."""
+        ...
+
+    async def commit(self, container_id: str) -> str:
+        """Commit the exited container; returns the diff id of its layer, which stays in the
+        content store while the temporary image from the commit exists (see ``release``)."""
+        ...
+
+    async def release(self, container_id: str) -> None:
+        """Drop the temporary image ``commit`` made (the builder has registered its own)."""
+        ...
+
+    async def remove(self, container_id: str) -> None:
+        """Remove the container (forcibly) and its rw layer; idempotent."""
+        ...

@@ -1,0 +1,301 @@
+"""COPY, ADD and WORKDIR steps (asyncio world; file work in threads): no container, the
+layer is written from the context (or another stage's files) by ``copier.Writer`` into a
+scratch layer over the parent, and registered through the image service.
+
+The cache key holds the expanded arguments, the flags and the content hash of the
+sources, so a touched but unchanged file still hits.  ``created_by`` is moby's:
+``/bin/sh -c #(nop) COPY file:<hash> in /dst `` (``dir:`` for a directory, ``multi:`` for
+several sources, ``--chown=u:g`` glued in front as moby does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import posixpath
+import re
+import tempfile
+from typing import IO, TYPE_CHECKING
+
+from dockyard.build.cache import step_key
+from dockyard.build.config import probe
+from dockyard.build.copier import Writer
+from dockyard.build.dockerfile import Heredoc, Instruction
+from dockyard.build.expand import expand_raw
+from dockyard.build.sources import Source, hash_sources, resolve, scoped
+from dockyard.build.view import RootView
+from dockyard.dockerignore import Matcher
+from dockyard.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from dockyard.build.executor import Build, StageState
+
+__all__ = ["copy", "workdir"]
+
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_HEREDOC_SOURCE = re.compile(r"^<<-?(['\"]?)([^'\"]+)\1$")
+
+
+def _dest(st: StageState, raw: str) -> str:
+    dest = st.word(raw)
+    if not dest.startswith("/"):
+        base = str(st.config.get("WorkingDir") or "/")
+        trailing = dest.endswith("/") or dest in (".", "")
+        dest = posixpath.join(base, dest)
+        dest = posixpath.normpath(dest) + ("/" if trailing else "")
+    return dest.replace("//", "/")
+
+
+def _heredoc(ins: Instruction, word: str) -> Heredoc | None:
+    match = _HEREDOC_SOURCE.match(word)
+    if not match or not ins.heredocs:
+        return None
+    return next((h for h in ins.heredocs if h.name == match.group(2)), None)
+
+
+async def copy(build: Build, st: StageState, ins: Instruction) -> None:
+    what = ins.keyword
+    flags = ins.flags
+    raw_sources, dest = list(ins.args[:-1]), _dest(st, ins.args[-1])
+    chown = st.word(str(flags["chown"])) if flags.get("chown") else ""
+    chmod = _chmod(st.word(str(flags["chmod"]))) if flags.get("chmod") else None
+    excludes = Matcher([st.word(p) for p in flags.get("exclude", [])])  # type: ignore[union-attr]
+    parents = bool(flags.get("parents"))
+    inline: list[tuple[str, bytes]] = []
+    specs: list[str] = []
+    for word in raw_sources:
+        doc = _heredoc(ins, word)
+        if doc is not None:
+            text = expand_raw(doc.content, st.vars()) if doc.expand else doc.content
+            inline.append((doc.name, text.encode()))
+            continue
+        spec = st.word(word)
+        if _URL.match(spec):
+            if what == "COPY":
+                raise InvalidParameter(f"line {ins.line}: COPY: source can't be a URL: {spec}")
+            raise InvalidParameter(
+                f"line {ins.line}: ADD {spec}: this daemon has no network access for builds; "
+                "download the file into the context and ADD it from there"
+            )
+        specs.append(spec)
+    if flags.get("checksum"):
+        raise InvalidParameter(f"line {ins.line}: ADD --checksum is only for URL sources")
+    from_image = ""
+    if flags.get("from"):
+        from_image = await _from_image(build, st, st.word(str(flags["from"])))
+    _, digest = await asyncio.to_thread(_resolve_all, build, specs, from_image, excludes, what)
+    for name, content in inline:
+        digest.append("file:" + hashlib.sha256(content).hexdigest() + ":" + name)
+    if len(digest) > 1 and not dest.endswith("/"):
+        raise InvalidParameter(
+            f"line {ins.line}: When using {what} with more than one source file, the "
+            "destination must be a directory and end with a /"
+        )
+    if len(digest) == 1:
+        src_hash = digest[0].rsplit(":", 1)[0] if inline else digest[0]
+    else:
+        src_hash = "multi:" + hashlib.sha256(":".join(digest).encode()).hexdigest()
+    chown_comment = f"--chown={chown}" if chown else ""
+    comment = f"{what} {chown_comment}{src_hash} in {dest} "
+    container_config = probe(st.config, [*st.shell, "#(nop) " + comment])
+    container_config["Image"] = st.image_id
+    key = step_key(
+        st.image_id,
+        what,
+        container_config,
+        specs,
+        dest,
+        [chown, chmod, parents, list(flags.get("exclude", []))],  # type: ignore[call-overload]
+        from_image,
+    )
+    if await build.cached(st, key, container_config):
+        return
+    spool = await asyncio.to_thread(
+        _write_layer,
+        build,
+        st,
+        from_image,
+        specs,
+        dest,
+        chown,
+        chmod,
+        excludes,
+        parents,
+        inline,
+        what,
+    )
+    with spool:
+        await build.commit(st, key, container_config, layer=spool)
+
+
+def _chmod(value: str) -> int:
+    try:
+        mode = int(value, 8)
+    except ValueError:
+        raise InvalidParameter(f"invalid chmod parameter {value!r}: use an octal mode") from None
+    if not 0 <= mode <= 0o7777:
+        raise InvalidParameter(f"invalid chmod parameter {value!r}: use an octal mode")
+    return mode
+
+
+async def _from_image(build: Build, st: StageState, name: str) -> str:
+    index = build.stage_ref(name)
+    if index is not None:
+        if index >= st.stage.index:
+            raise InvalidParameter(f"COPY --from={name}: a stage can only copy from one above it")
+        return (await build.stage_result(index)).image_id or "scratch"
+    return build.images.resolve(name)
+
+
+def _resolve_all(
+    build: Build, specs: list[str], from_image: str, excludes: Matcher, what: str
+) -> tuple[list[Source], list[str]]:
+    """Resolve the sources and hash them; another stage's files are mounted for that, so
+    that history names ``file:`` or ``dir:`` as moby does."""
+    if from_image:
+        # Images are immutable: their digests are remembered, so a cached build mounts
+        # nothing.
+        memo_key = (from_image, tuple(specs), tuple(excludes.raw), what)
+        found = build.cache.digests.get(memo_key)
+        if found is None:
+            top = build.images.top_layer(from_image) if from_image != "scratch" else None
+            with RootView(build.images.driver, top) as root:
+                found = _digests(root, specs, excludes, what)[1]
+            if len(build.cache.digests) > 4096:
+                build.cache.digests.clear()
+            build.cache.digests[memo_key] = found
+        return [], list(found)
+    return _digests(build.context.root, specs, excludes, what)
+
+
+def _digests(
+    root: str, specs: list[str], excludes: Matcher, what: str
+) -> tuple[list[Source], list[str]]:
+    ex = excludes if excludes.patterns else None
+    sources: list[Source] = []
+    digest: list[str] = []
+    for spec in specs:
+        found = resolve(root, spec, what, ex)
+        sources.extend(found)
+        for source in found:
+            kind = "dir" if source.is_dir else "file"
+            digest.append(f"{kind}:{hash_sources([source], ex)}")
+    return sources, digest
+
+
+def _owner(root: str, chown: str) -> tuple[int, int] | None:
+    """``--chown=user[:group]`` resolved in the image's /etc/passwd and /etc/group."""
+    if not chown:
+        return None
+    user, _, group = chown.partition(":")
+    uid, primary = _lookup(root, "etc/passwd", user, 2, 3)
+    if group:
+        gid = _lookup(root, "etc/group", group, 2, 2)[0]
+    elif user.isdigit():
+        gid = int(user)
+    else:
+        gid = primary
+    return uid, gid
+
+
+def _lookup(root: str, path: str, name: str, id_field: int, gid_field: int) -> tuple[int, int]:
+    if name.isdigit():
+        return int(name), int(name)
+    try:
+        with open(scoped(root, path), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) > max(id_field, gid_field) and fields[0] == name:
+                    return int(fields[id_field]), int(fields[gid_field])
+    except (OSError, ValueError):
+        pass
+    kind = "user" if "passwd" in path else "group"
+    raise InvalidParameter(
+        f"unable to convert uid/gid chown string to host mapping: can't find {kind} {name!r} "
+        f"in /{path} of the image"
+    )
+
+
+def _write_layer(
+    build: Build,
+    st: StageState,
+    from_image: str,
+    specs: list[str],
+    dest: str,
+    chown: str,
+    chmod: int | None,
+    excludes: Matcher,
+    parents: bool,
+    inline: list[tuple[str, bytes]],
+    what: str,
+) -> IO[bytes]:
+    driver = build.images.driver
+    top = build.images.top_layer(st.image_id) if st.image_id else None
+    spool = tempfile.TemporaryFile(dir=build.images.tmpdir)
+    try:
+        with RootView(driver, top) as root:
+            writer = Writer(root, _owner(root, chown))
+            ex = excludes if excludes.patterns else None
+            if from_image:
+                src_top = build.images.top_layer(from_image) if from_image != "scratch" else None
+                with RootView(driver, src_top) as src_root:
+                    for spec in specs:
+                        found = resolve(src_root, spec, what, ex)
+                        writer.copy(found, dest, chmod=chmod, excludes=ex, parents=parents)
+            else:
+                sources: list[Source] = []
+                for spec in specs:
+                    sources.extend(resolve(build.context.root, spec, what, ex))
+                if sources:
+                    multi = len(sources) + len(inline) > 1
+                    target = dest if not multi or dest.endswith("/") else dest + "/"
+                    writer.copy(
+                        sources,
+                        target,
+                        chmod=chmod,
+                        unpack=what == "ADD",
+                        excludes=ex,
+                        parents=parents,
+                    )
+            for name, content in inline:
+                target = posixpath.join(dest, name) if dest.endswith("/") else dest
+                writer.write_file(target, content, chmod if chmod is not None else 0o644)
+            writer.layer_tar(spool)
+        spool.seek(0)
+        return spool
+    except BaseException:
+        spool.close()
+        raise
+
+
+async def workdir(build: Build, st: StageState, ins: Instruction) -> None:
+    path = st.word(ins.args[0])
+    if not path.startswith("/"):
+        path = posixpath.join(str(st.config.get("WorkingDir") or "/"), path)
+    path = posixpath.normpath(path)
+    if path.startswith("//"):
+        path = path[1:]
+    st.config["WorkingDir"] = path
+    container_config = probe(st.config, [*st.shell, "#(nop) WORKDIR " + path])
+    container_config["Image"] = st.image_id
+    key = step_key(st.image_id, "WORKDIR", container_config)
+    if await build.cached(st, key, container_config):
+        return
+    spool, changed = await asyncio.to_thread(_mkdir_layer, build, st, path)
+    with spool:
+        await build.commit(st, key, container_config, layer=spool if changed else None)
+
+
+def _mkdir_layer(build: Build, st: StageState, path: str) -> tuple[IO[bytes], bool]:
+    top = build.images.top_layer(st.image_id) if st.image_id else None
+    spool = tempfile.TemporaryFile(dir=build.images.tmpdir)
+    try:
+        with RootView(build.images.driver, top) as root:
+            writer = Writer(root)
+            writer.mkdir_all(path)
+            changed = writer.layer_tar(spool)
+        spool.seek(0)
+        return spool, changed
+    except BaseException:
+        spool.close()
+        raise

@@ -1,0 +1,36 @@
+"""The options of one build, as ``POST /build`` carries them (pure record)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["BuildOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    tags: tuple[str, ...] = ()
+    dockerfile: str = "Dockerfile"
+    build_args: dict[str, str | None] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    target: str = ""
+    no_cache: bool = False
+    pull: bool = False
+    rm: bool = True
+    force_rm: bool = False
+    quiet: bool = False
+    cache_from: tuple[str, ...] = ()
+    network_mode: str = "default"
+    shm_size: int = 0
+    extra_hosts: tuple[str, ...] = ()
+    platform: str = ""
+    memory: int = 0
+    memory_swap: int = 0
+    cpu_shares: int = 0
+    cpuset_cpus: str = ""
+    cpu_period: int = 0
+    cpu_quota: int = 0
+    ulimits: tuple[dict[str, Any], ...] = ()
+    remote: str = ""
+    build_id: str = ""

@@ -1,0 +1,320 @@
+"""``dockyard build`` (CLI world): the context as a tar, ``.dockerignore`` applied here as
+the docker CLI does, sent to ``POST /build``; the legacy builder's stream printed.
+
+The Dockerfile and ``.dockerignore`` always travel (the daemon reads them even when they
+are ignored, then drops them); a Dockerfile outside the context travels under a private
+name, as docker's CLI sends it.  A failing RUN makes the command exit with that RUN's code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import tarfile
+import tempfile
+from typing import IO
+
+from dockyard.cli.command import CommandError, command
+from dockyard.cli.flags import Flag
+
+__all__ = ["build"]
+
+
+def _ignore_patterns(context: str, dockerfile_rel: str | None) -> list[str]:
+    from dockyard.dockerignore import read_patterns
+
+    candidates = [".dockerignore"]
+    if dockerfile_rel:
+        candidates.insert(0, dockerfile_rel + ".dockerignore")
+    for name in candidates:
+        path = os.path.join(context, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return read_patterns(f.read())
+    return []
+
+
+def _add(tf: tarfile.TarFile, path: str, arcname: str) -> None:
+    info = tf.gettarinfo(path, arcname=arcname)
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if info.isreg():
+        with open(path, "rb") as f:
+            tf.addfile(info, f)
+    else:
+        tf.addfile(info)
+
+
+def context_tar(
+    context: str, dockerfile_rel: str | None, extra: list[tuple[str, bytes]]
+) -> IO[bytes]:
+    """The context directory as an uncompressed tar in a temp file, ignored paths left out."""
+    from dockyard.dockerignore import Matcher
+
+    matcher = Matcher(_ignore_patterns(context, dockerfile_rel))
+    always = {".dockerignore", dockerfile_rel or "Dockerfile"}
+    if dockerfile_rel:
+        always.add(dockerfile_rel + ".dockerignore")
+    out = tempfile.TemporaryFile()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for top, dirs, files in os.walk(context):
+            dirs.sort()
+            rel_top = os.path.relpath(top, context)
+            kept = []
+            for name in dirs:
+                rel = name if rel_top == "." else f"{rel_top}/{name}"
+                full = os.path.join(top, name)
+                ignored = matcher.ignored(rel)
+                if ignored and not matcher.may_include_below(rel):
+                    continue
+                if not ignored:
+                    _add(tf, full, rel)
+                if os.path.islink(full):
+                    continue
+                kept.append(name)
+            dirs[:] = kept
+            for name in sorted(files):
+                rel = name if rel_top == "." else f"{rel_top}/{name}"
+                if matcher.ignored(rel) and rel not in always:
+                    continue
+                _add(tf, os.path.join(top, name), rel)
+        for name, data in extra:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o600
+            import io
+
+            tf.addfile(info, io.BytesIO(data))
+    out.seek(0)
+    return out
+
+
+def _stdin_context() -> tuple[IO[bytes], str]:
+    data = sys.stdin.buffer.read()
+    out = tempfile.TemporaryFile()
+    if len(data) >= 512 and _is_tar_or_compressed(data):
+        out.write(data)
+        out.seek(0)
+        return out, ""
+    # A bare Dockerfile on stdin: a context holding only it (docker build - < Dockerfile).
+    import io
+
+    with tarfile.open(fileobj=out, mode="w") as tf:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        info.mode = 0o600
+        tf.addfile(info, io.BytesIO(data))
+    out.seek(0)
+    return out, "Dockerfile"
+
+
+def _is_tar_or_compressed(data: bytes) -> bool:
+    if data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00":
+        return True
+    try:
+        tarfile.TarInfo.frombuf(data[:512], "utf-8", "surrogateescape")
+    except tarfile.TarError:
+        return False
+    return True
+
+
+def _size(n: int) -> str:
+    from dockyard.cli.units import human_size
+
+    return human_size(n, 4)
+
+
+def _build_args(items: list[str]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if eq:
+            out[key] = value
+        else:
+            out[key] = os.environ.get(key)  # docker: a bare name takes the environment's value
+    return out
+
+
+@command(
+    "[OPTIONS] PATH | URL | -",
+    "Build an image from a Dockerfile",
+    [
+        Flag("tag", "t", "list", help="Name and optionally a tag in the 'name:tag' format"),
+        Flag(
+            "file",
+            "f",
+            "str",
+            default="",
+            help="Name of the Dockerfile (Default is 'PATH/Dockerfile')",
+        ),
+        Flag("build-arg", "", "list", help="Set build-time variables"),
+        Flag("target", "", "str", default="", help="Set the target build stage to build"),
+        Flag("no-cache", "", help="Do not use cache when building the image"),
+        Flag("pull", "", help="Always attempt to pull a newer version of the image"),
+        Flag("label", "", "list", help="Set metadata for an image"),
+        Flag("quiet", "q", help="Suppress the build output and print image ID on success"),
+        Flag("iidfile", "", "str", default="", help="Write the image ID to the file"),
+        Flag(
+            "network",
+            "",
+            "str",
+            default="default",
+            help="Set the networking mode for the RUN instructions during build",
+        ),
+        Flag("add-host", "", "list", help="Add a custom host-to-IP mapping (host:ip)"),
+        Flag("cache-from", "", "list", help="Images to consider as cache sources"),
+        Flag(
+            "rm", "", default=True, help="Remove intermediate containers after a successful build"
+        ),
+        Flag("force-rm", "", help="Always remove intermediate containers"),
+        Flag(
+            "platform",
+            "",
+            "str",
+            default="",
+            help="Set platform if server is multi-platform capable",
+        ),
+        Flag(
+            "progress",
+            "",
+            "str",
+            default="auto",
+            help="Set type of progress output (auto, plain, quiet)",
+        ),
+        Flag("secret", "", "list", help="Secret to expose to the build (id=,src=)"),
+    ],
+    args=(1, 1),
+)
+def build(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
+    if opts["secret"]:
+        raise CommandError(
+            "ERROR: --secret needs BuildKit's session, which the legacy build API "
+            "(the only one dockyardd speaks) cannot carry"
+        )
+    if opts["progress"] not in ("auto", "plain", "quiet", "tty"):
+        raise CommandError(
+            f'invalid --progress value "{opts["progress"]}": use auto, plain or quiet'
+        )
+    quiet = opts["quiet"] or opts["progress"] == "quiet"
+    path = args[0]
+    dockerfile = opts["file"]
+    extra: list[tuple[str, bytes]] = []
+    if path == "-":
+        if dockerfile == "-":
+            raise CommandError(
+                "invalid argument: can't use stdin for both build context and dockerfile"
+            )
+        body, found = _stdin_context()
+        dockerfile = dockerfile or found
+    elif "://" in path or path.startswith("git@"):
+        raise CommandError(
+            f"unable to prepare context: {path}: remote contexts are not supported; "
+            "clone or download it and build the directory"
+        )
+    else:
+        if not os.path.isdir(path):
+            raise CommandError(f'unable to prepare context: path "{path}" not found')
+        rel = None
+        if dockerfile == "-":
+            rel = ".dockerfile." + secrets.token_hex(10)
+            extra.append((rel, sys.stdin.buffer.read()))
+        elif dockerfile:
+            full = os.path.abspath(dockerfile)
+            inside = os.path.relpath(full, os.path.abspath(path))
+            if inside.startswith(".."):
+                if not os.path.isfile(full):
+                    raise CommandError(
+                        f"unable to prepare context: the Dockerfile ({dockerfile}) cannot be found"
+                    )
+                rel = ".dockerfile." + secrets.token_hex(10)
+                with open(full, "rb") as f:
+                    extra.append((rel, f.read()))
+            else:
+                rel = inside
+        else:
+            rel = "Dockerfile"
+        dockerfile = rel
+        body = context_tar(path, rel, extra)
+    size = os.fstat(body.fileno()).st_size
+    if not quiet:
+        sys.stdout.write(f"Sending build context to Docker daemon  {_size(size)}\n")
+        sys.stdout.flush()
+    params: list[tuple[str, object]] = [("t", t) for t in opts["tag"]]
+    params += [
+        ("dockerfile", dockerfile or "Dockerfile"),
+        ("buildargs", json.dumps(_build_args(opts["build_arg"]))),
+        ("labels", json.dumps(dict(item.partition("=")[::2] for item in opts["label"]))),
+        ("target", opts["target"] or None),
+        ("nocache", "1" if opts["no_cache"] else None),
+        ("pull", "1" if opts["pull"] else None),
+        ("q", "1" if quiet else None),
+        ("rm", "1" if opts["rm"] else "0"),
+        ("forcerm", "1" if opts["force_rm"] else None),
+        ("networkmode", opts["network"]),
+        ("extrahosts", ",".join(opts["add_host"]) or None),
+        ("cachefrom", json.dumps(opts["cache_from"]) if opts["cache_from"] else None),
+        ("platform", opts["platform"] or None),
+    ]
+    params = [(k, v) for k, v in params if v is not None]
+    headers = {"Content-Type": "application/x-tar", "X-Registry-Config": "e30="}
+    image_id = ""
+    with body:
+        for message in cli.client.stream_json("POST", "/build", params, body, headers):
+            if "errorDetail" in message or "error" in message:
+                detail = message.get("errorDetail") or {}
+                sys.stdout.flush()
+                sys.stderr.write((message.get("error") or detail.get("message", "")) + "\n")
+                return int(detail.get("code") or 1)
+            if "aux" in message and isinstance(message["aux"], dict):
+                image_id = message["aux"].get("ID", image_id)
+            if "stream" in message:
+                sys.stdout.write(message["stream"])
+                sys.stdout.flush()
+    if opts["iidfile"] and image_id:
+        with open(opts["iidfile"], "w", encoding="ascii") as f:
+            f.write(image_id)
+    return 0
+
+
+@command(
+    "[OPTIONS]",
+    "Remove build cache",
+    [
+        Flag("all", "a", help="Remove all unused build cache, not just dangling ones"),
+        Flag("filter", "", "list", help="Provide filter values (e.g. 'until=24h')"),
+        Flag("force", "f", help="Do not prompt for confirmation"),
+        Flag("keep-storage", "", "str", default="", help="Amount of disk space to keep for cache"),
+    ],
+    args=(0, 0),
+)
+def prune(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
+    from dockyard.cli.command import filters_param
+    from dockyard.cli.units import ram_in_bytes
+
+    if not opts["force"]:
+        sys.stdout.write(
+            "WARNING! This will remove all dangling build cache. Are you sure you want to "
+            "continue? [y/N] "
+        )
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    params: list[tuple[str, object]] = []
+    if opts["all"]:
+        params.append(("all", "1"))
+    filters = filters_param(opts["filter"])
+    if filters:
+        params.append(("filters", filters))
+    if opts["keep_storage"]:
+        params.append(("keep-storage", str(ram_in_bytes(opts["keep_storage"]))))
+    result = cli.client.json("POST", "/build/prune", params) or {}
+    deleted = result.get("CachesDeleted") or []
+    if deleted:
+        sys.stdout.write("Deleted build cache objects:\n")
+        for item in deleted:
+            sys.stdout.write(item + "\n")
+        sys.stdout.write("\n")
+    sys.stdout.write(f"Total reclaimed space: {_size(int(result.get('SpaceReclaimed') or 0))}\n")
+    return 0

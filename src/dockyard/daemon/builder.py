@@ -1,0 +1,109 @@
+"""The builder's StepRunner over the container service (asyncio world): a RUN step is a
+container created, attached, started, waited for, committed and removed through the
+container service's public methods, so it gets exactly the isolation of ``docker run``.
+
+The commit makes a temporary image (the container service writes its own config and
+history); the builder reads the new layer's diff id from it, registers its own image with
+moby's config and history on the same layer, and then ``release`` drops the temporary one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from dockyard.build.base import Output, RunRequest
+from dockyard.errors import DockyardError, NotFound
+from dockyard.images.service import ImageService
+
+__all__ = ["ContainerStepRunner"]
+
+
+class ContainerStepRunner:
+    def __init__(self, containers: Any, images: ImageService) -> None:
+        self.containers = containers
+        self.images = images
+        self._commits: dict[str, str] = {}
+
+    async def create(self, request: RunRequest) -> str:
+        host_config: dict[str, Any] = {
+            "NetworkMode": request.network_mode,
+            "Mounts": [_mount(m) for m in request.mounts],
+            "ExtraHosts": list(request.extra_hosts) or None,
+            "ShmSize": request.shm_size,
+            "Memory": request.memory,
+            "MemorySwap": request.memory_swap,
+            "CpuShares": request.cpu_shares,
+            "CpusetCpus": request.cpuset_cpus,
+            "CpuPeriod": request.cpu_period,
+            "CpuQuota": request.cpu_quota,
+            "Ulimits": list(request.ulimits) or None,
+        }
+        body: dict[str, Any] = {
+            "Image": request.image_id,
+            "Cmd": request.cmd,
+            # [] with a Cmd resets the image's entrypoint (moby's builder sends [""]).
+            "Entrypoint": [],
+            "Env": request.env,
+            "User": request.user,
+            "WorkingDir": request.working_dir,
+            "Labels": request.labels or None,
+            "AttachStdout": True,
+            "AttachStderr": True,
+            "Healthcheck": {"Test": ["NONE"]},
+            "HostConfig": {k: v for k, v in host_config.items() if v},
+        }
+        created = await self.containers.create(None, body)
+        return str(created["Id"])
+
+    async def run(self, container_id: str, output: Output) -> int:
+        _, _, subscriber = await self.containers.attach(container_id, True, True)
+        try:
+            await self.containers.start(container_id)
+            while (item := await subscriber.get()) is not None:
+                await output(item[1])
+            return int(await self.containers.wait_future(container_id, "not-running"))
+        except asyncio.CancelledError:
+            await asyncio.shield(self._kill(container_id))
+            raise
+
+    async def _kill(self, container_id: str) -> None:
+        try:
+            await self.containers.kill(container_id, "SIGKILL")
+        except DockyardError:
+            pass
+
+    async def commit(self, container_id: str) -> str:
+        image_id = await self.containers.commit(container_id, "", "", "", "", [], False, None)
+        self._commits[container_id] = image_id
+        diff_ids = self.images.config(image_id).get("rootfs", {}).get("diff_ids", [])
+        return str(diff_ids[-1])
+
+    async def release(self, container_id: str) -> None:
+        image_id = self._commits.pop(container_id, None)
+        if image_id:
+            await self.images.drop_intermediate(image_id)
+
+    async def remove(self, container_id: str) -> None:
+        await self.release(container_id)
+        try:
+            await self.containers.remove(container_id, True, True)
+        except NotFound:
+            pass
+
+
+def _mount(m: Any) -> dict[str, Any]:
+    if m.type == "tmpfs":
+        options: dict[str, Any] = {}
+        if m.source:
+            options["SizeBytes"] = _size(m.source)
+        return {"Type": "tmpfs", "Target": m.target, "TmpfsOptions": options}
+    return {"Type": "bind", "Source": m.source, "Target": m.target, "ReadOnly": m.readonly}
+
+
+def _size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    text = text.strip().lower().removesuffix("b")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
