@@ -22,6 +22,8 @@ rw layer
 
 Lifecycle and idempotency
 -------------------------
+- ``create``/``prepare`` make their directories durable (fsync of each parent) before
+  returning; ``sync`` does the same for what was written into a layer afterwards.
 - ``create``: if anything already exists under the id (a leftover of a crash during
   apply), it is deleted and the layer starts empty again.  The driver does not know
   whether a layer is "complete"; the metadata store does.
@@ -35,7 +37,7 @@ Lifecycle and idempotency
 ``dockyard run`` traced
 -----------------------
 pull: for each layer, bottom-up: ``create(chain_id, parent_chain_id)`` → ``apply_tar`` into
-the returned dir → record it as complete.  create: ``prepare(container_id,
+the returned dir → ``sync`` → record it as complete.  create: ``prepare(container_id,
 top_chain_id)``.  start: ``root = mount(container_id)`` → the runtime pivots into ``root``.
 stop: ``unmount(container_id)``.  rm: ``remove(container_id)``.  rmi: ``remove(chain_id)``
 for layers no longer referenced (only GC decides that).
@@ -63,6 +65,11 @@ class Driver(Protocol):
 
     def create(self, layer_id: str, parent: str | None) -> str:
         """Make an empty layer on ``parent``; return the directory to apply its tar into."""
+        ...
+
+    def sync(self, layer_id: str) -> None:
+        """Flush the layer's files to disk; call after applying its tar and before recording
+        it complete, so a power cut cannot leave a recorded layer with missing bytes."""
         ...
 
     def exists(self, layer_id: str) -> bool:
