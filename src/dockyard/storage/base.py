@@ -76,6 +76,11 @@ class Driver(Protocol):
         """Whether anything is stored under ``layer_id`` (complete or not)."""
         ...
 
+    def ids(self) -> list[str]:
+        """Every layer id with something stored under it (complete or not, image or rw):
+        what start-up compares with the metadata store to find half-made layers."""
+        ...
+
     def remove(self, layer_id: str) -> None:
         """Delete the layer (unmounting it first); a missing layer is not an error."""
         ...

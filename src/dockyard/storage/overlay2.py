@@ -43,6 +43,7 @@ from dockyard.errors import Internal, InvalidParameter, NotFound
 from dockyard.fsutil import atomic_write, fsync_dir
 from dockyard.runtime import linux
 from dockyard.storage import _layerid, _mountinfo
+from dockyard.storage._layerid import stored_ids
 from dockyard.storage._sync import sync_tree
 from dockyard.storage._usage import disk_usage
 
@@ -136,6 +137,9 @@ class Overlay2:
             short = base64.b32encode(os.urandom(16)).decode().rstrip("=")
             if not os.path.lexists(os.path.join(self.home, "l", short)):
                 return short
+
+    def ids(self) -> list[str]:
+        return stored_ids(self.home)
 
     def sync(self, layer_id: str) -> None:
         sync_tree(self._dir(layer_id), layer_id)

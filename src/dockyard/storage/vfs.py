@@ -23,6 +23,7 @@ from typing import Literal
 from dockyard.errors import Internal, NotFound
 from dockyard.fsutil import fsync_dir
 from dockyard.storage import _layerid
+from dockyard.storage._layerid import stored_ids
 from dockyard.storage._sync import sync_tree
 from dockyard.storage._usage import disk_usage
 
@@ -64,6 +65,9 @@ class Vfs:
         sync_tree(d, layer_id)  # the copy itself, so that a rw layer outlives a power cut
         fsync_dir(self.home)
         return d
+
+    def ids(self) -> list[str]:
+        return stored_ids(self.home)
 
     def sync(self, layer_id: str) -> None:
         sync_tree(self._dir(layer_id), layer_id)
