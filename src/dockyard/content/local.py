@@ -139,8 +139,8 @@ class LocalStore:
 
     # Start-up
 
-    def clean_ingests(self) -> int:
-        """Remove every ingest temp file; returns the bytes given back.  Call only at
+    def clean_ingests(self) -> tuple[int, int]:
+        """Remove every ingest temp file; returns how many and the bytes given back.  Call only at
         start-up, before any writer exists: a live writer's temp file would be removed too."""
         removed = freed = 0
         with os.scandir(self._ingest) as entries:
@@ -156,7 +156,7 @@ class LocalStore:
             log.info(
                 "removed %d stale ingest file(s) (%d bytes) from %s", removed, freed, self._ingest
             )
-        return freed
+        return removed, freed
 
 
 class LocalWriter:

@@ -111,8 +111,8 @@ def _temp_files(report: Report, content: LocalStore, data_root: str) -> None:
             size = _size(path)
             _remove(path)
             report.add("temp file", path, size)
-    freed = content.clean_ingests()
-    if freed:
+    count, freed = content.clean_ingests()
+    if count:
         report.add("content ingest", os.path.join(data_root, "content", "ingest"), freed)
     for name in os.listdir(data_root):
         if name.startswith(".overlay-probe-"):
