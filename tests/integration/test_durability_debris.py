@@ -11,10 +11,10 @@ import subprocess
 import time
 
 import pytest
-from engines import cgroup_parent, make_busybox, start_dockyardd
+from engines import api_request, cgroup_parent, make_busybox, start_dockyardd
 
 from dockyard.runtime import linux
-from dockyard.storage import mount_points
+from dockyard.storage import disk_usage, mount_points
 
 FAKE = "d" * 64
 
@@ -209,3 +209,42 @@ def test_planted_debris_of_every_kind_is_collected(crashy):
     assert state["Running"], state
     assert e.cli("exec", "keeper", "true").returncode == 0
     e.cli("rm", "-f", "keeper", check=True)
+
+
+def _df_total(e) -> int:
+    status, body = api_request(e, "GET", "/system/df")
+    assert status == 200
+    df = json.loads(body)
+    return (
+        df["LayersSize"]
+        + sum(c.get("SizeRw") or 0 for c in df["Containers"])
+        + sum(v["UsageData"]["Size"] for v in df["Volumes"])
+    )
+
+
+def test_system_df_counts_everything_under_the_data_root(crashy):
+    e = crashy["engine"]
+    data = os.path.join(e.root, "data")
+    e.cli(
+        "run",
+        "--name",
+        "dfbox",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 1000000 /dev/zero > /f",
+        check=True,
+    )
+    e.cli("volume", "create", "dyt-df", check=True)
+    try:
+        total = _df_total(e)
+        on_disk = disk_usage(data, True)
+        assert abs(total - on_disk) < 256 * 1024, (total, on_disk)
+        # a file no record owns (what a crash could leave) shows up too
+        with open(os.path.join(data, "tmp", "unseen"), "wb") as f:
+            f.write(b"\0" * (4 << 20))
+        assert _df_total(e) - total >= 4 << 20
+    finally:
+        os.unlink(os.path.join(data, "tmp", "unseen"))
+        e.cli("rm", "-f", "dfbox")
+        e.cli("volume", "rm", "dyt-df")
