@@ -7,10 +7,12 @@
 #
 #   ROUNDS   kills (default 50)
 #   MAXWAIT  upper bound of the random delay before the kill, in ms (default 1500)
+#   CGROUP_PARENT  the daemon's cgroup-parent (default dockyard, daemon.json's default)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 ROUNDS=${ROUNDS:-50}
 MAXWAIT=${MAXWAIT:-1500}
+CGROUP_PARENT=${CGROUP_PARENT:-dockyard}
 export BENCH_KEEP_DATA=0
 
 bench_init
@@ -30,9 +32,10 @@ relaunch() {  # start the daemon again on the same roots, as dy_start does, with
 }
 
 unowned() {  # what no record owns under the roots, in the mount table, in the cgroup tree
-    "$BENCH_PY" - "$DY_DATA" "$DY_EXEC" <<'EOF'
+    "$BENCH_PY" - "$DY_DATA" "$DY_EXEC" "$CGROUP_PARENT" <<'EOF'
 import os, sqlite3, sys
 data, execr = (os.path.realpath(p) for p in sys.argv[1:3])
+parent = sys.argv[3].strip("/")
 conn = sqlite3.connect(f"file:{data}/metadata.db?mode=ro", uri=True)
 containers = {r[0] for r in conn.execute("SELECT id FROM containers")}
 layers = {r[0].removeprefix("sha256:") for r in conn.execute("SELECT chain_id FROM layers")}
@@ -50,7 +53,7 @@ for line in open("/proc/self/mountinfo"):
     if point.startswith(f"{execr}/netns/") and point.rsplit("/", 1)[1] not in containers:
         found.append(f"mount {point}")
 for h in os.listdir("/sys/fs/cgroup"):
-    top = f"/sys/fs/cgroup/{h}/dockyard"
+    top = f"/sys/fs/cgroup/{h}/{parent}"
     if os.path.isdir(top):
         found += [f"cgroup {h}/{n}" for n in os.listdir(top) if len(n) == 64 and n not in containers]
 print("\n".join(found))
