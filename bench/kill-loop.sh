@@ -92,7 +92,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     relaunch || { _log "restart $r failed"; exit 1; }
     restarts=$((restarts + 1))
     found=$(tail -n +"$((before + 1))" "$LOG" | grep -c 'debris: removed [a-z]' || true)
-    bytes=$(tail -n +"$((before + 1))" "$LOG" | grep -o '[0-9]* bytes given back' | awk '{s += $1} END {print s + 0}')
+    bytes=$(tail -n +"$((before + 1))" "$LOG" | { grep -o '[0-9]* bytes given back' || true; } |
+        awk '{s += $1} END {print s + 0}')
     debris_items=$((debris_items + found)) debris_bytes=$((debris_bytes + bytes))
     left=$(unowned)
     if [[ -n $left ]]; then
