@@ -31,8 +31,8 @@
 #   BENCH_START_TIMEOUT  seconds to wait for _ping    (default: 60)
 
 BENCH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_RUN=/run/dockyard-bench
-BENCH_LIB=/var/lib/dockyard-bench
+BENCH_RUN=${BENCH_RUN:-/run/dockyard-bench}  # overridable: two benches at once need two
+BENCH_LIB=${BENCH_LIB:-/var/lib/dockyard-bench}
 BENCH_LOGS=$BENCH_RUN/logs
 
 REF_SOCK=$BENCH_RUN/docker.sock

@@ -271,12 +271,14 @@ def bind_for_copy(driver: Any, c: Container, rootfs: str) -> list[str]:
     """Bind the container's volumes and bind mounts onto its root in the daemon's view
     (blocking), so ``docker cp`` reads and writes the mounted data; returns what to undo.
 
-    Destinations are resolved inside the root, as the runtime does.  The container's own
-    mount namespace is private, so these binds are never seen inside it.
+    Destinations are resolved inside the root by fd (``rootdir``), as the runtime does, and
+    every mount call names a pinned inode (``/proc/self/fd/N``), never a path under the
+    root: a running container swapping a directory for a symlink meanwhile cannot redirect
+    a bind, a remount or the final unmount to the host.  The container's own mount
+    namespace is private, so these binds are never seen inside it.
     """
-    from dockyard.runtime import linux
-
     done: list[str] = []
+    root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for p in sort_for_mounting(c.mounts):
             if p.type == "tmpfs":
@@ -284,37 +286,55 @@ def bind_for_copy(driver: Any, c: Container, rootfs: str) -> list[str]:
             source = driver.path(p.source) if p.type == "volume" else p.source
             if not os.path.exists(source):
                 continue
-            dest = resolve(rootfs, p.destination)
-            if os.path.isdir(source):
-                os.makedirs(dest, exist_ok=True)
-            elif not os.path.lexists(dest):
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-            # Mount on a pinned inode, checked to be inside the root: a running container
-            # swapping a directory for a symlink meanwhile cannot redirect the bind.
-            fd = os.open(dest, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-            try:
-                real = os.readlink(f"/proc/self/fd/{fd}")
-                if real != rootfs and not real.startswith(rootfs.rstrip("/") + "/"):
-                    raise InvalidParameter(
-                        f"mount destination {p.destination} escapes the container"
-                    )
-                linux.mount(source, f"/proc/self/fd/{fd}", None, linux.MS_BIND | linux.MS_REC, None)
-            finally:
-                os.close(fd)
-            done.append(dest)
-            linux.mount(None, dest, None, linux.MS_PRIVATE | linux.MS_REC, None)
-            if not p.rw:
-                linux.mount(
-                    None, dest, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY, None
-                )
+            done.append(_attach(root_fd, source, p))
     except BaseException:
         unbind_for_copy(done)
         raise
+    finally:
+        os.close(root_fd)
     return done
 
 
+def _attach(root_fd: int, source: str, p: Any) -> str:
+    """Bind ``source`` on ``p.destination`` inside the root; the fd path that undoes it.
+
+    A detached bind (``open_tree``), made private (and read-only) before it is attached
+    onto the inode pinned inside the root: no step names it by path, and its fd names the
+    mount itself from then on, wherever the container renames the mount point.  The walk
+    is retried when the target vanishes meanwhile (a process inside renaming it, or a
+    concurrent copy's bind below it going away)."""
+    from dockyard.containers import rootdir
+    from dockyard.runtime import linux
+
+    directory = os.path.isdir(source)
+    for _attempt in range(8):
+        try:
+            fd = rootdir.make_target(root_fd, p.destination, directory=directory)
+        except FileNotFoundError as exc:
+            error: OSError = exc
+            continue
+        tree = linux.open_tree(source)
+        try:
+            linux.mount_setattr(tree, 0 if p.rw else linux.MOUNT_ATTR_RDONLY, linux.MS_PRIVATE)
+            linux.move_mount_to_fd(tree, fd)
+        except FileNotFoundError as exc:
+            os.close(tree)
+            error = exc
+            continue
+        except BaseException:
+            os.close(tree)
+            raise
+        finally:
+            os.close(fd)
+        return f"/proc/self/fd/{tree}"
+    raise Conflict(
+        f"mount point {p.destination} kept changing while the copy resolved it "
+        f"(a process in the container is renaming it): try again ({error.strerror})"
+    ) from error
+
+
 def unbind_for_copy(paths: list[str]) -> None:
+    """Undo ``bind_for_copy``: detach each bind through its pinned fd, then close it."""
     from dockyard.runtime import linux
 
     for dest in reversed(paths):
@@ -322,3 +342,6 @@ def unbind_for_copy(paths: list[str]) -> None:
             linux.umount2(dest, linux.MNT_DETACH)
         except OSError:
             pass
+        if dest.startswith("/proc/self/fd/"):
+            os.close(int(dest.rsplit("/", 1)[1]))
+    paths.clear()  # a second undo must not close fd numbers reused since

@@ -139,20 +139,24 @@ class LocalStore:
 
     # Start-up
 
-    def clean_ingests(self) -> int:
-        """Remove every ingest temp file; returns how many.  Call only at start-up, before
-        any writer exists: a live writer's temp file would be removed too."""
-        removed = 0
+    def clean_ingests(self) -> tuple[int, int]:
+        """Remove every ingest temp file; returns how many and the bytes given back.  Call only at
+        start-up, before any writer exists: a live writer's temp file would be removed too."""
+        removed = freed = 0
         with os.scandir(self._ingest) as entries:
             for entry in entries:
                 try:
+                    size = entry.stat(follow_symlinks=False).st_size
                     os.unlink(entry.path)
                 except FileNotFoundError:
                     continue
                 removed += 1
+                freed += size
         if removed:
-            log.info("removed %d stale ingest file(s) from %s", removed, self._ingest)
-        return removed
+            log.info(
+                "removed %d stale ingest file(s) (%d bytes) from %s", removed, freed, self._ingest
+            )
+        return removed, freed
 
 
 class LocalWriter:

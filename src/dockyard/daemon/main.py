@@ -12,7 +12,6 @@ import faulthandler
 import fcntl
 import logging
 import os
-import shutil
 import signal
 import sys
 
@@ -72,6 +71,7 @@ async def run(config: Config) -> None:
     from dockyard.containers.shim import Shim
     from dockyard.containers.store import Store as ContainerStore
     from dockyard.content import LocalStore
+    from dockyard.daemon import debris
     from dockyard.daemon.builder import ContainerStepRunner
     from dockyard.daemon.system import SystemService
     from dockyard.db import open_db
@@ -90,12 +90,11 @@ async def run(config: Config) -> None:
     _write_pidfile(config.pidfile)
     os.makedirs(config.exec_root, mode=0o700, exist_ok=True)
     tmpdir = os.path.join(config.data_root, "tmp")
-    shutil.rmtree(tmpdir, ignore_errors=True)
-    os.makedirs(tmpdir, mode=0o700)
+    os.makedirs(tmpdir, mode=0o700, exist_ok=True)  # emptied by debris.collect
     db = open_db(os.path.join(config.data_root, "metadata.db"))
     content = LocalStore(os.path.join(config.data_root, "content"))
-    content.clean_ingests()
     driver = open_driver(config.storage_driver, config.data_root)
+    await asyncio.to_thread(debris.collect, db, content, driver, config)
     events = EventBus()
     images = ImageService(Store(db), content, driver, events, tmpdir)
     shim_root = os.path.join(config.exec_root, "supervisor")
@@ -133,7 +132,10 @@ async def run(config: Config) -> None:
         )
     )
 
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
+    # A stop must be quick (containers keep running; clients reconnect): requests still in
+    # flight get half a second, then are cancelled.  Long polls (``wait`` of a ``run -d``
+    # whose CLI is gone, event and log streams) would otherwise hold the full timeout.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -17,6 +17,7 @@ from dockyard.api.version import DEFAULT_VERSION, MIN_VERSION, format_version
 from dockyard.daemon.config import Config
 from dockyard.events import EventBus
 from dockyard.images.service import ImageService
+from dockyard.storage import disk_usage
 
 __all__ = ["SystemService"]
 
@@ -210,11 +211,21 @@ class SystemService:
                     self.containers.sizes, entry["Id"]
                 )
         cache = await self.build.disk_usage() if self.build is not None else []
+        volumes = await self.volumes.usage() if self.volumes is not None else []
+        # Everything on disk under the data root is counted, so nothing grows unseen: what is
+        # neither a container's rw layer nor a volume (image layers, the content store's
+        # blobs, logs, the metadata store, leftovers) is shown as the images' size.
+        total = await asyncio.to_thread(disk_usage, self.config.data_root, True)
+        others = (
+            sum(c.get("SizeRw") or 0 for c in containers)
+            + sum((v.get("UsageData") or {}).get("Size", 0) for v in volumes)
+            + sum(int(c["Size"]) for c in cache)
+        )
         return {
-            "LayersSize": usage["LayersSize"],
+            "LayersSize": max(usage["LayersSize"], total - others),
             "Images": usage["Images"],
             "Containers": containers,
-            "Volumes": await self.volumes.usage() if self.volumes is not None else [],
+            "Volumes": volumes,
             "BuildCache": cache,
             "BuilderSize": sum(int(c["Size"]) for c in cache),
         }

@@ -64,6 +64,7 @@ def apply_chain(
             try:
                 with content.open(diff_id) as blob:
                     size = layers.apply_tar(blob, target, whiteouts=driver.whiteouts)
+                driver.sync(hex_id)  # durable before the caller records it complete
             except BaseException:
                 driver.remove(hex_id)
                 for layer in created:

@@ -41,6 +41,7 @@ __all__ = [
     "MNT_DETACH",
     "MNT_EXPIRE",
     "MNT_FORCE",
+    "MOUNT_ATTR_RDONLY",
     "MOVE_MOUNT_F_EMPTY_PATH",
     "MS_BIND",
     "MS_DIRSYNC",
@@ -61,6 +62,8 @@ __all__ = [
     "MS_STRICTATIME",
     "MS_SYNCHRONOUS",
     "MS_UNBINDABLE",
+    "OPEN_TREE_CLOEXEC",
+    "OPEN_TREE_CLONE",
     "PR_CAPBSET_DROP",
     "PR_CAP_AMBIENT",
     "PR_CAP_AMBIENT_CLEAR_ALL",
@@ -69,6 +72,11 @@ __all__ = [
     "PR_SET_KEEPCAPS",
     "PR_SET_NO_NEW_PRIVS",
     "PR_SET_PDEATHSIG",
+    "RESOLVE_BENEATH",
+    "RESOLVE_IN_ROOT",
+    "RESOLVE_NO_MAGICLINKS",
+    "RESOLVE_NO_SYMLINKS",
+    "RESOLVE_NO_XDEV",
     "UMOUNT_NOFOLLOW",
     "cap_last_cap",
     "capget",
@@ -78,12 +86,17 @@ __all__ = [
     "fsmount",
     "fsopen",
     "mount",
+    "mount_setattr",
     "move_mount",
+    "move_mount_to_fd",
+    "open_tree",
+    "openat2",
     "pivot_root",
     "prctl",
     "seccomp_set_filter",
     "sethostname",
     "setns",
+    "syncfs",
     "umount2",
     "unshare",
 ]
@@ -124,6 +137,14 @@ FSCONFIG_CMD_CREATE = 6
 MOVE_MOUNT_F_EMPTY_PATH = 4
 _AT_FDCWD = -100
 
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+_AT_RECURSIVE = 0x8000
+_SYS_OPEN_TREE = 428
+_SYS_MOUNT_SETATTR = 442
+_AT_EMPTY_PATH = 0x1000
+MOUNT_ATTR_RDONLY = 0x1
+_MOVE_MOUNT_T_EMPTY_PATH = 0x40
 _SYS_MOVE_MOUNT = 429
 _SYS_FSOPEN = 430
 _SYS_FSCONFIG = 431
@@ -238,6 +259,71 @@ def move_mount(from_fd: int, target: str) -> None:
         raise _fail(target)
 
 
+def move_mount_to_fd(from_fd: int, to_fd: int) -> None:
+    """move_mount(2) of the detached mount ``from_fd`` onto the inode pinned by ``to_fd``
+    (an ``O_PATH`` fd): no path is resolved, so nothing can be swapped in between."""
+    rc = _libc.syscall(
+        ctypes.c_long(_SYS_MOVE_MOUNT),
+        ctypes.c_int(from_fd),
+        b"",
+        ctypes.c_int(to_fd),
+        b"",
+        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | _MOVE_MOUNT_T_EMPTY_PATH),
+    )
+    if rc < 0:
+        raise _fail(f"/proc/self/fd/{to_fd}")
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def mount_setattr(mount_fd: int, attr_set: int = 0, propagation: int = 0) -> None:
+    """mount_setattr(2) on the whole tree of ``mount_fd`` (Linux 5.12+): ``MOUNT_ATTR_*``
+    to set and an ``MS_PRIVATE``/``MS_SLAVE``/... propagation (0 keeps it).  Works on a
+    detached tree from ``open_tree``, before it is attached anywhere."""
+    attr = _MountAttr(attr_set, 0, propagation, 0)
+    rc = _libc.syscall(
+        ctypes.c_long(_SYS_MOUNT_SETATTR),
+        ctypes.c_int(mount_fd),
+        b"",
+        ctypes.c_uint(_AT_EMPTY_PATH | _AT_RECURSIVE),
+        ctypes.byref(attr),
+        ctypes.c_size_t(ctypes.sizeof(attr)),
+    )
+    if rc < 0:
+        raise _fail(f"/proc/self/fd/{mount_fd}")
+
+
+def syncfs(fd: int) -> None:
+    """syncfs(2): write out every dirty page and inode of the filesystem holding ``fd``
+    (one call instead of an fsync per file after extracting a tree)."""
+    if _libc.syncfs(ctypes.c_int(fd)) != 0:
+        raise _fail(f"/proc/self/fd/{fd}")
+
+
+def open_tree(path: str, flags: int = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC) -> int:
+    """open_tree(2) with ``OPEN_TREE_CLONE``: a detached recursive bind of ``path``.
+
+    Attached with ``move_mount`` onto a pinned fd (``/proc/self/fd/N``), the returned fd keeps
+    naming that mount wherever its mount point is renamed to, so it can later be remounted
+    or unmounted through ``/proc/self/fd/<it>`` without trusting any path again."""
+    fd = _libc.syscall(
+        ctypes.c_long(_SYS_OPEN_TREE),
+        ctypes.c_int(_AT_FDCWD),
+        _encode(path),
+        ctypes.c_uint(flags | _AT_RECURSIVE),
+    )
+    if fd < 0:
+        raise _fail(path)
+    return int(fd)
+
+
 def fs_log(fs_fd: int) -> str:
     """Drain the messages the kernel queued on a filesystem context (why fsconfig failed)."""
     lines: list[str] = []
@@ -250,6 +336,52 @@ def fs_log(fs_fd: int) -> str:
             break
         lines.append(chunk.decode(errors="replace").strip())
     return "; ".join(lines)
+
+
+# --- path resolution confined to a directory ----------------------------------------------
+#
+# openat2(2) (Linux 5.6+) resolves a path relative to a directory fd under ``how.resolve``
+# rules enforced by the kernel during the walk itself, so no rename race can defeat them:
+# ``RESOLVE_IN_ROOT`` treats the fd as ``/`` (absolute symlinks and ``..`` are clamped to it,
+# as for a chroot), ``RESOLVE_BENEATH`` refuses to leave it, ``RESOLVE_NO_MAGICLINKS``
+# refuses ``/proc/<pid>/fd``-style links.  If a rename anywhere on the system races a ``..``
+# step, the kernel answers EAGAIN rather than risk an escape; callers retry.  Kernels
+# without it answer ENOSYS; unknown flags give EINVAL.
+
+# <linux/openat2.h>
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+_SYS_OPENAT2 = 437  # the unified table (Linux 5.6+), also x86_64 and aarch64
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [
+        ("flags", ctypes.c_uint64),
+        ("mode", ctypes.c_uint64),
+        ("resolve", ctypes.c_uint64),
+    ]
+
+
+def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2): open ``path`` relative to ``dir_fd`` under the ``RESOLVE_*`` rules.
+
+    Raises ``OSError`` (ENOSYS on kernels before 5.6, EAGAIN when a rename raced a ``..``
+    step, EXDEV/ELOOP when a rule refused the walk).
+    """
+    how = _OpenHow(flags, mode, resolve)
+    fd = _libc.syscall(
+        ctypes.c_long(_SYS_OPENAT2),
+        ctypes.c_int(dir_fd),
+        _encode(path),
+        ctypes.byref(how),
+        ctypes.c_size_t(ctypes.sizeof(how)),
+    )
+    if fd < 0:
+        raise _fail(path)
+    return int(fd)
 
 
 # --- namespaces, root switch, process attributes (the container child path) ----------------

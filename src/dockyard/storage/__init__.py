@@ -10,10 +10,12 @@ import os
 
 from dockyard.errors import InvalidParameter, Unavailable
 from dockyard.storage import overlay2
+from dockyard.storage._mountinfo import mount_points
+from dockyard.storage._usage import disk_usage
 from dockyard.storage.base import Driver
 from dockyard.storage.vfs import Vfs
 
-__all__ = ["DRIVERS", "Driver", "open_driver"]
+__all__ = ["DRIVERS", "Driver", "disk_usage", "mount_points", "open_driver"]
 
 DRIVERS = ("overlay2", "vfs")
 

@@ -7,11 +7,12 @@ container id), optionally followed by ``-init`` (Docker's init layer of a contai
 
 from __future__ import annotations
 
+import os
 import re
 
 from dockyard.errors import InvalidParameter
 
-__all__ = ["check"]
+__all__ = ["check", "stored_ids"]
 
 _ID = re.compile(r"[0-9a-f]{64}(-init)?")
 
@@ -23,3 +24,14 @@ def check(layer_id: str) -> str:
             f"invalid layer id {layer_id!r}: expected 64 lowercase hex digits (a chain id)"
         )
     return layer_id
+
+
+def stored_ids(home: str) -> list[str]:
+    """The well-formed ids with a directory in ``home`` (other names are not layers)."""
+    try:
+        with os.scandir(home) as entries:
+            return sorted(
+                e.name for e in entries if _ID.fullmatch(e.name) and e.is_dir(follow_symlinks=False)
+            )
+    except FileNotFoundError:
+        return []

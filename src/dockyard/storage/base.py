@@ -22,6 +22,8 @@ rw layer
 
 Lifecycle and idempotency
 -------------------------
+- ``create``/``prepare`` make their directories durable (fsync of each parent) before
+  returning; ``sync`` does the same for what was written into a layer afterwards.
 - ``create``: if anything already exists under the id (a leftover of a crash during
   apply), it is deleted and the layer starts empty again.  The driver does not know
   whether a layer is "complete"; the metadata store does.
@@ -35,7 +37,7 @@ Lifecycle and idempotency
 ``dockyard run`` traced
 -----------------------
 pull: for each layer, bottom-up: ``create(chain_id, parent_chain_id)`` → ``apply_tar`` into
-the returned dir → record it as complete.  create: ``prepare(container_id,
+the returned dir → ``sync`` → record it as complete.  create: ``prepare(container_id,
 top_chain_id)``.  start: ``root = mount(container_id)`` → the runtime pivots into ``root``.
 stop: ``unmount(container_id)``.  rm: ``remove(container_id)``.  rmi: ``remove(chain_id)``
 for layers no longer referenced (only GC decides that).
@@ -65,8 +67,18 @@ class Driver(Protocol):
         """Make an empty layer on ``parent``; return the directory to apply its tar into."""
         ...
 
+    def sync(self, layer_id: str) -> None:
+        """Flush the layer's files to disk; call after applying its tar and before recording
+        it complete, so a power cut cannot leave a recorded layer with missing bytes."""
+        ...
+
     def exists(self, layer_id: str) -> bool:
         """Whether anything is stored under ``layer_id`` (complete or not)."""
+        ...
+
+    def ids(self) -> list[str]:
+        """Every layer id with something stored under it (complete or not, image or rw):
+        what start-up compares with the metadata store to find half-made layers."""
         ...
 
     def remove(self, layer_id: str) -> None:

@@ -40,9 +40,11 @@ import threading
 from typing import Literal
 
 from dockyard.errors import Internal, InvalidParameter, NotFound
-from dockyard.fsutil import atomic_write
+from dockyard.fsutil import atomic_write, fsync_dir
 from dockyard.runtime import linux
 from dockyard.storage import _layerid, _mountinfo
+from dockyard.storage._layerid import stored_ids
+from dockyard.storage._sync import sync_tree
 from dockyard.storage._usage import disk_usage
 
 __all__ = ["Overlay2", "supported"]
@@ -106,6 +108,8 @@ class Overlay2:
             if lower is not None:
                 atomic_write(os.path.join(d, "lower"), lower.encode())
                 os.mkdir(os.path.join(d, "work"), 0o700)
+            for parent in (d, os.path.join(self.home, "l"), self.home):
+                fsync_dir(parent)  # the new names survive a power cut
         except OSError as exc:
             raise Internal(f"failed to create layer {layer_id}: {exc}") from exc
         return os.path.join(d, "diff")
@@ -133,6 +137,12 @@ class Overlay2:
             short = base64.b32encode(os.urandom(16)).decode().rstrip("=")
             if not os.path.lexists(os.path.join(self.home, "l", short)):
                 return short
+
+    def ids(self) -> list[str]:
+        return stored_ids(self.home)
+
+    def sync(self, layer_id: str) -> None:
+        sync_tree(self._dir(layer_id), layer_id)
 
     def exists(self, layer_id: str) -> bool:
         return os.path.isdir(self._dir(layer_id))

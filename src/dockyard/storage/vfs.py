@@ -21,7 +21,10 @@ import subprocess
 from typing import Literal
 
 from dockyard.errors import Internal, NotFound
+from dockyard.fsutil import fsync_dir
 from dockyard.storage import _layerid
+from dockyard.storage._layerid import stored_ids
+from dockyard.storage._sync import sync_tree
 from dockyard.storage._usage import disk_usage
 
 __all__ = ["Vfs"]
@@ -48,6 +51,7 @@ class Vfs:
         self.remove(layer_id)  # a leftover of a crash: start over
         if source is None:
             os.mkdir(d, 0o755)
+            fsync_dir(self.home)
             return d
         proc = subprocess.run(
             ["cp", "-a", "--reflink=auto", "-T", "--", source, d],
@@ -58,7 +62,15 @@ class Vfs:
             shutil.rmtree(d, ignore_errors=True)
             detail = proc.stderr.decode(errors="replace").strip()
             raise Internal(f"failed to copy layer {parent} for {layer_id}: {detail}")
+        sync_tree(d, layer_id)  # the copy itself, so that a rw layer outlives a power cut
+        fsync_dir(self.home)
         return d
+
+    def ids(self) -> list[str]:
+        return stored_ids(self.home)
+
+    def sync(self, layer_id: str) -> None:
+        sync_tree(self._dir(layer_id), layer_id)
 
     def exists(self, layer_id: str) -> bool:
         return os.path.isdir(self._dir(layer_id))

@@ -184,8 +184,8 @@ def test_clean_ingests_removes_crash_leftovers(tmp_path: Path) -> None:
     Path(root, "ingest", "stale").write_bytes(b"partial")
 
     restarted = LocalStore(root)
-    assert restarted.clean_ingests() == 2
+    assert restarted.clean_ingests() == (2, len(DATA) + len(b"partial"))  # files, bytes
     assert ingest_files(restarted) == []
     assert list(restarted.walk()) == []
-    assert restarted.clean_ingests() == 0
+    assert restarted.clean_ingests() == (0, 0)
     assert write_blob(restarted, DATA) == DIGEST

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.errors import InvalidParameter, NotFound
+from dockyard.errors import Internal, InvalidParameter, NotFound
 from dockyard.layers import apply_tar
 from dockyard.runtime import linux
 from dockyard.storage import Driver
@@ -249,3 +249,15 @@ def test_rw_layer_without_parent(driver: Driver) -> None:
 def test_status_pairs(driver: Driver) -> None:
     pairs: Iterable[tuple[str, str]] = driver.status()
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in pairs)
+
+
+def test_sync_flushes_a_layer_and_names_a_missing_one(driver: Driver) -> None:
+    path = driver.create(layer_id(1), None)
+    with open(os.path.join(path, "f"), "wb") as f:
+        f.write(b"x" * 4096)
+    driver.sync(layer_id(1))  # syncfs of the layer's filesystem; what it flushed is not observable
+    with open(os.path.join(path, "f"), "rb") as f:
+        assert f.read() == b"x" * 4096
+    with pytest.raises(Internal) as exc:
+        driver.sync(layer_id(9))
+    assert layer_id(9) in exc.value.message

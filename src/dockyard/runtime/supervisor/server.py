@@ -106,7 +106,10 @@ class Supervisor:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(sock_path)
         os.chmod(sock_path, 0o600)
-        listener.listen(64)
+        # The kernel's maximum: a unix connect to a full backlog fails with EAGAIN, which
+        # asyncio takes for "in progress", so the daemon's next write fails with ENOTCONN
+        # (200 concurrent API clients overflowed a backlog of 64: starts and stops got 500).
+        listener.listen(socket.SOMAXCONN)
         listener.setblocking(False)
         self.sel.register(listener, selectors.EVENT_READ, ("listen", listener))
         self.sel.register(wake_r, selectors.EVENT_READ, ("wake", None))
