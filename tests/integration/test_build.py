@@ -225,11 +225,76 @@ def test_dockerignore_same_as_dockerd(dockerd, daemon, ctx):
         engine.cli("rmi", "dy-build-ignore")
 
 
+def _stream(output: bytes) -> list[str]:
+    """The build's stdout with container and image ids made comparable."""
+    return [re.sub(r"\b[0-9a-f]{12}\b", "<id>", line) for line in output.decode().splitlines()]
+
+
+def _new_containers(engine, before: set[bytes]) -> list[str]:
+    """``<status word> <exit code>`` of each container made since ``before``, sorted."""
+    out = engine.cli("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Status}}", check=True)
+    found = []
+    for line in out.stdout.decode().splitlines():
+        cid, status = line.split(" ", 1)
+        if cid[:12].encode() not in before:
+            found.append(" ".join(status.split()[:2]))
+    return sorted(found)
+
+
+def _remove_new(engine, before: set[bytes]) -> None:
+    ids = [c.decode() for c in engine.cli("ps", "-aq").stdout.split() if c not in before]
+    if ids:
+        engine.cli("rm", "-f", *ids)
+
+
+STEP_LINES = (
+    'FROM busybox\nENV A=1\nLABEL x=y\nRUN echo hi\nWORKDIR /w\nCOPY Dockerfile /d\nCMD ["sh"]\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "args"),
+    [
+        (STEP_LINES, ["--no-cache"]),
+        (STEP_LINES, ["--no-cache", "--rm=false"]),
+        (STEP_LINES, []),  # cached: no containers at all
+        ("FROM busybox\nENV B=1\nRUN echo out; exit 3\n", ["--no-cache"]),
+        ("FROM busybox\nENV B=1\nRUN echo out; exit 3\n", ["--no-cache", "--force-rm"]),
+        ("FROM busybox\nENV B=1\nRUN echo out; exit 3\n", ["--no-cache", "--rm=false"]),
+    ],
+)
+def test_step_stream_and_kept_containers_same_as_dockerd(dockerd, daemon, ctx, dockerfile, args):
+    """Line for line as dockerd 20.10's legacy builder: metadata steps and WORKDIR get a
+    container too (" ---> Running in", "Removing intermediate container"); a failed RUN
+    keeps its container unless --force-rm; --rm=false keeps every one."""
+    write(ctx, {"Dockerfile": dockerfile})
+    results = {}
+    for engine in (dockerd, daemon):
+        before = set(engine.cli("ps", "-aq", check=True).stdout.split())
+        try:
+            build(engine, ctx, "--no-cache")  # a warm cache for the cached case
+            _remove_new(engine, before)
+            result = build(engine, ctx, *args)
+            results[engine.root] = (
+                result.returncode,
+                _stream(result.stdout),
+                _new_containers(engine, before),
+            )
+        finally:
+            _remove_new(engine, before)
+    theirs, mine = results[dockerd.root], results[daemon.root]
+    assert mine == theirs
+    if "exit 3" in dockerfile:
+        assert theirs[0] == 3
+        kept = {"--force-rm": [], "--rm=false": ["Created", "Exited (3)"]}
+        assert theirs[2] == kept.get(args[-1], ["Exited (3)"])
+
+
 def test_failing_run_reports_code_and_leaves_nothing(dockerd, daemon, ctx):
     write(ctx, {"Dockerfile": "FROM busybox\nRUN echo before-failing\nRUN echo out; exit 7\n"})
     before = set(daemon.cli("ps", "-aq", check=True).stdout.split())
     theirs = build(dockerd, ctx, "-t", "dy-build-fail", "--force-rm")
-    mine = build(daemon, ctx, "-t", "dy-build-fail")
+    mine = build(daemon, ctx, "-t", "dy-build-fail", "--force-rm")
     message = b"The command '/bin/sh -c echo out; exit 7' returned a non-zero code: 7"
     assert theirs.returncode == mine.returncode == 7
     assert message in theirs.stderr and message in mine.stderr
@@ -581,7 +646,7 @@ def test_image_prune_after_a_failed_build(daemon, ctx):
     # A failed build leaves a chain of untagged step images; pruning the child also removes
     # its untagged parents, which prune then met again (it failed with "content not found").
     write(ctx, {"Dockerfile": "FROM busybox\nLABEL dy-build-prune=1\nENV A=1\nRUN exit 1\n"})
-    assert build(daemon, ctx).returncode == 1
+    assert build(daemon, ctx, "--force-rm").returncode == 1
     flt = ("--filter", "label=dy-build-prune=1")
     assert len(daemon.cli("images", "-aq", *flt, check=True).stdout.split()) == 2
     daemon.cli("image", "prune", "-f", *flt, check=True)

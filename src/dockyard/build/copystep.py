@@ -281,9 +281,18 @@ async def workdir(build: Build, st: StageState, ins: Instruction) -> None:
     key = step_key(st.image_id, "WORKDIR", container_config)
     if await build.cached(st, key, container_config):
         return
-    spool, changed = await asyncio.to_thread(_mkdir_layer, build, st, path)
-    with spool:
-        await build.commit(st, key, container_config, layer=spool if changed else None)
+    cid = await build.nop_container(st, container_config)
+    try:
+        spool, changed = await asyncio.to_thread(_mkdir_layer, build, st, path)
+        with spool:
+            await build.commit(
+                st, key, container_config, container=cid, layer=spool if changed else None
+            )
+    except BaseException:
+        if cid:
+            await asyncio.shield(build.runner.remove(cid))
+        raise
+    await build.drop_container(st, cid)
 
 
 def _mkdir_layer(build: Build, st: StageState, path: str) -> tuple[IO[bytes], bool]:

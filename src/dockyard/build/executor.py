@@ -24,7 +24,7 @@ from typing import Any
 
 from dockyard.build import expand
 from dockyard.build.args import BuildArgs, StageArgs
-from dockyard.build.base import StepRunner
+from dockyard.build.base import RunRequest, StepRunner
 from dockyard.build.cache import Cache
 from dockyard.build.config import DEFAULT_PATH
 from dockyard.build.context import Context
@@ -311,6 +311,36 @@ class Build:
             await copystep.workdir(self, st, ins)
         else:
             await steps.dispatch(self, st, ins)
+
+    async def nop_container(self, st: StageState, container_config: dict[str, Any]) -> str:
+        """The container moby's ``probeAndCreate`` makes for a step that changes only the
+        config (or WORKDIR): created, never started, committed from, then dropped.  None on
+        ``scratch``: the container service needs an image (dockerd makes one there too)."""
+        if not st.image_id:
+            return ""
+        cid = await self.runner.create(
+            RunRequest(
+                image_id=st.image_id,
+                cmd=list(container_config.get("Cmd") or []),
+                env=st.env,
+                user=str(st.config.get("User") or ""),
+                working_dir=str(st.config.get("WorkingDir") or ""),
+                network_mode="none",
+            )
+        )
+        await st.log.text(f" ---> Running in {cid[:12]}\n")
+        return cid
+
+    async def drop_container(self, st: StageState, cid: str, failed: bool = False) -> None:
+        """After a step ran to its end: remove its container when ``rm`` (success) or
+        ``forcerm`` (failure) asks for it, with moby's line; otherwise it stays, as with
+        dockerd (``docker ps -a`` shows it, ``docker commit`` can inspect a failure)."""
+        if not cid:
+            return
+        remove = self.options.force_rm or (self.options.rm and not failed)
+        if remove:
+            await asyncio.shield(self.runner.remove(cid))
+            await st.log.text(f"Removing intermediate container {cid[:12]}\n")
 
     async def cached(self, st: StageState, key: str, probe: dict[str, Any]) -> bool:
         """Look ``key`` up (and the ``--cache-from`` images); on a hit, load it and say so."""

@@ -125,13 +125,14 @@ async def _run_container(
         ulimits=options.ulimits,
     )
     cid = await build.runner.create(request)
-    ok = False
+    ok = failed = False
     try:
         await st.log.text(f" ---> Running in {cid[:12]}\n")
         code = await build.runner.run(cid, st.log.raw)
         if code != 0:
             from dockyard.build.executor import BuildError
 
+            failed = True
             raise BuildError(
                 f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code
             )
@@ -145,12 +146,14 @@ async def _run_container(
             await build.runner.release(cid)
         ok = True
     finally:
-        # The legacy builder keeps a failed step's container unless --force-rm; dockyard
-        # removes it always, so a failed build leaves nothing behind.
-        if not ok or options.rm or options.force_rm:
+        # As moby's legacy builder: a step that ran to its end (success, or a non-zero
+        # exit) keeps its container unless rm (success) or forcerm (failure) says
+        # otherwise, and says so; a step stopped half-way (cancel, daemon fault) leaves
+        # nothing behind.
+        if ok or failed:
+            await build.drop_container(st, cid, failed)
+        else:
             await asyncio.shield(build.runner.remove(cid))
-            if ok:
-                await st.log.text(f"Removing intermediate container {cid[:12]}\n")
 
 
 def _is_empty(build: Build, diff_id: str) -> bool:

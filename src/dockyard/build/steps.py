@@ -4,6 +4,7 @@ committed as config-only images, with moby's commit comments (dispatchers.go).""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from dockyard.build.cache import step_key
@@ -41,7 +42,14 @@ async def commit_config(build: Build, st: StageState, comment: str) -> None:
     key = step_key(st.image_id, "config", container_config)
     if await build.cached(st, key, container_config):
         return
-    await build.commit(st, key, container_config)
+    cid = await build.nop_container(st, container_config)
+    try:
+        await build.commit(st, key, container_config, container=cid)
+    except BaseException:
+        if cid:
+            await asyncio.shield(build.runner.remove(cid))
+        raise
+    await build.drop_container(st, cid)
 
 
 def _env(st: StageState, ins: Instruction) -> str:
