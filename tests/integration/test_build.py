@@ -651,3 +651,63 @@ def test_image_prune_after_a_failed_build(daemon, ctx):
     assert len(daemon.cli("images", "-aq", *flt, check=True).stdout.split()) == 2
     daemon.cli("image", "prune", "-f", *flt, check=True)
     assert daemon.cli("images", "-aq", *flt, check=True).stdout == b""
+
+
+EXPLAIN = """\
+FROM busybox AS base
+ARG V=1
+COPY src/ /src/
+RUN cat /src/* > /all && echo $V >> /all
+FROM busybox AS final
+COPY --from=base /all /all
+RUN wc -l /all > /count
+"""
+
+
+def _explained(result) -> list[str]:
+    assert result.returncode == 0, result.stderr.decode() + result.stdout.decode()
+    lines = result.stdout.decode().splitlines()
+    return [line.removeprefix(" ---> ") for line in lines if line.startswith(" ---> Cache ")]
+
+
+def test_explain_cache_and_no_cache_filter(dockyard, ctx):
+    write(ctx, {"Dockerfile": EXPLAIN, "src/a": "a\n", "src/b": "b\n"})
+
+    def run(*args: str) -> list[str]:
+        return _explained(
+            dockyard("build", "--explain-cache", "-t", "dy-build-explain", *args, ctx)
+        )
+
+    first = run("--build-arg", "V=0")
+    assert len(first) == 5 and all(line.startswith("Cache miss: ") for line in first), first
+    assert run("--build-arg", "V=0") == ["Cache hit"] * 5
+    write(ctx, {"src/b": "changed\n"})
+    assert run("--build-arg", "V=0") == [
+        "Cache hit",
+        "Cache miss: sources changed: src/b",
+        "Cache miss: parent changed (an earlier step, or the FROM image, is not the same)",
+        "Cache miss: sources changed: /all, <--from image>",
+        "Cache miss: parent changed (an earlier step, or the FROM image, is not the same)",
+    ]
+    os.utime(os.path.join(ctx, "src/a"), (1, 1))  # touched, not changed
+    assert run("--build-arg", "V=0") == ["Cache hit"] * 5
+    changed_arg = run("--build-arg", "V=2")
+    assert changed_arg[:3] == ["Cache hit", "Cache hit", "Cache miss: build args changed: V"]
+    assert run("--build-arg", "V=2", "--no-cache-filter", "base") == [
+        "Cache miss: cache disabled for stage base (--no-cache-filter)",
+        "Cache miss: cache disabled for stage base (--no-cache-filter)",
+        "Cache miss: cache disabled for stage base (--no-cache-filter)",
+        # final's COPY --from reads base's new image, whose /all has the same content
+        "Cache miss: sources changed: <--from image>",
+        "Cache miss: parent changed (an earlier step, or the FROM image, is not the same)",
+    ]
+    # Without --explain-cache the stream is the legacy builder's, filter or not.
+    plain = dockyard(
+        "build", "--build-arg", "V=2", "--no-cache-filter", "final", "-t", "dy-build-explain", ctx
+    )
+    assert plain.returncode == 0 and b"Cache miss" not in plain.stdout
+    assert plain.stdout.count(b"Using cache") == 3
+    bad = dockyard("build", "--no-cache-filter", "nope", ctx)
+    assert bad.returncode == 1
+    assert b"--no-cache-filter nope: the Dockerfile has no stage of that name" in bad.stderr
+    dockyard("rmi", "dy-build-explain")

@@ -17,6 +17,7 @@ import shutil
 import time
 from typing import Any
 
+from dockyard.build.explain import Facts, reason
 from dockyard.build.store import Store
 from dockyard.images.service import ImageService
 
@@ -46,8 +47,17 @@ class Cache:
             return None
         return image_id
 
-    def remember(self, key: str, image_id: str) -> None:
+    def remember(self, key: str, image_id: str, facts: Facts | None = None) -> None:
         self.store.put(key, image_id)
+        if facts is not None:
+            self.store.put_facts(key, facts)
+
+    def explain(self, key: str, facts: Facts) -> str:
+        """Why ``key`` missed (``explain.reason``), from the facts of earlier builds."""
+        if self.store.has_facts(key):
+            return reason(facts, [], [], image_gone=True)
+        same_step = self.store.facts_of_step(facts.step)
+        return reason(facts, same_step, self.store.steps_on_parent(facts.parent))
 
     def mount_dir(self, ident: str, mode: int | None, uid: int | None, gid: int | None) -> str:
         """The host directory of cache mount ``ident`` (blocking: call from a thread)."""
@@ -111,6 +121,8 @@ class Cache:
                     continue
                 self.store.delete(row.key)
                 removed.append(row.key.removeprefix("sha256:")[:25])
+        if all_:
+            self.store.drop_orphan_facts()
         return removed, reclaimed
 
 

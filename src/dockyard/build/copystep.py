@@ -83,9 +83,13 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
     from_image = ""
     if flags.get("from"):
         from_image = await _from_image(build, st, st.word(str(flags["from"])))
-    _, digest = await asyncio.to_thread(_resolve_all, build, specs, from_image, excludes, what)
+    files: dict[str, str] = {}
+    _, digest = await asyncio.to_thread(
+        _resolve_all, build, specs, from_image, excludes, what, files
+    )
     for name, content in inline:
         digest.append("file:" + hashlib.sha256(content).hexdigest() + ":" + name)
+        files["<<" + name] = digest[-1]
     if len(digest) > 1 and not dest.endswith("/"):
         raise InvalidParameter(
             f"line {ins.line}: When using {what} with more than one source file, the "
@@ -108,7 +112,7 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
         [chown, chmod, parents, list(flags.get("exclude", []))],  # type: ignore[call-overload]
         from_image,
     )
-    if await build.cached(st, key, container_config):
+    if await build.cached(st, key, container_config, build.facts(st, ins, files)):
         return
     spool = await asyncio.to_thread(
         _write_layer,
@@ -148,10 +152,16 @@ async def _from_image(build: Build, st: StageState, name: str) -> str:
 
 
 def _resolve_all(
-    build: Build, specs: list[str], from_image: str, excludes: Matcher, what: str
+    build: Build,
+    specs: list[str],
+    from_image: str,
+    excludes: Matcher,
+    what: str,
+    files: dict[str, str],
 ) -> tuple[list[Source], list[str]]:
     """Resolve the sources and hash them; another stage's files are mounted for that, so
-    that history names ``file:`` or ``dir:`` as moby does."""
+    that history names ``file:`` or ``dir:`` as moby does.  ``files`` gets each context
+    path's digest (an image's sources: each source's)."""
     if from_image:
         # Images are immutable: their digests are remembered, so a cached build mounts
         # nothing.
@@ -164,12 +174,17 @@ def _resolve_all(
             if len(build.cache.digests) > 4096:
                 build.cache.digests.clear()
             build.cache.digests[memo_key] = found
+        files["<--from image>"] = from_image
+        if len(found) == len(specs):
+            files.update(zip(specs, found))
+        else:  # wildcards: the digests do not line up with the specs
+            files[" ".join(specs)] = ":".join(found)
         return [], list(found)
-    return _digests(build.context.root, specs, excludes, what)
+    return _digests(build.context.root, specs, excludes, what, files)
 
 
 def _digests(
-    root: str, specs: list[str], excludes: Matcher, what: str
+    root: str, specs: list[str], excludes: Matcher, what: str, files: dict[str, str] | None = None
 ) -> tuple[list[Source], list[str]]:
     ex = excludes if excludes.patterns else None
     sources: list[Source] = []
@@ -179,7 +194,7 @@ def _digests(
         sources.extend(found)
         for source in found:
             kind = "dir" if source.is_dir else "file"
-            digest.append(f"{kind}:{hash_sources([source], ex)}")
+            digest.append(f"{kind}:{hash_sources([source], ex, files)}")
     return sources, digest
 
 
@@ -279,7 +294,7 @@ async def workdir(build: Build, st: StageState, ins: Instruction) -> None:
     container_config = probe(st.config, [*st.shell, "#(nop) WORKDIR " + path])
     container_config["Image"] = st.image_id
     key = step_key(st.image_id, "WORKDIR", container_config)
-    if await build.cached(st, key, container_config):
+    if await build.cached(st, key, container_config, build.facts(st, ins)):
         return
     cid = await build.nop_container(st, container_config)
     try:

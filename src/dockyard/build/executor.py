@@ -29,6 +29,7 @@ from dockyard.build.cache import Cache
 from dockyard.build.config import DEFAULT_PATH
 from dockyard.build.context import Context
 from dockyard.build.dockerfile import Dockerfile, Instruction, Stage, parse
+from dockyard.build.explain import Facts
 from dockyard.build.options import BuildOptions
 from dockyard.build.output import Emit, Printer, StageLog
 from dockyard.errors import DockyardError, InvalidParameter, NoSuchImage, NotFound
@@ -59,6 +60,7 @@ class StageState:
     maintainer: str = ""
     cmd_set: bool = False
     lexer: expand.Lexer = field(default_factory=expand.Lexer)
+    facts: Facts | None = None  # of the step being built, recorded with its cache key
 
     @property
     def env(self) -> list[str]:
@@ -159,6 +161,11 @@ class Build:
                     f"failed to reach build target {self.options.target} in Dockerfile"
                 )
             target = found.index
+        for name in self.options.no_cache_filter:
+            if self.dockerfile.stage(name) is None:
+                raise InvalidParameter(
+                    f"--no-cache-filter {name}: the Dockerfile has no stage of that name"
+                )
         needed: set[int] = set()
         pending = [target]
         while pending:
@@ -342,15 +349,41 @@ class Build:
             await asyncio.shield(self.runner.remove(cid))
             await st.log.text(f"Removing intermediate container {cid[:12]}\n")
 
-    async def cached(self, st: StageState, key: str, probe: dict[str, Any]) -> bool:
-        """Look ``key`` up (and the ``--cache-from`` images); on a hit, load it and say so."""
+    def facts(self, st: StageState, ins: Instruction, files: dict[str, str] | None = None) -> Facts:
+        """The parts of a step's cache key, for ``--explain-cache``."""
+        return Facts(ins.original, st.image_id, st.args.values(), files or {})
+
+    def _cache_disabled(self, st: StageState) -> str:
         if self.options.no_cache:
+            return "cache disabled (--no-cache)"
+        if st.stage.name and st.stage.name in self.options.no_cache_filter:
+            return f"cache disabled for stage {st.stage.name} (--no-cache-filter)"
+        return ""
+
+    async def cached(
+        self, st: StageState, key: str, probe: dict[str, Any], facts: Facts | None = None
+    ) -> bool:
+        """Look ``key`` up (and the ``--cache-from`` images); on a hit, load it and say so.
+        With ``--explain-cache`` every step says whether it hit, and why it missed."""
+        st.facts = facts
+        explain = self.options.explain_cache
+        disabled = self._cache_disabled(st)
+        if disabled:
+            if explain:
+                await st.log.text(f" ---> Cache miss: {disabled}\n")
             return False
         hit = self.cache.lookup(key)
+        source = ""
         if hit is None:
             hit = self._cache_from_hit(st.image_id, probe)
+            source = " (from a --cache-from image)"
         if hit is None:
+            if explain:
+                why = self.cache.explain(key, facts) if facts else "no record of this step"
+                await st.log.text(f" ---> Cache miss: {why}\n")
             return False
+        if explain:
+            await st.log.text(f" ---> Cache hit{source}\n")
         await st.log.text(" ---> Using cache\n")
         await self.load(st, hit)
         return True
@@ -414,7 +447,8 @@ class Build:
         if base.get("variant"):
             new["variant"] = base["variant"]
         image_id = await self.images.commit_step(new, st.image_id, layer=layer, diff_id=diff_id)
-        self.cache.remember(key, image_id)
+        self.cache.remember(key, image_id, st.facts)
+        st.facts = None
         await self.load(st, image_id)
 
 

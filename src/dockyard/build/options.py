@@ -16,6 +16,8 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     target: str = ""
     no_cache: bool = False
+    no_cache_filter: tuple[str, ...] = ()  # stage names whose steps ignore the cache
+    explain_cache: bool = False  # say per step why it hit or missed (dockyard's own)
     pull: bool = False
     rm: bool = True
     force_rm: bool = False

@@ -76,7 +76,7 @@ async def run(build: Build, st: StageState, ins: Instruction) -> None:
         [s.__repr__() for s in specs],
         network,
     )
-    if await build.cached(st, key, container_config):
+    if await build.cached(st, key, container_config, build.facts(st, ins)):
         return
     stack = contextlib.ExitStack()
     try:

@@ -25,6 +25,7 @@ __all__ = ["Source", "has_wildcards", "hash_sources", "resolve", "scoped"]
 
 _MAX_LINKS = 255
 _CHUNK = 1 << 20
+_MAX_ENTRIES = 10_000  # per-path digests kept for --explain-cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +136,11 @@ def resolve(root: str, spec: str, what: str, excludes: Matcher | None = None) ->
     return [Source(full, "" if rel == "." else rel, os.path.isdir(full))]
 
 
-def hash_sources(sources: list[Source], excludes: Matcher | None = None) -> str:
-    """A digest of names, types, modes, owners and contents (not times) of ``sources``."""
+def hash_sources(
+    sources: list[Source], excludes: Matcher | None = None, entries: dict[str, str] | None = None
+) -> str:
+    """A digest of names, types, modes, owners and contents (not times) of ``sources``;
+    ``entries``, when given, gets each path's own digest (for ``--explain-cache``)."""
     digest = hashlib.sha256()
     for source in sources:
         digest.update(b"\0S" + source.rel.encode())
@@ -148,18 +152,26 @@ def hash_sources(sources: list[Source], excludes: Matcher | None = None) -> str:
                     rel = os.path.relpath(full, source.path)
                     if excludes and excludes.ignored(rel):
                         continue
-                    _hash_entry(digest, full, rel)
+                    entry = _hash_entry(full, rel)
+                    digest.update(entry)
+                    if entries is not None and len(entries) < _MAX_ENTRIES:
+                        entries[posixpath.join(source.rel, rel)] = entry.hex()
         else:
-            _hash_entry(digest, source.path, "", follow=True)
+            entry = _hash_entry(source.path, "", follow=True)
+            digest.update(entry)
+            if entries is not None and len(entries) < _MAX_ENTRIES:
+                entries[source.rel or "."] = entry.hex()
     return digest.hexdigest()
 
 
-def _hash_entry(digest: hashlib._Hash, full: str, rel: str, follow: bool = False) -> None:
+def _hash_entry(full: str, rel: str, follow: bool = False) -> bytes:
+    """One path's digest: its name, mode, owner, and link target or content."""
     st = os.stat(full) if follow else os.lstat(full)
-    digest.update(f"\0E{rel}\0{st.st_mode:o}\0{st.st_uid}:{st.st_gid}\0".encode())
+    digest = hashlib.sha256(f"\0E{rel}\0{st.st_mode:o}\0{st.st_uid}:{st.st_gid}\0".encode())
     if stat.S_ISLNK(st.st_mode):
         digest.update(os.readlink(full).encode())
     elif stat.S_ISREG(st.st_mode):
         with open(full, "rb") as f:
             while chunk := f.read(_CHUNK):
                 digest.update(chunk)
+    return digest.digest()

@@ -32,15 +32,15 @@ async def dispatch(build: Build, st: StageState, ins: Instruction) -> None:
         comment = handler(st, ins)
     except InvalidParameter as exc:
         raise InvalidParameter(f"line {ins.line}: {ins.keyword}: {exc.message}") from exc
-    await commit_config(build, st, comment)
+    await commit_config(build, st, comment, ins)
 
 
-async def commit_config(build: Build, st: StageState, comment: str) -> None:
+async def commit_config(build: Build, st: StageState, comment: str, ins: Instruction) -> None:
     """moby's ``commit``: a config-only image whose Cmd is ``shell #(nop)  comment``."""
     container_config = probe(st.config, [*st.shell, "#(nop) ", comment])
     container_config["Image"] = st.image_id
     key = step_key(st.image_id, "config", container_config)
-    if await build.cached(st, key, container_config):
+    if await build.cached(st, key, container_config, build.facts(st, ins)):
         return
     cid = await build.nop_container(st, container_config)
     try:

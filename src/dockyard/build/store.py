@@ -2,6 +2,8 @@
 
 A row maps a step's cache key (``cache.step_key``) to the image that step produced.  Rows
 outlive daemon restarts; a row whose image was removed is a miss and is dropped then.
+``build_facts`` keeps, per key, the parts the key was made of (``explain.Facts``), so that
+``--explain-cache`` can say which part a later miss changed.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
+
+from dockyard.build.explain import Facts
 
 __all__ = ["CacheRow", "Store"]
 
@@ -20,6 +24,15 @@ CREATE TABLE IF NOT EXISTS build_cache (
     last_used_ns INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS build_cache_image ON build_cache(image_id);
+CREATE TABLE IF NOT EXISTS build_facts (
+    key TEXT PRIMARY KEY,
+    step TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    facts TEXT NOT NULL,
+    created_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS build_facts_step ON build_facts(step, created_ns);
+CREATE INDEX IF NOT EXISTS build_facts_parent ON build_facts(parent, created_ns);
 """
 
 
@@ -63,4 +76,37 @@ class Store:
         ]
 
     def delete(self, key: str) -> None:
+        """Forget ``key``; its facts stay (a later miss of it says its image went) until
+        ``drop_orphan_facts``."""
         self.conn.execute("DELETE FROM build_cache WHERE key = ?", (key,))
+
+    def drop_orphan_facts(self) -> None:
+        self.conn.execute("DELETE FROM build_facts WHERE key NOT IN (SELECT key FROM build_cache)")
+
+    def put_facts(self, key: str, facts: Facts) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO build_facts (key, step, parent, facts, created_ns)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (key, facts.step, facts.parent, facts.encode(), time.time_ns()),
+        )
+
+    def has_facts(self, key: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM build_facts WHERE key = ?", (key,)).fetchone()
+        return row is not None
+
+    def facts_of_step(self, step: str, limit: int = 32) -> list[Facts]:
+        """Earlier facts of the instruction ``step``, newest first."""
+        rows = self.conn.execute(
+            "SELECT step, parent, facts FROM build_facts WHERE step = ?"
+            " ORDER BY created_ns DESC LIMIT ?",
+            (step, limit),
+        )
+        return [Facts.decode(*row) for row in rows]
+
+    def steps_on_parent(self, parent: str, limit: int = 8) -> list[str]:
+        """The instructions built earlier on ``parent``, newest first."""
+        rows = self.conn.execute(
+            "SELECT step FROM build_facts WHERE parent = ? ORDER BY created_ns DESC LIMIT ?",
+            (parent, limit),
+        )
+        return [str(row[0]) for row in rows]

@@ -64,6 +64,8 @@ def _options(q: Any) -> BuildOptions:
         labels=_json(q, "labels", dict),
         target=q.get("target", ""),
         no_cache=query.boolean(q, "nocache"),
+        no_cache_filter=_stage_names(q),
+        explain_cache=query.boolean(q, "explaincache"),
         pull=query.boolean(q, "pull"),
         rm=query.boolean(q, "rm", True),
         force_rm=query.boolean(q, "forcerm"),
@@ -83,6 +85,14 @@ def _options(q: Any) -> BuildOptions:
         remote=q.get("remote", ""),
         build_id=q.get("buildid", ""),
     )
+
+
+def _stage_names(q: Any) -> tuple[str, ...]:
+    """``nocachefilter``: dockyard's own parameter (BuildKit's ``no-cache`` frontend option
+    has no legacy-API form), a JSON list or comma-separated stage names."""
+    raw = q.get("nocachefilter", "")
+    names = _json(q, "nocachefilter", list) if raw.startswith("[") else raw.split(",")
+    return tuple(str(n).strip().lower() for n in names if str(n).strip())
 
 
 class _Stream:
