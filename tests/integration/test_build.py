@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -711,3 +712,59 @@ def test_explain_cache_and_no_cache_filter(dockyard, ctx):
     assert bad.returncode == 1
     assert b"--no-cache-filter nope: the Dockerfile has no stage of that name" in bad.stderr
     dockyard("rmi", "dy-build-explain")
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, bytes]:
+    """Run ``args`` with stdout and stderr on a 40x120 pseudo-terminal; all it wrote."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+        os.close(slave)
+        slave = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the last writer closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        return proc.wait(60), out
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+
+
+def test_dockyard_build_live_step_display_on_a_terminal(daemon, ctx):
+    write(
+        ctx,
+        {
+            "Dockerfile": "FROM busybox\nENV A=1\n"
+            "RUN for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 0.2; done\n"
+        },
+    )
+    cli = [sys.executable, "-m", "dockyard.cli.main", "build", "-t", "dy-build-tty"]
+    code, out = _on_a_terminal([*cli, "--no-cache", ctx], daemon.env)
+    text = out.decode()
+    assert code == 0, text
+    assert "[+] Building" in text and "[+] Finished" in text
+    assert "\x1b[2K" in text and re.search(r"\x1b\[\d+A", text)  # redrawn in place
+    # The running step showed its latest lines, with its clock moving between frames.
+    assert " => => tick-8" in text
+    clocks = set(re.findall(r" => \[3/3\] RUN for i in[^\n]*?(\d+\.\d)s", text))
+    assert len(clocks) >= 3, clocks
+    assert re.search(r" => CACHED \[2/3\] ENV A=1|=> \[2/3\] ENV A=1 +\d+\.\ds", text)
+    assert text.rstrip().endswith("Successfully tagged dy-build-tty:latest")
+    # --progress=plain on a terminal: the legacy builder's lines, as before.
+    code, out = _on_a_terminal([*cli, "--progress=plain", ctx], daemon.env)
+    assert code == 0
+    assert b"\x1b[" not in out and b"Step 3/3 : RUN for i in" in out
+    assert out.count(b"Using cache") == 2
+    daemon.cli("rmi", "dy-build-tty")

@@ -137,6 +137,16 @@ def _build_args(items: list[str]) -> dict[str, str | None]:
     return out
 
 
+def _view(progress: str, quiet: bool):  # type: ignore[no-untyped-def]
+    """The live step display for ``--progress=tty`` (``auto`` on a terminal), else None:
+    plain lines, as the legacy builder prints them."""
+    if quiet or progress == "plain" or (progress == "auto" and not sys.stdout.isatty()):
+        return None
+    from dockyard.cli.buildview import StepView  # lazily: start-up stays cheap
+
+    return StepView(sys.stdout)
+
+
 @command(
     "[OPTIONS] PATH | URL | -",
     "Build an image from a Dockerfile",
@@ -187,7 +197,7 @@ def _build_args(items: list[str]) -> dict[str, str | None]:
             "",
             "str",
             default="auto",
-            help="Set type of progress output (auto, plain, quiet)",
+            help="Set type of progress output (auto, plain, tty, quiet); auto is tty on a terminal",
         ),
         Flag("secret", "", "list", help="Secret to expose to the build (id=,src=)"),
     ],
@@ -201,7 +211,7 @@ def build(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         )
     if opts["progress"] not in ("auto", "plain", "quiet", "tty"):
         raise CommandError(
-            f'invalid --progress value "{opts["progress"]}": use auto, plain or quiet'
+            f'invalid --progress value "{opts["progress"]}": use auto, plain, tty or quiet'
         )
     quiet = opts["quiet"] or opts["progress"] == "quiet"
     path = args[0]
@@ -267,19 +277,31 @@ def build(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     ]
     params = [(k, v) for k, v in params if v is not None]
     headers = {"Content-Type": "application/x-tar", "X-Registry-Config": "e30="}
+    view = _view(opts["progress"], quiet)
     image_id = ""
     with body:
-        for message in cli.client.stream_json("POST", "/build", params, body, headers):
-            if "errorDetail" in message or "error" in message:
-                detail = message.get("errorDetail") or {}
-                sys.stdout.flush()
-                sys.stderr.write((message.get("error") or detail.get("message", "")) + "\n")
-                return int(detail.get("code") or 1)
-            if "aux" in message and isinstance(message["aux"], dict):
-                image_id = message["aux"].get("ID", image_id)
-            if "stream" in message:
-                sys.stdout.write(message["stream"])
-                sys.stdout.flush()
+        try:
+            for message in cli.client.stream_json("POST", "/build", params, body, headers):
+                if "errorDetail" in message or "error" in message:
+                    detail = message.get("errorDetail") or {}
+                    if view is not None:
+                        view.fail()
+                        view.close()
+                        view = None
+                    sys.stdout.flush()
+                    sys.stderr.write((message.get("error") or detail.get("message", "")) + "\n")
+                    return int(detail.get("code") or 1)
+                if "aux" in message and isinstance(message["aux"], dict):
+                    image_id = message["aux"].get("ID", image_id)
+                if "stream" in message:
+                    if view is not None:
+                        view.feed(message["stream"])
+                    else:
+                        sys.stdout.write(message["stream"])
+                        sys.stdout.flush()
+        finally:
+            if view is not None:
+                view.close()
     if opts["iidfile"] and image_id:
         with open(opts["iidfile"], "w", encoding="ascii") as f:
             f.write(image_id)
