@@ -768,3 +768,55 @@ def test_dockyard_build_live_step_display_on_a_terminal(daemon, ctx):
     assert b"\x1b[" not in out and b"Step 3/3 : RUN for i in" in out
     assert out.count(b"Using cache") == 2
     daemon.cli("rmi", "dy-build-tty")
+
+
+def _layers(engine, image: str) -> list[str]:
+    out = engine.cli("image", "inspect", "-f", "{{json .RootFS.Layers}}", image, check=True)
+    return json.loads(out.stdout)
+
+
+def test_copy_link_layer_is_reused_on_a_new_base(daemon, ctx):
+    base = tempfile.mkdtemp(prefix="dy-build-linkbase-")
+    try:
+        for version in ("1", "2"):
+            write(base, {"Dockerfile": f"FROM busybox\nRUN echo {version} > /base\n"})
+            made = build(daemon, base, "-t", "dy-build-linkbase")
+            assert made.returncode == 0, made.stderr
+            write(
+                ctx,
+                {
+                    "Dockerfile": "FROM dy-build-linkbase\n"
+                    "COPY --link --chown=nobody app/ /srv/app/\n"
+                    "COPY app/x /plain-x\n"
+                    "RUN cat /base /srv/app/x > /out\n",
+                    "app/x": "x\n",
+                    "app/sub/y": "y\n",
+                },
+            )
+            result = build(daemon, ctx, "-t", f"dy-build-link:{version}")
+            assert result.returncode == 0, result.stderr
+            out = result.stdout.decode()
+            # Built on base 1; on base 2 only the --link step is a hit (rebased), the plain
+            # COPY after it and the RUN are not.
+            assert out.count("Using cache") == (0 if version == "1" else 1), out
+            if version == "2":
+                assert out.index("Using cache") < out.index("Step 3/4")
+        one, two = _layers(daemon, "dy-build-link:1"), _layers(daemon, "dy-build-link:2")
+        assert one[-4] != two[-4]  # the bases differ...
+        assert one[-3] == two[-3]  # ...the --link layer is the same layer
+        run = daemon.cli(
+            "run",
+            "--rm",
+            "dy-build-link:2",
+            "sh",
+            "-c",
+            "cat /out; stat -c '%U %a' /srv/app /srv/app/x /srv/app/sub/y; ls -ld /tmp | cut -c1-10",
+            check=True,
+        ).stdout.decode()
+        assert run == "2\nx\nnobody 755\nnobody 644\nnobody 644\ndrwxrwxrwt\n", run
+        history = json.loads(api_request(daemon, "GET", "/images/dy-build-link:2/history")[1])
+        assert history[2]["CreatedBy"].startswith("/bin/sh -c #(nop) COPY --chown=nobodydir:")
+    finally:
+        for tag in ("dy-build-link:1", "dy-build-link:2", "dy-build-linkbase"):
+            daemon.cli("rmi", "-f", tag)
+        subprocess.run(["rm", "-rf", base], check=False)

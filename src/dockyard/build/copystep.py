@@ -22,6 +22,7 @@ from dockyard.build.config import probe
 from dockyard.build.copier import Writer
 from dockyard.build.dockerfile import Heredoc, Instruction
 from dockyard.build.expand import expand_raw
+from dockyard.build.explain import Facts
 from dockyard.build.sources import Source, hash_sources, resolve, scoped
 from dockyard.build.view import RootView
 from dockyard.dockerignore import Matcher
@@ -103,16 +104,17 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
     comment = f"{what} {chown_comment}{src_hash} in {dest} "
     container_config = probe(st.config, [*st.shell, "#(nop) " + comment])
     container_config["Image"] = st.image_id
-    key = step_key(
-        st.image_id,
-        what,
-        container_config,
-        specs,
-        dest,
-        [chown, chmod, parents, list(flags.get("exclude", []))],  # type: ignore[call-overload]
-        from_image,
-    )
-    if await build.cached(st, key, container_config, build.facts(st, ins, files)):
+    options = [chown, chmod, parents, list(flags.get("exclude", []))]  # type: ignore[call-overload]
+    link = bool(flags.get("link"))
+    facts = build.facts(st, ins, files)
+    if link:
+        # Content-addressed: no parent, no parent config, no source image id; the
+        # comment holds the sources' digests and the destination.
+        key = step_key("", what + " --link", comment, specs, dest, options)
+        facts = Facts(facts.step, "(--link: any parent)", facts.args, facts.files)
+    else:
+        key = step_key(st.image_id, what, container_config, specs, dest, options, from_image)
+    if await build.cached(st, key, container_config, facts, link=link):
         return
     spool = await asyncio.to_thread(
         _write_layer,
@@ -127,6 +129,7 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
         parents,
         inline,
         what,
+        link,
     )
     with spool:
         await build.commit(st, key, container_config, layer=spool)
@@ -243,13 +246,22 @@ def _write_layer(
     parents: bool,
     inline: list[tuple[str, bytes]],
     what: str,
+    link: bool = False,
 ) -> IO[bytes]:
+    """The step's layer tar.  With ``--link`` it is written into an empty root, not over
+    the parent, so that it is the same layer whatever the parent (BuildKit's --link); a
+    ``--chown`` name is still looked up in the parent's /etc/passwd and /etc/group."""
     driver = build.images.driver
-    top = build.images.top_layer(st.image_id) if st.image_id else None
+    parent_top = build.images.top_layer(st.image_id) if st.image_id else None
+    owner = None
+    if chown:
+        with RootView(driver, parent_top) as parent_root:
+            owner = _owner(parent_root, chown)
+    top = None if link else parent_top
     spool = tempfile.TemporaryFile(dir=build.images.tmpdir)
     try:
         with RootView(driver, top) as root:
-            writer = Writer(root, _owner(root, chown))
+            writer = Writer(root, owner)
             ex = excludes if excludes.patterns else None
             if from_image:
                 src_top = build.images.top_layer(from_image) if from_image != "scratch" else None

@@ -361,10 +361,17 @@ class Build:
         return ""
 
     async def cached(
-        self, st: StageState, key: str, probe: dict[str, Any], facts: Facts | None = None
+        self,
+        st: StageState,
+        key: str,
+        probe: dict[str, Any],
+        facts: Facts | None = None,
+        link: bool = False,
     ) -> bool:
         """Look ``key`` up (and the ``--cache-from`` images); on a hit, load it and say so.
-        With ``--explain-cache`` every step says whether it hit, and why it missed."""
+        With ``--explain-cache`` every step says whether it hit, and why it missed.  A
+        ``link`` key (COPY --link) does not hold the parent: a hit made on another parent
+        is rebased, its layer put on this one."""
         st.facts = facts
         explain = self.options.explain_cache
         disabled = self._cache_disabled(st)
@@ -374,7 +381,7 @@ class Build:
             return False
         hit = self.cache.lookup(key)
         source = ""
-        if hit is None:
+        if hit is None and not link:  # a --link key names no parent to look for
             hit = self._cache_from_hit(st.image_id, probe)
             source = " (from a --cache-from image)"
         if hit is None:
@@ -385,8 +392,21 @@ class Build:
         if explain:
             await st.log.text(f" ---> Cache hit{source}\n")
         await st.log.text(" ---> Using cache\n")
-        await self.load(st, hit)
+        if link and self.images.parent_of(hit) != st.image_id:
+            await self._rebase(st, key, probe, hit)
+        else:
+            await self.load(st, hit)
         return True
+
+    async def _rebase(self, st: StageState, key: str, probe: dict[str, Any], hit: str) -> None:
+        """A COPY --link hit built on another parent: the same layer (a diff id already in
+        the content store) committed on this parent, with this parent's config."""
+        cfg = self.images.config(hit)
+        diff_ids = cfg.get("rootfs", {}).get("diff_ids") or []
+        last = (cfg.get("history") or [{}])[-1]
+        diff_id = None if last.get("empty_layer") or not diff_ids else diff_ids[-1]
+        st.facts = None
+        await self.commit(st, key, probe, diff_id=diff_id)
 
     def _cache_from_images(self) -> list[str]:
         """Images named by ``--cache-from`` and their parent chains (moby's cache sources)."""
