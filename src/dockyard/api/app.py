@@ -7,7 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from dockyard.api.keys import CONTAINERS, EVENTS, IMAGES, NETWORKS, SYSTEM, VOLUMES
+from dockyard.api.keys import (
+    CONTAINERS,
+    DISTRIBUTION,
+    EVENTS,
+    IMAGES,
+    NETWORKS,
+    SYSTEM,
+    VOLUMES,
+)
 from dockyard.api.middleware import error_middleware, error_response
 from dockyard.api.routes import containers, images, networks, swarm, system, volumes
 from dockyard.events import EventBus
@@ -27,6 +35,7 @@ class Services:
     containers: Any = None
     volumes: Any = None
     networks: Any = None
+    distribution: Any = None
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:
@@ -44,6 +53,8 @@ def make_app(services: Services) -> web.Application:
         app[VOLUMES] = services.volumes
     if services.networks is not None:
         app[NETWORKS] = services.networks
+    if services.distribution is not None:
+        app[DISTRIBUTION] = services.distribution
     for table in (
         system.routes,
         images.routes,

@@ -9,7 +9,7 @@ from aiohttp import web
 from dockyard.events import EventBus
 from dockyard.images.service import ImageService
 
-__all__ = ["CONTAINERS", "EVENTS", "IMAGES", "NETWORKS", "SYSTEM", "VOLUMES"]
+__all__ = ["CONTAINERS", "DISTRIBUTION", "EVENTS", "IMAGES", "NETWORKS", "SYSTEM", "VOLUMES"]
 
 IMAGES = web.AppKey("images", ImageService)
 CONTAINERS: web.AppKey[Any] = web.AppKey("containers")
@@ -17,3 +17,4 @@ EVENTS = web.AppKey("events", EventBus)
 SYSTEM: web.AppKey[Any] = web.AppKey("system")
 VOLUMES: web.AppKey[Any] = web.AppKey("volumes")
 NETWORKS: web.AppKey[Any] = web.AppKey("networks")
+DISTRIBUTION: web.AppKey[Any] = web.AppKey("distribution")

@@ -73,6 +73,9 @@ async def run(config: Config) -> None:
     from dockyard.content import LocalStore
     from dockyard.daemon.system import SystemService
     from dockyard.db import open_db
+    from dockyard.distribution.config import RegistryConfig
+    from dockyard.distribution.service import DistributionService
+    from dockyard.distribution.store import Store as SourceStore
     from dockyard.events import EventBus
     from dockyard.images.service import ImageService
     from dockyard.images.store import Store
@@ -96,6 +99,7 @@ async def run(config: Config) -> None:
     driver = open_driver(config.storage_driver, config.data_root)
     events = EventBus()
     images = ImageService(Store(db), content, driver, events, tmpdir)
+    distribution = DistributionService(config.registry or RegistryConfig(), images, SourceStore(db))
     shim_root = os.path.join(config.exec_root, "supervisor")
     volumes = VolumeService(
         VolumeStore(db), LocalDriver(os.path.join(config.data_root, "volumes")), events
@@ -123,6 +127,7 @@ async def run(config: Config) -> None:
             containers=containers,
             volumes=volumes,
             networks=networks,
+            distribution=distribution,
         )
     )
 
@@ -140,6 +145,7 @@ async def run(config: Config) -> None:
         await networks.start()
         networks.restore_allocations()
         await containers.restore()
+        await distribution.start()
         log.info(
             "dockyardd %s listening on %s (storage driver %s, data root %s)",
             __version__,
@@ -151,6 +157,7 @@ async def run(config: Config) -> None:
         log.info("shutting down")
     finally:
         await runner.cleanup()
+        await distribution.close()
         for cleanup in cleanups:
             cleanup()
         db.close()

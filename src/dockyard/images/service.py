@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any, BinaryIO
 
@@ -71,6 +72,8 @@ class ImageService:
         self.events = events
         self.tmpdir = tmpdir
         self.lock = asyncio.Lock()
+        # Chain ids and blob digests an unfinished pull or push holds: never collected.
+        self.leased: Counter[str] = Counter()
         self._configs: dict[str, dict[str, Any]] = {}
         # Set by the containers service once it exists: image id -> container names using it.
         self.users: Callable[[str], list[str]] = lambda image_id: []
@@ -323,6 +326,8 @@ class ImageService:
                 await asyncio.to_thread(self._delete_blob_if_unused, digest)
 
     def _delete_blob_if_unused(self, digest: str) -> None:
+        if self.leased[digest]:
+            return
         try:
             self.content.delete(digest)
         except NotFound:
@@ -332,6 +337,9 @@ class ImageService:
         """Remove layers that no image holds any more; returns their chain ids."""
         removed: list[str] = []
         while leaves := self.store.unused_leaf_layers():
+            leaves = [layer for layer in leaves if not self.leased[layer.chain_id]]
+            if not leaves:
+                break
             for layer in leaves:
                 await asyncio.to_thread(self.driver.remove, layer.chain_id.removeprefix("sha256:"))
                 self.store.delete_layer(layer.chain_id)

@@ -1,0 +1,307 @@
+"""Pull: manifest → config → layers downloaded in parallel and applied in order (asyncio).
+
+The order of events is moby's distribution/pull_v2.go and xfer/download.go, so the progress
+stream reads the same: the manifest is resolved before anything is written (a missing tag is
+an HTTP 404, not a stream error), then "Pulling from", one "Pulling fs layer" or "Already
+exists" per layer, "Waiting" for layers beyond ``max-concurrent-downloads``, "Downloading",
+"Verifying Checksum", "Download complete", "Extracting", "Pull complete", "Digest:" and the
+final "Status:".
+
+Layers download concurrently (one daemon-wide semaphore, as moby's download manager) and each
+is applied as soon as it and every layer below it are in: layer 1 extracts while 2..n still
+download.  A blob already being fetched by another pull is awaited, not fetched twice.  The
+image's chain ids and blobs are leased until the image is recorded, so a concurrent rmi or
+prune cannot collect a layer between its apply and the image's commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dockyard.distribution import manifests
+from dockyard.distribution.auth import AuthConfig
+from dockyard.distribution.config import RegistryConfig
+from dockyard.distribution.download import LayerSink, fetch_layer
+from dockyard.distribution.manifests import Descriptor, Manifest, Platform
+from dockyard.distribution.progress import Message, Throttle
+from dockyard.distribution.store import BlobSource, Store
+from dockyard.distribution.transport import RegistryError, Repository, Transport
+from dockyard.errors import DockyardError, Internal, InvalidParameter, NotFound, Unauthorized
+from dockyard.images.chain import chain_ids, check_digest
+from dockyard.images.intake import Intake
+from dockyard.images.reference import Reference
+
+__all__ = ["Puller", "manifest_error", "resolve"]
+
+log = logging.getLogger("dockyard.distribution")
+
+Emit = Callable[[Message], None]
+_MAX_MANIFEST = 4 << 20
+_MAX_CONFIG = 8 << 20
+
+
+def manifest_error(exc: RegistryError, ref: Reference) -> DockyardError:
+    """moby distribution/errors.go translatePullError wording and class."""
+    if exc.code == "MANIFEST_UNKNOWN" or (exc.status == 404 and not exc.code):
+        return NotFound(f"manifest for {ref.familiar()} not found: {exc.message}")
+    if exc.code == "NAME_UNKNOWN":
+        return NotFound(f"repository {ref.familiar_name} not found: {exc.message}")
+    if exc.code == "DENIED":
+        return NotFound(
+            f"pull access denied for {ref.familiar_name}, repository does not exist or may "
+            f"require 'docker login': {exc.message}"
+        )
+    if exc.status == 401 or exc.code == "UNAUTHORIZED":
+        return Unauthorized(
+            f"pull access denied for {ref.familiar_name}, repository does not exist or may "
+            f"require 'docker login': {exc.message}"
+        )
+    return Internal(f"error pulling {ref.familiar()}: {exc.message}")
+
+
+async def _read_limited(resp, limit: int, what: str) -> bytes:  # type: ignore[no-untyped-def]
+    data = bytearray()
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        data += chunk
+        if len(data) > limit:
+            raise InvalidParameter(f"{what} is larger than {limit} bytes: refused")
+    return bytes(data)
+
+
+async def fetch_manifest(repo: Repository, target: str, ref: Reference) -> tuple[Manifest, str]:
+    """GET a manifest by tag or digest; returns it and its digest (checked if asked by digest)."""
+    headers = {"Accept": manifests.ACCEPT}
+    try:
+        async with repo.request("GET", repo.url(f"manifests/{target}"), headers=headers) as resp:
+            raw = await _read_limited(resp, _MAX_MANIFEST, f"the manifest of {ref.familiar()}")
+            content_type = resp.headers.get("Content-Type", "")
+    except RegistryError as exc:
+        raise manifest_error(exc, ref) from exc
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    if target.startswith("sha256:") and digest != target:
+        raise InvalidParameter(
+            f"manifest verification failed for digest {target}: the registry sent {digest}"
+        )
+    return manifests.parse(raw, content_type, ref.familiar()), digest
+
+
+async def resolve(
+    transport: Transport,
+    config: RegistryConfig,
+    ref: Reference,
+    auth: AuthConfig,
+    platform: Platform | None,
+) -> tuple[Repository, Manifest, str, Manifest]:
+    """Find ``ref`` on its first reachable endpoint (mirrors first).
+
+    Returns (repository, top manifest, its digest, the platform's image manifest)."""
+    endpoints = await asyncio.to_thread(config.endpoints, ref.domain)
+    target = ref.digest or ref.tag or "latest"
+    errors: list[DockyardError] = []
+    for endpoint in endpoints:
+        try:
+            repo = await transport.open([endpoint], ref.path, auth, ["pull"])
+            top, digest = await fetch_manifest(repo, target, ref)
+        except DockyardError as exc:
+            if endpoint.mirror or (endpoint.scheme == "https" and endpoint.insecure):
+                log.info("endpoint %s failed for %s: %s", endpoint.url, ref, exc.message)
+                errors.append(exc)
+                continue
+            raise
+        image = top
+        if top.is_index:
+            entry = manifests.select(top, platform or manifests.default_platform(), str(ref))
+            image, _ = await fetch_manifest(repo, entry.digest, ref)
+            if image.is_index:
+                raise InvalidParameter(f"manifest list {entry.digest} nests another list")
+        return repo, top, digest, image
+    raise errors[-1]
+
+
+@dataclass(slots=True)
+class _Download:
+    """A blob transfer that one or more pulls wait for."""
+
+    task: asyncio.Task[str]
+    users: int = 0
+    watchers: list[Callable[[int], None]] = field(default_factory=list)
+
+
+class Puller:
+    """Daemon-wide pull machinery: the download slots and the transfers in flight."""
+
+    def __init__(
+        self, transport: Transport, config: RegistryConfig, intake: Intake, sources: Store
+    ) -> None:
+        self.transport = transport
+        self.config = config
+        self.intake = intake
+        self.sources = sources
+        self.slots = asyncio.Semaphore(config.max_downloads)
+        self._inflight: dict[str, _Download] = {}
+
+    async def pull(
+        self, ref: Reference, auth: AuthConfig, platform: Platform | None, emit: Emit
+    ) -> str:
+        """Pull one tag or digest; returns the image id.  Errors before the first ``emit``
+        are the caller's HTTP status; after it, stream errors."""
+        repo, _, digest, image = await resolve(self.transport, self.config, ref, auth, platform)
+        tag_or_digest = ref.digest or ref.tag or "latest"
+        emit(Message.text(f"Pulling from {ref.path}", tag_or_digest))
+        assert image.config is not None
+        raw_config = await self._config_blob(repo, image.config, ref)
+        diff_ids = _diff_ids(raw_config, len(image.layers), ref)
+        named = [ref] if ref.digest else [ref, Reference(ref.domain, ref.path, None, digest)]
+        image_id = "sha256:" + hashlib.sha256(raw_config).hexdigest()
+        chains = chain_ids(diff_ids)
+        with self.intake.lease([*chains, *diff_ids, image_id]):
+            if not self.intake.has_image(image_id):
+                await self._layers(repo, ref, image.layers, diff_ids, chains, emit)
+            image_id, changed = await self.intake.commit_image(raw_config, diff_ids, named)
+        self.intake.images.events.publish("image", "pull", ref.familiar(), {"name": ref.familiar()})
+        emit(Message.text(f"Digest: {digest}"))
+        verb = "Downloaded newer image" if changed else "Image is up to date"
+        emit(Message.text(f"Status: {verb} for {ref.familiar()}"))
+        return image_id
+
+    async def _config_blob(self, repo: Repository, desc: Descriptor, ref: Reference) -> bytes:
+        if desc.size > _MAX_CONFIG:
+            raise InvalidParameter(f"image config of {ref.familiar()} is too large ({desc.size})")
+        try:
+            async with repo.request("GET", repo.url(f"blobs/{desc.digest}")) as resp:
+                raw = await _read_limited(resp, _MAX_CONFIG, "the image config")
+        except RegistryError as exc:
+            raise Internal(f"error pulling image configuration: {exc.message}") from exc
+        if "sha256:" + hashlib.sha256(raw).hexdigest() != desc.digest:
+            raise InvalidParameter(f"image config verification failed for digest {desc.digest}")
+        return raw
+
+    async def _layers(
+        self,
+        repo: Repository,
+        ref: Reference,
+        layers: tuple[Descriptor, ...],
+        diff_ids: list[str],
+        chains: list[str],
+        emit: Emit,
+    ) -> None:
+        # A layer counts as present only with its whole chain below it (chain ids say so).
+        present = [self.intake.has_layer(c) for c in chains]
+        waits: list[asyncio.Future[str] | None] = []
+        started: list[str] = []
+        try:
+            for i, desc in enumerate(layers):
+                short = desc.digest.split(":", 1)[1][:12]
+                if present[i]:
+                    emit(Message.layer(short, "Already exists"))
+                    waits.append(None)
+                    continue
+                emit(Message.layer(short, "Pulling fs layer"))
+                waits.append(None)
+            for i, desc in enumerate(layers):
+                if present[i]:
+                    continue
+                waits[i] = self._start(repo, desc, diff_ids[i], emit)
+                started.append(desc.digest)
+            parent: str | None = None
+            for i, desc in enumerate(layers):
+                if not present[i]:
+                    short = desc.digest.split(":", 1)[1][:12]
+                    fut = waits[i]
+                    assert fut is not None
+                    await asyncio.shield(fut)
+                    await self.intake.ensure_layer(diff_ids[i], chains[i], parent)
+                    emit(Message.moving(short, "Extracting", desc.size, desc.size))
+                    emit(Message.layer(short, "Pull complete"))
+                parent = chains[i]
+        finally:
+            for digest in started:
+                self._release(digest)
+
+    def _start(
+        self, repo: Repository, desc: Descriptor, diff_id: str, emit: Emit
+    ) -> asyncio.Future[str]:
+        short = desc.digest.split(":", 1)[1][:12]
+        throttle = Throttle(lambda n: emit(Message.moving(short, "Downloading", n, desc.size)))
+        existing = self._inflight.get(desc.digest)
+        if existing is not None:
+            existing.users += 1
+            existing.watchers.append(lambda n: throttle.update(n, n >= desc.size))
+            return existing.task
+        download = _Download(
+            asyncio.create_task(self._download(repo, desc, diff_id, short, emit)), users=1
+        )
+        download.watchers.append(lambda n: throttle.update(n, n >= desc.size))
+        self._inflight[desc.digest] = download
+        return download.task
+
+    def _release(self, digest: str) -> None:
+        download = self._inflight.get(digest)
+        if download is None:
+            return
+        download.users -= 1
+        if download.users <= 0:
+            self._inflight.pop(digest, None)
+            if not download.task.done():
+                download.task.cancel()
+
+    async def _download(
+        self, repo: Repository, desc: Descriptor, diff_id: str, short: str, emit: Emit
+    ) -> str:
+        if self.intake.has_blob(diff_id):
+            emit(Message.layer(short, "Download complete"))
+            return diff_id
+        if self.slots.locked():
+            emit(Message.layer(short, "Waiting"))
+        async with self.slots:
+            sink = await asyncio.to_thread(
+                LayerSink, self.intake.images.content, desc.digest, desc.size, diff_id
+            )
+
+            def progress(n: int) -> None:
+                download = self._inflight.get(desc.digest)
+                for watch in download.watchers if download else ():
+                    watch(n)
+
+            def retrying(seconds: int) -> None:
+                plural = "s" if seconds != 1 else ""
+                emit(Message.layer(short, f"Retrying in {seconds} second{plural}"))
+
+            result = await fetch_layer(repo, sink, self.config.max_attempts, progress, retrying)
+        emit(Message.layer(short, "Verifying Checksum"))
+        emit(Message.layer(short, "Download complete"))
+        self.sources.add(
+            BlobSource(
+                diff_id,
+                desc.digest,
+                desc.media_type or manifests.DOCKER_LAYER,
+                desc.size,
+                f"{repo.endpoint.host}/{repo.path}",
+            )
+        )
+        return result
+
+
+def _diff_ids(raw_config: bytes, count: int, ref: Reference) -> list[str]:
+    try:
+        config = json.loads(raw_config)
+        diff_ids = config["rootfs"]["diff_ids"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidParameter(f"invalid image config for {ref.familiar()}: {exc}") from exc
+    if not isinstance(diff_ids, list) or len(diff_ids) != count:
+        raise InvalidParameter(
+            f"invalid image config for {ref.familiar()}: it names "
+            f"{len(diff_ids) if isinstance(diff_ids, list) else '?'} layers, the manifest {count}"
+        )
+    for diff_id in diff_ids:
+        check_digest(diff_id, "layer diff id")
+    if config.get("os", "linux") != "linux":
+        raise InvalidParameter(
+            f'image operating system "{config.get("os")}" cannot be used on this platform'
+        )
+    return diff_ids
