@@ -19,8 +19,11 @@ from typing import Any
 from dockyard.distribution import manifests
 from dockyard.distribution.auth import AuthConfig
 from dockyard.distribution.config import RegistryConfig
+from dockyard.distribution.login import login
 from dockyard.distribution.progress import Message
 from dockyard.distribution.pull import Puller, resolve
+from dockyard.distribution.push import Pusher
+from dockyard.distribution.search import search
 from dockyard.distribution.store import Store
 from dockyard.distribution.transport import Transport
 from dockyard.errors import DockyardError, InvalidParameter
@@ -43,6 +46,7 @@ class DistributionService:
         self.transport = Transport(config)
         self.intake = Intake(images)
         self.puller = Puller(self.transport, config, self.intake, sources)
+        self.pusher = Pusher(self.transport, config, images, sources)
 
     async def start(self) -> None:
         """Drop what a pull killed half-way left behind (layers without an image)."""
@@ -60,6 +64,47 @@ class DistributionService:
         plat = manifests.parse_platform(platform) if platform else None
         auth = AuthConfig.decode(auth_header)
         return await _stream(lambda emit: self.puller.pull(ref, auth, plat, emit))
+
+    # ---- push ----------------------------------------------------------------------------
+    async def push(self, name: str, tag: str, auth_header: str | None) -> AsyncIterator[Message]:
+        """``POST /images/{name}/push``: one tag, or every tag of the repository if none."""
+        if auth_header is None:
+            # moby postImagesPush reads the header as JSON and fails on an empty one.
+            raise InvalidParameter("Bad parameters and missing X-Registry-Auth: EOF")
+        ref = reference.parse(name)
+        if ref.digest is not None:
+            raise InvalidParameter("cannot push a digest reference")
+        repo = reference.Reference(ref.domain, ref.path)
+        if tag:
+            wanted = [reference.parse_repo_tag(repo.name, tag).tag or "latest"]
+        elif ref.tag:
+            wanted = [ref.tag]
+        else:
+            wanted = sorted(
+                r.tag
+                for r in (reference.parse(n) for n, _ in self.images.store.refs())
+                if r.name == repo.name and r.tag and not r.digest
+            )
+        tags = [
+            t
+            for t in wanted
+            if self.images.store.resolve_ref(str(reference.Reference(repo.domain, repo.path, t)))
+        ]
+        auth = AuthConfig.decode(auth_header)
+        return await _stream(lambda emit: self.pusher.push(repo, tags, auth, emit))
+
+    # ---- login / search -----------------------------------------------------------------
+    async def login(self, body: dict[str, Any]) -> dict[str, str]:
+        """``POST /auth``."""
+        return await login(self.transport, self.config, AuthConfig.from_json(body))
+
+    async def search(
+        self, term: str, limit: int | None, filters: dict[str, list[str]], auth_header: str | None
+    ) -> list[dict[str, Any]]:
+        if not term:
+            raise InvalidParameter("term is required: give the text to search for")
+        auth = AuthConfig.decode(auth_header)
+        return await search(self.transport, self.config, term, limit, filters, auth)
 
     async def inspect(self, name: str, auth_header: str | None) -> dict[str, Any]:
         """``GET /distribution/{name}/json``: the registry's descriptor and platforms."""
