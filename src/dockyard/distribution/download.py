@@ -144,11 +144,13 @@ class LayerSink:
         try:
             out = self._decoder.feed(data)
         except (OSError, ValueError, EOFError) as exc:
-            raise InvalidParameter(f"layer {self.digest}: corrupt compressed data: {exc}") from exc
+            raise InvalidParameter(
+                f"filesystem layer verification failed for digest {self.digest}: corrupt data: {exc}"
+            ) from exc
         except Exception as exc:  # isal/zstd raise their own error classes
             if type(exc).__name__ in ("IsalError", "ZstdError", "error"):
                 raise InvalidParameter(
-                    f"layer {self.digest}: corrupt compressed data: {exc}"
+                    f"filesystem layer verification failed for digest {self.digest}: corrupt data: {exc}"
                 ) from exc
             raise
         if out:
