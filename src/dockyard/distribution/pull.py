@@ -151,7 +151,8 @@ class Puller:
         """Pull one tag or digest; returns the image id.  Errors before the first ``emit``
         are the caller's HTTP status; after it, stream errors."""
         repo, _, digest, image = await resolve(self.transport, self.config, ref, auth, platform)
-        tag_or_digest = ref.digest or ref.tag or "latest"
+        # moby pullV2Tag: the tag, or the whole familiar reference when pulled by digest
+        tag_or_digest = ref.familiar() if ref.digest else ref.tag or "latest"
         emit(Message.text(f"Pulling from {ref.path}", tag_or_digest))
         assert image.config is not None
         raw_config = await self._config_blob(repo, image.config, ref)
