@@ -111,7 +111,7 @@ def test_pull_stream_matches_dockerd(daemon, dockerd, fresh):
         )
         # pulled again: up to date, nothing downloaded
         again = [json.loads(line) for line in _pull_raw(daemon, fresh)[1].splitlines()]
-        assert [m["status"] for m in again][0].startswith("Pulling from tests/fresh")
+        assert again[0]["status"].startswith("Pulling from tests/fresh")
         assert again[-1]["status"] == f"Status: Image is up to date for {fresh}"
         assert len(again) == 3
         # the pulled layer is what runs

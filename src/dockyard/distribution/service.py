@@ -12,6 +12,7 @@ operation.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -66,11 +67,23 @@ class DistributionService:
         return await _stream(lambda emit: self.puller.pull(ref, auth, plat, emit))
 
     # ---- push ----------------------------------------------------------------------------
-    async def push(self, name: str, tag: str, auth_header: str | None) -> AsyncIterator[Message]:
-        """``POST /images/{name}/push``: one tag, or every tag of the repository if none."""
+    async def push(
+        self, name: str, tag: str, auth_header: str | None, body: bytes | None = None
+    ) -> AsyncIterator[Message]:
+        """``POST /images/{name}/push``: one tag, or every tag of the repository if none.
+
+        Without ``X-Registry-Auth`` the credentials are the JSON body (moby's old form);
+        an empty or broken body is moby's 400."""
         if auth_header is None:
-            # moby postImagesPush reads the header as JSON and fails on an empty one.
-            raise InvalidParameter("Bad parameters and missing X-Registry-Auth: EOF")
+            try:
+                auth = AuthConfig.from_json(json.loads(body or b""))
+            except ValueError:
+                message = "EOF" if not (body or b"").strip() else "invalid character in JSON"
+                raise InvalidParameter(
+                    f"Bad parameters and missing X-Registry-Auth: {message}"
+                ) from None
+        else:
+            auth = AuthConfig.decode(auth_header)
         ref = reference.parse(name)
         if ref.digest is not None:
             raise InvalidParameter("cannot push a digest reference")
@@ -90,7 +103,6 @@ class DistributionService:
             for t in wanted
             if self.images.store.resolve_ref(str(reference.Reference(repo.domain, repo.path, t)))
         ]
-        auth = AuthConfig.decode(auth_header)
         return await _stream(lambda emit: self.pusher.push(repo, tags, auth, emit))
 
     # ---- login / search -----------------------------------------------------------------
@@ -129,8 +141,6 @@ class DistributionService:
         repo, _, _, _ = await resolve(self.transport, self.config, ref, auth, None)
         assert manifest.config is not None
         raw = await self.puller._config_blob(repo, manifest.config, ref)
-        import json
-
         cfg = json.loads(raw)
         return _platform_json(manifests.config_platform(cfg))
 

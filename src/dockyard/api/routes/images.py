@@ -129,8 +129,10 @@ async def tag(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/images/{name:.+}/push")
 async def push(request: web.Request) -> web.StreamResponse:
+    auth = _auth(request)
+    body = await request.read() if auth is None else None  # pre-1.? clients: auth in body
     messages = await request.app[DISTRIBUTION].push(
-        request.match_info["name"], request.query.get("tag", ""), _auth(request)
+        request.match_info["name"], request.query.get("tag", ""), auth, body
     )
     return await _progress(request, messages)
 
