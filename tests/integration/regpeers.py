@@ -228,7 +228,7 @@ class ThreadServer:
 
         self.port = free_port()
         self.loop = asyncio.new_event_loop()
-        self.runner = web.AppRunner(app, access_log=None)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         self._ssl = ssl_context
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -247,8 +247,10 @@ class ThreadServer:
 
     def stop(self) -> None:
         try:
-            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
         finally:
+            for task in asyncio.all_tasks(self.loop):  # handlers still sleeping (stalls)
+                self.loop.call_soon_threadsafe(task.cancel)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
@@ -290,12 +292,17 @@ class Image:
         return digest(self.manifest)
 
 
-def make_image(tars: list[bytes], compress: Callable[[bytes], bytes] | None = None) -> Image:
+def make_image(
+    tars: list[bytes],
+    compress: Callable[[bytes], bytes] | None = None,
+    layer_type: str = "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    arch: str = "amd64",
+) -> Image:
     compress = compress or (lambda b: gzip.compress(b, mtime=0))
     layers = [compress(t) for t in tars]
     config = json.dumps(
         {
-            "architecture": "amd64",
+            "architecture": arch,
             "os": "linux",
             "config": {"Cmd": ["/bin/sh"]},
             "created": "2024-01-01T00:00:00Z",
@@ -314,7 +321,7 @@ def make_image(tars: list[bytes], compress: Callable[[bytes], bytes] | None = No
             },
             "layers": [
                 {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "mediaType": layer_type,
                     "size": len(layer),
                     "digest": digest(layer),
                 }
@@ -341,6 +348,7 @@ class FakeRegistry:
         self.images: dict[str, Image] = {}
         self.raw_manifests: dict[str, tuple[bytes, str]] = {}
         self.blob_gets: dict[str, int] = {}
+        self.ranges: list[tuple[str, int]] = []
         self.blob_hook: Callable[[str, int, int], tuple | None] = lambda d, n, r: None
         self.search_results: list[dict] = []
         self.search_queries: list[dict] = []
@@ -422,6 +430,7 @@ class FakeRegistry:
         rng = request.headers.get("Range", "")
         if rng.startswith("bytes="):
             start = int(rng[6:].split("-")[0])
+        self.ranges.append((d, start))
         action = self.blob_hook(d, count, start)
         body = data[start:]
         status = 206 if start else 200

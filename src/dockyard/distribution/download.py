@@ -249,20 +249,23 @@ async def _transfer(
     async with repo.request("GET", url, headers=headers, ok=(200, 206)) as resp:
         skip = offset if resp.status == 200 else 0  # Range ignored: drop what we have
         pending = bytearray()
-        async for chunk in resp.content.iter_chunked(1 << 18):
-            if skip:
-                cut = min(skip, len(chunk))
-                chunk, skip = chunk[cut:], skip - cut
-                if not chunk:
-                    continue
-            pending += chunk
-            if len(pending) >= _CHUNK:
-                data, pending = bytes(pending), bytearray()
-                await asyncio.to_thread(sink.feed, data)
+        try:
+            async for chunk in resp.content.iter_chunked(1 << 18):
+                if skip:
+                    cut = min(skip, len(chunk))
+                    chunk, skip = chunk[cut:], skip - cut
+                    if not chunk:
+                        continue
+                pending += chunk
+                if len(pending) >= _CHUNK:
+                    data, pending = bytes(pending), bytearray()
+                    await asyncio.to_thread(sink.feed, data)
+                    progress(sink.received)
+        finally:
+            # What arrived before a break is kept: the retry resumes after it.
+            if pending:
+                await asyncio.to_thread(sink.feed, bytes(pending))
                 progress(sink.received)
-        if pending:
-            await asyncio.to_thread(sink.feed, bytes(pending))
-            progress(sink.received)
     if sink.received < sink.size:
         raise aiohttp.ClientPayloadError(
             f"unexpected EOF: got {sink.received} of {sink.size} bytes"
