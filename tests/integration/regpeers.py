@@ -178,7 +178,7 @@ def start_registry(
         "  delete:",
         "    enabled: true",
         "http:",
-        f"  addr: {host}",
+        f'  addr: "{host}"',
         "  secret: dockyard-tests",
     ]
     if tls:

@@ -150,6 +150,12 @@ class Authorizer:
     def needs_auth(self) -> bool:
         return bool(self.challenges)
 
+    @property
+    def basic_only(self) -> bool:
+        """The registry asks for Basic credentials and there are none to give."""
+        schemes = {c.scheme for c in self.challenges}
+        return schemes == {"basic"} and not self.auth.username
+
     async def header(self, scopes: list[str], offline: bool = False) -> str | None:
         if self.auth.registrytoken:
             return f"Bearer {self.auth.registrytoken}"

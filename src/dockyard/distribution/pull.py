@@ -31,7 +31,7 @@ from dockyard.distribution.manifests import Descriptor, Manifest, Platform
 from dockyard.distribution.progress import Message, Throttle
 from dockyard.distribution.store import BlobSource, Store
 from dockyard.distribution.transport import RegistryError, Repository, Transport
-from dockyard.errors import DockyardError, Internal, InvalidParameter, NotFound, Unauthorized
+from dockyard.errors import DockyardError, Internal, InvalidParameter, NotFound
 from dockyard.images.chain import chain_ids, check_digest
 from dockyard.images.intake import Intake
 from dockyard.images.reference import Reference
@@ -57,10 +57,9 @@ def manifest_error(exc: RegistryError, ref: Reference) -> DockyardError:
             f"require 'docker login': {exc.message}"
         )
     if exc.status == 401 or exc.code == "UNAUTHORIZED":
-        return Unauthorized(
-            f"pull access denied for {ref.familiar_name}, repository does not exist or may "
-            f"require 'docker login': {exc.message}"
-        )
+        # dockerd 20.10 answers 500 here, and the docker CLI relies on it: on a 401 it
+        # prompts for a login, even with no terminal, and waits forever.
+        return Internal(exc.message)
     return Internal(f"error pulling {ref.familiar()}: {exc.message}")
 
 

@@ -78,6 +78,12 @@ def describe_error(method: str, url: str, exc: BaseException) -> str:
         and "WRONG_VERSION_NUMBER" in str(exc).upper()
     ):
         what = "http: server gave HTTP response to HTTPS client"
+    elif isinstance(exc, aiohttp.ClientConnectorError) and isinstance(
+        exc.os_error, ssl.SSLCertVerificationError
+    ):
+        what = f"x509: certificate verification failed: {exc.os_error.verify_message}"
+    elif isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ssl.SSLError):
+        what = f"remote error: tls: {exc.os_error.reason or exc.os_error}"
     elif isinstance(exc, aiohttp.ClientConnectorError):
         err = exc.os_error
         reason = os.strerror(err.errno) if err is not None and err.errno else str(exc)
@@ -220,6 +226,10 @@ class Repository:
             token = await self.authorizer.header(self.scopes)
             if token:
                 hdrs["Authorization"] = token
+            elif self.authorizer.basic_only:
+                # docker/distribution's Basic handler refuses to send nothing (moby's words)
+                # Internal, as dockerd 20.10: a 401 makes the docker CLI prompt for a login.
+                raise Internal(f'{method.capitalize()} "{url}": no basic auth credentials')
             try:
                 resp = await self.transport.session.request(
                     method, url, headers=hdrs, data=data, ssl=ssl_, allow_redirects=True
