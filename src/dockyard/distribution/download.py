@@ -22,7 +22,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 
@@ -111,8 +111,16 @@ class LayerSink:
 
     ``digest``/``size`` are the manifest descriptor's; ``diff_id`` the config's."""
 
-    def __init__(self, content: Ingester, digest: str, size: int, diff_id: str) -> None:
+    def __init__(
+        self,
+        content: Ingester,
+        digest: str,
+        size: int,
+        diff_id: str,
+        tee: BinaryIO | None = None,
+    ) -> None:
         self.digest = digest
+        self.tee = tee  # a pipe to a concurrent apply of the same bytes
         self.size = size
         self.diff_id = diff_id
         self.received = 0
@@ -154,7 +162,15 @@ class LayerSink:
                 ) from exc
             raise
         if out:
-            self._writer.write(out)
+            self._write(out)
+
+    def _write(self, out: bytes) -> None:
+        self._writer.write(out)
+        if self.tee is not None:
+            try:
+                self.tee.write(out)
+            except BrokenPipeError as exc:  # the apply failed: its error is the one to report
+                raise InvalidParameter(f"layer {self.digest}: applying it failed") from exc
 
     def finish(self) -> str:
         """Verify both digests and commit; returns the diff id."""
@@ -167,7 +183,7 @@ class LayerSink:
             )
         if self._decoder is None:  # an empty blob: only plausible for an empty plain tar
             self._decoder = _Plain()
-            self._writer.write(self._head)
+            self._write(self._head)
         self._decoder.finish()
         try:
             return self._writer.commit()

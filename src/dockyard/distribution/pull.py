@@ -22,6 +22,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from dockyard.distribution import manifests
 from dockyard.distribution.auth import AuthConfig
@@ -203,10 +204,14 @@ class Puller:
                     continue
                 emit(Message.layer(short, "Pulling fs layer"))
                 waits.append(None)
+            # The lowest missing layer stands on layers already there: it is applied while it
+            # downloads.  The others are applied from the store once their parent is in.
+            first = present.index(False) if False in present else -1
             for i, desc in enumerate(layers):
                 if present[i]:
                     continue
-                waits[i] = self._start(repo, desc, diff_ids[i], emit)
+                stream = (chains[i], chains[i - 1] if i else None) if i == first else None
+                waits[i] = self._start(repo, desc, diff_ids[i], emit, stream)
                 started.append(desc.digest)
             parent: str | None = None
             for i, desc in enumerate(layers):
@@ -224,7 +229,12 @@ class Puller:
                 self._release(digest)
 
     def _start(
-        self, repo: Repository, desc: Descriptor, diff_id: str, emit: Emit
+        self,
+        repo: Repository,
+        desc: Descriptor,
+        diff_id: str,
+        emit: Emit,
+        stream: tuple[str, str | None] | None = None,
     ) -> asyncio.Future[str]:
         short = desc.digest.split(":", 1)[1][:12]
         throttle = Throttle(lambda n: emit(Message.moving(short, "Downloading", n, desc.size)))
@@ -234,7 +244,8 @@ class Puller:
             existing.watchers.append(lambda n: throttle.update(n, n >= desc.size))
             return existing.task
         download = _Download(
-            asyncio.create_task(self._download(repo, desc, diff_id, short, emit)), users=1
+            asyncio.create_task(self._download(repo, desc, diff_id, short, emit, stream)),
+            users=1,
         )
         download.watchers.append(lambda n: throttle.update(n, n >= desc.size))
         self._inflight[desc.digest] = download
@@ -251,7 +262,13 @@ class Puller:
                 download.task.cancel()
 
     async def _download(
-        self, repo: Repository, desc: Descriptor, diff_id: str, short: str, emit: Emit
+        self,
+        repo: Repository,
+        desc: Descriptor,
+        diff_id: str,
+        short: str,
+        emit: Emit,
+        stream: tuple[str, str | None] | None,
     ) -> str:
         if self.intake.has_blob(diff_id):
             emit(Message.layer(short, "Download complete"))
@@ -259,20 +276,34 @@ class Puller:
         if self.slots.locked():
             emit(Message.layer(short, "Waiting"))
         async with self.slots:
-            sink = await asyncio.to_thread(
-                LayerSink, self.intake.images.content, desc.digest, desc.size, diff_id
-            )
+            if stream is None:
+                return await self._fetch(repo, desc, diff_id, short, emit, None)
+            async with self.intake.streamed_layer(diff_id, *stream) as tee:
+                return await self._fetch(repo, desc, diff_id, short, emit, tee)
 
-            def progress(n: int) -> None:
-                download = self._inflight.get(desc.digest)
-                for watch in download.watchers if download else ():
-                    watch(n)
+    async def _fetch(
+        self,
+        repo: Repository,
+        desc: Descriptor,
+        diff_id: str,
+        short: str,
+        emit: Emit,
+        tee: BinaryIO | None,
+    ) -> str:
+        sink = await asyncio.to_thread(
+            LayerSink, self.intake.images.content, desc.digest, desc.size, diff_id, tee
+        )
 
-            def retrying(seconds: int) -> None:
-                plural = "s" if seconds != 1 else ""
-                emit(Message.layer(short, f"Retrying in {seconds} second{plural}"))
+        def progress(n: int) -> None:
+            download = self._inflight.get(desc.digest)
+            for watch in download.watchers if download else ():
+                watch(n)
 
-            result = await fetch_layer(repo, sink, self.config.max_attempts, progress, retrying)
+        def retrying(seconds: int) -> None:
+            plural = "s" if seconds != 1 else ""
+            emit(Message.layer(short, f"Retrying in {seconds} second{plural}"))
+
+        result = await fetch_layer(repo, sink, self.config.max_attempts, progress, retrying)
         emit(Message.layer(short, "Verifying Checksum"))
         emit(Message.layer(short, "Download complete"))
         self.sources.add(

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import BinaryIO
 
 from dockyard.content import write_blob
 from dockyard.filters import parse_time
 from dockyard.images import reference
 from dockyard.images.chain import chain_ids
-from dockyard.images.layer import apply_layer
+from dockyard.images.layer import apply_layer, apply_stream
 from dockyard.images.service import ImageService, now_rfc3339
 from dockyard.images.store import ImageRow, LayerRow
 
@@ -87,6 +89,44 @@ class Intake:
             if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
                 self._layer_locks.pop(chain_id, None)
 
+    @asynccontextmanager
+    async def streamed_layer(
+        self, diff_id: str, chain_id: str, parent: str | None
+    ) -> AsyncIterator[BinaryIO | None]:
+        """A pipe to write the layer's tar into while it downloads; it is applied meanwhile.
+
+        Yields None if the layer exists already.  Leaving the block normally (the download
+        verified and committed ``diff_id``) waits for the apply and records the layer;
+        leaving it with an error removes whatever was applied, and an apply error (a
+        hostile tar) wins over the broken pipe it caused in the writer."""
+        lock = self._layer_locks.setdefault(chain_id, asyncio.Lock())
+        async with lock:
+            if self.has_layer(chain_id):
+                yield None
+                return
+            images = self.images
+            r, w = os.pipe()
+            reader = os.fdopen(r, "rb", buffering=1 << 20)
+            writer = os.fdopen(w, "wb", buffering=0)
+            apply = asyncio.ensure_future(
+                asyncio.to_thread(apply_stream, images.driver, chain_id, parent, reader)
+            )
+            try:
+                yield writer
+            except BaseException as exc:
+                writer.close()
+                try:
+                    await asyncio.shield(apply)
+                except Exception as apply_exc:
+                    if isinstance(exc, Exception) and _broken_pipe(exc):
+                        raise apply_exc from exc
+                else:
+                    await asyncio.to_thread(images.driver.remove, chain_id.removeprefix("sha256:"))
+                raise
+            writer.close()
+            size = await apply
+            images.store.add_layer(LayerRow(chain_id, diff_id, parent, size))
+
     async def commit_image(
         self, raw_config: bytes, diff_ids: list[str], refs: list[reference.Reference]
     ) -> tuple[str, bool]:
@@ -128,3 +168,13 @@ class Intake:
         """Remove layers no image holds (left by a pull the daemon did not finish)."""
         async with self.images.lock:
             await self.images._collect_layers()
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    """Whether ``exc`` came from writing into an apply that had already failed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, BrokenPipeError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

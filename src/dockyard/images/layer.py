@@ -19,7 +19,7 @@ from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.images.chain import chain_ids
 from dockyard.layers.compression import READ_ERRORS
 
-__all__ = ["AppliedLayer", "apply_chain", "apply_layer", "ingest_layer"]
+__all__ = ["AppliedLayer", "apply_chain", "apply_layer", "apply_stream", "ingest_layer"]
 
 log = logging.getLogger("dockyard.images")
 
@@ -62,6 +62,25 @@ def apply_layer(
         driver.remove(hex_id)
         raise
     return AppliedLayer(chain_id, diff_id, parent, size)
+
+
+def apply_stream(driver, chain_id: str, parent: str | None, stream: BinaryIO) -> int:  # type: ignore[no-untyped-def]
+    """Apply a tar arriving on ``stream`` (a pipe fed while the layer downloads).
+
+    The stream is read to its end so the writer never blocks on a full pipe; on failure it
+    is closed first (the writer then gets EPIPE) and the half-written layer removed."""
+    hex_id = chain_id.removeprefix("sha256:")
+    target = driver.create(hex_id, parent.removeprefix("sha256:") if parent else None)
+    try:
+        size = layers.apply_tar(stream, target, whiteouts=driver.whiteouts)
+        while stream.read(_CHUNK):
+            pass
+    except BaseException:
+        stream.close()
+        driver.remove(hex_id)
+        raise
+    stream.close()
+    return size
 
 
 def apply_chain(
