@@ -195,3 +195,9 @@ def test_run_pull_always_and_never(docker, mirror):
         assert b"Status: " in out.stderr
     finally:
         docker("rmi", name)
+
+
+def test_default_registry_config_as_dockerd(daemon, dockerd):
+    mine = json.loads(api_request(daemon, "GET", "/info")[1])["RegistryConfig"]
+    theirs = json.loads(api_request(dockerd, "GET", "/info")[1])["RegistryConfig"]
+    assert mine == theirs

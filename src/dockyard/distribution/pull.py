@@ -160,10 +160,16 @@ class Puller:
         named = [ref] if ref.digest else [ref, Reference(ref.domain, ref.path, None, digest)]
         image_id = "sha256:" + hashlib.sha256(raw_config).hexdigest()
         chains = chain_ids(diff_ids)
-        with self.intake.lease([*chains, *diff_ids, image_id]):
-            if not self.intake.has_image(image_id):
-                await self._layers(repo, ref, image.layers, diff_ids, chains, emit)
-            image_id, changed = await self.intake.commit_image(raw_config, diff_ids, named)
+        try:
+            with self.intake.lease([*chains, *diff_ids, image_id]):
+                if not self.intake.has_image(image_id):
+                    await self._layers(repo, ref, image.layers, diff_ids, chains, emit)
+                image_id, changed = await self.intake.commit_image(raw_config, diff_ids, named)
+        except BaseException:
+            # Nothing of a failed pull stays: its layers and blobs, unless another image or
+            # a running pull holds them.
+            await asyncio.shield(self.intake.discard(diff_ids))
+            raise
         self.intake.images.events.publish("image", "pull", ref.familiar(), {"name": ref.familiar()})
         emit(Message.text(f"Digest: {digest}"))
         verb = "Downloaded newer image" if changed else "Image is up to date"

@@ -164,6 +164,11 @@ class Intake:
                         images.events.publish("image", "tag", image_id, {"name": ref.familiar()})
         return image_id, changed
 
+    async def discard(self, digests: list[str]) -> None:
+        """After a failed pull: drop its layers and the blobs nothing else uses."""
+        async with self.images.lock:
+            await self.images._discard(digests)
+
     async def collect(self) -> None:
         """Remove layers no image holds (left by a pull the daemon did not finish)."""
         async with self.images.lock:
