@@ -321,3 +321,37 @@ def test_gzip_multimember_layer(dy, fake):
         assert status == 200 and "error" not in lines[-1], lines[-2:]
     finally:
         dy.cli("rmi", f"{fake.host}/gz/multi:1")
+
+
+def test_layers_extracted_in_parallel_keep_whiteouts(dy, fake):
+    """Several layers extract at once on overlay2; deletions and opaque directories made by
+    an upper layer must still hide what the lower ones hold."""
+    import io
+    import subprocess
+
+    base = layer_tar({"keep": b"1", "gone": b"2", "dir/old": b"3", "bulk": os.urandom(400_000)})
+
+    def upper(tf: tarfile.TarFile) -> None:
+        for name in (".wh.gone", "dir/.wh..wh..opq"):
+            info = tarfile.TarInfo(name)
+            tf.addfile(info, io.BytesIO(b""))
+
+    top = layer_tar({"dir/new": b"4", "more": os.urandom(400_000)}, upper)
+    image = make_image([base, top])
+    fake.add("wh/img:1", image)
+    name = f"{fake.host}/wh/img:1"
+    try:
+        status, lines = _pull(dy, f"{fake.host}/wh/img", "1")
+        assert status == 200 and "error" not in lines[-1], lines[-2:]
+        cid = dy.cli("create", name, "x").stdout.decode().strip()
+        try:
+            export = subprocess.run(
+                ["docker", "export", cid], env=dy.env, capture_output=True, check=True
+            ).stdout
+        finally:
+            dy.cli("rm", cid)
+        names = set(tarfile.open(fileobj=io.BytesIO(export)).getnames())
+        assert {"keep", "dir/new", "bulk", "more"} <= names
+        assert "gone" not in names and "dir/old" not in names
+    finally:
+        dy.cli("rmi", name)

@@ -182,7 +182,7 @@ def test_search_cli_table_as_dockerd(daemon, dockerd, index):
 
 def test_docker_py_search(api, index):
     results = api.images.search(f"{index.host}/busybox")
-    assert [r["name"] for r in results][0] == "library/busybox"
+    assert results[0]["name"] == "library/busybox"
 
 
 def test_run_pull_always_and_never(docker, mirror):

@@ -132,6 +132,17 @@ class _Download:
     watchers: list[Callable[[int], None]] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _Stream:
+    """Where a downloading layer is extracted: its chain, its parent, and the events that
+    order directory creation (a layer's directory needs its parent's)."""
+
+    chain_id: str
+    parent: str | None
+    parent_ready: asyncio.Event | None
+    created: asyncio.Event
+
+
 class Puller:
     """Daemon-wide pull machinery: the download slots and the transfers in flight."""
 
@@ -210,13 +221,21 @@ class Puller:
                     continue
                 emit(Message.layer(short, "Pulling fs layer"))
                 waits.append(None)
-            # The lowest missing layer stands on layers already there: it is applied while it
-            # downloads.  The others are applied from the store once their parent is in.
+            # A layer is extracted while it downloads when its parent's directory can exist
+            # by then: the lowest missing layer always, every layer when the driver keeps
+            # layers independent (overlay2).  The others are applied from the store.
             first = present.index(False) if False in present else -1
+            created = [asyncio.Event() for _ in layers]
             for i, desc in enumerate(layers):
                 if present[i]:
+                    created[i].set()
                     continue
-                stream = (chains[i], chains[i - 1] if i else None) if i == first else None
+                stream = None
+                if i == first or self.intake.independent_layers:
+                    parent_ready = created[i - 1] if i else None
+                    stream = _Stream(
+                        chains[i], chains[i - 1] if i else None, parent_ready, created[i]
+                    )
                 waits[i] = self._start(repo, desc, diff_ids[i], emit, stream)
                 started.append(desc.digest)
             parent: str | None = None
@@ -227,6 +246,7 @@ class Puller:
                     assert fut is not None
                     await asyncio.shield(fut)
                     await self.intake.ensure_layer(diff_ids[i], chains[i], parent)
+                    created[i].set()
                     emit(Message.moving(short, "Extracting", desc.size, desc.size))
                     emit(Message.layer(short, "Pull complete"))
                 parent = chains[i]
@@ -240,7 +260,7 @@ class Puller:
         desc: Descriptor,
         diff_id: str,
         emit: Emit,
-        stream: tuple[str, str | None] | None = None,
+        stream: _Stream | None = None,
     ) -> asyncio.Future[str]:
         short = desc.digest.split(":", 1)[1][:12]
         throttle = Throttle(lambda n: emit(Message.moving(short, "Downloading", n, desc.size)))
@@ -274,17 +294,21 @@ class Puller:
         diff_id: str,
         short: str,
         emit: Emit,
-        stream: tuple[str, str | None] | None,
+        stream: _Stream | None,
     ) -> str:
         if self.intake.has_blob(diff_id):
             emit(Message.layer(short, "Download complete"))
             return diff_id
+        if stream is not None and stream.parent_ready is not None:
+            # Before taking a slot: a parent fetched by another pull may need one.
+            await stream.parent_ready.wait()
         if self.slots.locked():
             emit(Message.layer(short, "Waiting"))
         async with self.slots:
             if stream is None:
                 return await self._fetch(repo, desc, diff_id, short, emit, None)
-            async with self.intake.streamed_layer(diff_id, *stream) as tee:
+            async with self.intake.streamed_layer(diff_id, stream.chain_id, stream.parent) as tee:
+                stream.created.set()
                 return await self._fetch(repo, desc, diff_id, short, emit, tee)
 
     async def _fetch(

@@ -89,12 +89,23 @@ class Intake:
             if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
                 self._layer_locks.pop(chain_id, None)
 
+    @property
+    def independent_layers(self) -> bool:
+        """Whether a layer can be extracted before its parent is complete.
+
+        overlay2 keeps each layer's own files in its own ``diff`` directory (whiteouts are
+        device nodes and xattrs there), so only the parent's directory must exist; vfs
+        copies the parent's tree first, so it needs the parent finished."""
+        return getattr(self.images.driver, "name", "") == "overlay2"
+
     @asynccontextmanager
     async def streamed_layer(
         self, diff_id: str, chain_id: str, parent: str | None
     ) -> AsyncIterator[BinaryIO | None]:
         """A pipe to write the layer's tar into while it downloads; it is applied meanwhile.
 
+        The layer directory is created before the first yield returns control, so a child's
+        ``streamed_layer`` may start once this one has yielded (``independent_layers``).
         Yields None if the layer exists already.  Leaving the block normally (the download
         verified and committed ``diff_id``) waits for the apply and records the layer;
         leaving it with an error removes whatever was applied, and an apply error (a
@@ -105,11 +116,14 @@ class Intake:
                 yield None
                 return
             images = self.images
+            hex_id = chain_id.removeprefix("sha256:")
+            parent_hex = parent.removeprefix("sha256:") if parent else None
+            target = await asyncio.to_thread(images.driver.create, hex_id, parent_hex)
             r, w = os.pipe()
             reader = os.fdopen(r, "rb", buffering=1 << 20)
             writer = os.fdopen(w, "wb", buffering=0)
             apply = asyncio.ensure_future(
-                asyncio.to_thread(apply_stream, images.driver, chain_id, parent, reader)
+                asyncio.to_thread(apply_stream, images.driver, chain_id, target, reader)
             )
             try:
                 yield writer

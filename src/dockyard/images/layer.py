@@ -64,20 +64,19 @@ def apply_layer(
     return AppliedLayer(chain_id, diff_id, parent, size)
 
 
-def apply_stream(driver, chain_id: str, parent: str | None, stream: BinaryIO) -> int:  # type: ignore[no-untyped-def]
-    """Apply a tar arriving on ``stream`` (a pipe fed while the layer downloads).
+def apply_stream(driver, chain_id: str, target: str, stream: BinaryIO) -> int:  # type: ignore[no-untyped-def]
+    """Apply a tar arriving on ``stream`` (a pipe fed while the layer downloads) into the
+    layer directory ``target`` that ``driver.create`` made.
 
     The stream is read to its end so the writer never blocks on a full pipe; on failure it
     is closed first (the writer then gets EPIPE) and the half-written layer removed."""
-    hex_id = chain_id.removeprefix("sha256:")
-    target = driver.create(hex_id, parent.removeprefix("sha256:") if parent else None)
     try:
         size = layers.apply_tar(stream, target, whiteouts=driver.whiteouts)
         while stream.read(_CHUNK):
             pass
     except BaseException:
         stream.close()
-        driver.remove(hex_id)
+        driver.remove(chain_id.removeprefix("sha256:"))
         raise
     stream.close()
     return size
