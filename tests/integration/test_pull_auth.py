@@ -67,6 +67,16 @@ def test_login_basic_as_dockerd(daemon, dockerd, basic_registry):
     assert mine[1] == theirs[1]
 
 
+def test_docker_py_login(api, basic_registry):
+    out = api.login(USER, PASSWORD, registry=basic_registry.host, reauth=True)
+    assert out["Status"] == "Login Succeeded"
+    import docker as docker_py
+
+    with pytest.raises(docker_py.errors.APIError) as info:
+        api.login(USER, "bad", registry=basic_registry.host, reauth=True)
+    assert info.value.status_code == 401
+
+
 def test_cli_login_push_pull_basic(daemon, basic_registry, small_image):
     host = basic_registry.host
     config = os.path.join(daemon.root, "cli-config", "config.json")

@@ -166,7 +166,7 @@ class Puller:
         tag_or_digest = ref.familiar() if ref.digest else ref.tag or "latest"
         emit(Message.text(f"Pulling from {ref.path}", tag_or_digest))
         assert image.config is not None
-        raw_config = await self._config_blob(repo, image.config, ref)
+        raw_config = await self.config_blob(repo, image.config, ref)
         diff_ids = _diff_ids(raw_config, len(image.layers), ref)
         named = [ref] if ref.digest else [ref, Reference(ref.domain, ref.path, None, digest)]
         image_id = "sha256:" + hashlib.sha256(raw_config).hexdigest()
@@ -187,7 +187,7 @@ class Puller:
         emit(Message.text(f"Status: {verb} for {ref.familiar()}"))
         return image_id
 
-    async def _config_blob(self, repo: Repository, desc: Descriptor, ref: Reference) -> bytes:
+    async def config_blob(self, repo: Repository, desc: Descriptor, ref: Reference) -> bytes:
         if desc.size > _MAX_CONFIG:
             raise InvalidParameter(f"image config of {ref.familiar()} is too large ({desc.size})")
         try:

@@ -140,7 +140,7 @@ class DistributionService:
     ) -> dict[str, str]:
         repo, _, _, _ = await resolve(self.transport, self.config, ref, auth, None)
         assert manifest.config is not None
-        raw = await self.puller._config_blob(repo, manifest.config, ref)
+        raw = await self.puller.config_blob(repo, manifest.config, ref)
         cfg = json.loads(raw)
         return _platform_json(manifests.config_platform(cfg))
 
