@@ -52,15 +52,27 @@ class Command:
         return "".join(lines)
 
     def _arg_error(self, name: str) -> str:
-        if self.max_args == self.min_args:
-            need = f"exactly {self.min_args} argument{'s' if self.min_args != 1 else ''}"
-        elif self.max_args is None:
-            need = f"at least {self.min_args} argument{'s' if self.min_args != 1 else ''}"
+        """docker/cli ``cli/required.go`` as of 28.2, its quirks included: ``RequiresMinArgs``
+        ends in "See ...", ``RequiresMaxArgs`` in "SRun ..." (sic), the others in "Run ..."."""
+        lo, hi = self.min_args, self.max_args
+
+        def n(count: int) -> str:
+            return f"{count} argument{'s' if count != 1 else ''}"
+
+        tail = "Run"
+        if hi == 0:
+            need = "accepts no arguments"
+        elif hi == lo:
+            need = f"requires {n(lo)}"
+        elif hi is None:
+            need, tail = f"requires at least {n(lo)}", "See"
+        elif lo == 0:
+            need, tail = f"requires at most {n(hi)}", "SRun"
         else:
-            need = f"at most {self.max_args} argument{'s' if self.max_args != 1 else ''}"
+            need = f"requires at least {lo} and at most {n(hi)}"
         return (
-            f"\"dockyard {name}\" requires {need}.\nSee 'dockyard {name} --help'.\n\n"
-            f"Usage:  dockyard {name} {self.usage}\n\n{self.short}\n"
+            f"dockyard: 'dockyard {name}' {need}\n\nUsage:  dockyard {name} {self.usage}\n\n"
+            f"{tail} 'dockyard {name} --help' for more information\n"
         )
 
     def invoke(self, cli: object, name: str, argv: list[str]) -> int:

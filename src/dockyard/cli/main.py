@@ -32,6 +32,7 @@ GLOBAL_FLAGS = [
 # command words -> "module:function" in dockyard.cli.commands
 COMMANDS: dict[tuple[str, ...], str] = {
     ("version",): "system:version",
+    ("registry",): "registry:registry",
     ("info",): "system:info",
     ("system", "info"): "system:info",
     ("system", "df"): "system:df",
@@ -56,6 +57,13 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("load",): "image:load",
     ("image", "load"): "image:load",
     ("image", "prune"): "image:prune",
+    ("pull",): "distribution:pull",
+    ("image", "pull"): "distribution:pull",
+    ("push",): "distribution:push",
+    ("image", "push"): "distribution:push",
+    ("login",): "login:login",
+    ("logout",): "login:logout",
+    ("search",): "search:search",
     ("run",): "run:run",
     ("container", "run"): "run:run",
     ("create",): "run:create",
@@ -143,16 +151,21 @@ Commands:
   inspect     Return low-level information on Docker objects
   kill        Kill one or more running containers
   load        Load an image from a tar archive or STDIN
+  login       Authenticate to a registry
+  logout      Log out from a registry
   logs        Fetch the logs of a container
   pause       Pause all processes within one or more containers
   port        List port mappings or a specific mapping for the container
   ps          List containers
+  pull        Download an image from a registry
+  push        Upload an image to a registry
   rename      Rename a container
   restart     Restart one or more containers
   rm          Remove one or more containers
   rmi         Remove one or more images
   run         Create and run a new container from an image
   save        Save one or more images to a tar archive (streamed to STDOUT by default)
+  search      Search Docker Hub for images
   start       Start one or more stopped containers
   stats       Display a live stream of container(s) resource usage statistics
   stop        Stop one or more running containers
@@ -167,6 +180,7 @@ Management Commands:
   container   Manage containers
   image       Manage images
   network     Manage networks
+  registry    Run an OCI registry (serve, gc)
   system      Manage Docker
   volume      Manage volumes
 
@@ -180,6 +194,7 @@ class Cli:
     def __init__(self, options: dict[str, object]) -> None:
         self.options = options
         self._client = None
+        self._config_file = None
         self.out = sys.stdout
         self.err = sys.stderr
 
@@ -191,6 +206,15 @@ class Cli:
         from dockyard.client import default_host
 
         return default_host()
+
+    @property
+    def config_file(self):  # type: ignore[no-untyped-def]
+        """config.json (``--config``, ``DOCKER_CONFIG``, ``~/.docker``), read on first use."""
+        if self._config_file is None:
+            from dockyard.cli import configfile
+
+            self._config_file = configfile.load(configfile.config_dir(str(self.options["config"])))
+        return self._config_file
 
     @property
     def client(self):  # type: ignore[no-untyped-def]

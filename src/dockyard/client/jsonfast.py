@@ -35,7 +35,9 @@ def loads(data: bytes | str) -> object:
     start = len(text) - len(text.lstrip(_WS))
     try:
         value, end = _scan(text, start)
-    except StopIteration:
+    except (StopIteration, SystemError):
+        # SystemError: the C scanner reports a syntax error by raising json.decoder's
+        # JSONDecodeError, which it cannot find until ``json`` has been imported.
         end = -1
     if end < 0 or text[end:].strip(_WS):
         import json

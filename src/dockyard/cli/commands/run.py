@@ -20,33 +20,13 @@ from dockyard.cli.flags import Flag
 PROG = "dockyard"
 
 
-def _familiar(image: str) -> tuple[str, str]:
-    """(repository, tag) as the CLI pulls it; tag ``latest`` when none is given."""
-    name, _, digest = image.partition("@")
-    slash, colon = name.rfind("/"), name.rfind(":")
-    if colon > slash:
-        return name[:colon], name[colon + 1 :]
-    if digest:
-        return name, "@" + digest
-    return name, "latest"
-
-
-def _pull(cli, image: str, platform: str, quiet: bool) -> None:  # type: ignore[no-untyped-def]
-    repo, tag = _familiar(image)
-    params = {"fromImage": repo, "tag": tag, "platform": platform or None}
-    headers = {"X-Registry-Auth": "e30="}
-    for line in cli.client.stream_json("POST", "/images/create", params, None, headers):
-        if line.get("error") or line.get("errorDetail"):
-            from dockyard.client.errors import APIError
-
-            raise APIError(500, (line.get("errorDetail") or {}).get("message") or line.get("error"))
-        if not quiet:
-            status = line.get("status", "")
-            sys.stderr.write(f"{line['id']}: {status}\n" if line.get("id") else f"{status}\n")
-
-
 def _create(cli, opts: dict, body: dict) -> str:  # type: ignore[no-untyped-def,type-arg]
-    """POST /containers/create, pulling a missing image first (``--pull missing``)."""
+    """POST /containers/create, pulling the image first as docker/cli ``createContainer``
+    does: always with ``--pull always``; on any 404 with ``--pull missing`` (the default) if
+    the image is a name, not an id.  The pull's progress goes to stderr (stdout is for the
+    container id), nowhere with ``-q``."""
+    from dockyard.cli.commands.distribution import pull_image
+    from dockyard.cli.reference import BadReference, parse_any
     from dockyard.client.errors import APIError
 
     image = body["Image"]
@@ -55,18 +35,23 @@ def _create(cli, opts: dict, body: dict) -> str:  # type: ignore[no-untyped-def,
         raise UsageError(
             f'invalid pull option: \'{opts["pull"]}\': must be one of "always", "missing" or "never"'
         )
+    try:
+        named = parse_any(image)
+    except BadReference as exc:
+        raise CommandError(str(exc)) from None
+    named = named.with_default_tag() if named is not None else None
+    progress_fd = None if opts["quiet"] else 2
     if opts["pull"] == "always":
-        _pull(cli, image, opts["platform"], opts["quiet"])
+        pull_image(cli, _pull_ref(image), opts["platform"], progress_fd)
     try:
         result = cli.client.json("POST", "/containers/create", params, body)
     except APIError as exc:
-        if not (exc.not_found and opts["pull"] == "missing" and "No such image" in exc.message):
+        if not (exc.not_found and named is not None and opts["pull"] == "missing"):
             raise
-        repo, tag = _familiar(image)
-        sep = "" if tag.startswith("@") else ":"
-        sys.stderr.write(f"Unable to find image '{repo}{sep}{tag}' locally\n")
-        sys.stderr.flush()
-        _pull(cli, image, opts["platform"], opts["quiet"])
+        if not opts["quiet"]:
+            sys.stderr.write(f"Unable to find image '{named.familiar()}' locally\n")
+            sys.stderr.flush()
+        pull_image(cli, named, opts["platform"], progress_fd)
         result = cli.client.json("POST", "/containers/create", params, body)
     for warning in result.get("Warnings") or []:
         sys.stderr.write(f"WARNING: {warning}\n")
@@ -74,6 +59,13 @@ def _create(cli, opts: dict, body: dict) -> str:  # type: ignore[no-untyped-def,
         with open(opts["cidfile"], "w") as f:
             f.write(result["Id"])
     return result["Id"]
+
+
+def _pull_ref(image: str):  # type: ignore[no-untyped-def]
+    """``ImageCreate``'s parse of the image as given (an id is refused with Go's message)."""
+    from dockyard.cli.commands.distribution import parse_reference
+
+    return parse_reference(image).with_default_tag()
 
 
 def _report(name: str, message: str) -> None:
@@ -212,9 +204,12 @@ def run(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     except UsageError as exc:
         _report("run", str(exc))
         return 125
+    except CommandError as exc:
+        _report("run", str(exc))
+        return _start_error_code(str(exc))  # docker's toStatusError covers create's errors too
     except APIError as exc:
         _report("run", f"Error response from daemon: {exc.message}")
-        return 125
+        return _start_error_code(exc.message)
     tty = bool(body["Tty"])
     if opts["sig_proxy"] and not tty:
         _proxy_signals(cli, cid)
