@@ -179,6 +179,14 @@ def test_layer_already_present_is_not_downloaded(daemon, registry):
             "Downloaded newer image" in lines[-1]["status"] or "up to date" in lines[-1]["status"]
         )
         assert daemon.cli("run", "--rm", name, "echo", "ran").stdout == b"ran\n"
+        # the last tag of the repository takes its digest references along (moby)
+        out = daemon.cli("rmi", name)
+        assert out.stdout.decode().splitlines() == [
+            f"Untagged: {name}",
+            f"Untagged: {name.rsplit(':', 1)[0]}@{lines[-2]['status'].split()[-1]}",
+        ]
+        digests = daemon.cli("inspect", "-f", "{{json .RepoDigests}}", "busybox").stdout
+        assert registry.host.encode() not in digests
     finally:
         daemon.cli("rmi", name)
 

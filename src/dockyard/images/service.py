@@ -273,7 +273,15 @@ class ImageService:
             out.append({"Untagged": familiar})
             self.events.publish("image", "untag", image_id, {"name": familiar})
             remaining = [r for r in refs if str(r) != target]
-            # Digest references of the same repository go with the last tag (moby does too).
+            # Digest references of the same repository go with its last tag (moby's
+            # image_delete.go), even when tags of other repositories keep the image.
+            repo = reference.parse(target).name
+            if not any(not r.digest and r.name == repo for r in remaining):
+                for r in [r for r in remaining if r.digest and r.name == repo]:
+                    self.store.delete_ref(str(r))
+                    out.append({"Untagged": r.familiar()})
+                    self.events.publish("image", "untag", image_id, {"name": r.familiar()})
+                    remaining.remove(r)
             if any(not r.digest for r in remaining):
                 return out
             refs = remaining
