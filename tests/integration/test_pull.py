@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -238,3 +239,28 @@ def test_run_pulls_a_missing_image(docker, registry, fresh):
         assert b"Downloaded newer image" in out.stderr
     finally:
         docker("rmi", fresh)
+
+
+def test_pull_all_tags_as_dockerd(daemon, dockerd, registry):
+    repo = f"{registry.host}/tests/alltags"
+    for tag in ("t1", "t2"):
+        daemon.cli("tag", "busybox", f"{repo}:{tag}", check=True)
+        daemon.cli("push", f"{repo}:{tag}", check=True)
+    daemon.cli("rmi", f"{repo}:t1", f"{repo}:t2", check=True)
+    try:
+        mine = daemon.cli("pull", "--all-tags", repo)
+        theirs = dockerd.cli("pull", "--all-tags", repo)
+        assert mine.returncode == theirs.returncode == 0, mine.stderr
+
+        # dockerd downloads a blob it has not seen to learn its diff id; dockyard trusts the
+        # config's diff ids and says "Already exists": compare the lines about tags only
+        def tags_only(out: bytes) -> list[bytes]:
+            return [line for line in out.splitlines() if not re.match(rb"[0-9a-f]{12}: ", line)]
+
+        assert tags_only(mine.stdout) == tags_only(theirs.stdout)
+        assert mine.stdout.splitlines()[-2] == f"Status: Downloaded newer image for {repo}".encode()
+        for tag in ("t1", "t2"):
+            assert daemon.cli("inspect", f"{repo}:{tag}").returncode == 0
+    finally:
+        daemon.cli("rmi", f"{repo}:t1", f"{repo}:t2")
+        dockerd.cli("rmi", f"{repo}:t1", f"{repo}:t2")

@@ -156,11 +156,43 @@ class Puller:
         self.slots = asyncio.Semaphore(config.max_downloads)
         self._inflight: dict[str, _Download] = {}
 
-    async def pull(
+    async def pull_all_tags(
         self, ref: Reference, auth: AuthConfig, platform: Platform | None, emit: Emit
-    ) -> str:
-        """Pull one tag or digest; returns the image id.  Errors before the first ``emit``
-        are the caller's HTTP status; after it, stream errors."""
+    ) -> None:
+        """Every tag of the repository (``fromImage`` without a tag, as ``--all-tags`` sends),
+        one after another, and one final status for the repository (moby
+        pullV2Repository)."""
+        endpoints = await asyncio.to_thread(self.config.endpoints, ref.domain)
+        repo = await self.transport.open(
+            [e for e in endpoints if not e.mirror], ref.path, auth, ["pull"]
+        )
+        try:
+            async with repo.request("GET", repo.url("tags/list")) as resp:
+                body = await _read_limited(resp, _MAX_MANIFEST, "the tag list")
+        except RegistryError as exc:
+            raise manifest_error(exc, ref) from exc
+        try:
+            tags = json.loads(body).get("tags") or []
+        except (ValueError, AttributeError) as exc:
+            raise Internal(f"invalid tag list for {ref.familiar_name}: {exc}") from exc
+        changed = False
+        for tag in sorted(t for t in tags if isinstance(t, str)):
+            tagged = Reference(ref.domain, ref.path, tag, None)
+            changed = await self.pull(tagged, auth, platform, emit, final=False) or changed
+        verb = "Downloaded newer image" if changed else "Image is up to date"
+        emit(Message.text(f"Status: {verb} for {ref.familiar_name}"))
+
+    async def pull(
+        self,
+        ref: Reference,
+        auth: AuthConfig,
+        platform: Platform | None,
+        emit: Emit,
+        final: bool = True,
+    ) -> bool:
+        """Pull one tag or digest; returns whether a reference changed.  Errors before the
+        first ``emit`` are the caller's HTTP status; after it, stream errors.  ``final``
+        writes the closing "Status:" line (all-tags pulls write one for the lot)."""
         repo, _, digest, image = await resolve(self.transport, self.config, ref, auth, platform)
         # moby pullV2Tag: the tag, or the whole familiar reference when pulled by digest
         tag_or_digest = ref.familiar() if ref.digest else ref.tag or "latest"
@@ -183,9 +215,10 @@ class Puller:
             raise
         self.intake.images.events.publish("image", "pull", ref.familiar(), {"name": ref.familiar()})
         emit(Message.text(f"Digest: {digest}"))
-        verb = "Downloaded newer image" if changed else "Image is up to date"
-        emit(Message.text(f"Status: {verb} for {ref.familiar()}"))
-        return image_id
+        if final:
+            verb = "Downloaded newer image" if changed else "Image is up to date"
+            emit(Message.text(f"Status: {verb} for {ref.familiar()}"))
+        return changed
 
     async def config_blob(self, repo: Repository, desc: Descriptor, ref: Reference) -> bytes:
         if desc.size > _MAX_CONFIG:

@@ -60,10 +60,13 @@ class DistributionService:
     async def pull(
         self, image: str, tag: str, platform: str, auth_header: str | None
     ) -> AsyncIterator[Message]:
-        """``POST /images/create?fromImage=``: the progress stream of one pull."""
+        """``POST /images/create?fromImage=``: the progress stream of one pull; with neither
+        a tag nor a digest (``docker pull --all-tags``), of every tag of the repository."""
         ref = _pull_reference(image, tag)
         plat = manifests.parse_platform(platform) if platform else None
         auth = AuthConfig.decode(auth_header)
+        if ref.tag is None and ref.digest is None:
+            return await _stream(lambda emit: self.puller.pull_all_tags(ref, auth, plat, emit))
         return await _stream(lambda emit: self.puller.pull(ref, auth, plat, emit))
 
     # ---- push ----------------------------------------------------------------------------
@@ -166,7 +169,7 @@ def _pull_reference(image: str, tag: str) -> reference.Reference:
             if ref.digest is not None:
                 raise InvalidParameter("cannot pull with both a tag and a digest")
             ref = reference.parse_repo_tag(ref.name, tag)
-    return ref.with_default_tag()
+    return ref  # no tag and no digest: every tag (moby's pullV2Repository)
 
 
 async def _stream(

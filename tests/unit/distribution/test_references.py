@@ -13,7 +13,7 @@ D = "sha256:" + "c" * 64
 
 
 def test_pull_reference_defaults_and_digests():
-    assert str(_pull_reference("busybox", "")) == "docker.io/library/busybox:latest"
+    assert str(_pull_reference("busybox", "")) == "docker.io/library/busybox"  # all tags
     assert str(_pull_reference("busybox", "1.36")) == "docker.io/library/busybox:1.36"
     assert str(_pull_reference("localhost:5000/a/b", D)) == f"localhost:5000/a/b@{D}"
     assert str(_pull_reference(f"busybox@{D}", "")) == f"docker.io/library/busybox@{D}"
