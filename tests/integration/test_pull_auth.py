@@ -171,11 +171,12 @@ def test_token_flow(daemon, token_registry, small_image):
 @pytest.fixture(scope="module")
 def tls_registry(daemon):
     root = tempfile.mkdtemp(prefix="dytls-", dir="/tmp")
-    pki = Pki(root)
-    cert, key = pki.issue("registry", ["::1", "localhost"])
-    reg = start_registry(bind="::1", tls=(cert, key), client_ca=pki.ca_cert)
-    certs = os.path.join(daemon.root, "certs.d", reg.host)
+    reg = None
     try:
+        pki = Pki(root)
+        cert, key = pki.issue("registry", ["::1", "localhost"])
+        reg = start_registry(bind="::1", tls=(cert, key), client_ca=pki.ca_cert)
+        certs = os.path.join(daemon.root, "certs.d", reg.host)
         os.makedirs(certs)
         client_cert, client_key = pki.issue("client", [], client=True)
         shutil.copy(pki.ca_cert, os.path.join(certs, "ca.crt"))
@@ -183,7 +184,8 @@ def tls_registry(daemon):
         shutil.copy(client_key, os.path.join(certs, "client.key"))
         yield reg
     finally:
-        reg.stop()
+        if reg is not None:
+            reg.stop()
         shutil.rmtree(os.path.join(daemon.root, "certs.d"), ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
 
@@ -204,12 +206,13 @@ def test_tls_registry_with_private_ca_and_client_cert(daemon, tls_registry, smal
 
 def test_tls_registry_unknown_ca_is_refused(daemon):
     root = tempfile.mkdtemp(prefix="dytls-", dir="/tmp")
-    pki = Pki(root)
-    reg = start_registry(bind="::1", tls=pki.issue("registry", ["::1"]))
+    reg = None
     try:
+        reg = start_registry(bind="::1", tls=Pki(root).issue("registry", ["::1"]))
         status, body = _stream(daemon, "POST", f"/images/create?fromImage={reg.host}/a/b&tag=1")
         assert status == 500
         assert reg.host in body["message"] and "certificate" in body["message"]
     finally:
-        reg.stop()
+        if reg is not None:
+            reg.stop()
         shutil.rmtree(root, ignore_errors=True)
