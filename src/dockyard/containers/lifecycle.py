@@ -4,18 +4,21 @@ after a daemon restart.
 
 States (``State.Status``) and what moves a container between them::
 
-    (none)      --create-->                 created
-    created     --start-->                  running      (supervisor forks the init)
-    exited      --start / restart-->        running
-    running     --pause / unpause-->        paused / running  (cgroup freezer)
-    running     --process exits-->          exited       (_monitor -> _exited -> _record_exit)
-    paused      --kill / stop / rm -f-->    running, then exited  (signalled, then thawed)
-    exited      --restart policy-->         restarting   (_schedule_restart: back-off)
-    restarting  --back-off elapsed-->       running      (or exited if the start fails)
-    restarting  --stop-->                   exited       (manually_stopped: no more restarts)
-    exited      --AutoRemove-->             removing --> (none)
-    created | exited | dead --rm-->         removing --> (none)   (rm -f kills a running one)
-    running at daemon stop --restore-->     running (monitor re-attached) or exited (exit.json)
+    (none)      --create-->                   created
+    created     --start-->                    running     (the supervisor forks its init)
+    exited      --start | restart-->          running
+    running     --restart-->                  exited, then running  (stop, then start)
+    running     --pause-->                    paused      (cgroup freezer; unpause: back)
+    running     --its process exits-->        exited      (_monitor -> _exited -> _record_exit)
+    running     --stop | kill-->              exited      (signalled; stop escalates to KILL)
+    paused      --stop | kill | rm -f-->      exited      (signalled, then thawed)
+    exited      --restart policy says so-->   restarting  (_schedule_restart: back-off)
+    restarting  --back-off elapsed-->         running     (or exited if that start fails)
+    restarting  --stop-->                     exited      (manually_stopped: no more restarts)
+    exited      --AutoRemove-->               removing --> (none)
+    created | exited --rm-->                  removing --> (none)  (rm -f kills a running one)
+    (daemon restart) --restore-->             running: monitor re-attached; exited: exit.json
+                                              read; removing: removed; restarting: rescheduled
 
 Every transition saves the record (SQLite) and publishes moby's event.  A running container's
 process belongs to the supervisor, which outlives the daemon: a monitor task per running
