@@ -64,6 +64,10 @@ class NoSuchContainer(NotFound):
 
 
 class ContainerService:
+    """The container endpoints' one entry point; the parts (``lifecycle``, ``streams``,
+    ``fs``, ``resources``, ``execs``) share its records, ``get``, ``_lock``, ``_save``,
+    ``_event``, ``_cgroup`` and ``runtime_request``."""
+
     def __init__(
         self,
         store: Store,
