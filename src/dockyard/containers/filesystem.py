@@ -20,29 +20,31 @@ from dockyard.containers.record import Container
 from dockyard.errors import Conflict
 
 if TYPE_CHECKING:
-    from dockyard.containers.service import ContainerService
+    from dockyard.containers.core import ContainerCore
+    from dockyard.containers.lifecycle import Lifecycle
 
 __all__ = ["Filesystem"]
 
 
 class Filesystem:
-    def __init__(self, svc: ContainerService) -> None:
-        self.svc = svc
+    def __init__(self, core: ContainerCore, lifecycle: Lifecycle) -> None:
+        self.core = core
+        self.lifecycle = lifecycle  # commit --pause
         self._copy_mounts: dict[str, tuple[int, list[str]]] = {}  # docker cp's volume binds
 
     # ---- the root as the daemon sees it ---------------------------------------------------
     async def _rootfs(self, c: Container, with_mounts: bool = False) -> str:
         """The container's root in the daemon's view; ``with_mounts`` also binds its volumes
         and bind mounts there (as moby does for docker cp), until ``release``."""
-        rootfs = await asyncio.to_thread(self.svc.driver.mount, c.rw_layer)
-        if with_mounts and c.mounts and self.svc.volumes is not None:
+        rootfs = await asyncio.to_thread(self.core.driver.mount, c.rw_layer)
+        if with_mounts and c.mounts and self.core.volumes is not None:
             from dockyard.containers.mounts import bind_for_copy
 
             count, paths = self._copy_mounts.get(c.id, (0, []))
             if not count:
                 try:
                     paths = await asyncio.to_thread(
-                        bind_for_copy, self.svc.volumes.driver, c, rootfs
+                        bind_for_copy, self.core.volumes.driver, c, rootfs
                     )
                 except BaseException:
                     await self.release(c)
@@ -61,13 +63,13 @@ class Filesystem:
 
             await asyncio.to_thread(unbind_for_copy, paths)
         if not c.state.Running:
-            await asyncio.to_thread(self.svc.driver.unmount, c.rw_layer)
+            await asyncio.to_thread(self.core.driver.unmount, c.rw_layer)
 
     # ---- archive (docker cp) ------------------------------------------------------------
     async def archive_stat(self, name: str, path: str) -> tuple[Container, str, str]:
         from dockyard.containers import archive
 
-        c = self.svc.get(name)
+        c = self.core.get(name)
         rootfs = await self._rootfs(c, with_mounts=True)
         try:
             host = await asyncio.to_thread(archive.locate, rootfs, path, c.id)
@@ -101,7 +103,7 @@ class Filesystem:
     ) -> None:
         from dockyard.containers import archive
 
-        c = self.svc.get(name)
+        c = self.core.get(name)
         from dockyard.containers.mounts import mount_for
 
         point = mount_for(c, path)
@@ -123,20 +125,20 @@ class Filesystem:
 
     # ---- changes, export, commit (overlay2's upper dir) ----------------------------------
     def _diff_dirs(self, c: Container) -> tuple[str, list[str]]:
-        if not hasattr(self.svc.driver, "diff_dir"):
+        if not hasattr(self.core.driver, "diff_dir"):
             raise errors.NotImplemented(
-                f"docker diff and commit need the overlay2 storage driver (this daemon uses {self.svc.driver.name})"
+                f"docker diff and commit need the overlay2 storage driver (this daemon uses {self.core.driver.name})"
             )
         lower = [
-            self.svc.driver.diff_dir(ch.removeprefix("sha256:"))
-            for ch in reversed(self.svc.images.store.image_chain(c.image_id))
+            self.core.driver.diff_dir(ch.removeprefix("sha256:"))
+            for ch in reversed(self.core.images.store.image_chain(c.image_id))
         ]
-        return self.svc.driver.diff_dir(c.rw_layer), lower
+        return self.core.driver.diff_dir(c.rw_layer), lower
 
     async def changes(self, name: str) -> list[dict[str, Any]]:
         from dockyard.containers.diff import changes
 
-        c = self.svc.get(name)
+        c = self.core.get(name)
         upper, lower = self._diff_dirs(c)
         return await asyncio.to_thread(changes, upper, lower)
 
@@ -144,9 +146,9 @@ class Filesystem:
         from dockyard.containers.diff import export_tar
         from dockyard.streampipe import stream_from_thread
 
-        c = self.svc.get(name)
+        c = self.core.get(name)
         rootfs = await self._rootfs(c)
-        self.svc._event(c, "export")
+        self.core._event(c, "export")
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
@@ -177,19 +179,19 @@ class Filesystem:
         from dockyard.images.layer import ingest_layer
         from dockyard.images.service import now_rfc3339 as image_time
 
-        c = self.svc.get(name)
+        c = self.core.get(name)
         upper, _ = self._diff_dirs(c)
         paused_here = False
         if pause and c.state.Running and not c.state.Paused:
-            await self.svc.pause(c.id, True)
+            await self.lifecycle.pause(c.id, True)
             paused_here = True
         try:
-            spool = tempfile.TemporaryFile(dir=self.svc.images.tmpdir)
+            spool = tempfile.TemporaryFile(dir=self.core.images.tmpdir)
             await asyncio.to_thread(diff_tar, upper, spool)
         finally:
             if paused_here:
-                await self.svc.pause(c.id, False)
-        parent_cfg = self.svc.images.config(c.image_id)
+                await self.lifecycle.pause(c.id, False)
+        parent_cfg = self.core.images.config(c.image_id)
         config = {k: v for k, v in c.config.items() if k not in ("Hostname",)}
         config["Hostname"] = ""
         if overrides:
@@ -198,10 +200,10 @@ class Filesystem:
         created = image_time()
         with spool:
             spool.seek(0)
-            async with self.svc.images.lock:
+            async with self.core.images.lock:
                 written: list[str] = []
                 try:
-                    diff_id = await asyncio.to_thread(ingest_layer, self.svc.images.content, spool)
+                    diff_id = await asyncio.to_thread(ingest_layer, self.core.images.content, spool)
                     written.append(diff_id)
                     new = {
                         "architecture": parent_cfg.get("architecture", "amd64"),
@@ -231,13 +233,13 @@ class Filesystem:
                         },
                     }
                     raw = _json.dumps(new, separators=(",", ":")).encode()
-                    image_id = await self.svc.images.register(
+                    image_id = await self.core.images.register(
                         raw, new["rootfs"]["diff_ids"], parent=c.image_id, written=written
                     )
                 except BaseException:
-                    await self.svc.images._discard(written)
+                    await self.core.images._discard(written)
                     raise
         if repo:
-            await self.svc.images.tag(image_id, repo, tag)
-        self.svc._event(c, "commit", comment=comment)
+            await self.core.images.tag(image_id, repo, tag)
+        self.core._event(c, "commit", comment=comment)
         return image_id

@@ -23,7 +23,7 @@ States (``State.Status``) and what moves a container between them::
 Every transition saves the record (SQLite) and publishes moby's event.  A running container's
 process belongs to the supervisor, which outlives the daemon: a monitor task per running
 container waits on it for the exit, and ``restore`` re-creates those tasks.  Per-container
-work is serialised by the service's lock (start, stop, scheduled restarts, network changes).
+work is serialised by the core's lock (start, stop, scheduled restarts, network changes).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ from dockyard.containers.shim import ShimError
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotModified
 
 if TYPE_CHECKING:
-    from dockyard.containers.service import ContainerService
+    from dockyard.containers.core import ContainerCore
+    from dockyard.containers.streams import Streams
 
 __all__ = ["Lifecycle", "now_rfc3339", "parse_signal"]
 
@@ -83,8 +84,9 @@ def _since_ns(started: str, finished: str) -> float:
 
 
 class Lifecycle:
-    def __init__(self, svc: ContainerService) -> None:
-        self.svc = svc
+    def __init__(self, core: ContainerCore, streams: Streams) -> None:
+        self.core = core
+        self.streams = streams  # hands attach-before-start clients to a start; drains at exit
         self._monitors: dict[str, asyncio.Task[None]] = {}
         self._exiting: dict[str, asyncio.Event] = {}  # id -> set when its exit's clean-up ends
         self._exit_tasks: set[asyncio.Task[Any]] = set()
@@ -101,8 +103,8 @@ class Lifecycle:
         if not isinstance(host_config, dict):
             raise InvalidParameter("HostConfig must be a JSON object")
         image_name = str(body["Image"])
-        image_id = self.svc.images.resolve(image_name)
-        image_cfg = self.svc.images.config(image_id).get("config") or {}
+        image_id = self.core.images.resolve(image_name)
+        image_cfg = self.core.images.config(image_id).get("config") or {}
         config = createconfig.merge(body, image_cfg)
         entrypoint = config.get("Entrypoint") or []
         cmd = config.get("Cmd") or []
@@ -111,32 +113,32 @@ class Lifecycle:
             raise InvalidParameter("No command specified")
         createconfig.check_limits(host_config)
         hostconfig.validate(host_config)
-        host_config["Runtime"] = self.svc._runtime(host_config).name
+        host_config["Runtime"] = self.core._runtime(host_config).name
         cid = secrets.token_hex(32)
         config.setdefault("Hostname", "")
         if not config["Hostname"]:
             config["Hostname"] = cid[:12]
         config["Image"] = image_name
-        taken = {c.name for c in self.svc._records.values()}
+        taken = {c.name for c in self.core._records.values()}
         stored_name = names.validate(name) if name else names.random_name(taken)
-        holder = next((c for c in self.svc._records.values() if c.name == stored_name), None)
+        holder = next((c for c in self.core._records.values() if c.name == stored_name), None)
         if holder is not None:
             raise Conflict(
                 f'Conflict. The container name "{stored_name}" is already in use by container '
                 f'"{holder.id}". You have to remove (or rename) that container to be able to '
                 "reuse that name."
             )
-        top = self.svc.images.store.image(image_id).top_layer
+        top = self.core.images.store.image(image_id).top_layer
         requested = (
-            self.svc.net.validate(host_config, config, networking)
-            if self.svc.net is not None
+            self.core.net.validate(host_config, config, networking)
+            if self.core.net is not None
             else {}
         )
         points = []
-        if self.svc.volumes is not None:
+        if self.core.volumes is not None:
             from dockyard.containers.mounts import create_points
 
-            points = await create_points(self.svc.volumes, config, host_config, self.svc.get)
+            points = await create_points(self.core.volumes, config, host_config, self.core.get)
         record = Container(
             id=cid,
             name=stored_name,
@@ -148,7 +150,7 @@ class Lifecycle:
             args=argv[1:],
             config=config,
             host_config=host_config,
-            log_path=os.path.join(self.svc.data_root, "containers", cid, f"{cid}-json.log"),
+            log_path=os.path.join(self.core.data_root, "containers", cid, f"{cid}-json.log"),
             rw_layer=cid,
             top_layer=top.removeprefix("sha256:") if top else None,
             mounts=points,
@@ -156,23 +158,23 @@ class Lifecycle:
         )
         await asyncio.to_thread(self._prepare_dirs, record)
         try:
-            self.svc._save(record)
+            self.core._save(record)
         except sqlite3.IntegrityError as exc:
-            await asyncio.to_thread(self.svc.driver.remove, cid)
+            await asyncio.to_thread(self.core.driver.remove, cid)
             raise Conflict(
                 f'Conflict. The container name "{stored_name}" is already in use'
             ) from exc
-        self.svc._event(record, "create")
+        self.core._event(record, "create")
         return {"Id": cid, "Warnings": []}
 
     def _prepare_dirs(self, c: Container) -> None:
         os.makedirs(os.path.dirname(c.log_path), mode=0o710, exist_ok=True)
-        self.svc.driver.prepare(c.rw_layer, c.top_layer)
+        self.core.driver.prepare(c.rw_layer, c.top_layer)
 
     # ---- start -----------------------------------------------------------------------------
     async def start(self, name: str) -> None:
-        c = self.svc.get(name)
-        async with self.svc._lock(c.id):
+        c = self.core.get(name)
+        async with self.core._lock(c.id):
             if c.state.Running:
                 raise NotModified("container already started")
             if c.state.Status == "removing":
@@ -187,20 +189,20 @@ class Lifecycle:
                 raise
 
     async def _start(self, c: Container) -> None:
-        bundle = os.path.join(self.svc.exec_root, "containers", c.id)
+        bundle = os.path.join(self.core.exec_root, "containers", c.id)
         from dockyard.containers import mounts
 
         acquired = networked = False
         try:
-            rootfs = await asyncio.to_thread(self.svc.driver.mount, c.rw_layer)
+            rootfs = await asyncio.to_thread(self.core.driver.mount, c.rw_layer)
             spec_mounts = []
-            if c.mounts and self.svc.volumes is not None:
-                spec_mounts = await mounts.acquire(self.svc.volumes, c, rootfs)
+            if c.mounts and self.core.volumes is not None:
+                spec_mounts = await mounts.acquire(self.core.volumes, c, rootfs)
                 acquired = True
             netns_path = None
-            if self.svc.net is not None:
+            if self.core.net is not None:
                 networked = True
-                netns_path, etc_mounts = await self.svc.net.setup(c, os.path.dirname(c.log_path))
+                netns_path, etc_mounts = await self.core.net.setup(c, os.path.dirname(c.log_path))
                 spec_mounts = etc_mounts + spec_mounts
             config_path = await asyncio.to_thread(
                 build_bundle,
@@ -210,25 +212,25 @@ class Lifecycle:
                 c.config,
                 c.host_config,
                 c.config.get("Hostname") or c.id[:12],
-                f"{self.svc.cgroup_parent}/{c.id}",
+                f"{self.core.cgroup_parent}/{c.id}",
                 spec_mounts,
                 netns_path,
             )
         except (OSError, InvalidParameter, NotFound, Conflict, Forbidden) as exc:
             if networked:
-                await self.svc.net.teardown(c)
+                await self.core.net.teardown(c)
             if acquired:
-                await mounts.release(self.svc.volumes, c)
+                await mounts.release(self.core.volumes, c)
             message = getattr(exc, "message", None) or str(exc)
             c.state.Error = message
-            self.svc._save(c)
+            self.core._save(c)
             raise InvalidParameter(f"failed to create the container's bundle: {message}") from exc
         log_cfg = (c.host_config.get("LogConfig") or {}).get("Config") or {}
         request = {
             "id": c.id,
             "bundle": bundle,
             "config": config_path,
-            **self.svc.runtime_request(c),
+            **self.core.runtime_request(c),
             "argv": [c.path, *c.args],
             "env": [],
             "tty": bool(c.config.get("Tty")),
@@ -237,22 +239,22 @@ class Lifecycle:
             "log_max_size": createconfig.log_size(log_cfg.get("max-size"), 10 << 20),
             "log_max_file": int(log_cfg.get("max-file") or 3),
         }
-        pending = self.svc.streams.take_pending(c.id)
+        pending = self.streams.take_pending(c.id)
         try:
             if pending is not None:
-                reply, reader, writer = await self.svc.shim.stream("start", attach=True, **request)
-                self.svc.streams.adopt(c.id, pending, reader, writer, reply.get("tty", False))
+                reply, reader, writer = await self.core.shim.stream("start", attach=True, **request)
+                self.streams.adopt(c.id, pending, reader, writer, reply.get("tty", False))
             else:
-                reply = await self.svc.shim.call("start", **request)
+                reply = await self.core.shim.call("start", **request)
         except ShimError as exc:
             c.state.Error = exc.message
             c.state.ExitCode = 127 if "exec" in exc.message else 128
-            self.svc._save(c)
+            self.core._save(c)
             if acquired:
-                await mounts.release(self.svc.volumes, c)
+                await mounts.release(self.core.volumes, c)
             if networked:
-                await self.svc.net.teardown(c)
-            await asyncio.to_thread(self.svc.driver.unmount, c.rw_layer)
+                await self.core.net.teardown(c)
+            await asyncio.to_thread(self.core.driver.unmount, c.rw_layer)
             raise InvalidParameter(
                 f"failed to create task for container: {exc.message}: unknown"
             ) from exc
@@ -265,8 +267,8 @@ class Lifecycle:
         )
         c.has_been_started = True
         c.manually_stopped = False
-        self.svc._save(c)
-        self.svc._event(c, "start")
+        self.core._save(c)
+        self.core._event(c, "start")
         self._monitors[c.id] = asyncio.create_task(self._monitor(c.id))
         self._start_health(c)
 
@@ -274,12 +276,12 @@ class Lifecycle:
         from dockyard.containers import health
 
         if health.probe_command(c.config.get("Healthcheck")) is not None:
-            self._health[c.id] = asyncio.create_task(health.monitor(self.svc, c.id))
+            self._health[c.id] = asyncio.create_task(health.monitor(self.core, c.id))
 
     # ---- exits -----------------------------------------------------------------------------
     async def _monitor(self, cid: str) -> None:
         try:
-            state = await self.svc.shim.call("wait", id=cid)
+            state = await self.core.shim.call("wait", id=cid)
         except Exception as exc:  # the supervisor vanished: the container is gone with it
             log.warning("lost the supervisor while waiting for %s: %s", cid[:12], exc)
             state = {"exit_code": 255, "finished_at": now_rfc3339()}
@@ -321,10 +323,10 @@ class Lifecycle:
         """The exit's state, then its clean-up (supervisor, layer, volumes, network)."""
         if (health := self._health.pop(cid, None)) is not None:
             health.cancel()
-        c = self.svc._records.get(cid)
+        c = self.core._records.get(cid)
         if c is None:
             return None
-        await self.svc.streams.drain(cid)
+        await self.streams.drain(cid)
         health_state = c.state.Health
         if health_state is not None:
             health_state = {
@@ -339,26 +341,26 @@ class Lifecycle:
             OOMKilled=oom,
             Health=health_state,
         )
-        self.svc._save(c)
+        self.core._save(c)
         try:
-            await self.svc.shim.call("delete", id=cid)
+            await self.core.shim.call("delete", id=cid)
         except Exception:  # already forgotten by the supervisor
             pass
-        await asyncio.to_thread(self.svc.driver.unmount, c.rw_layer)
-        if self.svc.volumes is not None and c.mounts:
+        await asyncio.to_thread(self.core.driver.unmount, c.rw_layer)
+        if self.core.volumes is not None and c.mounts:
             from dockyard.containers.mounts import release
 
-            await release(self.svc.volumes, c)
-        if self.svc.net is not None:
+            await release(self.core.volumes, c)
+        if self.core.net is not None:
             try:
-                await self.svc.net.teardown(c)
+                await self.core.net.teardown(c)
             except Exception as exc:
                 log.warning("network teardown of %s: %s", cid[:12], exc)
-            if self.svc._records.get(cid) is c:  # not removed meanwhile: never bring it back
-                self.svc._save(c)
+            if self.core._records.get(cid) is c:  # not removed meanwhile: never bring it back
+                self.core._save(c)
         if oom:
-            self.svc._event(c, "oom")
-        self.svc._event(c, "die", exitCode=str(code))
+            self.core._event(c, "oom")
+        self.core._event(c, "die", exitCode=str(code))
         for fut in self._exit_waiters.pop(cid, []):
             if not fut.done():
                 fut.set_result(code)
@@ -381,12 +383,12 @@ class Lifecycle:
         delay = 0.1 if ran >= 10 else min(60.0, 0.1 * (2 ** min(c.restart_count, 10)))
         c.state.Restarting = True
         c.state.Status = "restarting"
-        self.svc._save(c)
+        self.core._save(c)
 
         async def later() -> None:
             await asyncio.sleep(delay)
-            async with self.svc._lock(c.id):
-                current = self.svc._records.get(c.id)
+            async with self.core._lock(c.id):
+                current = self.core._records.get(c.id)
                 if current is None or current.manually_stopped or not current.state.Restarting:
                     return
                 current.restart_count += 1
@@ -396,18 +398,18 @@ class Lifecycle:
                 except Exception as exc:
                     log.warning("restart of %s failed: %s", c.id[:12], exc)
                     current.state.Status = "exited"
-                    self.svc._save(current)
+                    self.core._save(current)
 
         spawn(later())
 
     async def restore(self) -> None:
         """Re-attach to containers that kept running while the daemon was away."""
         try:
-            known = {s["id"]: s for s in (await self.svc.shim.call("list"))["containers"]}
+            known = {s["id"]: s for s in (await self.core.shim.call("list"))["containers"]}
         except Exception as exc:
             log.warning("cannot list the supervisor's containers: %s", exc)
             known = {}
-        for c in list(self.svc._records.values()):
+        for c in list(self.core._records.values()):
             if not c.state.Running:
                 if c.state.Status == "removing":
                     await self.remove(c.id, force=True, volumes=True)
@@ -421,7 +423,7 @@ class Lifecycle:
                 continue
             s = known.get(c.id)
             if s is None:
-                exit_file = os.path.join(self.svc.exec_root, "supervisor", c.id, "exit.json")
+                exit_file = os.path.join(self.core.exec_root, "supervisor", c.id, "exit.json")
                 try:
                     with open(exit_file, encoding="utf-8") as f:
                         s = json.load(f)
@@ -429,10 +431,10 @@ class Lifecycle:
                     s = {"exit_code": 255, "finished_at": now_rfc3339(), "running": False}
             if s.get("running"):
                 for p in c.mounts:
-                    if p.type == "volume" and self.svc.volumes is not None:
-                        self.svc.volumes.hold(p.source, c.id)
-                if self.svc.net is not None:
-                    await self.svc.net.restore(c)
+                    if p.type == "volume" and self.core.volumes is not None:
+                        self.core.volumes.hold(p.source, c.id)
+                if self.core.net is not None:
+                    await self.core.net.restore(c)
                 self._monitors[c.id] = asyncio.create_task(self._monitor(c.id))
                 self._start_health(c)
             else:
@@ -446,7 +448,7 @@ class Lifecycle:
     # ---- wait / stop / kill --------------------------------------------------------------
     def wait_future(self, name: str, condition: str) -> asyncio.Future[int]:
         """Registered at once (the client gets headers), resolved at exit or removal."""
-        c = self.svc.get(name)
+        c = self.core.get(name)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[int] = loop.create_future()
         if condition not in ("not-running", "next-exit", "removed", ""):
@@ -460,7 +462,7 @@ class Lifecycle:
         return fut
 
     async def kill(self, name: str, signal: str | int | None) -> None:
-        c = self.svc.get(name)
+        c = self.core.get(name)
         number = parse_signal(signal)
         if not c.state.Running:
             raise Conflict(f"Container {c.id} is not running")
@@ -468,35 +470,35 @@ class Lifecycle:
             await self._signal(c, number)
         except ShimError as exc:
             raise Conflict(f"Cannot kill container: {c.id}: {exc.message}") from exc
-        self.svc._event(c, "kill", signal=str(number))
+        self.core._event(c, "kill", signal=str(number))
 
     async def _signal(self, c: Container, number: int) -> None:
         """Signal the container; a paused one is thawed after, as moby does, or the signal
         would wait in its frozen cgroup (``rm -f`` hung until an unpause)."""
-        await self.svc.shim.call("kill", id=c.id, signal=number)
+        await self.core.shim.call("kill", id=c.id, signal=number)
         if c.state.Paused:
-            await asyncio.to_thread(self.svc._cgroup(c).thaw)
+            await asyncio.to_thread(self.core._cgroup(c).thaw)
             c.state.Paused = False
             c.state.Status = "running"
-            self.svc._save(c)
+            self.core._save(c)
 
     async def stop(self, name: str, timeout: int | None, signal: str | None = None) -> None:
-        c = self.svc.get(name)
+        c = self.core.get(name)
         # Under the container's lock: a restart in progress finishes first and is then
         # stopped, rather than coming back to life after the client heard "stopped".
-        async with self.svc._lock(c.id):
+        async with self.core._lock(c.id):
             c.manually_stopped = True
             if c.state.Restarting:
                 c.state.Restarting = False
                 c.state.Status = "exited"
-                self.svc._save(c)
+                self.core._save(c)
                 return
             if not c.state.Running:
-                self.svc._save(c)
+                self.core._save(c)
                 raise NotModified("container already stopped")
-            self.svc._save(c)
+            self.core._save(c)
             await self._stop(c, timeout, signal)
-        self.svc._event(c, "stop")
+        self.core._event(c, "stop")
 
     async def _stop(self, c: Container, timeout: int | None, signal: str | None = None) -> None:
         stop_signal = parse_signal(signal or c.config.get("StopSignal"), _signal.SIGTERM)
@@ -522,16 +524,16 @@ class Lifecycle:
             await fut
 
     async def restart(self, name: str, timeout: int | None) -> None:
-        c = self.svc.get(name)
+        c = self.core.get(name)
         if c.state.Running:
             await self._stop(c, timeout)
-        async with self.svc._lock(c.id):
+        async with self.core._lock(c.id):
             await self._start(c)
-        self.svc._event(c, "restart")
+        self.core._event(c, "restart")
 
     # ---- remove / rename -------------------------------------------------------------------
     async def remove(self, name: str, force: bool, volumes: bool) -> None:
-        c = self.svc.get(name)
+        c = self.core.get(name)
         if c.state.Restarting:
             if not force:
                 raise Conflict(
@@ -559,45 +561,45 @@ class Lifecycle:
             # ``wait`` answers once the exit is recorded, before its clean-up (unmount, volume
             # release, network teardown) is done; a remove right then must not race it.
             await cleaning.wait()
-        if c.id not in self.svc._records:
+        if c.id not in self.core._records:
             return  # removed meanwhile (auto-remove)
         c.state.Status = "removing"
-        self.svc._save(c)
+        self.core._save(c)
         await asyncio.to_thread(self._remove_files, c)
-        self.svc.store.delete(c.id)
-        self.svc._records.pop(c.id, None)
-        self.svc._locks.pop(c.id, None)
-        if volumes and self.svc.volumes is not None and c.mounts:
+        self.core.store.delete(c.id)
+        self.core._records.pop(c.id, None)
+        self.core._locks.pop(c.id, None)
+        if volumes and self.core.volumes is not None and c.mounts:
             from dockyard.containers.mounts import remove_anonymous
 
-            await remove_anonymous(self.svc.volumes, c)
-        self.svc._event(c, "destroy")
+            await remove_anonymous(self.core.volumes, c)
+        self.core._event(c, "destroy")
         for fut in self._remove_waiters.pop(c.id, []):
             if not fut.done():
                 fut.set_result(c.state.ExitCode)
 
     def _remove_files(self, c: Container) -> None:
-        self.svc.driver.remove(c.rw_layer)
+        self.core.driver.remove(c.rw_layer)
         shutil.rmtree(os.path.dirname(c.log_path), ignore_errors=True)
-        shutil.rmtree(os.path.join(self.svc.exec_root, "containers", c.id), ignore_errors=True)
+        shutil.rmtree(os.path.join(self.core.exec_root, "containers", c.id), ignore_errors=True)
 
     async def rename(self, name: str, new: str) -> None:
-        c = self.svc.get(name)
+        c = self.core.get(name)
         stored = names.validate(new)
-        holder = next((o for o in self.svc._records.values() if o.name == stored), None)
+        holder = next((o for o in self.core._records.values() if o.name == stored), None)
         if holder is not None and holder.id != c.id:
             raise Conflict(
                 f'Conflict. The container name "{stored}" is already in use by container "{holder.id}". You have to remove (or rename) that container to be able to reuse that name.'
             )
         old = c.name
         c.name = stored
-        self.svc._save(c)
-        self.svc._event(c, "rename", oldName=old)
+        self.core._save(c)
+        self.core._event(c, "rename", oldName=old)
 
     # ---- prune / pause ---------------------------------------------------------------------
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         deleted = []
-        for c in list(self.svc._records.values()):
+        for c in list(self.core._records.values()):
             if c.state.Running:
                 continue
             labels = c.config.get("Labels") or {}
@@ -614,18 +616,18 @@ class Lifecycle:
                 continue
             await self.remove(c.id, force=False, volumes=False)
             deleted.append(c.id)
-        self.svc.events.publish("container", "prune", "", {"reclaimed": "0"})
+        self.core.events.publish("container", "prune", "", {"reclaimed": "0"})
         return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
 
     async def pause(self, name: str, pause: bool) -> None:
-        c = self.svc.get(name)
+        c = self.core.get(name)
         if not c.state.Running:
             raise Conflict(f"Container {c.id} is not running")
         if c.state.Paused == pause:
             raise Conflict(f"Container {c.id} is {'already' if pause else 'not'} paused")
-        cgroup = self.svc._cgroup(c)
+        cgroup = self.core._cgroup(c)
         await asyncio.to_thread(cgroup.freeze if pause else cgroup.thaw)
         c.state.Paused = pause
         c.state.Status = "paused" if pause else "running"
-        self.svc._save(c)
-        self.svc._event(c, "pause" if pause else "unpause")
+        self.core._save(c)
+        self.core._event(c, "pause" if pause else "unpause")

@@ -14,7 +14,7 @@ from dockyard.containers import createconfig, hostconfig
 from dockyard.errors import Conflict, InvalidParameter
 
 if TYPE_CHECKING:
-    from dockyard.containers.service import ContainerService
+    from dockyard.containers.core import ContainerCore
 
 __all__ = ["Resources"]
 
@@ -35,12 +35,12 @@ _UPDATABLE = (
 
 
 class Resources:
-    def __init__(self, svc: ContainerService) -> None:
-        self.svc = svc
+    def __init__(self, core: ContainerCore) -> None:
+        self.core = core
 
     async def update(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Change resources (live, through the cgroup) and the restart policy."""
-        c = self.svc.get(name)
+        c = self.core.get(name)
         changes = {k: v for k, v in body.items() if k in _UPDATABLE and v not in (None, "")}
         merged = {**c.host_config, **changes}
         if changes.get("NanoCpus"):
@@ -56,25 +56,25 @@ class Resources:
                 "Restart policy cannot be updated because AutoRemove is enabled for the container"
             )
         if c.state.Running:
-            cgroup = self.svc._cgroup(c)
+            cgroup = self.core._cgroup(c)
             await asyncio.to_thread(cgroup.set, hostconfig.resources(merged))
         c.host_config = merged
-        self.svc._save(c)
-        self.svc._event(c, "update")
+        self.core._save(c)
+        self.core._event(c, "update")
         return {"Warnings": None}
 
     def stats_sample(self, name: str) -> dict[str, Any]:
         """One Docker-shaped stats sample read from the container's cgroup (blocking)."""
         from dockyard.containers.stats import sample
 
-        c = self.svc.get(name)
-        return sample(c, self.svc._cgroup(c) if c.state.Running else None)
+        c = self.core.get(name)
+        return sample(c, self.core._cgroup(c) if c.state.Running else None)
 
     async def top(self, name: str, ps_args: str) -> dict[str, Any]:
-        c = self.svc.get(name)
+        c = self.core.get(name)
         if not c.state.Running:
             raise Conflict(f"Container {c.id} is not running")
-        pids = set(await asyncio.to_thread(self.svc._cgroup(c).pids))
+        pids = set(await asyncio.to_thread(self.core._cgroup(c).pids))
         args = ps_args.split() if ps_args else ["-ef"]
         proc = await asyncio.create_subprocess_exec(
             "ps", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE

@@ -1,8 +1,8 @@
 """The container service (asyncio world): the one object the container endpoints call.
 
-It holds what every part shares -- the records (SQLite through ``Store``, cached in
-``_records``), name and id lookup, the per-container lock, saving and events -- and hands
-each call to the part that does it:
+It is ``core.ContainerCore`` -- what every part shares: the records (SQLite through
+``Store``, cached in ``_records``), lookup by id or name, the per-container lock, saving and
+events -- plus the parts, and hands each call to the part that does it:
 
 - ``lifecycle.py``: create, start, stop, kill, restart, pause, remove, rename, wait, prune,
   the exit path, restart policies and ``restore`` (the state machine, listed there);
@@ -24,17 +24,17 @@ from typing import Any
 from dockyard import errors
 from dockyard.containers import inspection
 from dockyard.containers.attach import Hub, Subscriber
+from dockyard.containers.core import ContainerCore, NoSuchContainer
 from dockyard.containers.execs import Execs
 from dockyard.containers.filesystem import Filesystem
 from dockyard.containers.lifecycle import Lifecycle, now_rfc3339, parse_signal
 from dockyard.containers.logs import Entry
 from dockyard.containers.record import Container
 from dockyard.containers.resources import Resources
-from dockyard.containers.runtimes import Runtime, Runtimes
+from dockyard.containers.runtimes import Runtimes
 from dockyard.containers.shim import Shim
 from dockyard.containers.store import Store
 from dockyard.containers.streams import Streams
-from dockyard.errors import InvalidParameter, NotFound
 from dockyard.events import EventBus
 
 __all__ = ["LIST_FILTERS", "ContainerService", "NoSuchContainer", "now_rfc3339", "parse_signal"]
@@ -58,15 +58,9 @@ LIST_FILTERS = (
 )
 
 
-class NoSuchContainer(NotFound):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"No such container: {name}")
-
-
-class ContainerService:
-    """The container endpoints' one entry point; the parts (``lifecycle``, ``streams``,
-    ``fs``, ``resources``, ``execs``) share its records, ``get``, ``_lock``, ``_save``,
-    ``_event``, ``_cgroup`` and ``runtime_request``."""
+class ContainerService(ContainerCore):
+    """The container endpoints' one entry point: the shared core plus its parts, each route
+    calling one method here that hands the call to the part that does it."""
 
     def __init__(
         self,
@@ -81,70 +75,23 @@ class ContainerService:
         volumes: Any = None,
         runtimes: Runtimes | None = None,
     ) -> None:
-        self.cgroup_parent = "/" + cgroup_parent.strip("/")
-        self.runtimes = runtimes or Runtimes.from_config({})
-        self.store = store
-        self.images = images
-        self.driver = driver
-        self.shim = shim
-        self.events = events
-        self.volumes = volumes
-        self.net: Any = None  # containers.networking.Networking, set by the daemon
-        if volumes is not None:
-            volumes.users = self.volume_users
-        self.data_root = data_root
-        self.exec_root = exec_root
-        self._records: dict[str, Container] = {c.id: c for c in store.all()}
-        self._locks: dict[str, asyncio.Lock] = {}
-        images.users = self.image_users
-        self.lifecycle = Lifecycle(self)
+        super().__init__(
+            store,
+            images,
+            driver,
+            shim,
+            events,
+            data_root,
+            exec_root,
+            cgroup_parent,
+            volumes,
+            runtimes,
+        )
         self.streams = Streams(self)
-        self.fs = Filesystem(self)
+        self.lifecycle = Lifecycle(self, self.streams)
+        self.fs = Filesystem(self, self.lifecycle)
         self.resources = Resources(self)
         self.execs = Execs(self)
-
-    # ---- lookups ---------------------------------------------------------------------------
-    def get(self, name: str) -> Container:
-        if name in self._records:
-            return self._records[name]
-        by_name = "/" + name.lstrip("/")
-        for c in self._records.values():
-            if c.name == by_name:
-                return c
-        matches = [c for c in self._records.values() if c.id.startswith(name)] if name else []
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise InvalidParameter(f"multiple IDs found with provided prefix: {name}")
-        raise NoSuchContainer(name)
-
-    def image_users(self, image_id: str) -> list[str]:
-        return [c.id[:12] for c in self._records.values() if c.image_id == image_id]
-
-    def volume_users(self, name: str) -> list[str]:
-        from dockyard.containers.mounts import uses_volume
-
-        return [c.id for c in self._records.values() if uses_volume(c, name)]
-
-    def _lock(self, cid: str) -> asyncio.Lock:
-        return self._locks.setdefault(cid, asyncio.Lock())
-
-    def _save(self, c: Container) -> None:
-        self._records[c.id] = c
-        self.store.save(c)
-
-    def _event(self, c: Container, action: str, **extra: str) -> None:
-        attrs = {"image": c.image_name, "name": c.name.lstrip("/")}
-        attrs.update(c.config.get("Labels") or {})
-        attrs.update(extra)
-        self.events.publish("container", action, c.id, attrs, from_=c.image_name)
-
-    def _cgroup(self, c: Container):  # type: ignore[no-untyped-def]
-        from dockyard.runtime.cgroups import open_manager
-
-        parent = c.host_config.get("CgroupParent")
-        path = ("/" + parent.strip("/") if parent else self.cgroup_parent) + "/" + c.id
-        return open_manager(path)
 
     # ---- lifecycle (lifecycle.py) ----------------------------------------------------------
     async def create(self, name: str | None, body: dict[str, Any]) -> dict[str, Any]:
@@ -303,22 +250,6 @@ class ContainerService:
             if limit and limit > 0 and len(out) >= limit:
                 break
         return out
-
-    def _runtime(self, host_config: dict[str, Any]) -> Runtime:
-        try:
-            return self.runtimes.resolve(host_config.get("Runtime"))
-        except KeyError:
-            raise InvalidParameter(
-                f"unknown or invalid runtime name: {host_config.get('Runtime')}"
-            ) from None
-
-    def runtime_request(self, c: Container) -> dict[str, Any]:
-        """What the supervisor needs to run (or exec into) ``c`` with its runtime."""
-        rt = self._runtime(c.host_config)
-        request = {"runtime": rt.name, "runtime_root": os.path.join(self.exec_root, rt.state_dir)}
-        if not rt.native:
-            request.update(runtime_path=rt.path, runtime_args=list(rt.args))
-        return request
 
     def sizes(self, name: str) -> tuple[int, int]:
         """(SizeRw, SizeRootFs) as ``ps -s`` and ``inspect -s`` show them (blocking: walks

@@ -5,7 +5,7 @@ from the supervisor.  A client may attach before the start: its hub waits in ``_
 and the lifecycle hands it to the supervisor's ``start`` (``take_pending``/``adopt``); at
 exit the lifecycle lets the hub drain (``drain``) before it records the exit, so attached
 clients see all of the output.  Logs are read from the json-file the supervisor writes.
-Owns no container state: records come from the service.
+Owns no container state: records come from the core (``core.py``).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from dockyard.containers.record import Container
 from dockyard.errors import Conflict
 
 if TYPE_CHECKING:
-    from dockyard.containers.service import ContainerService
+    from dockyard.containers.core import ContainerCore
 
 __all__ = ["Streams"]
 
 
 class Streams:
-    def __init__(self, svc: ContainerService) -> None:
-        self.svc = svc
+    def __init__(self, core: ContainerCore) -> None:
+        self.core = core
         self._hubs: dict[str, Hub] = {}
         self._pending: dict[str, Hub] = {}  # attached before start
 
@@ -80,7 +80,7 @@ class Streams:
 
         Refused, with moby's words (409), while it is paused or restarting: output would not
         come and the caller could not tell why."""
-        c = self.svc.get(name)
+        c = self.core.get(name)
         if c.state.Paused:
             raise Conflict(f"container {name} is paused, unpause the container before attach")
         if c.state.Restarting:
@@ -90,27 +90,27 @@ class Streams:
             hub = self._pending.setdefault(c.id, Hub())
         elif hub is None:
             hub = Hub()
-            reply, reader, writer = await self.svc.shim.stream(
+            reply, reader, writer = await self.core.shim.stream(
                 "attach", id=c.id, stdin=bool(c.config.get("OpenStdin"))
             )
             self.adopt(c.id, hub, reader, writer, reply.get("tty", False))
-        self.svc._event(c, "attach")
+        self.core._event(c, "attach")
         return c, hub, hub.subscribe(stdout, stderr)
 
     def detached(self, c: Container) -> None:
         """A client typed the detach keys: moby says so on the event stream."""
-        self.svc._event(c, "detach")
+        self.core._event(c, "detach")
 
     async def resize(self, name: str, height: int | None, width: int | None) -> None:
-        c = self.svc.get(name)
+        c = self.core.get(name)
         if not c.state.Running:
             raise Conflict(f"Container {c.id} is not running")
         if c.config.get("Tty") and height and width:
-            await self.svc.shim.call("resize", id=c.id, h=height, w=width)
+            await self.core.shim.call("resize", id=c.id, h=height, w=width)
 
     # ---- logs ------------------------------------------------------------------------------
     async def log_entries(self, cid: str, stdout: bool = True, stderr: bool = True) -> list[Entry]:
-        c = self.svc.get(cid)
+        c = self.core.get(cid)
         reader = LogReader(c.log_path)
         entries = await asyncio.to_thread(reader.read_all)
         reader.close()
@@ -129,7 +129,7 @@ class Streams:
         follow: bool,
     ) -> AsyncIterator[Entry]:
         """Entries as the logs endpoint sends them; with ``follow``, until the container stops."""
-        c = self.svc.get(cid)
+        c = self.core.get(cid)
         reader = LogReader(c.log_path)
         entries = await asyncio.to_thread(reader.read_all)
 
@@ -155,7 +155,7 @@ class Streams:
             if not follow or until:
                 return
             while True:
-                running = c.id in self.svc._records and self.svc._records[c.id].state.Running
+                running = c.id in self.core._records and self.core._records[c.id].state.Running
                 for e in await asyncio.to_thread(lambda: list(reader.read_new())):
                     if wanted(e):
                         yield e
