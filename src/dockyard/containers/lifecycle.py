@@ -157,9 +157,16 @@ class Lifecycle:
             net={"requested": requested},
         )
         await asyncio.to_thread(self._prepare_dirs, record)
+        if not name:
+            # A concurrent create may have drawn the same random name while this one
+            # awaited: draw again (no await from here to the save, so nothing can interleave).
+            taken = {c.name for c in self.core._records.values()}
+            if record.name in taken:
+                record.name = stored_name = names.random_name(taken)
         try:
             self.core._save(record)
         except sqlite3.IntegrityError as exc:
+            self.core._records.pop(cid, None)  # never listed: it was not created
             await asyncio.to_thread(self.core.driver.remove, cid)
             raise Conflict(
                 f'Conflict. The container name "{stored_name}" is already in use'
