@@ -7,7 +7,16 @@ from typing import Any
 
 from aiohttp import web
 
-from dockyard.api.keys import BUILD, CONTAINERS, EVENTS, IMAGES, NETWORKS, SYSTEM, VOLUMES
+from dockyard.api.keys import (
+    BUILD,
+    CONTAINERS,
+    DISTRIBUTION,
+    EVENTS,
+    IMAGES,
+    NETWORKS,
+    SYSTEM,
+    VOLUMES,
+)
 from dockyard.api.middleware import error_middleware, error_response
 from dockyard.api.routes import build, containers, images, networks, swarm, system, volumes
 from dockyard.events import EventBus
@@ -28,6 +37,7 @@ class Services:
     volumes: Any = None
     networks: Any = None
     build: Any = None
+    distribution: Any = None
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:
@@ -47,6 +57,8 @@ def make_app(services: Services) -> web.Application:
         app[NETWORKS] = services.networks
     if services.build is not None:
         app[BUILD] = services.build
+    if services.distribution is not None:
+        app[DISTRIBUTION] = services.distribution
     for table in (
         system.routes,
         images.routes,

@@ -9,7 +9,16 @@ from aiohttp import web
 from dockyard.events import EventBus
 from dockyard.images.service import ImageService
 
-__all__ = ["BUILD", "CONTAINERS", "EVENTS", "IMAGES", "NETWORKS", "SYSTEM", "VOLUMES"]
+__all__ = [
+    "BUILD",
+    "CONTAINERS",
+    "DISTRIBUTION",
+    "EVENTS",
+    "IMAGES",
+    "NETWORKS",
+    "SYSTEM",
+    "VOLUMES",
+]
 
 IMAGES = web.AppKey("images", ImageService)
 CONTAINERS: web.AppKey[Any] = web.AppKey("containers")
@@ -18,3 +27,4 @@ SYSTEM: web.AppKey[Any] = web.AppKey("system")
 VOLUMES: web.AppKey[Any] = web.AppKey("volumes")
 NETWORKS: web.AppKey[Any] = web.AppKey("networks")
 BUILD: web.AppKey[Any] = web.AppKey("build")
+DISTRIBUTION: web.AppKey[Any] = web.AppKey("distribution")

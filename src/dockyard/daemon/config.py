@@ -40,6 +40,7 @@ class Config:
     extra: dict[str, Any] = field(default_factory=dict)  # keys later issues will use
     runtimes: Any = None  # containers.runtimes.Runtimes, from "runtimes"/"default-runtime"
     security_options: list[str] = field(default_factory=lambda: ["name=seccomp,profile=builtin"])
+    registry: Any = None  # distribution.RegistryConfig, from the registry keys
 
 
 # daemon.json key -> Config attribute, for keys that are also flags.
@@ -79,7 +80,9 @@ _OTHER_KEYS = {
     "default-runtime",
     "labels",
     "registry-mirrors",
+    "registry-mirrors-by-host",
     "insecure-registries",
+    "max-download-attempts",
     "features",
     "experimental",
     "max-concurrent-downloads",
@@ -159,6 +162,23 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="set no-new-privileges on every new container",
     )
+    p.add_argument(
+        "--registry-mirror",
+        dest="registry_mirrors",
+        action="append",
+        default=None,
+        help="preferred Docker Hub mirror (repeatable)",
+    )
+    p.add_argument(
+        "--insecure-registry",
+        dest="insecure_registries",
+        action="append",
+        default=None,
+        help="registry host:port or CIDR reached without TLS verification (repeatable)",
+    )
+    p.add_argument("--max-concurrent-downloads", dest="max_concurrent_downloads", type=int)
+    p.add_argument("--max-concurrent-uploads", dest="max_concurrent_uploads", type=int)
+    p.add_argument("--max-download-attempts", dest="max_download_attempts", type=int)
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 
@@ -237,6 +257,37 @@ def _security_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
             raise ConfigError(f"invalid value for {key}: {extra[key]!r} is not a {kind.__name__}")
 
 
+def _registry_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
+    """The registry flags into their daemon.json keys (not both), as dockerd merges them."""
+    for key, attr in (
+        ("registry-mirrors", "registry_mirrors"),
+        ("insecure-registries", "insecure_registries"),
+        ("max-concurrent-downloads", "max_concurrent_downloads"),
+        ("max-concurrent-uploads", "max_concurrent_uploads"),
+        ("max-download-attempts", "max_download_attempts"),
+    ):
+        value = getattr(args, attr, None)
+        if value is None:
+            continue
+        if key in extra:
+            raise ConfigError(
+                "the following directives are specified both as a flag and in the "
+                f"configuration file: {key}: (from flag: {value}, from file: {extra[key]})"
+            )
+        extra[key] = value
+
+
+def _registry_config(config: Config) -> Any:
+    from dockyard.distribution.config import RegistryConfig
+    from dockyard.errors import InvalidParameter
+
+    certs_dir = os.path.join(os.path.dirname(os.path.abspath(config.config_file)), "certs.d")
+    try:
+        return RegistryConfig.from_daemon_json(config.extra, certs_dir)
+    except InvalidParameter as exc:
+        raise ConfigError(f"unable to configure the daemon: {exc.message}") from None
+
+
 def load(args: argparse.Namespace) -> Config:
     """Merge flags over daemon.json over defaults, refusing keys given twice."""
     config = Config()
@@ -268,6 +319,8 @@ def load(args: argparse.Namespace) -> Config:
     config.extra = {k: v for k, v in data.items() if k in _OTHER_KEYS}
     _runtime_flags(args, config.extra)
     _security_flags(args, config.extra)
+    _registry_flags(args, config.extra)
+    config.registry = _registry_config(config)
     from dockyard.containers.runtimes import RuntimeConfigError, Runtimes
 
     try:

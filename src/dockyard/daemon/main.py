@@ -75,6 +75,9 @@ async def run(config: Config) -> None:
     from dockyard.daemon.builder import ContainerStepRunner
     from dockyard.daemon.system import SystemService
     from dockyard.db import open_db
+    from dockyard.distribution.config import RegistryConfig
+    from dockyard.distribution.service import DistributionService
+    from dockyard.distribution.store import Store as SourceStore
     from dockyard.events import EventBus
     from dockyard.images.service import ImageService
     from dockyard.images.store import Store
@@ -97,6 +100,7 @@ async def run(config: Config) -> None:
     await asyncio.to_thread(debris.collect, db, content, driver, config)
     events = EventBus()
     images = ImageService(Store(db), content, driver, events, tmpdir)
+    distribution = DistributionService(config.registry or RegistryConfig(), images, SourceStore(db))
     shim_root = os.path.join(config.exec_root, "supervisor")
     volumes = VolumeService(
         VolumeStore(db), LocalDriver(os.path.join(config.data_root, "volumes")), events
@@ -129,6 +133,7 @@ async def run(config: Config) -> None:
             volumes=volumes,
             networks=networks,
             build=builder,
+            distribution=distribution,
         )
     )
 
@@ -149,6 +154,7 @@ async def run(config: Config) -> None:
         await networks.start()
         networks.restore_allocations()
         await containers.restore()
+        await distribution.start()
         log.info(
             "dockyardd %s listening on %s (storage driver %s, data root %s)",
             __version__,
@@ -160,6 +166,7 @@ async def run(config: Config) -> None:
         log.info("shutting down")
     finally:
         await runner.cleanup()
+        await distribution.close()
         for cleanup in cleanups:
             cleanup()
         db.close()

@@ -15,6 +15,7 @@ from typing import Any
 from dockyard import __version__
 from dockyard.api.version import DEFAULT_VERSION, MIN_VERSION, format_version
 from dockyard.daemon.config import Config
+from dockyard.distribution.config import RegistryConfig
 from dockyard.events import EventBus
 from dockyard.images.service import ImageService
 from dockyard.storage import disk_usage
@@ -154,20 +155,9 @@ class SystemService:
             "OSType": "linux",
             "Architecture": uname.machine,
             "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {
-                "AllowNondistributableArtifactsCIDRs": [],
-                "AllowNondistributableArtifactsHostnames": [],
-                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                "IndexConfigs": {
-                    "docker.io": {
-                        "Name": "docker.io",
-                        "Mirrors": [],
-                        "Secure": True,
-                        "Official": True,
-                    }
-                },
-                "Mirrors": [],
-            },
+            "RegistryConfig": self.config.registry.info()
+            if self.config.registry is not None
+            else RegistryConfig().info(),
             "NCPU": os.cpu_count() or 1,
             "MemTotal": _mem_total(),
             "GenericResources": None,

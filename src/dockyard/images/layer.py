@@ -19,7 +19,7 @@ from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.images.chain import chain_ids
 from dockyard.layers.compression import READ_ERRORS
 
-__all__ = ["AppliedLayer", "apply_chain", "ingest_layer"]
+__all__ = ["AppliedLayer", "apply_chain", "apply_layer", "apply_stream", "ingest_layer"]
 
 log = logging.getLogger("dockyard.images")
 
@@ -45,6 +45,41 @@ def ingest_layer(content: LocalStore, stream: BinaryIO, expected: str | None = N
         raise
     except (*READ_ERRORS, ValueError) as exc:
         raise InvalidParameter(f"invalid layer: {exc}") from exc
+
+
+def apply_layer(
+    content: LocalStore, driver, diff_id: str, chain_id: str, parent: str | None
+) -> AppliedLayer:  # type: ignore[no-untyped-def]
+    """Apply one stored diff on top of ``parent`` (a chain id already in the driver).
+
+    A failure removes the half-written layer; the driver's ``create`` starts over anyway."""
+    hex_id = chain_id.removeprefix("sha256:")
+    target = driver.create(hex_id, parent.removeprefix("sha256:") if parent else None)
+    try:
+        with content.open(diff_id) as blob:
+            size = layers.apply_tar(blob, target, whiteouts=driver.whiteouts)
+    except BaseException:
+        driver.remove(hex_id)
+        raise
+    return AppliedLayer(chain_id, diff_id, parent, size)
+
+
+def apply_stream(driver, chain_id: str, target: str, stream: BinaryIO) -> int:  # type: ignore[no-untyped-def]
+    """Apply a tar arriving on ``stream`` (a pipe fed while the layer downloads) into the
+    layer directory ``target`` that ``driver.create`` made.
+
+    The stream is read to its end so the writer never blocks on a full pipe; on failure it
+    is closed first (the writer then gets EPIPE) and the half-written layer removed."""
+    try:
+        size = layers.apply_tar(stream, target, whiteouts=driver.whiteouts)
+        while stream.read(_CHUNK):
+            pass
+    except BaseException:
+        stream.close()
+        driver.remove(chain_id.removeprefix("sha256:"))
+        raise
+    stream.close()
+    return size
 
 
 def apply_chain(

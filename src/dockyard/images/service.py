@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any, BinaryIO
 
@@ -71,6 +72,8 @@ class ImageService:
         self.events = events
         self.tmpdir = tmpdir
         self.lock = asyncio.Lock()
+        # Chain ids and blob digests an unfinished pull or push holds: never collected.
+        self.leased: Counter[str] = Counter()
         self._configs: dict[str, dict[str, Any]] = {}
         # Set by the containers service once it exists: image id -> container names using it.
         self.users: Callable[[str], list[str]] = lambda image_id: []
@@ -270,7 +273,15 @@ class ImageService:
             out.append({"Untagged": familiar})
             self.events.publish("image", "untag", image_id, {"name": familiar})
             remaining = [r for r in refs if str(r) != target]
-            # Digest references of the same repository go with the last tag (moby does too).
+            # Digest references of the same repository go with its last tag (moby's
+            # image_delete.go), even when tags of other repositories keep the image.
+            repo = reference.parse(target).name
+            if not any(not r.digest and r.name == repo for r in remaining):
+                for r in [r for r in remaining if r.digest and r.name == repo]:
+                    self.store.delete_ref(str(r))
+                    out.append({"Untagged": r.familiar()})
+                    self.events.publish("image", "untag", image_id, {"name": r.familiar()})
+                    remaining.remove(r)
             if any(not r.digest for r in remaining):
                 return out
             refs = remaining
@@ -323,6 +334,8 @@ class ImageService:
                 await asyncio.to_thread(self._delete_blob_if_unused, digest)
 
     def _delete_blob_if_unused(self, digest: str) -> None:
+        if self.leased[digest]:
+            return
         try:
             self.content.delete(digest)
         except NotFound:
@@ -332,6 +345,9 @@ class ImageService:
         """Remove layers that no image holds any more; returns their chain ids."""
         removed: list[str] = []
         while leaves := self.store.unused_leaf_layers():
+            leaves = [layer for layer in leaves if not self.leased[layer.chain_id]]
+            if not leaves:
+                break
             for layer in leaves:
                 await asyncio.to_thread(self.driver.remove, layer.chain_id.removeprefix("sha256:"))
                 self.store.delete_layer(layer.chain_id)

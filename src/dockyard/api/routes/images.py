@@ -1,5 +1,5 @@
 """Image endpoints (asyncio world): list, inspect, history, tag, remove, prune, import,
-save and load.  Image names hold unescaped ``/`` and ``:``, hence the greedy ``{name:.+}``;
+save, load, and the registry ones (pull, push, search, distribution inspect).  Image names hold unescaped ``/`` and ``:``, hence the greedy ``{name:.+}``;
 fixed paths are declared first so they win."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from dockyard import errors
 from dockyard.api import query
-from dockyard.api.keys import IMAGES
+from dockyard.api.keys import DISTRIBUTION, IMAGES
 from dockyard.api.middleware import json_response
 from dockyard.api.routing import Routes
-from dockyard.api.streams import byte_stream, json_lines, spool
+from dockyard.api.streams import byte_stream, json_lines, spool, start_stream
+from dockyard.distribution.progress import Message, encode
 from dockyard.errors import InvalidParameter
 from dockyard.images.service import IMAGE_LIST_FILTERS, PRUNE_FILTERS
 
@@ -33,10 +33,10 @@ async def list_images(request: web.Request) -> web.StreamResponse:
 async def create_image(request: web.Request) -> web.StreamResponse:
     q = request.query
     if "fromImage" in q:
-        raise errors.NotImplemented(
-            f"pulling {q['fromImage']} needs a registry client, which dockyard does not have yet; "
-            "make the image locally (docker import / docker load)"
+        messages = await request.app[DISTRIBUTION].pull(
+            q["fromImage"], q.get("tag", ""), q.get("platform", ""), _auth(request)
         )
+        return await _progress(request, messages)
     if q.get("fromSrc") != "-":
         raise InvalidParameter(
             "fromSrc must be '-' (the tar in the request body); URLs are not supported"
@@ -90,7 +90,18 @@ async def prune(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/images/search")
 async def search(request: web.Request) -> web.StreamResponse:
-    raise errors.NotImplemented("image search needs a registry, which dockyard cannot reach")
+    q = request.query
+    filters = query.parse_filters(q.get("filters"), ("is-automated", "is-official", "stars"))
+    results = await request.app[DISTRIBUTION].search(
+        q.get("term", ""), query.integer(q, "limit"), filters, _auth(request)
+    )
+    return json_response(results)
+
+
+@routes.get("/distribution/{name:.+}/json")
+async def distribution_inspect(request: web.Request) -> web.StreamResponse:
+    info = await request.app[DISTRIBUTION].inspect(request.match_info["name"], _auth(request))
+    return json_response(info)
 
 
 @routes.get("/images/{name:.+}/json")
@@ -118,7 +129,12 @@ async def tag(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/images/{name:.+}/push")
 async def push(request: web.Request) -> web.StreamResponse:
-    raise errors.NotImplemented("pushing needs a registry client, which dockyard does not have yet")
+    auth = _auth(request)
+    body = await request.read() if auth is None else None  # pre-1.? clients: auth in body
+    messages = await request.app[DISTRIBUTION].push(
+        request.match_info["name"], request.query.get("tag", ""), auth, body
+    )
+    return await _progress(request, messages)
 
 
 @routes.delete("/images/{name:.+}")
@@ -128,3 +144,16 @@ async def remove(request: web.Request) -> web.StreamResponse:
         request.match_info["name"], query.boolean(q, "force"), query.boolean(q, "noprune")
     )
     return json_response(result)
+
+
+def _auth(request: web.Request) -> str | None:
+    return request.headers.get("X-Registry-Auth")
+
+
+async def _progress(request: web.Request, messages: AsyncIterator[Message]) -> web.StreamResponse:
+    """A pull or push stream, byte for byte as dockerd writes it (one line per message)."""
+    response = await start_stream(request, "application/json")
+    async for message in messages:
+        await response.write(encode(message))
+    await response.write_eof()
+    return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from dockyard.api import query
-from dockyard.api.keys import EVENTS, SYSTEM
+from dockyard.api.keys import DISTRIBUTION, EVENTS, SYSTEM
 from dockyard.api.middleware import common_headers, json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import json_lines
@@ -68,7 +68,8 @@ async def disk_usage(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/auth")
 async def auth(request: web.Request) -> web.StreamResponse:
-    raise InvalidParameter("registry login is not supported yet by dockyard")
+    body = await query.json_body(request)
+    return json_response(await request.app[DISTRIBUTION].login(body))
 
 
 def _timestamp_ns(raw: str | None, name: str) -> int | None:

@@ -1,0 +1,288 @@
+"""One layer blob: fetched, verified and decompressed into the content store as it streams.
+
+Two worlds meet here.  ``LayerSink`` is blocking (run in a thread): every compressed chunk
+updates the compressed digest, goes through a streaming decompressor (gzip by ``isal``,
+zstd by ``zstandard``, or none for plain tar) and is written to a content-store ingest whose
+commit checks the diff id.  ``fetch_layer`` is asyncio: it reads the HTTP body and hands
+chunks of ~1 MiB to the sink in a thread, so downloads of several layers and their
+decompression run side by side.
+
+A broken transfer (reset, truncated body, read timeout) is resumed where it stopped with
+``Range: bytes=N-`` (a registry that ignores Range gets its first N bytes skipped), after a
+back-off, up to ``max-download-attempts`` tries in all, as moby's xfer/download.go.  The
+sink keeps its decompressor state across attempts, so no byte is processed twice.
+
+Guarantees: the diff-id blob becomes visible only if the compressed digest *and* the diff id
+match; on any failure the ingest is aborted and nothing is left in the content store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+import aiohttp
+
+from dockyard.content import Ingester, Writer
+from dockyard.distribution.transport import RegistryError, Repository, describe_error
+from dockyard.errors import DockyardError, Internal, InvalidParameter
+
+__all__ = ["LayerSink", "fetch_layer"]
+
+log = logging.getLogger("dockyard.distribution")
+
+_CHUNK = 1 << 20
+_GZIP = b"\x1f\x8b"
+_ZSTD = b"\x28\xb5\x2f\xfd"
+_RETRY_BASE = 1.0  # seconds; doubled per attempt (moby waits 5 s times the attempt)
+
+
+class _Gzip:
+    """Multi-member gzip, streaming (isal when present, zlib otherwise)."""
+
+    def __init__(self) -> None:
+        try:
+            from isal import isal_zlib as zlib_
+        except ImportError:  # pragma: no cover - isal is a pinned dependency
+            import zlib as zlib_  # type: ignore[no-redef]
+        self._zlib = zlib_
+        self._d = zlib_.decompressobj(wbits=31)
+        self.started = False
+
+    def feed(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            self.started = True
+            out.append(self._d.decompress(data))
+            if self._d.eof:
+                data = self._d.unused_data
+                self._d = self._zlib.decompressobj(wbits=31)
+                self.started = False
+            else:
+                data = b""
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        if self.started:
+            raise InvalidParameter("unexpected EOF: the gzip stream is truncated")
+        return b""
+
+
+class _Zstd:
+    def __init__(self) -> None:
+        import zstandard
+
+        self._zstd = zstandard
+        self._d = zstandard.ZstdDecompressor().decompressobj()
+        self.started = False
+
+    def feed(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            self.started = True
+            out.append(self._d.decompress(data))
+            if self._d.eof:
+                data = self._d.unused_data
+                self._d = self._zstd.ZstdDecompressor().decompressobj()
+                self.started = False
+            else:
+                data = b""
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        if self.started:
+            raise InvalidParameter("unexpected EOF: the zstd stream is truncated")
+        return b""
+
+
+class _Plain:
+    def feed(self, data: bytes) -> bytes:
+        return data
+
+    def finish(self) -> bytes:
+        return b""
+
+
+class LayerSink:
+    """Compressed bytes in, a verified diff-id blob out (blocking world).
+
+    ``digest``/``size`` are the manifest descriptor's; ``diff_id`` the config's."""
+
+    def __init__(
+        self,
+        content: Ingester,
+        digest: str,
+        size: int,
+        diff_id: str,
+        tee: BinaryIO | None = None,
+    ) -> None:
+        self.digest = digest
+        self.tee = tee  # a pipe to a concurrent apply of the same bytes
+        self.size = size
+        self.diff_id = diff_id
+        self.received = 0
+        self._hash = hashlib.sha256()
+        self._decoder: Any = None
+        self._head = b""
+        self._writer: Writer = content.writer(f"layer-{digest}", expected=diff_id)
+
+    def feed(self, data: bytes) -> None:
+        if self.received + len(data) > self.size:
+            raise InvalidParameter(
+                f"filesystem layer verification failed for digest {self.digest}: "
+                f"the registry sent more than the {self.size} bytes the manifest gives"
+            )
+        self.received += len(data)
+        self._hash.update(data)
+        if self._decoder is None:
+            self._head += data
+            if len(self._head) < 4 and self.received < self.size:
+                return
+            data, self._head = self._head, b""
+            self._decoder = (
+                _Gzip()
+                if data.startswith(_GZIP)
+                else _Zstd()
+                if data.startswith(_ZSTD)
+                else _Plain()
+            )
+        try:
+            out = self._decoder.feed(data)
+        except (OSError, ValueError, EOFError) as exc:
+            raise InvalidParameter(
+                f"filesystem layer verification failed for digest {self.digest}: corrupt data: {exc}"
+            ) from exc
+        except Exception as exc:  # isal/zstd raise their own error classes
+            if type(exc).__name__ in ("IsalError", "ZstdError", "error"):
+                raise InvalidParameter(
+                    f"filesystem layer verification failed for digest {self.digest}: corrupt data: {exc}"
+                ) from exc
+            raise
+        if out:
+            self._write(out)
+
+    def _write(self, out: bytes) -> None:
+        self._writer.write(out)
+        if self.tee is not None:
+            try:
+                self.tee.write(out)
+            except BrokenPipeError as exc:  # the apply failed: its error is the one to report
+                raise InvalidParameter(f"layer {self.digest}: applying it failed") from exc
+
+    def finish(self) -> str:
+        """Verify both digests and commit; returns the diff id."""
+        if self.received != self.size or self._hash.hexdigest() != self.digest.split(":", 1)[1]:
+            got = "sha256:" + self._hash.hexdigest()
+            self._writer.abort()
+            raise InvalidParameter(
+                f"filesystem layer verification failed for digest {self.digest}"
+                + (f" (got {got}, {self.received} bytes)" if self.received == self.size else "")
+            )
+        if self._decoder is None:  # an empty blob: only plausible for an empty plain tar
+            self._decoder = _Plain()
+            self._write(self._head)
+        self._decoder.finish()
+        try:
+            return self._writer.commit()
+        except InvalidParameter as exc:
+            raise InvalidParameter(
+                f"layer {self.digest}: the uncompressed content does not match the image "
+                f"config's diff id {self.diff_id}: {exc.message}"
+            ) from exc
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
+_RETRYABLE = (
+    aiohttp.ClientPayloadError,
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientOSError,
+    aiohttp.ClientConnectionError,
+    asyncio.TimeoutError,
+    ConnectionError,
+)
+
+
+async def fetch_layer(
+    repo: Repository,
+    sink: LayerSink,
+    attempts: int,
+    progress: Callable[[int], None],
+    retrying: Callable[[int], None],
+) -> str:
+    """Download into ``sink`` with resume and retries; returns the diff id.
+
+    ``progress(received)`` is called as bytes arrive; ``retrying(seconds)`` before a wait."""
+    url = repo.url(f"blobs/{sink.digest}")
+    attempt = 0
+    try:
+        while True:
+            attempt += 1
+            try:
+                await _transfer(repo, url, sink, progress)
+                return await asyncio.to_thread(sink.finish)
+            except RegistryError as exc:
+                if exc.status < 500 or attempt >= attempts:
+                    raise Internal(f"error pulling layer {sink.digest}: {exc.message}") from exc
+                reason: BaseException = exc
+            except _RETRYABLE as exc:
+                if attempt >= attempts:
+                    raise Internal(
+                        f"error pulling layer {sink.digest}: {describe_error('GET', url, exc)} "
+                        f"(gave up after {attempt} attempt{'s' if attempt > 1 else ''})"
+                    ) from exc
+                reason = exc
+            except DockyardError:
+                raise
+            delay = _RETRY_BASE * 2 ** (attempt - 1)
+            log.warning(
+                "download of %s failed at byte %d (%s); retrying in %.0f s (%d/%d)",
+                sink.digest,
+                sink.received,
+                reason,
+                delay,
+                attempt,
+                attempts,
+            )
+            retrying(int(delay) or 1)
+            await asyncio.sleep(delay)
+    except BaseException:
+        await asyncio.to_thread(sink.abort)
+        raise
+
+
+async def _transfer(
+    repo: Repository, url: str, sink: LayerSink, progress: Callable[[int], None]
+) -> None:
+    offset = sink.received
+    if offset >= sink.size:
+        return
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    async with repo.request("GET", url, headers=headers, ok=(200, 206)) as resp:
+        skip = offset if resp.status == 200 else 0  # Range ignored: drop what we have
+        pending = bytearray()
+        try:
+            async for chunk in resp.content.iter_chunked(1 << 18):
+                if skip:
+                    cut = min(skip, len(chunk))
+                    chunk, skip = chunk[cut:], skip - cut
+                    if not chunk:
+                        continue
+                pending += chunk
+                if len(pending) >= _CHUNK:
+                    data, pending = bytes(pending), bytearray()
+                    await asyncio.to_thread(sink.feed, data)
+                    progress(sink.received)
+        finally:
+            # What arrived before a break is kept: the retry resumes after it.
+            if pending:
+                await asyncio.to_thread(sink.feed, bytes(pending))
+                progress(sink.received)
+    if sink.received < sink.size:
+        raise aiohttp.ClientPayloadError(
+            f"unexpected EOF: got {sink.received} of {sink.size} bytes"
+        )

@@ -1,0 +1,199 @@
+"""Layers and images arriving from a registry, one at a time (asyncio world).
+
+Pull applies each layer as soon as it and its parent are there, so this module offers the
+image service's write path in small steps instead of ``register``'s all-at-once:
+
+- ``lease`` holds chain ids and blob digests while a pull runs: ``_collect_layers`` (rmi,
+  prune) skips them, so a layer applied but not yet owned by an image is never collected;
+- ``ensure_layer`` applies one stored diff on its parent under a per-chain-id lock (two
+  pulls sharing a layer apply it once; the global image lock is not held meanwhile);
+- ``commit_image`` records the image and points its references at it under the global lock.
+
+A crash between steps leaves layers without images, which the next collection removes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import BinaryIO
+
+from dockyard.content import write_blob
+from dockyard.filters import parse_time
+from dockyard.images import reference
+from dockyard.images.chain import chain_ids
+from dockyard.images.layer import apply_layer, apply_stream
+from dockyard.images.service import ImageService, now_rfc3339
+from dockyard.images.store import ImageRow, LayerRow
+
+__all__ = ["Intake"]
+
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+class Intake:
+    """The pull side's handle on an ``ImageService``."""
+
+    def __init__(self, images: ImageService) -> None:
+        self.images = images
+        self._layer_locks: dict[str, asyncio.Lock] = {}
+
+    @contextmanager
+    def lease(self, names: list[str]) -> Iterator[None]:
+        for name in names:
+            self.images.leased[name] += 1
+        try:
+            yield
+        finally:
+            for name in names:
+                self.images.leased[name] -= 1
+                if self.images.leased[name] <= 0:
+                    del self.images.leased[name]
+
+    def has_layer(self, chain_id: str) -> bool:
+        return self.images.store.layer(chain_id) is not None
+
+    def has_blob(self, digest: str) -> bool:
+        try:
+            self.images.content.info(digest)
+        except Exception:  # NotFound or a malformed digest: not usable either way
+            return False
+        return True
+
+    def has_image(self, image_id: str) -> bool:
+        return self.images.store.image(image_id) is not None
+
+    def resolve_ref(self, name: str) -> str | None:
+        return self.images.store.resolve_ref(name)
+
+    async def ensure_layer(self, diff_id: str, chain_id: str, parent: str | None) -> bool:
+        """Apply the stored ``diff_id`` as ``chain_id``; False if it was already there."""
+        lock = self._layer_locks.setdefault(chain_id, asyncio.Lock())
+        try:
+            async with lock:
+                if self.has_layer(chain_id):
+                    return False
+                images = self.images
+                layer = await asyncio.to_thread(
+                    apply_layer, images.content, images.driver, diff_id, chain_id, parent
+                )
+                images.store.add_layer(
+                    LayerRow(layer.chain_id, layer.diff_id, layer.parent, layer.size)
+                )
+                return True
+        finally:
+            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
+                self._layer_locks.pop(chain_id, None)
+
+    @property
+    def independent_layers(self) -> bool:
+        """Whether a layer can be extracted before its parent is complete.
+
+        overlay2 keeps each layer's own files in its own ``diff`` directory (whiteouts are
+        device nodes and xattrs there), so only the parent's directory must exist; vfs
+        copies the parent's tree first, so it needs the parent finished."""
+        return getattr(self.images.driver, "name", "") == "overlay2"
+
+    @asynccontextmanager
+    async def streamed_layer(
+        self, diff_id: str, chain_id: str, parent: str | None
+    ) -> AsyncIterator[BinaryIO | None]:
+        """A pipe to write the layer's tar into while it downloads; it is applied meanwhile.
+
+        The layer directory is created before the first yield returns control, so a child's
+        ``streamed_layer`` may start once this one has yielded (``independent_layers``).
+        Yields None if the layer exists already.  Leaving the block normally (the download
+        verified and committed ``diff_id``) waits for the apply and records the layer;
+        leaving it with an error removes whatever was applied, and an apply error (a
+        hostile tar) wins over the broken pipe it caused in the writer."""
+        lock = self._layer_locks.setdefault(chain_id, asyncio.Lock())
+        async with lock:
+            if self.has_layer(chain_id):
+                yield None
+                return
+            images = self.images
+            hex_id = chain_id.removeprefix("sha256:")
+            parent_hex = parent.removeprefix("sha256:") if parent else None
+            target = await asyncio.to_thread(images.driver.create, hex_id, parent_hex)
+            r, w = os.pipe()
+            reader = os.fdopen(r, "rb", buffering=1 << 20)
+            writer = os.fdopen(w, "wb", buffering=0)
+            apply = asyncio.ensure_future(
+                asyncio.to_thread(apply_stream, images.driver, chain_id, target, reader)
+            )
+            try:
+                yield writer
+            except BaseException as exc:
+                writer.close()
+                try:
+                    await asyncio.shield(apply)
+                except Exception as apply_exc:
+                    if isinstance(exc, Exception) and _broken_pipe(exc):
+                        raise apply_exc from exc
+                else:
+                    await asyncio.to_thread(images.driver.remove, chain_id.removeprefix("sha256:"))
+                raise
+            writer.close()
+            size = await apply
+            images.store.add_layer(LayerRow(chain_id, diff_id, parent, size))
+
+    async def commit_image(
+        self, raw_config: bytes, diff_ids: list[str], refs: list[reference.Reference]
+    ) -> tuple[str, bool]:
+        """Record the image (its layers are applied) and point ``refs`` at it.
+
+        Returns (image id, whether the first ref changed), which decides between "Downloaded
+        newer image" and "Image is up to date"."""
+        images = self.images
+        image_id = await asyncio.to_thread(write_blob, images.content, raw_config)
+        chain = chain_ids(diff_ids)
+        async with images.lock:
+            if images.store.image(image_id) is None:
+                size = sum((images.store.layer(c).size for c in chain), 0)  # type: ignore[union-attr]
+                config = json.loads(raw_config)
+                images.store.add_image(
+                    ImageRow(
+                        id=image_id,
+                        created=parse_time(config.get("created")),
+                        size=size,
+                        top_layer=chain[-1] if chain else None,
+                        parent="",
+                        last_tag_time=_ZERO_TIME,
+                        added_ns=time.time_ns(),
+                    ),
+                    chain,
+                )
+            changed = False
+            for i, ref in enumerate(refs):
+                before = images.store.resolve_ref(str(ref))
+                if before != image_id:
+                    images.store.set_ref(str(ref), image_id, now_rfc3339())
+                    if i == 0:
+                        changed = True
+                    if not ref.digest:
+                        images.events.publish("image", "tag", image_id, {"name": ref.familiar()})
+        return image_id, changed
+
+    async def discard(self, digests: list[str]) -> None:
+        """After a failed pull: drop its layers and the blobs nothing else uses."""
+        async with self.images.lock:
+            await self.images._discard(digests)
+
+    async def collect(self) -> None:
+        """Remove layers no image holds (left by a pull the daemon did not finish)."""
+        async with self.images.lock:
+            await self.images._collect_layers()
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    """Whether ``exc`` came from writing into an apply that had already failed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, BrokenPipeError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

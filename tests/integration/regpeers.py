@@ -1,0 +1,573 @@
+"""Registries for the pull/push tests, each started by the test and removed after it:
+Debian's ``docker-registry`` (plain, htpasswd, TLS with a private CA, token auth) and
+``FakeRegistry``, a small aiohttp server that misbehaves on purpose (wrong digests, cut or
+stalled blobs, hostile layers) or plays the search index.  A token server for Docker's
+Bearer flow signs JWTs the way docker/distribution's token auth accepts (x5c chain)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host: str, port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+# ---- TLS material ------------------------------------------------------------------------------
+@dataclass
+class Pki:
+    """A private CA and certificates it signed, written under ``root``."""
+
+    root: str
+    ca_cert: str = ""
+    ca_key: object = None
+
+    def __post_init__(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard test CA")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        self.ca_key, self._ca = key, cert
+        self.ca_cert = os.path.join(self.root, "ca.crt")
+        with open(self.ca_cert, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+
+    def issue(self, name: str, hosts: list[str], client: bool = False) -> tuple[str, str]:
+        """(cert path, key path) for ``hosts`` (IPs or DNS names)."""
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        sans = []
+        for h in hosts:
+            try:
+                sans.append(x509.IPAddress(ipaddress.ip_address(h)))
+            except ValueError:
+                sans.append(x509.DNSName(h))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(self._ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]
+                ),
+                critical=False,
+            )
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        cert = builder.sign(self.ca_key, hashes.SHA256())
+        cert_path = os.path.join(self.root, f"{name}.crt")
+        key_path = os.path.join(self.root, f"{name}.key")
+        with open(cert_path, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(key_path, "wb") as f:
+            f.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+        return cert_path, key_path
+
+
+# ---- Debian's docker-registry ------------------------------------------------------------------
+@dataclass
+class Registry:
+    host: str  # "127.0.0.1:port" or "[::1]:port"
+    root: str
+    proc: subprocess.Popen | None = None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def log(self) -> str:
+        try:
+            with open(os.path.join(self.root, "registry.log"), errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+
+def start_registry(
+    bind: str = "127.0.0.1",
+    htpasswd: tuple[str, str] | None = None,
+    tls: tuple[str, str] | None = None,
+    client_ca: str | None = None,
+    token: dict | None = None,
+) -> Registry:
+    """docker-registry on a free port of ``bind``; storage in a temp dir it owns."""
+    root = tempfile.mkdtemp(prefix="dyreg-", dir="/tmp")
+    port = free_port(bind)
+    host = f"[{bind}]:{port}" if ":" in bind else f"{bind}:{port}"
+    lines = [
+        "version: 0.1",
+        "log:",
+        "  level: warn",
+        "  accesslog:",
+        "    disabled: true",
+        "storage:",
+        "  filesystem:",
+        f"    rootdirectory: {root}/data",
+        "  delete:",
+        "    enabled: true",
+        "http:",
+        f'  addr: "{host}"',
+        "  secret: dockyard-tests",
+    ]
+    if tls:
+        lines += ["  tls:", f"    certificate: {tls[0]}", f"    key: {tls[1]}"]
+        if client_ca:
+            lines += ["    clientcas:", f"      - {client_ca}"]
+    if htpasswd:
+        path = os.path.join(root, "htpasswd")
+        out = subprocess.run(
+            ["htpasswd", "-Bbn", htpasswd[0], htpasswd[1]], capture_output=True, check=True
+        )
+        with open(path, "wb") as f:
+            f.write(out.stdout)
+        lines += ["auth:", "  htpasswd:", "    realm: dockyard-realm", f"    path: {path}"]
+    if token:
+        lines += [
+            "auth:",
+            "  token:",
+            f"    realm: {token['realm']}",
+            f"    service: {token['service']}",
+            f"    issuer: {token['issuer']}",
+            f"    rootcertbundle: {token['rootcertbundle']}",
+        ]
+    config = os.path.join(root, "config.yml")
+    with open(config, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    reg = Registry(host, root)
+    with open(os.path.join(root, "registry.log"), "ab") as log:
+        reg.proc = subprocess.Popen(
+            [REGISTRY_BIN, "serve", config], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_port(bind, port)
+    except BaseException:
+        print(reg.log())
+        reg.stop()
+        raise
+    return reg
+
+
+# ---- an aiohttp server in a thread -------------------------------------------------------------
+class ThreadServer:
+    """Run an aiohttp app on 127.0.0.1:<free port> in a thread with its own loop."""
+
+    def __init__(self, app, ssl_context=None) -> None:  # type: ignore[no-untyped-def]
+        from aiohttp import web
+
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        self._ssl = ssl_context
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+
+    async def _start(self) -> None:
+        from aiohttp import web
+
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self._ssl)
+        await site.start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
+        finally:
+            for task in asyncio.all_tasks(self.loop):  # handlers still sleeping (stalls)
+                self.loop.call_soon_threadsafe(task.cancel)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+# ---- images made by the tests ------------------------------------------------------------------
+def layer_tar(
+    files: dict[str, bytes], extra: Callable[[tarfile.TarFile], None] | None = None
+) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0
+            info.mode = 0o755 if name.startswith("bin/") else 0o644
+            tf.addfile(info, io.BytesIO(data))
+        if extra:
+            extra(tf)
+    return buf.getvalue()
+
+
+def digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Image:
+    """A schema 2 image as blobs: manifest, config and gzip layers (with their tars)."""
+
+    manifest: bytes
+    config: bytes
+    layers: list[bytes]  # compressed
+    tars: list[bytes]
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def manifest_digest(self) -> str:
+        return digest(self.manifest)
+
+
+def make_image(
+    tars: list[bytes],
+    compress: Callable[[bytes], bytes] | None = None,
+    layer_type: str = "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    arch: str = "amd64",
+) -> Image:
+    compress = compress or (lambda b: gzip.compress(b, mtime=0))
+    layers = [compress(t) for t in tars]
+    config = json.dumps(
+        {
+            "architecture": arch,
+            "os": "linux",
+            "config": {"Cmd": ["/bin/sh"]},
+            "created": "2024-01-01T00:00:00Z",
+            "rootfs": {"type": "layers", "diff_ids": [digest(t) for t in tars]},
+            "history": [{"created": "2024-01-01T00:00:00Z"} for _ in tars],
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": len(config),
+                "digest": digest(config),
+            },
+            "layers": [
+                {
+                    "mediaType": layer_type,
+                    "size": len(layer),
+                    "digest": digest(layer),
+                }
+                for layer in layers
+            ],
+        },
+        indent=3,
+    ).encode()
+    image = Image(manifest, config, layers, tars)
+    image.blobs = {digest(config): config, **{digest(layer): layer for layer in layers}}
+    return image
+
+
+class FakeRegistry:
+    """A registry serving fixed images, with hooks to break a blob's delivery.
+
+    ``images`` maps "repo:tag" to an Image; ``blob_hook(digest, request_count, range_start)``
+    may return a replacement behaviour: ("cut", n) sends n bytes then drops the connection,
+    ("stall", seconds) sleeps before sending, ("corrupt",) flips a byte, None serves it."""
+
+    def __init__(self) -> None:
+        from aiohttp import web
+
+        self.images: dict[str, Image] = {}
+        self.raw_manifests: dict[str, tuple[bytes, str]] = {}
+        self.blob_gets: dict[str, int] = {}
+        self.ranges: list[tuple[str, int]] = []
+        self.blob_hook: Callable[[str, int, int], tuple | None] = lambda d, n, r: None
+        self.search_results: list[dict] = []
+        self.search_queries: list[dict] = []
+        app = web.Application()
+        app.router.add_get("/v2/", self._ping)
+        app.router.add_get("/v1/search", self._search)
+        app.router.add_route("*", "/v2/{name:.+}/manifests/{ref}", self._manifest)
+        app.router.add_route("*", "/v2/{name:.+}/blobs/{digest}", self._blob)
+        self.server = ThreadServer(app)
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def add(self, repo_tag: str, image: Image) -> None:
+        self.images[repo_tag] = image
+
+    async def _ping(self, request):  # type: ignore[no-untyped-def]
+        from aiohttp import web
+
+        return web.json_response({})
+
+    async def _search(self, request):  # type: ignore[no-untyped-def]
+        from aiohttp import web
+
+        self.search_queries.append(dict(request.query))
+        return web.json_response(
+            {
+                "num_results": len(self.search_results),
+                "query": request.query.get("q", ""),
+                "results": self.search_results,
+            }
+        )
+
+    async def _manifest(self, request):  # type: ignore[no-untyped-def]
+        from aiohttp import web
+
+        key = f"{request.match_info['name']}:{request.match_info['ref']}"
+        if key in self.raw_manifests:
+            body, ctype = self.raw_manifests[key]
+            return web.Response(body=body, content_type=ctype.split(";")[0])
+        image = self.images.get(key)
+        if image is None:
+            for img in self.images.values():
+                if img.manifest_digest == request.match_info["ref"]:
+                    image = img
+        if image is None:
+            return web.json_response(
+                {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]},
+                status=404,
+            )
+        return web.Response(
+            body=image.manifest,
+            headers={
+                "Content-Type": "application/vnd.docker.distribution.manifest.v2+json",
+                "Docker-Content-Digest": image.manifest_digest,
+            },
+        )
+
+    async def _blob(self, request):  # type: ignore[no-untyped-def]
+        from aiohttp import web
+
+        d = request.match_info["digest"]
+        data = None
+        for image in self.images.values():
+            data = image.blobs.get(d, data)
+        if data is None:
+            return web.json_response(
+                {"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry"}]},
+                status=404,
+            )
+        if request.method == "HEAD":
+            return web.Response(headers={"Content-Length": str(len(data))})
+        count = self.blob_gets[d] = self.blob_gets.get(d, 0) + 1
+        start = 0
+        rng = request.headers.get("Range", "")
+        if rng.startswith("bytes="):
+            start = int(rng[6:].split("-")[0])
+        self.ranges.append((d, start))
+        action = self.blob_hook(d, count, start)
+        body = data[start:]
+        status = 206 if start else 200
+        resp = web.StreamResponse(status=status)
+        resp.content_length = len(body)
+        if start:
+            resp.headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        if action and action[0] == "corrupt":
+            body = bytes([body[0] ^ 1]) + body[1:]
+        if action and action[0] == "stall":
+            await asyncio.sleep(action[1])
+        await resp.prepare(request)
+        if action and action[0] == "cut":
+            await resp.write(body[: action[1]])
+            await asyncio.sleep(0.05)
+            request.transport.close()
+            return resp
+        await resp.write(body)
+        await resp.write_eof()
+        return resp
+
+
+# ---- token server --------------------------------------------------------------------------
+class TokenServer:
+    """Docker's token auth: GET with Basic credentials (or anonymous), POST refresh_token.
+
+    Users in ``users`` get pull and push on every repository; anonymous callers get pull
+    on repositories under ``public/``.  Tokens are RS256 JWTs with an x5c chain of one
+    certificate, which the registry trusts through ``rootcertbundle``."""
+
+    def __init__(self, root: str, users: dict[str, str], service: str = "dockyard-registry"):
+        from aiohttp import web
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        self.users = users
+        self.service = service
+        self.issuer = "dockyard-token-issuer"
+        self.requests: list[dict] = []
+        self.refresh_tokens: dict[str, str] = {}
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token signer")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .sign(self.key, hashes.SHA256())
+        )
+        self.cert_der = cert.public_bytes(serialization.Encoding.DER)
+        self.bundle = os.path.join(root, "token-root.crt")
+        with open(self.bundle, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        app = web.Application()
+        app.router.add_get("/token", self._get)
+        app.router.add_post("/token", self._post)
+        self.server = ThreadServer(app)
+
+    @property
+    def realm(self) -> str:
+        return f"http://{self.server.host}/token"
+
+    def registry_options(self) -> dict:
+        return {
+            "realm": self.realm,
+            "service": self.service,
+            "issuer": self.issuer,
+            "rootcertbundle": self.bundle,
+        }
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def _jwt(self, subject: str, scopes: list[str], anonymous: bool) -> str:
+        import jwt
+
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            wanted = actions.split(",") if actions else []
+            if anonymous:
+                granted = [a for a in wanted if a == "pull" and name.startswith("public/")]
+            else:
+                granted = wanted
+            access.append({"type": kind, "name": name, "actions": granted})
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": self.service,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": base64.b16encode(os.urandom(8)).decode(),
+            "access": access,
+        }
+        headers = {"x5c": [base64.b64encode(self.cert_der).decode()]}
+        return jwt.encode(claims, self.key, algorithm="RS256", headers=headers)
+
+    async def _get(self, request):  # type: ignore[no-untyped-def]
+        from aiohttp import web
+
+        q = request.query
+        self.requests.append({"method": "GET", **q, "auth": "Authorization" in request.headers})
+        subject = ""
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
+            if self.users.get(user) != pw:
+                return web.json_response({"details": "incorrect username or password"}, status=401)
+            subject = user
+        body = {
+            "token": self._jwt(subject, q.getall("scope", []), not subject),
+            "expires_in": 300,
+        }
+        if subject and q.get("offline_token") == "true":
+            refresh = base64.b16encode(os.urandom(12)).decode()
+            self.refresh_tokens[refresh] = subject
+            body["refresh_token"] = refresh
+        return web.json_response(body)
+
+    async def _post(self, request):  # type: ignore[no-untyped-def]
+        from aiohttp import web
+
+        form = await request.post()
+        self.requests.append({"method": "POST", **form})
+        subject = self.refresh_tokens.get(str(form.get("refresh_token", "")))
+        if form.get("grant_type") != "refresh_token" or not subject:
+            return web.json_response({"details": "invalid refresh token"}, status=401)
+        scopes = str(form.get("scope", "")).split()
+        return web.json_response(
+            {"access_token": self._jwt(subject, scopes, False), "expires_in": 300}
+        )

@@ -1,0 +1,103 @@
+"""LayerSink: streaming decompression with both digests checked, nothing left on failure."""
+
+import gzip
+import hashlib
+import io
+import os
+import tarfile
+
+import pytest
+import zstandard
+
+from dockyard.content import LocalStore
+from dockyard.distribution.download import LayerSink
+from dockyard.errors import InvalidParameter
+
+
+def _tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        data = os.urandom(300_000)
+        info = tarfile.TarInfo("f")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _digest(b: bytes) -> str:
+    return "sha256:" + hashlib.sha256(b).hexdigest()
+
+
+def _feed(sink: LayerSink, blob: bytes, step: int = 7000) -> str:
+    for i in range(0, len(blob), step):
+        sink.feed(blob[i : i + step])
+    return sink.finish()
+
+
+@pytest.fixture
+def store(tmp_path):
+    return LocalStore(str(tmp_path))
+
+
+def _ingests(store) -> list:
+    return os.listdir(os.path.join(store.root, "ingest"))
+
+
+@pytest.mark.parametrize(
+    "compress",
+    [
+        gzip.compress,
+        lambda b: gzip.compress(b[:1000]) + gzip.compress(b[1000:]),  # multi-member
+        lambda b: zstandard.ZstdCompressor().compress(b),
+        lambda b: b,  # uncompressed tar
+    ],
+)
+def test_decompressed_into_the_store(store, compress):
+    tar = _tar()
+    blob = compress(tar)
+    sink = LayerSink(store, _digest(blob), len(blob), _digest(tar))
+    assert _feed(sink, blob) == _digest(tar)
+    with store.open(_digest(tar)) as f:
+        assert f.read() == tar
+    assert _ingests(store) == []
+
+
+def test_compressed_digest_mismatch_leaves_nothing(store):
+    tar = _tar()
+    blob = gzip.compress(tar)
+    bad = bytearray(blob)
+    bad[-20] ^= 1
+    sink = LayerSink(store, _digest(blob), len(blob), _digest(tar))
+    with pytest.raises(InvalidParameter, match="verification failed"):
+        _feed(sink, bytes(bad))
+    sink.abort()
+    assert list(store.walk()) == [] and _ingests(store) == []
+
+
+def test_diff_id_mismatch_leaves_nothing(store):
+    tar = _tar()
+    blob = gzip.compress(tar)
+    sink = LayerSink(store, _digest(blob), len(blob), "sha256:" + "0" * 64)
+    with pytest.raises(InvalidParameter, match="diff id"):
+        _feed(sink, blob)
+    assert list(store.walk()) == [] and _ingests(store) == []
+
+
+def test_more_bytes_than_the_manifest_says(store):
+    tar = _tar()
+    blob = gzip.compress(tar)
+    sink = LayerSink(store, _digest(blob), len(blob) - 10, _digest(tar))
+    with pytest.raises(InvalidParameter, match="more than"):
+        _feed(sink, blob)
+    sink.abort()
+    assert _ingests(store) == []
+
+
+def test_truncated_gzip_with_matching_digest_is_refused(store):
+    tar = _tar()
+    blob = gzip.compress(tar)[:-100]  # the registry serves (and names) a cut stream
+    sink = LayerSink(store, _digest(blob), len(blob), _digest(tar))
+    with pytest.raises(InvalidParameter):
+        _feed(sink, blob)
+    sink.abort()
+    assert list(store.walk()) == [] and _ingests(store) == []
