@@ -13,10 +13,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Output", "RunMount", "RunRequest", "StepRunner"]
+__all__ = ["ImagePuller", "Output", "Progress", "RunMount", "RunRequest", "StepRunner"]
 
 Output = Callable[[bytes], Awaitable[None]]
 """Where a step's output goes: the build's JSON stream, as ``{"stream": ...}`` lines."""
+
+Progress = Callable[[dict[str, Any]], Awaitable[None]]
+"""Where a pull's progress goes: its messages (``status``, ``id``, ``progressDetail``...)
+written into the build's stream as they are, as moby's builder does."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,4 +80,17 @@ class StepRunner(Protocol):
 
     async def remove(self, container_id: str) -> None:
         """Remove the container (forcibly) and its rw layer; idempotent."""
+        ...
+
+
+class ImagePuller(Protocol):
+    """Pulls the images a build names (FROM, ``COPY --from``, ``RUN --mount from=``) when
+    they are missing or ``pull=1``: the daemon implements it over the distribution
+    service, which ``build`` may not import."""
+
+    async def pull(self, ref: str, platform: str, registry_config: str, output: Progress) -> None:
+        """Pull ``ref`` (a full reference with a tag or digest), sending its progress to
+        ``output``; ``registry_config`` is the request's ``X-Registry-Config`` (base64 JSON
+        credentials by registry, maybe empty).  Raises a ``dockyard.errors`` class when the
+        pull fails (not found, denied, unreachable)."""
         ...

@@ -151,7 +151,7 @@ async def _from_image(build: Build, st: StageState, name: str) -> str:
         if index >= st.stage.index:
             raise InvalidParameter(f"COPY --from={name}: a stage can only copy from one above it")
         return (await build.stage_result(index)).image_id or "scratch"
-    return build.images.resolve(name)
+    return await build.image(name, st.log)
 
 
 def _resolve_all(

@@ -24,7 +24,7 @@ from typing import Any
 
 from dockyard.build import expand
 from dockyard.build.args import BuildArgs, StageArgs
-from dockyard.build.base import RunRequest, StepRunner
+from dockyard.build.base import ImagePuller, RunRequest, StepRunner
 from dockyard.build.cache import Cache
 from dockyard.build.config import DEFAULT_PATH
 from dockyard.build.context import Context
@@ -33,7 +33,8 @@ from dockyard.build.explain import Facts
 from dockyard.build.options import BuildOptions
 from dockyard.build.output import Emit, Printer, StageLog
 from dockyard.errors import DockyardError, InvalidParameter, NoSuchImage, NotFound
-from dockyard.images.chain import short_id
+from dockyard.images import reference
+from dockyard.images.chain import is_full_id, short_id
 from dockyard.images.service import ImageService, now_rfc3339
 
 __all__ = ["Build", "BuildError", "StageState"]
@@ -91,8 +92,11 @@ class Build:
         context: Context,
         options: BuildOptions,
         emit: Emit,
+        puller: ImagePuller | None = None,
     ) -> None:
         self.images = images
+        self.puller = puller
+        self.pulls: dict[str, asyncio.Future[str]] = {}
         self.runner = runner
         self.cache = cache
         self.context = context
@@ -264,7 +268,7 @@ class Build:
         elif name.lower() == "scratch":
             image_id = ""
         else:
-            image_id = self._resolve_image(name)
+            image_id = await self.image(name, st.log, st.stage.platform)
         await self.load(st, image_id)
         env = st.env
         if not any(e.startswith("PATH=") for e in env):
@@ -278,14 +282,39 @@ class Build:
                 trigger = _parse_trigger(text, st.stage.line)
                 await self.step(st, trigger)
 
-    def _resolve_image(self, name: str) -> str:
-        try:
-            return self.images.resolve(name)
-        except NoSuchImage as exc:
-            raise NotFound(
-                f"pull access denied for {name}: the image is not here and this daemon "
-                "cannot pull it; load it first (docker load) or build it"
-            ) from exc
+    async def image(self, name: str, log: StageLog, platform: str = "") -> str:
+        """The id of image ``name`` (FROM, ``COPY --from``, ``RUN --mount from=``), pulled
+        when it is not here or when ``pull=1`` asks for the latest, as moby's builder
+        does, with the pull's progress in the stage's output.  One pull per name and
+        build: stages naming the same image wait for it."""
+        if not self.options.pull or is_full_id(name) or name.startswith("sha256:"):
+            try:
+                return self.images.resolve(name)
+            except NoSuchImage:
+                if self.puller is None:
+                    raise NotFound(
+                        f"pull access denied for {name}: the image is not here and this "
+                        "daemon cannot pull; load it first (docker load) or build it"
+                    ) from None
+        if self.puller is None:
+            raise InvalidParameter("pull=1: this daemon has no registry client to pull with")
+        ref = str(reference.parse(name).with_default_tag())
+        pending = self.pulls.get(ref)
+        if pending is None:
+            pending = self.pulls[ref] = asyncio.get_running_loop().create_future()
+            try:
+                wanted = self.lexer.expand(platform, self.args.meta_env()) if platform else ""
+                await self.puller.pull(
+                    ref, wanted or self.options.platform, self.options.registry_config, log.message
+                )
+                pending.set_result(self.images.resolve(ref))
+            except BaseException as exc:
+                pending.set_exception(
+                    exc if isinstance(exc, Exception) else BuildError("cancelled")
+                )
+                pending.exception()  # retrieved: a sibling stage may never await it
+                raise
+        return await asyncio.shield(pending)
 
     def _check_platform(self, platform: str) -> None:
         if not platform:

@@ -35,4 +35,5 @@ class BuildOptions:
     cpu_quota: int = 0
     ulimits: tuple[dict[str, Any], ...] = ()
     remote: str = ""
+    registry_config: str = ""  # X-Registry-Config: credentials for pulls, by registry
     build_id: str = ""

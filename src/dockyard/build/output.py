@@ -34,6 +34,10 @@ class StageLog:
     async def aux(self, value: dict[str, Any]) -> None:
         await self.queue.put({"aux": value})
 
+    async def message(self, message: dict[str, Any]) -> None:
+        """A message as is (a pull's progress)."""
+        await self.queue.put(message)
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True

@@ -222,7 +222,7 @@ async def _from_mount(
     if index is not None:
         image_id = (await build.stage_result(index)).image_id
     else:
-        image_id = build.images.resolve(name)
+        image_id = await build.image(name, st.log)
     view = RootView(build.images.driver, build.images.top_layer(image_id) if image_id else None)
     root = await asyncio.to_thread(view.__enter__)
     stack.callback(view.__exit__, None, None, None)

@@ -15,7 +15,7 @@ import os
 from typing import Any, BinaryIO
 
 from dockyard.background import spawn
-from dockyard.build.base import StepRunner
+from dockyard.build.base import ImagePuller, StepRunner
 from dockyard.build.cache import Cache
 from dockyard.build.context import open_context
 from dockyard.build.dockerfile import Instruction, Stage
@@ -33,10 +33,16 @@ __all__ = ["BuildService"]
 
 class BuildService:
     def __init__(
-        self, images: ImageService, runner: StepRunner, store: Store, data_root: str
+        self,
+        images: ImageService,
+        runner: StepRunner,
+        store: Store,
+        data_root: str,
+        puller: ImagePuller | None = None,
     ) -> None:
         self.images = images
         self.runner = runner
+        self.puller = puller
         self.cache = Cache(store, images, os.path.join(data_root, "build"))
         self.active: dict[str, asyncio.Task[str]] = {}
 
@@ -53,7 +59,13 @@ class BuildService:
         )
         try:
             build = Build(
-                self.images, self.runner, self.cache, context, options, _Quiet(emit, options.quiet)
+                self.images,
+                self.runner,
+                self.cache,
+                context,
+                options,
+                _Quiet(emit, options.quiet),
+                self.puller,
             )
             _add_labels(build, options.labels)
             task = asyncio.current_task()
@@ -99,7 +111,7 @@ class _Quiet:
         self.quiet = quiet
 
     async def __call__(self, message: dict[str, Any]) -> None:
-        if self.quiet and "stream" in message:
+        if self.quiet and ("stream" in message or "status" in message):
             return
         await self.emit(message)
 

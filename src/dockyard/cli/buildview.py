@@ -114,6 +114,28 @@ class StepView:
             else:
                 current.add_output(line)
 
+    def status(self, message: dict) -> None:  # type: ignore[type-arg]
+        """A pull's progress message: one line per layer id, updated in place."""
+        ident = str(message.get("id") or "")
+        text = str(message.get("status") or "")
+        if message.get("progress"):
+            text += " " + str(message["progress"])
+        line = f"{ident}: {text}" if ident else text
+        with self.lock:
+            current = self.steps[-1] if self.steps else None
+            if current is None or current.ended is not None:
+                self.trailer.append(line + "\n")
+            else:
+                prefix = f"{ident}: "
+                for i, old in enumerate(current.lines):
+                    if ident and old.startswith(prefix):
+                        current.lines[i] = line
+                        break
+                else:
+                    current.lines.append(line)
+                    del current.lines[:-_TAIL]
+            self._draw()
+
     def fail(self) -> None:
         """The build failed: the running step is marked so and keeps its output shown."""
         with self.lock:

@@ -10,13 +10,61 @@ moby's config and history on the same layer, and then ``release`` drops the temp
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 from typing import Any
 
-from dockyard.build.base import Output, RunRequest
-from dockyard.errors import DockyardError, NotFound
+import msgspec
+
+from dockyard.build.base import Output, Progress, RunRequest
+from dockyard.errors import DockyardError, Internal, NotFound
+from dockyard.images import reference
 from dockyard.images.service import ImageService
 
-__all__ = ["ContainerStepRunner"]
+__all__ = ["ContainerStepRunner", "RegistryPuller"]
+
+
+class RegistryPuller:
+    """The builder's ``ImagePuller`` over the distribution service: the same pull as
+    ``POST /images/create?fromImage=``, its messages forwarded into the build's stream."""
+
+    def __init__(self, distribution: Any) -> None:
+        self.distribution = distribution
+
+    async def pull(self, ref: str, platform: str, registry_config: str, output: Progress) -> None:
+        parsed = reference.parse(ref)
+        auth = _auth_header(registry_config, parsed.domain)
+        messages = await self.distribution.pull(
+            parsed.name, parsed.digest or parsed.tag or "latest", platform, auth
+        )
+        async for message in messages:
+            data = msgspec.to_builtins(message)
+            if "errorDetail" in data:
+                raise Internal(str(data["errorDetail"].get("message") or data.get("error")))
+            await output(data)
+
+
+def _auth_header(registry_config: str, domain: str) -> str | None:
+    """The ``X-Registry-Auth`` value for ``domain`` out of ``X-Registry-Config`` (a map of
+    registry → credentials, keyed as the docker CLI keys config.json: ``host:port``, maybe
+    with a scheme, and ``https://index.docker.io/v1/`` for Docker Hub)."""
+    if not registry_config:
+        return None
+    raw = registry_config.strip()
+    padded = raw + "=" * (-len(raw) % 4)
+    try:
+        configs = json.loads(base64.urlsafe_b64decode(padded))
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(configs, dict):
+        return None
+    hub = domain in ("docker.io", "index.docker.io", "registry-1.docker.io")
+    for key, entry in configs.items():
+        host = str(key).removeprefix("https://").removeprefix("http://").split("/")[0]
+        if host == domain or (hub and host in ("index.docker.io", "docker.io")):
+            return base64.urlsafe_b64encode(json.dumps(entry).encode()).decode()
+    return None
 
 
 class ContainerStepRunner:

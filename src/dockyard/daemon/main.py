@@ -72,7 +72,7 @@ async def run(config: Config) -> None:
     from dockyard.containers.store import Store as ContainerStore
     from dockyard.content import LocalStore
     from dockyard.daemon import debris
-    from dockyard.daemon.builder import ContainerStepRunner
+    from dockyard.daemon.builder import ContainerStepRunner, RegistryPuller
     from dockyard.daemon.system import SystemService
     from dockyard.db import open_db
     from dockyard.distribution.config import RegistryConfig
@@ -121,7 +121,11 @@ async def run(config: Config) -> None:
     containers.net = Networking(containers, networks)
     system = SystemService(config, images, events, containers, volumes)
     builder = BuildService(
-        images, ContainerStepRunner(containers, images), BuildStore(db), config.data_root
+        images,
+        ContainerStepRunner(containers, images),
+        BuildStore(db),
+        config.data_root,
+        RegistryPuller(distribution),
     )
     system.build = builder
     app = make_app(

@@ -70,3 +70,13 @@ def test_frame_fits_a_small_terminal():
     assert len(frame) <= 5
     assert all(len(line) < 30 for line in frame)
     assert re.search(r"\[9/9\]", frame[-1])
+
+
+def test_pull_progress_lines_update_in_place():
+    view, _, _ = _view()
+    view.feed("Step 1/1 : FROM reg/x:v1\n")
+    view.status({"status": "Pulling from x", "id": "v1"})
+    view.status({"status": "Pulling fs layer", "id": "abc", "progressDetail": {}})
+    view.status({"status": "Downloading", "id": "abc", "progress": "[=>  ] 1kB/2kB"})
+    frame = view.frame()
+    assert frame[2:] == [" => => v1: Pulling from x", " => => abc: Downloading [=>  ] 1kB/2kB"]

@@ -49,7 +49,7 @@ def _json(q: Mapping[str, str], key: str, kind: type) -> Any:
     return value
 
 
-def _options(q: Any) -> BuildOptions:
+def _options(q: Any, registry_config: str = "") -> BuildOptions:
     if query.boolean(q, "squash"):
         raise InvalidParameter("squash is only supported with experimental mode")
     if q.get("version") == "2":
@@ -84,6 +84,7 @@ def _options(q: Any) -> BuildOptions:
         ulimits=tuple(_json(q, "ulimits", list)),
         remote=q.get("remote", ""),
         build_id=q.get("buildid", ""),
+        registry_config=registry_config,
     )
 
 
@@ -153,7 +154,7 @@ async def _try(stream: _Stream, message: dict[str, Any]) -> None:
 
 @routes.post("/build")
 async def build(request: web.Request) -> web.StreamResponse:
-    options = _options(request.query)
+    options = _options(request.query, request.headers.get("X-Registry-Config", ""))
     service = request.app[BUILD]
     body = io.BufferedReader(_Body(request, asyncio.get_running_loop()), 1 << 16)
     stream = _Stream(request)

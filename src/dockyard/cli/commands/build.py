@@ -137,6 +137,16 @@ def _build_args(items: list[str]) -> dict[str, str | None]:
     return out
 
 
+def _status_line(message: dict) -> str:  # type: ignore[type-arg]
+    """A pull's message as docker's jsonmessage prints it off a terminal: ``id: status``,
+    and nothing for the ones that carry byte counts (bars are for terminals)."""
+    detail = message.get("progressDetail") or {}
+    if detail.get("current") or detail.get("total"):
+        return ""
+    ident = message.get("id")
+    return f"{ident}: {message['status']}\n" if ident else f"{message['status']}\n"
+
+
 def _view(progress: str, quiet: bool):  # type: ignore[no-untyped-def]
     """The live step display for ``--progress=tty`` (``auto`` on a terminal), else None:
     plain lines, as the legacy builder prints them."""
@@ -298,6 +308,12 @@ def build(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
                         view.feed(message["stream"])
                     else:
                         sys.stdout.write(message["stream"])
+                        sys.stdout.flush()
+                elif "status" in message:  # a pull's progress (FROM an image not here)
+                    if view is not None:
+                        view.status(message)
+                    else:
+                        sys.stdout.write(_status_line(message))
                         sys.stdout.flush()
         finally:
             if view is not None:
