@@ -144,3 +144,29 @@ def test_dockyard_cli_shows_the_pull(dockyard, daemon, base):
     assert "v1: Pulling from tests/buildbase" in out
     assert re.search(r"\nDigest: sha256:[0-9a-f]{64}\nStatus: Downloaded newer image for ", out)
     assert "Downloading" not in out  # byte counts are for terminals
+
+
+def test_credentials_travel_in_x_registry_config(dockerd, daemon, dockyard):
+    """The dockyard CLI sends config.json's credentials (X-Registry-Config, as the docker
+    CLI does); the daemon picks the pulled registry's entry."""
+    reg = start_registry(htpasswd=("builder", "s3cret"))
+    name = f"{reg.host}/tests/private:v1"
+    try:
+        login = ("login", "-u", "builder", "--password-stdin", reg.host)
+        dockerd.cli(*login, input=b"s3cret", check=True)
+        dockerd.cli("tag", "busybox", name, check=True)
+        dockerd.cli("push", name, check=True)
+        dockerd.cli("rmi", name, check=True)
+        dockerfile = f"FROM {name}\nENV PRIVATE=1\n".encode()
+        denied = dockyard("build", "-", input=dockerfile)
+        assert denied.returncode == 1
+        assert b"no basic auth credentials" in denied.stderr or b"unauthorized" in denied.stderr
+        dockyard(*login, input=b"s3cret", check=True)
+        allowed = dockyard("build", "-t", "dy-build-private", "-", input=dockerfile)
+        assert allowed.returncode == 0, allowed.stderr
+        assert f"Status: Downloaded newer image for {name}".encode() in allowed.stdout
+    finally:
+        dockyard("logout", reg.host)
+        dockerd.cli("logout", reg.host)
+        daemon.cli("rmi", "-f", "dy-build-private", name)
+        reg.stop()

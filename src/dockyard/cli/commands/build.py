@@ -137,6 +137,27 @@ def _build_args(items: list[str]) -> dict[str, str | None]:
     return out
 
 
+def _registry_config(cli) -> str:  # type: ignore[no-untyped-def]
+    """``X-Registry-Config`` as the docker CLI sends it (``GetAllCredentials``): every
+    stored registry's credentials by key, for the pulls of FROM images not present."""
+    from dockyard.cli import credentials
+    from dockyard.cli.configfile import AUTH_FIELDS, go_json
+
+    cfg = cli.config_file
+    out = {}
+    for key in sorted(set(cfg.auths) | set(cfg.cred_helpers)):
+        try:
+            auth = credentials.get(cfg, key)
+        except credentials.CredentialsError as exc:
+            auth = exc.partial
+        fields = {f: auth[f] for f in AUTH_FIELDS if auth.get(f)}
+        if fields:
+            out[key] = fields
+    import base64
+
+    return base64.urlsafe_b64encode(go_json(out).encode()).decode()
+
+
 def _status_line(message: dict) -> str:  # type: ignore[type-arg]
     """A pull's message as docker's jsonmessage prints it off a terminal: ``id: status``,
     and nothing for the ones that carry byte counts (bars are for terminals)."""
@@ -286,7 +307,7 @@ def build(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         ("platform", opts["platform"] or None),
     ]
     params = [(k, v) for k, v in params if v is not None]
-    headers = {"Content-Type": "application/x-tar", "X-Registry-Config": "e30="}
+    headers = {"Content-Type": "application/x-tar", "X-Registry-Config": _registry_config(cli)}
     view = _view(opts["progress"], quiet)
     image_id = ""
     with body:
