@@ -3,8 +3,11 @@
 The ``build`` package must not import ``containers``, ``api`` or ``daemon``: a RUN step is
 run through a :class:`StepRunner`, which the daemon implements over the container service
 (``dockyard.daemon.builder``).  Lifecycle per RUN step: ``create`` → ``run`` (start, stream
-the output, wait: the exit code) → ``commit`` if it succeeded → ``remove`` always, even when
-the build is cancelled half-way.
+the output, wait: the exit code) → ``commit`` if it succeeded → ``remove`` as moby's legacy
+builder removes: after a success with ``rm`` (the default), after a failure only with
+``forcerm``, and always when the build is cancelled half-way.  Metadata steps and WORKDIR
+get a container too (created, never started), as moby's ``probeAndCreate`` makes one.
+Images a build names but does not have are pulled through an :class:`ImagePuller`.
 """
 
 from __future__ import annotations

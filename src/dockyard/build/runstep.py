@@ -1,5 +1,5 @@
 """RUN steps (asyncio world): a container per step through the ``StepRunner``, committed
-when it exits 0, always removed.
+when it exits 0, removed as moby's legacy builder removes it (``Build.drop_container``).
 
 As moby's dispatchRun: the command is the shell form through SHELL (``/bin/sh -c``) or the
 JSON form as given; the container gets the stage's config with the build args added to
