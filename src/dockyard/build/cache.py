@@ -121,8 +121,7 @@ class Cache:
                     continue
                 self.store.delete(row.key)
                 removed.append(row.key.removeprefix("sha256:")[:25])
-        if all_:
-            self.store.drop_orphan_facts()
+        self.store.drop_orphan_facts()
         return removed, reclaimed
 
 

@@ -350,7 +350,7 @@ class Build:
 
     async def nop_container(self, st: StageState, container_config: dict[str, Any]) -> str:
         """The container moby's ``probeAndCreate`` makes for a step that changes only the
-        config (or WORKDIR): created, never started, committed from, then dropped.  None on
+        config (or WORKDIR): created, never started, committed from, then dropped.  "" on
         ``scratch``: the container service needs an image (dockerd makes one there too)."""
         if not st.image_id:
             return ""

@@ -77,7 +77,7 @@ class Store:
 
     def delete(self, key: str) -> None:
         """Forget ``key``; its facts stay (a later miss of it says its image went) until
-        ``drop_orphan_facts``."""
+        ``drop_orphan_facts`` (every ``builder prune``)."""
         self.conn.execute("DELETE FROM build_cache WHERE key = ?", (key,))
 
     def drop_orphan_facts(self) -> None:
