@@ -319,10 +319,16 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
         await execs.start(request.match_info["id"], hub=None)
         return web.Response(status=200)
     e = execs.get(request.match_info["id"])
-    tty = bool(e.config.get("Tty"))
+    # moby frames the stream by the *start* request's Tty, not the exec's (docker-py starts
+    # a TTY exec with "Tty": false and reads frames); the exec's own Tty decides the rest.
+    raw = bool(body.get("Tty"))
     hub = Hub()  # before the hijack: stdin the client sends at once is buffered in it
     # moby reads an exec's detach keys from its create body and treats it as StdinOnce.
-    stdin = ClientStdin(hub, tty, e.detach_keys, True) if e.config.get("AttachStdin") else None
+    stdin = (
+        ClientStdin(hub, bool(e.config.get("Tty")), e.detach_keys, True)
+        if e.config.get("AttachStdin")
+        else None
+    )
 
     # moby hijacks first and reports a failing start inside the stream (exit code 126/127
     # then comes from exec inspect), which is what the docker CLI expects.
@@ -334,15 +340,18 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
             await execs.start(e.id, hub=hub)
         except DockyardError as exc:
             text = exc.message.encode() + b"\n"
-            await conn.write(text if tty else _mux(1, text))
+            await conn.write(text if raw else _mux(1, text))
             return response
         sub = hub.subscribe(
             bool(e.config.get("AttachStdout", True)), bool(e.config.get("AttachStderr", True))
         )
         try:
-            await _pump(sub, conn, tty, stdin)
+            await _pump(sub, conn, raw, stdin)
             if stdin is not None and stdin.detached:
-                execs.detached(e)
+                # dockerd reports an exec detach as a failed attach (its check for the
+                # escape error misses the wrapped error) and ends the connection.
+                text = execs.detached(e).encode() + b"\r\n"
+                await conn.write(text if raw else _mux(1, text))
             elif hub.done.is_set():
                 # The exit code must be there before the client, seeing EOF, asks for it.
                 # (Not after a detach: the process goes on running.)
@@ -356,13 +365,13 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _pump(sub: Subscriber, conn: Hijacked, tty: bool, stdin: ClientStdin | None) -> None:
-    """Copy output to the client until it ends, the client goes away, or its input ends
-    the session (detach keys; end of input where moby ends the session)."""
+async def _pump(sub: Subscriber, conn: Hijacked, raw: bool, stdin: ClientStdin | None) -> None:
+    """Copy output to the client (``raw``, or multiplexed) until it ends, the client goes
+    away, or its input ends the session (detach keys; end of input where moby ends it)."""
     stops = [conn.lost] + ([stdin.ended] if stdin is not None else [])
     while (item := await sub.get(*stops)) is not None:
         stream, data = item
-        await conn.write(data if tty else _mux(stream, data))
+        await conn.write(data if raw else _mux(stream, data))
 
 
 def _archive_path(request: web.Request) -> str:
