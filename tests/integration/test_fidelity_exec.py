@@ -123,7 +123,9 @@ def test_detach_keys_end_the_exec_connection_with_moby_message(engine, sleeper, 
     assert eof
     frames = [(1, out)] if start_tty else demux(out)
     text = b"".join(data for _, data in frames)
-    assert text == b"hi\r\nhi\r\nexec attach failed: error on attach stdin: read escape sequence\r\n"
+    assert (
+        text == b"hi\r\nhi\r\nexec attach failed: error on attach stdin: read escape sequence\r\n"
+    )
     inspect = exec_inspect(engine, exec_id)
     assert (inspect["Running"], inspect["ExitCode"]) == (False, 126)
     status, raw = api_request(engine, "GET", f"{V}/containers/{sleeper}/json")

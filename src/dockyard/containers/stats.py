@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-__all__ = ["sample", "system_cpu_ns"]
+__all__ = ["networks", "sample", "system_cpu_ns"]
 
 _ZERO = "0001-01-01T00:00:00Z"
 
@@ -74,4 +74,39 @@ def sample(c: Any, cgroup: Any) -> dict[str, Any]:
         "memory_stats": {"usage": mem, "stats": {}, "limit": limit} if stats else {},
         "name": c.name,
         "id": c.id,
+        **({"networks": nets} if stats and (nets := networks(c)) else {}),
     }
+
+
+def networks(c: Any) -> dict[str, dict[str, int]]:
+    """Counters of the container's endpoint interfaces (``eth0``…), read from
+    ``/proc/<pid>/net/dev``, which shows the process's network namespace.  moby leaves the
+    key out when there are none (``--network none`` or ``host``)."""
+    wanted = {ep.get("_ifname") for ep in ((c.net or {}).get("networks") or {}).values()}
+    wanted.discard(None)
+    pid = getattr(c.state, "Pid", 0)
+    if not wanted or not pid:
+        return {}
+    try:
+        with open(f"/proc/{pid}/net/dev", encoding="ascii") as f:
+            lines = f.readlines()[2:]
+    except OSError:  # the process is gone: no sample, as moby after an exit
+        return {}
+    out = {}
+    for line in lines:
+        name, _, rest = line.partition(":")
+        name = name.strip()
+        if name not in wanted:
+            continue
+        v = [int(x) for x in rest.split()]
+        out[name] = {
+            "rx_bytes": v[0],
+            "rx_packets": v[1],
+            "rx_errors": v[2],
+            "rx_dropped": v[3],
+            "tx_bytes": v[8],
+            "tx_packets": v[9],
+            "tx_errors": v[10],
+            "tx_dropped": v[11],
+        }
+    return out
