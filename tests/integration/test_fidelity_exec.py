@@ -128,5 +128,5 @@ def test_detach_keys_end_the_exec_connection_with_moby_message(engine, sleeper, 
     )
     inspect = exec_inspect(engine, exec_id)
     assert (inspect["Running"], inspect["ExitCode"]) == (False, 126)
-    status, raw = api_request(engine, "GET", f"{V}/containers/{sleeper}/json")
+    _status, raw = api_request(engine, "GET", f"{V}/containers/{sleeper}/json")
     assert json.loads(raw)["State"]["Running"]

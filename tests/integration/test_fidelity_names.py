@@ -71,7 +71,7 @@ def test_a_hundred_unnamed_runs_at_once_all_succeed(engine, label):
     failures = [r for r in results if r[0] != 204]
     assert failures == []
     q = urllib.parse.quote(json.dumps({"label": [f"dyt-fx={label}"]}))
-    status, out = api_request(engine, "GET", f"{V}/containers/json?filters={q}")
+    _status, out = api_request(engine, "GET", f"{V}/containers/json?filters={q}")
     running = json.loads(out)
     assert len(running) == 100
     assert len({c["Names"][0] for c in running}) == 100

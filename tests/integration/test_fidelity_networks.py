@@ -173,5 +173,5 @@ def test_stats_have_per_interface_network_counters(scene):
     }
     assert all(isinstance(v, int) for v in counters.values())
     alone = scene.container("none")
-    status, stats = scene.call("GET", f"/containers/{alone}/stats?stream=0", want=200)
+    _status, stats = scene.call("GET", f"/containers/{alone}/stats?stream=0", want=200)
     assert "networks" not in stats
