@@ -158,7 +158,7 @@ def test_an_ipv6_pool_without_enable_ipv6_is_kept_but_unused(scene):
 def test_stats_have_per_interface_network_counters(scene):
     net = scene.network()
     name = scene.container(net)
-    status, stats = scene.call("GET", f"/containers/{name}/stats?stream=0", want=200)
+    _, stats = scene.call("GET", f"/containers/{name}/stats?stream=0", want=200)
     assert set(stats["networks"]) == {"eth0"}
     counters = stats["networks"]["eth0"]
     assert set(counters) == {
