@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from dockyard.errors import InvalidParameter
 
-__all__ = ["DEFAULT_VERSION", "MIN_VERSION", "Version", "negotiate"]
+__all__ = [
+    "DEFAULT_VERSION",
+    "MIN_VERSION",
+    "VOLUME_PRUNE_KEEPS_NAMED",
+    "Version",
+    "negotiate",
+]
 
 Version = tuple[int, int]
 DEFAULT_VERSION: Version = (1, 41)
 MIN_VERSION: Version = (1, 24)
+
+# ---- what changes with the version (moby docs/api/version-history.md) ----------------------
+# 1.42: ``POST /volumes/prune`` removes only anonymous volumes unless ``all=true``; older
+# clients (docker CLI 20.10, docker-py at 1.41) expect every unused volume to go.
+VOLUME_PRUNE_KEEPS_NAMED: Version = (1, 42)
 
 
 def _fmt(v: Version) -> str:

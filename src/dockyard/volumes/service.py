@@ -188,7 +188,8 @@ class VolumeService:
             reclaimed += size
         if deleted:
             self.events.publish("volume", "prune", "", {"reclaimed": str(reclaimed)})
-        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+        # dockerd answers [] here (an empty slice), unlike the other prunes' null
+        return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
 
     async def usage(self) -> list[dict[str, Any]]:
         """Every volume with its size and users, for ``system df``."""
