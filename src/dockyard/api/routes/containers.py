@@ -16,6 +16,7 @@ from dockyard.api.keys import CONTAINERS
 from dockyard.api.middleware import common_headers, json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import start_stream
+from dockyard.containers import hostconfig
 from dockyard.containers.attach import ClientStdin, Hub, Subscriber
 from dockyard.containers.listing import lists_stopped
 from dockyard.containers.service import LIST_FILTERS
@@ -31,6 +32,8 @@ def _mux(stream: int, data: bytes) -> bytes:
 @routes.post("/containers/create")
 async def create(request: web.Request) -> web.StreamResponse:
     body = await query.json_body(request)
+    if isinstance(body, dict) and isinstance(body.get("HostConfig"), dict):
+        body["HostConfig"] = hostconfig.canonical(body["HostConfig"])
     result = await request.app[CONTAINERS].create(request.query.get("name") or None, body)
     return json_response(result, status=201)
 
@@ -64,6 +67,7 @@ async def prune(request: web.Request) -> web.StreamResponse:
 async def inspect(request: web.Request) -> web.StreamResponse:
     service = request.app[CONTAINERS]
     view = service.inspect(request.match_info["id"])
+    view["HostConfig"] = hostconfig.inspect_view(view["HostConfig"])
     if query.boolean(request.query, "size"):
         view["SizeRw"], view["SizeRootFs"] = await asyncio.to_thread(service.sizes, view["Id"])
     return json_response(view)
