@@ -157,18 +157,7 @@ _LOG_DRIVERS = {
 
 # Every HostConfig field of the Engine API (swagger HostConfig and Resources): Go decodes
 # JSON field names case-insensitively and answers with these spellings.
-_FIELDS = (
-    "Binds ContainerIDFile LogConfig NetworkMode PortBindings RestartPolicy AutoRemove "
-    "VolumeDriver VolumesFrom Mounts ConsoleSize Annotations CapAdd CapDrop CgroupnsMode Dns "
-    "DnsOptions DnsSearch ExtraHosts GroupAdd IpcMode Cgroup Links OomScoreAdj PidMode "
-    "Privileged PublishAllPorts ReadonlyRootfs SecurityOpt StorageOpt Tmpfs UTSMode UsernsMode "
-    "ShmSize Sysctls Runtime Isolation MaskedPaths ReadonlyPaths CpuShares Memory CgroupParent "
-    "BlkioWeight BlkioWeightDevice BlkioDeviceReadBps BlkioDeviceWriteBps BlkioDeviceReadIOps "
-    "BlkioDeviceWriteIOps CpuPeriod CpuQuota CpuRealtimePeriod CpuRealtimeRuntime CpusetCpus "
-    "CpusetMems Devices DeviceCgroupRules DeviceRequests KernelMemory KernelMemoryTCP "
-    "MemoryReservation MemorySwap MemorySwappiness NanoCpus OomKillDisable Init PidsLimit "
-    "Ulimits CpuCount CpuPercent IOMaximumIOps IOMaximumBandwidth"
-).split()
+_FIELDS = ["Binds", "ContainerIDFile", "LogConfig", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove", "VolumeDriver", "VolumesFrom", "Mounts", "ConsoleSize", "Annotations", "CapAdd", "CapDrop", "CgroupnsMode", "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "IpcMode", "Cgroup", "Links", "OomScoreAdj", "PidMode", "Privileged", "PublishAllPorts", "ReadonlyRootfs", "SecurityOpt", "StorageOpt", "Tmpfs", "UTSMode", "UsernsMode", "ShmSize", "Sysctls", "Runtime", "Isolation", "MaskedPaths", "ReadonlyPaths", "CpuShares", "Memory", "CgroupParent", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "Devices", "DeviceCgroupRules", "DeviceRequests", "KernelMemory", "KernelMemoryTCP", "MemoryReservation", "MemorySwap", "MemorySwappiness", "NanoCpus", "OomKillDisable", "Init", "PidsLimit", "Ulimits", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth"]
 _BY_FOLDED = {name.lower(): name for name in _FIELDS}
 
 # What dockerd fills in for a field the client left out (its inspect always has them).
