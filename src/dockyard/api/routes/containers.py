@@ -15,7 +15,7 @@ from dockyard.api.hijack import Hijacked, hijack, refusal
 from dockyard.api.keys import CONTAINERS
 from dockyard.api.middleware import common_headers, json_response
 from dockyard.api.routing import Routes
-from dockyard.api.streams import start_stream
+from dockyard.api.streams import close, start_stream
 from dockyard.containers import hostconfig
 from dockyard.containers.attach import ClientStdin, Hub, Subscriber
 from dockyard.containers.listing import lists_stopped
@@ -291,12 +291,15 @@ async def logs(request: web.Request) -> web.StreamResponse:
     )
     tty = bool(c.config.get("Tty"))
     timestamps = query.boolean(q, "timestamps")
-    response = await start_stream(request, "application/vnd.docker.raw-stream")
-    async for stream, stamp, data in entries:
-        if timestamps:
-            data = stamp.encode() + b" " + data
-        await response.write(data if tty else _mux(1 if stream == "stdout" else 2, data))
-    await response.write_eof()
+    try:
+        response = await start_stream(request, "application/vnd.docker.raw-stream")
+        async for stream, stamp, data in entries:
+            if timestamps:
+                data = stamp.encode() + b" " + data
+            await response.write(data if tty else _mux(1 if stream == "stdout" else 2, data))
+        await response.write_eof()
+    finally:
+        await close(entries)  # the reader's file now, also when the client went away
     return response
 
 
