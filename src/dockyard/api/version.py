@@ -11,9 +11,12 @@ from dockyard.errors import InvalidParameter
 
 __all__ = [
     "DEFAULT_VERSION",
+    "ENDPOINT_FIELDS_SINCE",
     "MIN_VERSION",
+    "NETWORK_FIELDS_SINCE",
     "VOLUME_PRUNE_KEEPS_NAMED",
     "Version",
+    "drop_newer",
     "negotiate",
 ]
 
@@ -25,6 +28,19 @@ MIN_VERSION: Version = (1, 24)
 # 1.42: ``POST /volumes/prune`` removes only anonymous volumes unless ``all=true``; older
 # clients (docker CLI 20.10, docker-py at 1.41) expect every unused volume to go.
 VOLUME_PRUNE_KEEPS_NAMED: Version = (1, 42)
+
+# Fields a later version added: an older client gets the shape it knows (dockerd 20.10 at
+# 1.41 has none of them).  Endpoint settings (container inspect and list, network connect):
+ENDPOINT_FIELDS_SINCE: dict[str, Version] = {"DNSNames": (1, 44), "GwPriority": (1, 48)}
+# Network inspect and list:
+NETWORK_FIELDS_SINCE: dict[str, Version] = {"EnableIPv4": (1, 47)}
+
+
+def drop_newer(obj: dict[str, object], since: dict[str, Version], v: Version) -> None:
+    """Remove, in place, the fields of ``obj`` that version ``v`` does not have yet."""
+    for key, added in since.items():
+        if v < added:
+            obj.pop(key, None)
 
 
 def _fmt(v: Version) -> str:

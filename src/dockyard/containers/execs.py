@@ -97,7 +97,8 @@ class Exec:
                 "entrypoint": cmd[0] if cmd else "",
                 "arguments": cmd[1:],
                 "privileged": bool(self.config.get("Privileged")),
-                "user": self.config.get("User") or "",
+                # moby: ``user,omitempty``
+                **({"user": self.config["User"]} if self.config.get("User") else {}),
             },
             "OpenStdin": bool(self.config.get("AttachStdin")),
             "OpenStderr": bool(self.config.get("AttachStderr")),

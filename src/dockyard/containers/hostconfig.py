@@ -310,6 +310,15 @@ def canonical(hc: dict[str, Any]) -> dict[str, Any]:
             continue
         out[name] = value
     out.setdefault("RestartPolicy", dict(_DEFAULTS["RestartPolicy"]))
+    bindings = out.get("PortBindings")
+    if isinstance(bindings, dict):
+        # moby stores each binding with both fields (nat.PortBinding)
+        out["PortBindings"] = {
+            port: [{"HostIp": "", "HostPort": "", **b} if isinstance(b, dict) else b for b in binds]
+            if isinstance(binds, list)
+            else binds
+            for port, binds in bindings.items()
+        }
     return out
 
 

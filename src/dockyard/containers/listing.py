@@ -61,9 +61,14 @@ def summary(c: Container, volumes: Any = None, net: Any = None) -> dict[str, Any
         "State": c.state.Status,
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
-        "NetworkSettings": {"Networks": net.view(c)["Networks"] if net is not None else {}},
+        "NetworkSettings": {"Networks": _list_endpoints(net.view(c)) if net is not None else {}},
         "Mounts": inspect_view(c, volumes),
     }
+
+
+def _list_endpoints(view: dict[str, Any]) -> dict[str, Any]:
+    # moby's list reads a snapshot that keeps no aliases: Aliases is always null there
+    return {name: {**ep, "Aliases": None} for name, ep in view["Networks"].items()}
 
 
 def matches(

@@ -16,6 +16,7 @@ from dockyard.api.keys import CONTAINERS
 from dockyard.api.middleware import common_headers, json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import close, start_stream
+from dockyard.api.version import ENDPOINT_FIELDS_SINCE, drop_newer
 from dockyard.containers import hostconfig
 from dockyard.containers.attach import ClientStdin, Hub, Subscriber
 from dockyard.containers.listing import lists_stopped
@@ -45,6 +46,8 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
     service = request.app[CONTAINERS]
     all_, limit = query.boolean(q, "all"), query.integer(q, "limit")
     result = service.list(all_, limit, filters)
+    for entry in result:
+        _endpoints_for(request, entry)
     if not lists_stopped(all_, limit, filters):
         # ContainerService.list includes stopped ones for any filter; until it asks
         # listing.lists_stopped itself (issue 16), keep moby's rule here.
@@ -55,6 +58,12 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
                 service.sizes, entry["Id"]
             )
     return json_response(result)
+
+
+def _endpoints_for(request: web.Request, view: dict) -> None:
+    """Endpoint settings shaped for the client's API version."""
+    for ep in ((view.get("NetworkSettings") or {}).get("Networks") or {}).values():
+        drop_newer(ep, ENDPOINT_FIELDS_SINCE, request["version"])
 
 
 @routes.post("/containers/prune")
@@ -68,6 +77,7 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     service = request.app[CONTAINERS]
     view = service.inspect(request.match_info["id"])
     view["HostConfig"] = hostconfig.inspect_view(view["HostConfig"])
+    _endpoints_for(request, view)
     if query.boolean(request.query, "size"):
         view["SizeRw"], view["SizeRootFs"] = await asyncio.to_thread(service.sizes, view["Id"])
     return json_response(view)
