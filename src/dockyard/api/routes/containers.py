@@ -16,7 +16,13 @@ from dockyard.api.keys import CONTAINERS
 from dockyard.api.middleware import common_headers, json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import close, start_stream
-from dockyard.api.version import ENDPOINT_FIELDS_SINCE, drop_newer
+from dockyard.api.version import (
+    ENDPOINT_FIELDS_SINCE,
+    HOST_CONFIG_OMITTED_UNSET,
+    drop_newer,
+    drop_unset,
+    stream_type,
+)
 from dockyard.containers import hostconfig
 from dockyard.containers.attach import ClientStdin, Hub, Subscriber
 from dockyard.containers.listing import lists_stopped
@@ -77,6 +83,7 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     service = request.app[CONTAINERS]
     view = service.inspect(request.match_info["id"])
     view["HostConfig"] = hostconfig.inspect_view(view["HostConfig"])
+    drop_unset(view["HostConfig"], HOST_CONFIG_OMITTED_UNSET, request["version"])
     _endpoints_for(request, view)
     if query.boolean(request.query, "size"):
         view["SizeRw"], view["SizeRootFs"] = await asyncio.to_thread(service.sizes, view["Id"])
@@ -184,7 +191,10 @@ async def attach(request: web.Request) -> web.StreamResponse:
     tty = bool(c.config.get("Tty"))
     stdin = _client_stdin(c, hub, query.boolean(q, "stdin"), keys)
     response, conn = await hijack(
-        request, on_data=stdin.data if stdin else None, on_eof=stdin.eof if stdin else None
+        request,
+        on_data=stdin.data if stdin else None,
+        on_eof=stdin.eof if stdin else None,
+        content_type=stream_type(request["version"], tty),
     )
     try:
         if query.boolean(q, "logs"):
@@ -302,7 +312,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     tty = bool(c.config.get("Tty"))
     timestamps = query.boolean(q, "timestamps")
     try:
-        response = await start_stream(request, "application/vnd.docker.raw-stream")
+        response = await start_stream(request, stream_type(request["version"], tty))
         async for stream, stamp, data in entries:
             if timestamps:
                 data = stamp.encode() + b" " + data
@@ -356,7 +366,10 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     # moby hijacks first and reports a failing start inside the stream (exit code 126/127
     # then comes from exec inspect), which is what the docker CLI expects.
     response, conn = await hijack(
-        request, on_data=stdin.data if stdin else None, on_eof=stdin.eof if stdin else None
+        request,
+        on_data=stdin.data if stdin else None,
+        on_eof=stdin.eof if stdin else None,
+        content_type=stream_type(request["version"], raw),
     )
     try:
         try:
