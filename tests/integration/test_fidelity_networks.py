@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 from engines import api_request
+from test_attach import Raw
 
 V = "/v1.41"
 
@@ -175,3 +176,30 @@ def test_stats_have_per_interface_network_counters(scene):
     alone = scene.container("none")
     _status, stats = scene.call("GET", f"/containers/{alone}/stats?stream=0", want=200)
     assert "networks" not in stats
+
+
+@pytest.mark.parametrize(
+    "subnet, gateway",
+    [("fd00:dead:10::/64", "fd00:dead:10::1"), ("fe80::/64", "fe80::1")],
+    ids=["ula", "link-local"],
+)
+def test_ipv6_network_addresses_and_default_route(scene, subnet, gateway):
+    pools = [{"Subnet": "10.231.10.0/24"}, {"Subnet": subnet, "Gateway": gateway}]
+    net = scene.network(EnableIPv6=True, IPAM={"Config": pools})
+    name = scene.container(net, Cmd=["sleep", "300"])
+    ep = scene.inspect(name)["NetworkSettings"]["Networks"][net]
+    assert ep["IPv6Gateway"] == gateway
+    assert ep["GlobalIPv6Address"].startswith(subnet.split("::")[0] + ":")
+    assert ep["GlobalIPv6PrefixLen"] == 64
+    status, body = scene.call(
+        "POST",
+        f"/containers/{name}/exec",
+        {"Cmd": ["ip", "-6", "route", "show", "default"], "AttachStdout": True},
+        want=201,
+    )
+    conn = Raw(scene.engine, f"{V}/exec/{body['Id']}/start", {"Detach": False, "Tty": True})
+    try:
+        out, _ = conn.read()
+    finally:
+        conn.close()
+    assert out.decode().split()[:5] == ["default", "via", gateway, "dev", "eth0"]
