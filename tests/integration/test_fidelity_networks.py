@@ -191,7 +191,7 @@ def test_ipv6_network_addresses_and_default_route(scene, subnet, gateway):
     assert ep["IPv6Gateway"] == gateway
     assert ep["GlobalIPv6Address"].startswith(subnet.split("::")[0] + ":")
     assert ep["GlobalIPv6PrefixLen"] == 64
-    status, body = scene.call(
+    _, body = scene.call(
         "POST",
         f"/containers/{name}/exec",
         {"Cmd": ["ip", "-6", "route", "show", "default"], "AttachStdout": True},
