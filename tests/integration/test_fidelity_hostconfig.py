@@ -160,3 +160,18 @@ def test_tmpfs_is_not_listed_in_mounts(engine, made):
     view = inspect(engine, name)
     assert view["Mounts"] == []
     assert view["HostConfig"]["Tmpfs"] == {"/scratch": "size=1m"}
+
+
+@pytest.mark.parametrize("cmd", [["touch", "/test"], ["sh", "-c", "touch /test; rm /bin/ls"]])
+def test_changes_list_only_what_the_process_changed(engine, made, cmd):
+    status, body, name = made({}, Cmd=cmd)
+    assert status == 201, body
+    status, out = api_request(engine, "POST", f"{V}/containers/{name}/start")
+    assert status == 204, out
+    api_request(engine, "POST", f"{V}/containers/{name}/wait")
+    status, out = api_request(engine, "GET", f"{V}/containers/{name}/changes")
+    assert status == 200, out
+    expected = [{"Path": "/test", "Kind": 1}]
+    if "rm" in cmd[-1]:
+        expected = [{"Path": "/bin", "Kind": 0}, {"Path": "/bin/ls", "Kind": 2}, *expected]
+    assert sorted(json.loads(out), key=lambda c: c["Path"]) == expected
