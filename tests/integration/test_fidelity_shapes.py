@@ -25,7 +25,28 @@ KNOWN = {
         "GraphDriver.Data.WorkDir:str",
     }
 }
-KNOWN["created"] = KNOWN["inspect"]
+KNOWN["created"] = KNOWN["sized"] = KNOWN["inspect"]
+# stats: dockerd copies cgroup v1's memory.stat keys, max_usage and per-CPU usage; dockyard's
+# cgroup manager does not read those yet (clients compute CPU % and memory from the rest).
+KNOWN["stats"] = (
+    {
+        "cpu_stats.cpu_usage.percpu_usage:list",
+        "precpu_stats.cpu_usage.percpu_usage:list",
+        "memory_stats.max_usage:int",
+    }
+    | {
+        f"memory_stats.stats.{prefix}{key}:int"
+        for prefix in ("", "total_")
+        for key in (
+            "active_anon active_file cache dirty inactive_anon inactive_file mapped_file pgfault "
+            "pgmajfault pgpgin pgpgout rss rss_huge unevictable writeback"
+        ).split()
+    }
+    | {
+        "memory_stats.stats.hierarchical_memory_limit:int",
+        "memory_stats.stats.hierarchical_memsw_limit:int",
+    }
+)
 
 
 def paths(x, prefix: str = "") -> set[str]:
@@ -74,6 +95,10 @@ def scene(engine) -> dict[str, set[str]]:
         found["list"] = call("GET", f'/containers/json?filters={{"name":["{box}"]}}')
         exec_id = call("POST", f"/containers/{box}/exec", {"Cmd": ["true"]})["Id"]
         found["exec"] = call("GET", f"/exec/{exec_id}/json")
+        found["stats"] = call("GET", f"/containers/{box}/stats?stream=0")
+        found["top"] = call("GET", f"/containers/{box}/top")
+        found["sized"] = call("GET", f"/containers/{box}/json?size=1")
+        found["sized-list"] = call("GET", f'/containers/json?size=1&filters={{"name":["{box}"]}}')
         found["network"] = call("GET", f"/networks/{net}")
         found["networks"] = call("GET", f'/networks?filters={{"name":["{net}"]}}')
         found["volume"] = call("GET", f"/volumes/{vol}")
@@ -95,4 +120,4 @@ def test_response_shapes_match_dockerd(dockerd, daemon):
         for k in theirs
         if theirs[k] != mine[k]
     }
-    assert diff == {}
+    assert diff == {}, json.dumps(diff, indent=1)

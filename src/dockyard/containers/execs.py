@@ -131,6 +131,16 @@ class Execs:
         except KeyError:
             raise NoSuchExec(exec_id) from None
 
+    def ids_of(self, container_id: str) -> list[str] | None:
+        """``ExecIDs`` of container inspect: the container's execs that have not ended
+        (moby drops an exec from its container's list when it exits); null when none."""
+        ids = [
+            e.id
+            for e in self.records.values()
+            if e.container_id == container_id and e.exit_code is None
+        ]
+        return ids or None
+
     def create(self, name: str, body: dict[str, Any]) -> dict[str, str]:
         c = self.containers.get(name)
         if not c.state.Running:

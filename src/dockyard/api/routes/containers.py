@@ -63,6 +63,8 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
             entry["SizeRw"], entry["SizeRootFs"] = await asyncio.to_thread(
                 service.sizes, entry["Id"]
             )
+            if not entry["SizeRw"]:
+                del entry["SizeRw"]  # moby's summary: ``SizeRw,omitempty``
     return json_response(result)
 
 
@@ -83,6 +85,7 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     service = request.app[CONTAINERS]
     view = service.inspect(request.match_info["id"])
     view["HostConfig"] = hostconfig.inspect_view(view["HostConfig"])
+    view["ExecIDs"] = service.execs.ids_of(view["Id"])
     drop_unset(view["HostConfig"], HOST_CONFIG_OMITTED_UNSET, request["version"])
     _endpoints_for(request, view)
     if query.boolean(request.query, "size"):
