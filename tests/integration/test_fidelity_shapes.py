@@ -37,10 +37,23 @@ KNOWN["stats"] = (
     | {
         f"memory_stats.stats.{prefix}{key}:int"
         for prefix in ("", "total_")
-        for key in (
-            "active_anon active_file cache dirty inactive_anon inactive_file mapped_file pgfault "
-            "pgmajfault pgpgin pgpgout rss rss_huge unevictable writeback"
-        ).split()
+        for key in [
+            "active_anon",
+            "active_file",
+            "cache",
+            "dirty",
+            "inactive_anon",
+            "inactive_file",
+            "mapped_file",
+            "pgfault",
+            "pgmajfault",
+            "pgpgin",
+            "pgpgout",
+            "rss",
+            "rss_huge",
+            "unevictable",
+            "writeback",
+        ]
     }
     | {
         "memory_stats.stats.hierarchical_memory_limit:int",
