@@ -525,7 +525,7 @@ class Networking:
             )
         requested = c.net.setdefault("requested", {})
         if n.name in requested:
-            raise Conflict(
+            raise Forbidden(  # moby: libnetwork's a Forbidden error
                 f"endpoint with name {c.name.lstrip('/')} already exists in network {n.name}"
             )
         cfg = self._endpoint_config(n, ep or {})

@@ -44,6 +44,7 @@ def sample(c: Any, cgroup: Any) -> dict[str, Any]:
     limit = (stats.memory_limit if stats and stats.memory_limit else None) or os.sysconf(
         "SC_PAGE_SIZE"
     ) * os.sysconf("SC_PHYS_PAGES")
+    blkio: list[Any] | None = [] if stats else None  # dockerd: null without a sample
     cpu = {
         "cpu_usage": {"total_usage": usage, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
         "system_cpu_usage": system_cpu_ns() if stats else 0,
@@ -55,14 +56,14 @@ def sample(c: Any, cgroup: Any) -> dict[str, Any]:
         "preread": _ZERO,
         "pids_stats": {"current": stats.pids} if stats else {},
         "blkio_stats": {
-            "io_service_bytes_recursive": [],
-            "io_serviced_recursive": [],
-            "io_queue_recursive": [],
-            "io_service_time_recursive": [],
-            "io_wait_time_recursive": [],
-            "io_merged_recursive": [],
-            "io_time_recursive": [],
-            "sectors_recursive": [],
+            "io_service_bytes_recursive": blkio,
+            "io_serviced_recursive": blkio,
+            "io_queue_recursive": blkio,
+            "io_service_time_recursive": blkio,
+            "io_wait_time_recursive": blkio,
+            "io_merged_recursive": blkio,
+            "io_time_recursive": blkio,
+            "sectors_recursive": blkio,
         },
         "num_procs": 0,
         "storage_stats": {},

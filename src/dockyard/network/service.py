@@ -451,7 +451,9 @@ class NetworkService:
             names = ", ".join(
                 f'(name:"{cname.lstrip("/")}" id:"{cid[:12]}")' for cid, cname, _ in users
             )
-            raise Conflict(
+            # 403 as moby (libnetwork's ActiveEndpointsError is Forbidden); the wording is
+            # newer moby's, which names the containers
+            raise Forbidden(
                 f"error while removing network: network {n.name} has active endpoints {names}"
             )
         async with self._lock:
@@ -475,7 +477,7 @@ class NetworkService:
                 continue
             try:
                 await self.remove(n.id)
-            except Conflict:
+            except (Conflict, Forbidden):
                 continue
             deleted.append(n.name)
         if deleted:

@@ -118,9 +118,13 @@ async def restart(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/containers/{id}/kill")
 async def kill(request: web.Request) -> web.StreamResponse:
-    await request.app[CONTAINERS].kill(
-        request.match_info["id"], request.query.get("signal") or "SIGKILL"
-    )
+    name = request.match_info["id"]
+    try:
+        await request.app[CONTAINERS].kill(name, request.query.get("signal") or "SIGKILL")
+    except DockyardError as exc:
+        # moby's router wraps every kill error so (postContainersKill)
+        exc.args = (f"Cannot kill container: {name}: {exc.message}",)
+        raise
     return web.Response(status=204)
 
 
