@@ -276,6 +276,8 @@ class Networking:
             addresses: list[str] = []
             for i, (name, ep_cfg) in enumerate(list(c.net["requested"].items())):
                 addresses += await self._attach(c, name, ep_cfg, i)
+                if name in c.net["networks"]:  # moby: the endpoint joins at start
+                    self.networks._event("connect", self.networks.get(name), container=c.id)
             if mode != "none":
                 await self._publish(c)
             user_net = any(n != "bridge" for n in c.net["networks"])
@@ -466,11 +468,11 @@ class Networking:
         for ep in (net.get("networks") or {}).values():
             await _off_loop(bridge.detach, ep.get("_veth") or "")
             try:
-                self.networks.release(
-                    self.networks.get(ep["NetworkID"]), ep.get("_addresses") or []
-                )
+                n = self.networks.get(ep["NetworkID"])
             except NotFound:
-                pass
+                continue
+            self.networks.release(n, ep.get("_addresses") or [])
+            self.networks._event("disconnect", n, container=c.id)  # moby: and leaves at exit
         sandbox = net.get("sandbox")
         if sandbox and not net.get("joined"):
             await _off_loop(netns.remove, sandbox)
