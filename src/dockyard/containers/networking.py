@@ -22,7 +22,7 @@ import os
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.errors import Conflict, Forbidden, Internal, InvalidParameter, NotFound
 from dockyard.runtime.spec.mounts import Mount
 
 if TYPE_CHECKING:
@@ -182,12 +182,22 @@ class Networking:
                     raise InvalidParameter(
                         f"Invalid address {ip}: It does not belong to any of this network's subnets"
                     )
+        link_local = ipam_cfg.get("LinkLocalIPs") or []
+        if not isinstance(link_local, list) or not all(isinstance(a, str) for a in link_local):
+            raise InvalidParameter("IPAMConfig.LinkLocalIPs must be an array of strings")
+        for text in link_local:
+            try:
+                ipaddress.ip_address(text)
+            except ValueError:
+                raise InvalidParameter(f"invalid link-local IP address: {text}") from None
         mac = ep.get("MacAddress") or ""
         if mac:
             _check_mac(mac)
         return {
             "IPAMConfig": {
-                k: v for k, v in ipam_cfg.items() if k in ("IPv4Address", "IPv6Address") and v
+                k: v
+                for k, v in ipam_cfg.items()
+                if k in ("IPv4Address", "IPv6Address", "LinkLocalIPs") and v
             }
             or None,
             "Aliases": list(aliases) or None,
@@ -266,6 +276,8 @@ class Networking:
             addresses: list[str] = []
             for i, (name, ep_cfg) in enumerate(list(c.net["requested"].items())):
                 addresses += await self._attach(c, name, ep_cfg, i)
+                if name in c.net["networks"]:  # moby: the endpoint joins at start
+                    self.networks._event("connect", self.networks.get(name), container=c.id)
             if mode != "none":
                 await self._publish(c)
             user_net = any(n != "bridge" for n in c.net["networks"])
@@ -325,10 +337,13 @@ class Networking:
         gw4 = next((g for g in gateways if ipaddress.ip_address(g).version == 4), "")
         gw6 = next((g for g in gateways if ipaddress.ip_address(g).version == 6), "")
         aliases = list(ep_cfg.get("Aliases") or [])
+        shown = list(aliases)
+        if n.name != "bridge" and c.id[:12] not in shown:
+            shown.append(c.id[:12])  # moby adds the short ID on user-defined networks
         c.net["networks"][n.name] = {
             "IPAMConfig": ep_cfg.get("IPAMConfig"),
             "Links": None,
-            "Aliases": aliases or None,
+            "Aliases": shown or None,
             "MacAddress": mac,
             "DriverOpts": None,
             "GwPriority": 0,
@@ -453,11 +468,11 @@ class Networking:
         for ep in (net.get("networks") or {}).values():
             await _off_loop(bridge.detach, ep.get("_veth") or "")
             try:
-                self.networks.release(
-                    self.networks.get(ep["NetworkID"]), ep.get("_addresses") or []
-                )
+                n = self.networks.get(ep["NetworkID"])
             except NotFound:
-                pass
+                continue
+            self.networks.release(n, ep.get("_addresses") or [])
+            self.networks._event("disconnect", n, container=c.id)  # moby: and leaves at exit
         sandbox = net.get("sandbox")
         if sandbox and not net.get("joined"):
             await _off_loop(netns.remove, sandbox)
@@ -512,10 +527,14 @@ class Networking:
             )
         requested = c.net.setdefault("requested", {})
         if n.name in requested:
-            raise Conflict(
+            raise Forbidden(  # moby: libnetwork's a Forbidden error
                 f"endpoint with name {c.name.lstrip('/')} already exists in network {n.name}"
             )
         cfg = self._endpoint_config(n, ep or {})
+        if not cfg["MacAddress"] and c.config.get("MacAddress") and _mode(c) == n.name:
+            # moby applies Config.MacAddress (--mac-address) to the NetworkMode network's
+            # endpoint, also when it is connected again (docker-compose reconnects)
+            cfg["MacAddress"] = c.config["MacAddress"]
         if c.state.Running:
             index = len(c.net.get("networks") or {})
             await self._attach(c, n.name, cfg, index)
@@ -530,9 +549,8 @@ class Networking:
         n = self.networks.get(name)
         requested = c.net.get("requested") or {}
         if n.name not in requested:
-            if force:
-                return
-            raise Forbidden(f"container {c.id} is not connected to network {n.name}")
+            # dockerd answers this with a plain error (500), forced or not
+            raise Internal(f"container {c.id} is not connected to network {n.name}")
         ep = (c.net.get("networks") or {}).pop(n.name, None)
         if ep is not None:
             await _off_loop(bridge.detach, ep.get("_veth") or "")
@@ -554,7 +572,7 @@ class Networking:
             }
         mode = _mode(c)
         if mode in ("host", "none") and not networks:
-            networks = {mode: self._unattached(mode, {})}
+            networks = {mode: self._unattached(mode, {}, c.state.Running)}
         default = networks.get("bridge") or {}
         ports = net.get("ports") if c.state.Running else {}
         return {
@@ -578,11 +596,13 @@ class Networking:
             "Networks": networks,
         }
 
-    def _unattached(self, name: str, cfg: dict[str, Any]) -> dict[str, Any]:
-        try:
-            nid = self.networks.get(name).id
-        except NotFound:
-            nid = ""
+    def _unattached(self, name: str, cfg: dict[str, Any], attached: bool = False) -> dict[str, Any]:
+        nid = ""  # moby shows a NetworkID only once the endpoint exists
+        if attached:
+            try:
+                nid = self.networks.get(name).id
+            except NotFound:
+                pass
         return {
             "IPAMConfig": cfg.get("IPAMConfig"),
             "Links": None,
