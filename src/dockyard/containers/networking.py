@@ -375,7 +375,6 @@ class Networking:
 
     async def _publish(self, c: Container) -> None:
         from dockyard.network import iptables
-        from dockyard.network.proxy import start_proxy
 
         ports: dict[str, Any] = {k: None for k in c.config.get("ExposedPorts") or {}}
         bindings = self._bindings(c)
@@ -390,7 +389,7 @@ class Networking:
         proxies = self._proxies.setdefault(c.id, [])
         published = c.net.setdefault("_published", [])
         for key, proto, host_ip, host_port, cport in bindings:
-            proxy = await start_proxy(
+            proxy = await self._start_proxy(
                 proto,
                 host_ip,
                 host_port,
@@ -416,6 +415,25 @@ class Networking:
             ports[key] = (ports[key] or []) + [{"HostIp": host_ip, "HostPort": str(proxy.port)}]
         c.net["ports"] = ports
 
+    @property
+    def _proxy_dir(self) -> str:
+        return os.path.join(self.networks.exec_root, "proxy")
+
+    async def _start_proxy(
+        self, proto: str, host_ip: str, port: int, cip: str, cport: int, endpoint: str = ""
+    ) -> Any:
+        """Userland proxy on: a helper process that outlives the daemon (adopted again at
+        restore).  Off: the kernel carries everything (loopback too); the daemon only holds
+        the port, as dockerd does, and a restart takes it again."""
+        from dockyard.network import proxyproc
+        from dockyard.network.proxy import start_proxy
+
+        if self.networks.userland_proxy:
+            return await proxyproc.start(
+                self._proxy_dir, proto, host_ip, port, cip, cport, endpoint=endpoint
+            )
+        return await start_proxy(proto, host_ip, port, cip, cport, endpoint=endpoint)
+
     async def _serve(self, c: Container) -> None:
         dns = c.net.get("dns")
         if not dns or not c.net.get("sandbox"):
@@ -426,7 +444,7 @@ class Networking:
 
     async def teardown(self, c: Container) -> None:
         """Undo ``setup`` (also for a container that died while the daemon was away)."""
-        from dockyard.network import bridge, iptables, netns
+        from dockyard.network import bridge, iptables, netns, proxyproc
 
         server = self._dns.pop(c.id, None)
         if server is not None:
@@ -438,6 +456,7 @@ class Networking:
                 pass
         net = c.net or {}
         for proto, host_ip, port, cip, cport, br in net.get("_published") or []:
+            await proxyproc.stop(self._proxy_dir, proto, host_ip, port)  # a previous daemon's
             if self.networks.use_iptables:
                 await asyncio.to_thread(
                     iptables.unpublish,
@@ -466,7 +485,6 @@ class Networking:
     async def restore(self, c: Container) -> None:
         """A container that kept running while the daemon was away: serve it again."""
         from dockyard.network import iptables
-        from dockyard.network.proxy import start_proxy
 
         try:
             await self._serve(c)
@@ -475,7 +493,7 @@ class Networking:
         for proto, host_ip, port, cip, cport, br in (c.net or {}).get("_published") or []:
             try:
                 self._proxies.setdefault(c.id, []).append(
-                    await start_proxy(proto, host_ip, port, cip, cport)
+                    await self._start_proxy(proto, host_ip, port, cip, cport)
                 )
                 if self.networks.use_iptables:
                     await asyncio.to_thread(
