@@ -420,7 +420,14 @@ class Networking:
         return os.path.join(self.networks.exec_root, "proxy")
 
     async def _start_proxy(
-        self, proto: str, host_ip: str, port: int, cip: str, cport: int, endpoint: str = ""
+        self,
+        proto: str,
+        host_ip: str,
+        port: int,
+        cip: str,
+        cport: int,
+        endpoint: str = "",
+        adopt: bool = False,
     ) -> Any:
         """Userland proxy on: a helper process that outlives the daemon (adopted again at
         restore).  Off: the kernel carries everything (loopback too); the daemon only holds
@@ -430,7 +437,7 @@ class Networking:
 
         if self.networks.userland_proxy:
             return await proxyproc.start(
-                self._proxy_dir, proto, host_ip, port, cip, cport, endpoint=endpoint
+                self._proxy_dir, proto, host_ip, port, cip, cport, endpoint=endpoint, adopt=adopt
             )
         return await start_proxy(proto, host_ip, port, cip, cport, endpoint=endpoint)
 
@@ -493,7 +500,7 @@ class Networking:
         for proto, host_ip, port, cip, cport, br in (c.net or {}).get("_published") or []:
             try:
                 self._proxies.setdefault(c.id, []).append(
-                    await self._start_proxy(proto, host_ip, port, cip, cport)
+                    await self._start_proxy(proto, host_ip, port, cip, cport, adopt=True)
                 )
                 if self.networks.use_iptables:
                     await asyncio.to_thread(

@@ -107,12 +107,9 @@ def _terminate(pid: int, state_path: str) -> None:
 
 def _matching(state_path: str, container_ip: str, container_port: int) -> dict | None:
     state = _read_state(state_path)
-    if state is None:
-        return None
-    if state.get("backend") == [container_ip, container_port]:
+    if state is not None and state.get("backend") == [container_ip, container_port]:
         return state
-    _terminate(state["pid"], state_path)  # stale: the port now goes elsewhere
-    return None
+    return None  # another backend's helper is left alone: binding then fails as it should
 
 
 def _spawn(
@@ -123,9 +120,10 @@ def _spawn(
     container_ip: str,
     container_port: int,
     endpoint: str,
+    adopt: bool,
 ) -> ProxyProcess:
     host_ip = host_ip or "0.0.0.0"
-    if host_port:
+    if adopt and host_port:
         path = _state_path(run_dir, proto, host_ip, host_port)
         state = _matching(path, container_ip, container_port)
         if state is not None:
@@ -180,15 +178,17 @@ async def start(
     container_port: int,
     *,
     endpoint: str = "",
+    adopt: bool = False,
 ) -> ProxyProcess:
-    """Serve ``host_ip:host_port`` from a helper process, adopting a live one for it.
+    """Serve ``host_ip:host_port`` from a helper process.
 
-    Raises ``errors.Internal`` with Docker's message when the port cannot be bound.
+    ``adopt`` (restore of a running container): a live helper recorded for the same port
+    and backend is taken over instead of starting another.  Raises ``errors.Internal`` with Docker's message when the port cannot be bound.
     """
     if proto not in ("tcp", "udp"):
         raise ValueError(f"unsupported protocol {proto!r}")
     return await asyncio.to_thread(
-        _spawn, run_dir, proto, host_ip, host_port, container_ip, container_port, endpoint
+        _spawn, run_dir, proto, host_ip, host_port, container_ip, container_port, endpoint, adopt
     )
 
 
