@@ -86,7 +86,7 @@ def _hand_over(client: SupervisorClient, timeout: float) -> None:
             return
         except (OSError, SupervisorError):
             if time.monotonic() > deadline:
-                raise SupervisorError("the supervisor did not come back after a handover")
+                raise SupervisorError("no supervisor after a handover") from None
             time.sleep(0.02)
 
 
