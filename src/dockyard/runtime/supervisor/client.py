@@ -5,6 +5,7 @@ the daemon re-attaches to running containers after a restart or a kill -9."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -15,6 +16,8 @@ from dockyard.runtime.supervisor.handover import code_stamp
 from dockyard.runtime.supervisor.protocol import FRAME
 
 __all__ = ["SupervisorClient", "SupervisorError", "ensure"]
+
+log = logging.getLogger("dockyard.runtime")
 
 
 class SupervisorError(Exception):
@@ -78,7 +81,11 @@ def _hand_over(client: SupervisorClient, timeout: float) -> None:
     """The running supervisor runs other code than ours (an upgrade was installed): it
     re-executes as our code, keeping its containers (handover.py).  It execs right after
     its answer, so the next ping is answered by the new code (queued in the backlog)."""
-    client.call("handover", python=sys.executable, path=sys.path)
+    try:
+        client.call("handover", python=sys.executable, path=sys.path)
+    except SupervisorError as exc:  # a supervisor older than handovers: keep it as it is
+        log.warning("the supervisor cannot hand over to new code (%s); it keeps running", exc)
+        return
     deadline = time.monotonic() + timeout
     while True:
         try:
