@@ -1,7 +1,7 @@
-"""dockyard: a Docker-compatible container engine.
+"""dockyard: a Docker-compatible container engine (daemon, CLI, Engine API).
 
-Layout (see DESIGN.md): cli -> client => HTTP => api -> services (images, ...) ->
-content, layers, storage -> runtime.linux.  ``daemon`` wires the services; nothing imports it.
+Owns the utility modules every layer may use (errors, events, db, filters, fsutil, ...);
+they must not import any package.  ARCHITECTURE.md has the map and the layering rules.
 """
 
 __version__ = "0.1.0"

@@ -725,3 +725,48 @@ def test_kill_and_force_remove_of_a_paused_container(daemon, dockerd):
             assert engine.cli("ps", "-aq", "--filter", f"name={name}r").stdout == b""
         finally:
             engine.cli("rm", "-f", name + "k", name + "r")
+
+
+def test_concurrent_creates_get_distinct_names_and_leave_no_ghost(api, daemon):
+    """Creates race while each awaits its layer: unnamed ones all succeed with names of
+    their own (a random name drawn twice is drawn again), and of two with the same name
+    one wins, the other is a 409 that leaves nothing listed (it used to stay in ``ps -a``
+    and make ``rm -f`` fail with a 500)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import docker as docker_py
+
+    label = {"dockyard.test": "concurrent-creates"}
+
+    def create(name: str | None):
+        client = docker_py.DockerClient(base_url=daemon.host, version="auto", timeout=60)
+        try:
+            return client.containers.create("busybox", "true", name=name, labels=label).id
+        except docker_py.errors.APIError as exc:
+            return exc
+        finally:
+            client.close()
+
+    try:
+        with ThreadPoolExecutor(40) as pool:
+            unnamed = list(pool.map(create, [None] * 40))
+            same = list(pool.map(create, ["samename"] * 6))
+        assert all(isinstance(r, str) for r in unnamed), [
+            r for r in unnamed if not isinstance(r, str)
+        ]
+        listed = api.containers.list(
+            all=True, filters={"label": "dockyard.test=concurrent-creates"}
+        )
+        names = [c.name for c in listed]
+        assert len(names) == len(set(names)) == 41
+        won = [r for r in same if isinstance(r, str)]
+        lost = [r for r in same if not isinstance(r, str)]
+        assert len(won) == 1 and len(lost) == 5
+        assert all(e.status_code == 409 and "already in use" in str(e) for e in lost)
+        assert [c.id for c in listed if c.name == "samename"] == won
+    finally:
+        for c in api.containers.list(
+            all=True, filters={"label": "dockyard.test=concurrent-creates"}
+        ):
+            c.remove(force=True)
+    assert not api.containers.list(all=True, filters={"label": "dockyard.test=concurrent-creates"})

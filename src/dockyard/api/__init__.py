@@ -1,7 +1,8 @@
 """The Engine API server (asyncio world): routes, version negotiation, errors, streams.
+It must not hold business logic nor import ``daemon``: each route decodes a request, makes
+one service call and encodes the answer.
 
-Handlers decode a request, make one service call and encode the answer; business logic
-lives in the services handed over by ``daemon`` through :class:`Services`.
+The services are handed over by ``daemon`` through :class:`Services`.
 """
 
 from dockyard.api.app import Services, make_app

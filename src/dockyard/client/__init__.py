@@ -1,4 +1,5 @@
 """A small synchronous Engine API client (used by the CLI; keep imports cheap).
+It must not import daemon-side code, nor anything heavy: CLI start-up is benchmarked.
 
 Host selection as the docker CLI does it: ``-H``, then ``DOCKYARD_HOST``, then
 ``DOCKER_HOST``, then ``unix:///run/dockyard.sock``; TLS from ``--tls*`` or

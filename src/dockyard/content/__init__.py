@@ -1,11 +1,10 @@
 """Content-addressable blob store (blocking world: the daemon calls it from threads).
+It knows nothing about images (roots and edges are the image store's business, handed to
+``unreachable``) and imports only utilities; only GC deletes blobs.
 
 Blobs are immutable bytes named by ``sha256:`` digests, written through a verified ingest
 and made visible by an atomic commit.  ``base`` names the roles (``Provider``, ``Ingester``,
 ``Manager``, ``Store``); ``local`` is the on-disk driver; ``gc`` decides reachability.
-
-This package knows nothing about images: what is a root or an edge is the image store's
-business, handed to ``unreachable``.  Only GC deletes blobs.
 """
 
 from __future__ import annotations

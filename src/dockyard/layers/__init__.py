@@ -1,8 +1,10 @@
 """Image layers as tar streams (blocking world): decompression, safe apply, whiteouts.
+It must never follow a path outside the directory it was given, and imports only
+utilities (no images, no storage driver: the driver is passed in).
 
 ``decompress`` sniffs the compression of a layer blob; ``apply_tar`` extracts it into a
 directory prepared by a storage driver, in the whiteout encoding that driver asks for
-(``Driver.whiteouts``).  Nothing here follows a path outside the directory it was given.
+(``Driver.whiteouts``).
 """
 
 from dockyard.layers.apply import apply_tar

@@ -1,8 +1,9 @@
-"""Container runtime (synchronous world): OCI spec, native runtime, supervisor.
+"""Container runtime (synchronous world): OCI spec, the native runtime, cgroups, the
+supervisor (``dockyard-shim``) and the runc-compatible ``dockyard-runtime`` command.
+It must not import ``api``, ``daemon``, ``containers`` or ``network`` (lint-imports).
 
-Only the kernel seam ``dockyard.runtime.linux`` exists so far; storage, network and volumes
-import it directly (it is the floor of the dependency graph), so this package re-exports
-nothing and stays cheap to import.
+``linux.py`` is the kernel seam (ctypes wrappers); this package re-exports nothing and stays
+cheap to import.
 """
 
 __all__: list[str] = []

@@ -31,8 +31,9 @@ import time
 from collections.abc import Callable
 
 from dockyard.errors import Conflict, Internal, InvalidParameter, NotFound
-from dockyard.runtime import linux, process, rootfs, seccomp, spare, spec
+from dockyard.runtime import process, rootfs, seccomp, spare, spec
 from dockyard.runtime.cgroups import Cgroup, open_manager
+from dockyard.runtime.pidns import fork_into
 from dockyard.runtime.state import FIFO, Report, State, Store, process_start_time
 
 __all__ = [
@@ -69,31 +70,6 @@ def load_bundle(bundle: str) -> spec.Spec:
 
 def _cgroup_path(s: spec.Spec, container_id: str) -> str:
     return s.linux.cgroups_path or f"/dockyard-runtime/{container_id}"
-
-
-def fork_into(pid_ns: spec.Namespace | None, child: Callable[[], object]) -> int:
-    """Fork ``child()`` (it never returns) into ``pid_ns``: new, joined by path, or ours."""
-    restore = None
-    if pid_ns is not None:
-        restore = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if pid_ns is not None and pid_ns.path:
-            fd = os.open(pid_ns.path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                linux.setns(fd, linux.CLONE_NEWPID)
-            finally:
-                os.close(fd)
-        elif pid_ns is not None:
-            linux.unshare(linux.CLONE_NEWPID)
-        pid = os.fork()
-        if pid == 0:
-            child()
-            os._exit(1)
-        return pid
-    finally:
-        if restore is not None:
-            linux.setns(restore, linux.CLONE_NEWPID)
-            os.close(restore)
 
 
 def _seccomp(s: spec.Spec) -> seccomp.Filter | None:

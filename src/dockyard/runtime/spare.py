@@ -71,11 +71,12 @@ class Spare:
         """Fork and park an init under cgroup ``parent``; ``None`` where spares cannot work."""
         if is_unified():
             return None
-        from dockyard.runtime import native, spec
+        from dockyard.runtime import spec
+        from dockyard.runtime.pidns import fork_into
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            pid = native.fork_into(spec.Namespace(type="pid"), lambda: _park(theirs, ours))
+            pid = fork_into(spec.Namespace(type="pid"), lambda: _park(theirs, ours))
         finally:
             theirs.close()
         cgroup = V1(f"{'/' + parent.strip('/')}/{_PREFIX}{pid}".replace("//", "/"))

@@ -1,4 +1,5 @@
 """Storage drivers (blocking world): layer directories, container rw layers, their mounts.
+It must not know containers' config or image records: callers name layers by id.
 
 ``open_driver`` is the one place that chooses a driver (from daemon.json's
 ``storage-driver``, or by probing when unset); callers only see the ``Driver`` protocol.

@@ -1,4 +1,5 @@
 """cgroup drivers (synchronous world): v1 (per controller) and v2 (unified), chosen once.
+Paths and limits only: it knows nothing of containers' records.
 
 ``open_manager`` looks at the host the way runc's ``manager/new.go`` does: a unified
 hierarchy has ``cgroup.controllers`` at ``/sys/fs/cgroup``; anything else (legacy or

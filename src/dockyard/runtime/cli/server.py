@@ -48,7 +48,7 @@ from dockyard.runtime import fdpass
 from dockyard.runtime import spare as spares
 from dockyard.runtime.cli._args import parse
 from dockyard.runtime.cli.console import exit_code
-from dockyard.runtime.cli.main import VERBS, main, split
+from dockyard.runtime.cli.dispatch import VERBS, run, split
 
 __all__ = ["DEFAULT_SOCKET", "Request", "command", "serve", "socket_path"]
 
@@ -314,7 +314,7 @@ def _serve_call(conn: socket.socket, back: socket.socket, context: _Context) -> 
         answered = True
         conn.settimeout(None)
         _become_caller(request, fds, peer, context)
-        code = main(request.argv)
+        code = run(request.argv)
     except BaseException:
         if not answered:  # nothing ran: a hostile or vanished client, or our own fault
             try:

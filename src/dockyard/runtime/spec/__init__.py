@@ -1,4 +1,5 @@
 """OCI runtime spec (both worlds): records by section, the default spec, validation.
+Pure data and checks: no I/O beyond load/dump, no knowledge of Docker's HostConfig.
 
 Layout: ``config.py`` (root record, ``root`` and ``linux``), ``process.py``, ``mounts.py``,
 ``devices.py``, ``seccomp.py``, ``default.py`` and ``validate.py``; this module is the public

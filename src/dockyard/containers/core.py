@@ -1,0 +1,127 @@
+"""The shared core of the container service (asyncio world): records, lookups, the
+per-container lock, saving and events.
+
+Every part (``lifecycle``, ``streams``, ``filesystem``, ``resources``, ``execs``, ``health``,
+``networking``) works on containers through this; ``service.ContainerService`` is this core
+plus the parts, and the object the routes call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING, Any
+
+from dockyard.containers.record import Container
+from dockyard.containers.runtimes import Runtime, Runtimes
+from dockyard.containers.shim import Shim
+from dockyard.containers.store import Store
+from dockyard.errors import InvalidParameter, NotFound
+from dockyard.events import EventBus
+
+if TYPE_CHECKING:
+    from dockyard.containers.execs import Execs
+
+__all__ = ["ContainerCore", "NoSuchContainer"]
+
+
+class NoSuchContainer(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No such container: {name}")
+
+
+class ContainerCore:
+    """What the parts of the container service share: the records (cached from the SQLite
+    ``Store``), lookup by id, prefix or name, the per-container lock, saving, events, the
+    container's cgroup and what the supervisor needs to run it."""
+
+    execs: Execs  # set by ContainerService: health checks run their probes as execs
+
+    def __init__(
+        self,
+        store: Store,
+        images: Any,
+        driver: Any,
+        shim: Shim,
+        events: EventBus,
+        data_root: str,
+        exec_root: str,
+        cgroup_parent: str = "/dockyard",
+        volumes: Any = None,
+        runtimes: Runtimes | None = None,
+    ) -> None:
+        self.cgroup_parent = "/" + cgroup_parent.strip("/")
+        self.runtimes = runtimes or Runtimes.from_config({})
+        self.store = store
+        self.images = images
+        self.driver = driver
+        self.shim = shim
+        self.events = events
+        self.volumes = volumes
+        self.net: Any = None  # containers.networking.Networking, set by the daemon
+        if volumes is not None:
+            volumes.users = self.volume_users
+        self.data_root = data_root
+        self.exec_root = exec_root
+        self._records: dict[str, Container] = {c.id: c for c in store.all()}
+        self._locks: dict[str, asyncio.Lock] = {}
+        images.users = self.image_users
+
+    # ---- lookups ---------------------------------------------------------------------------
+    def get(self, name: str) -> Container:
+        if name in self._records:
+            return self._records[name]
+        by_name = "/" + name.lstrip("/")
+        for c in self._records.values():
+            if c.name == by_name:
+                return c
+        matches = [c for c in self._records.values() if c.id.startswith(name)] if name else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidParameter(f"multiple IDs found with provided prefix: {name}")
+        raise NoSuchContainer(name)
+
+    def image_users(self, image_id: str) -> list[str]:
+        return [c.id[:12] for c in self._records.values() if c.image_id == image_id]
+
+    def volume_users(self, name: str) -> list[str]:
+        from dockyard.containers.mounts import uses_volume
+
+        return [c.id for c in self._records.values() if uses_volume(c, name)]
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        return self._locks.setdefault(cid, asyncio.Lock())
+
+    def _save(self, c: Container) -> None:
+        self._records[c.id] = c
+        self.store.save(c)
+
+    def _event(self, c: Container, action: str, **extra: str) -> None:
+        attrs = {"image": c.image_name, "name": c.name.lstrip("/")}
+        attrs.update(c.config.get("Labels") or {})
+        attrs.update(extra)
+        self.events.publish("container", action, c.id, attrs, from_=c.image_name)
+
+    def _cgroup(self, c: Container):  # type: ignore[no-untyped-def]
+        from dockyard.runtime.cgroups import open_manager
+
+        parent = c.host_config.get("CgroupParent")
+        path = ("/" + parent.strip("/") if parent else self.cgroup_parent) + "/" + c.id
+        return open_manager(path)
+
+    def _runtime(self, host_config: dict[str, Any]) -> Runtime:
+        try:
+            return self.runtimes.resolve(host_config.get("Runtime"))
+        except KeyError:
+            raise InvalidParameter(
+                f"unknown or invalid runtime name: {host_config.get('Runtime')}"
+            ) from None
+
+    def runtime_request(self, c: Container) -> dict[str, Any]:
+        """What the supervisor needs to run (or exec into) ``c`` with its runtime."""
+        rt = self._runtime(c.host_config)
+        request = {"runtime": rt.name, "runtime_root": os.path.join(self.exec_root, rt.state_dir)}
+        if not rt.native:
+            request.update(runtime_path=rt.path, runtime_args=list(rt.args))
+        return request
