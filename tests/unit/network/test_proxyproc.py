@@ -58,7 +58,10 @@ def test_helper_proxies_is_adopted_and_stops():
         assert not os.path.exists(p.state_path)
         assert not os.path.exists(f"/proc/{p.pid}")
         with socket.socket() as s:
-            s.bind(("127.0.0.1", p.port))  # free again
+            # free again (TIME_WAIT leftovers aside: SO_REUSEADDR, as the proxy binds)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", p.port))
+            s.listen()
 
     with tempfile.TemporaryDirectory() as run_dir:
         asyncio.run(scenario(run_dir))
