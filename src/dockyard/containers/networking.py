@@ -390,7 +390,6 @@ class Networking:
 
     async def _publish(self, c: Container) -> None:
         from dockyard.network import iptables
-        from dockyard.network.proxy import start_proxy
 
         ports: dict[str, Any] = {k: None for k in c.config.get("ExposedPorts") or {}}
         bindings = self._bindings(c)
@@ -405,7 +404,7 @@ class Networking:
         proxies = self._proxies.setdefault(c.id, [])
         published = c.net.setdefault("_published", [])
         for key, proto, host_ip, host_port, cport in bindings:
-            proxy = await start_proxy(
+            proxy = await self._start_proxy(
                 proto,
                 host_ip,
                 host_port,
@@ -431,6 +430,32 @@ class Networking:
             ports[key] = (ports[key] or []) + [{"HostIp": host_ip, "HostPort": str(proxy.port)}]
         c.net["ports"] = ports
 
+    @property
+    def _proxy_dir(self) -> str:
+        return os.path.join(self.networks.exec_root, "proxy")
+
+    async def _start_proxy(
+        self,
+        proto: str,
+        host_ip: str,
+        port: int,
+        cip: str,
+        cport: int,
+        endpoint: str = "",
+        adopt: bool = False,
+    ) -> Any:
+        """Userland proxy on: a helper process that outlives the daemon (adopted again at
+        restore).  Off: the kernel carries everything (loopback too); the daemon only holds
+        the port, as dockerd does, and a restart takes it again."""
+        from dockyard.network import proxyproc
+        from dockyard.network.proxy import start_proxy
+
+        if self.networks.userland_proxy:
+            return await proxyproc.start(
+                self._proxy_dir, proto, host_ip, port, cip, cport, endpoint=endpoint, adopt=adopt
+            )
+        return await start_proxy(proto, host_ip, port, cip, cport, endpoint=endpoint)
+
     async def _serve(self, c: Container) -> None:
         dns = c.net.get("dns")
         if not dns or not c.net.get("sandbox"):
@@ -441,7 +466,7 @@ class Networking:
 
     async def teardown(self, c: Container) -> None:
         """Undo ``setup`` (also for a container that died while the daemon was away)."""
-        from dockyard.network import bridge, iptables, netns
+        from dockyard.network import bridge, iptables, netns, proxyproc
 
         server = self._dns.pop(c.id, None)
         if server is not None:
@@ -453,6 +478,7 @@ class Networking:
                 pass
         net = c.net or {}
         for proto, host_ip, port, cip, cport, br in net.get("_published") or []:
+            await proxyproc.stop(self._proxy_dir, proto, host_ip, port)  # a previous daemon's
             if self.networks.use_iptables:
                 await asyncio.to_thread(
                     iptables.unpublish,
@@ -481,7 +507,6 @@ class Networking:
     async def restore(self, c: Container) -> None:
         """A container that kept running while the daemon was away: serve it again."""
         from dockyard.network import iptables
-        from dockyard.network.proxy import start_proxy
 
         try:
             await self._serve(c)
@@ -490,7 +515,7 @@ class Networking:
         for proto, host_ip, port, cip, cport, br in (c.net or {}).get("_published") or []:
             try:
                 self._proxies.setdefault(c.id, []).append(
-                    await start_proxy(proto, host_ip, port, cip, cport)
+                    await self._start_proxy(proto, host_ip, port, cip, cport, adopt=True)
                 )
                 if self.networks.use_iptables:
                     await asyncio.to_thread(
