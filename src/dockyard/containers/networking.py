@@ -22,6 +22,8 @@ import os
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from dockyard.containers import netview
+from dockyard.containers.netview import mode_of
 from dockyard.errors import Conflict, Forbidden, Internal, InvalidParameter, NotFound
 from dockyard.runtime.spec.mounts import Mount
 
@@ -33,16 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["Networking"]
 
 log = logging.getLogger("dockyard.network")
-
-
-def _mode(c_or_hc: Any) -> str:
-    hc = c_or_hc if isinstance(c_or_hc, dict) else c_or_hc.host_config
-    mode = hc.get("NetworkMode") or "default"
-    return "bridge" if mode == "default" else mode
-
-
-def _endpoint_view(ep: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in ep.items() if not k.startswith("_")}
 
 
 class Networking:
@@ -106,7 +98,7 @@ class Networking:
 
         etcfiles.validate_dns(hc.get("Dns") or [])  # bad values are a 400 now, not at start
         etcfiles.parse_extra_hosts(hc.get("ExtraHosts") or [], self._host_gateway())
-        mode = _mode(hc)
+        mode = mode_of(hc)
         endpoints = (
             (networking or {}).get("EndpointsConfig") or {} if isinstance(networking, dict) else {}
         )
@@ -210,7 +202,7 @@ class Networking:
         (None: the host's) and the bind mounts of its /etc files."""
         from dockyard.network import etcfiles
 
-        mode = _mode(c)
+        mode = mode_of(c)
         hostname = c.config.get("Hostname") or c.id[:12]
         try:
             with open("/etc/resolv.conf", encoding="utf-8", errors="replace") as f:
@@ -542,7 +534,7 @@ class Networking:
     # ---- connect / disconnect --------------------------------------------------------------
     async def connect(self, c: Container, name: str, ep: Any) -> None:
         n = self.networks.get(name)
-        mode = _mode(c)
+        mode = mode_of(c)
         if mode in ("host", "none") or mode.startswith("container:") or n.driver != "bridge":
             raise Forbidden(
                 "container sharing network namespace with another container or host cannot "
@@ -556,7 +548,7 @@ class Networking:
                 f"endpoint with name {c.name.lstrip('/')} already exists in network {n.name}"
             )
         cfg = self._endpoint_config(n, ep or {})
-        if not cfg["MacAddress"] and c.config.get("MacAddress") and _mode(c) == n.name:
+        if not cfg["MacAddress"] and c.config.get("MacAddress") and mode_of(c) == n.name:
             # moby applies Config.MacAddress (--mac-address) to the NetworkMode network's
             # endpoint, also when it is connected again (docker-compose reconnects)
             cfg["MacAddress"] = c.config["MacAddress"]
@@ -585,87 +577,10 @@ class Networking:
 
     # ---- inspect ---------------------------------------------------------------------------
     def view(self, c: Container) -> dict[str, Any]:
-        net = c.net or {}
-        if c.state.Running:
-            networks = {
-                name: _endpoint_view(ep) for name, ep in (net.get("networks") or {}).items()
-            }
-        else:  # what it will join: moby shows the configured endpoints without addresses
-            networks = {
-                name: self._unattached(name, cfg)
-                for name, cfg in (net.get("requested") or {}).items()
-            }
-        mode = _mode(c)
-        if mode in ("host", "none") and not networks:
-            networks = {mode: self._unattached(mode, {}, c.state.Running)}
-        default = networks.get("bridge") or {}
-        ports = net.get("ports") if c.state.Running else {}
-        return {
-            "Bridge": "",
-            "SandboxID": c.id if net.get("sandbox") else "",
-            "SandboxKey": net.get("sandbox") or "",
-            "Ports": ports or {},
-            "HairpinMode": False,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None,
-            "EndpointID": default.get("EndpointID", ""),
-            "Gateway": default.get("Gateway", ""),
-            "GlobalIPv6Address": default.get("GlobalIPv6Address", ""),
-            "GlobalIPv6PrefixLen": default.get("GlobalIPv6PrefixLen", 0),
-            "IPAddress": default.get("IPAddress", ""),
-            "IPPrefixLen": default.get("IPPrefixLen", 0),
-            "IPv6Gateway": default.get("IPv6Gateway", ""),
-            "MacAddress": default.get("MacAddress", ""),
-            "Networks": networks,
-        }
-
-    def _unattached(self, name: str, cfg: dict[str, Any], attached: bool = False) -> dict[str, Any]:
-        nid = ""  # moby shows a NetworkID only once the endpoint exists
-        if attached:
-            try:
-                nid = self.networks.get(name).id
-            except NotFound:
-                pass
-        return {
-            "IPAMConfig": cfg.get("IPAMConfig"),
-            "Links": None,
-            "Aliases": cfg.get("Aliases"),
-            "MacAddress": cfg.get("MacAddress") or "",
-            "DriverOpts": None,
-            "GwPriority": 0,
-            "NetworkID": nid,
-            "EndpointID": "",
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "DNSNames": None,
-        }
+        return netview.settings(c, lambda name: self.networks.get(name).id)
 
     def ports_summary(self, c: Container) -> list[dict[str, Any]]:
-        """``Ports`` in the container list, as moby gives it."""
-        out: list[dict[str, Any]] = []
-        if not c.state.Running:
-            return out
-        for key, binds in ((c.net or {}).get("ports") or {}).items():
-            port, _, proto = key.partition("/")
-            if not binds:
-                out.append({"PrivatePort": int(port), "Type": proto})
-                continue
-            for b in binds:
-                out.append(
-                    {
-                        "IP": b["HostIp"],
-                        "PrivatePort": int(port),
-                        "PublicPort": int(b["HostPort"]),
-                        "Type": proto,
-                    }
-                )
-        return out
+        return netview.ports_summary(c)
 
 
 async def _off_loop(fn: Any, *args: Any) -> Any:
