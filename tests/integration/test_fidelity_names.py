@@ -16,9 +16,6 @@ import pytest
 from engines import api_request
 
 V = "/v1.41"
-SERVICE_SPLIT = pytest.mark.xfail(
-    strict=True, reason="needs containers/service.py split (issue 16)"
-)
 
 
 @pytest.fixture(scope="module", params=["dockerd", "dockyardd"])
@@ -65,13 +62,7 @@ def on_disk(engine) -> set[str]:
     return set(os.listdir(os.path.join(engine.root, "data", "containers")))
 
 
-def test_a_hundred_unnamed_runs_at_once_all_succeed(engine, label, request):
-    if not engine.sock.endswith("docker.sock"):
-        # Random names are picked and held in service.create; two creates may still pick
-        # the same one.  The race is real but rare here, so not strict: it passes most runs.
-        request.applymarker(
-            pytest.mark.xfail(strict=False, reason="needs containers/service.py split (issue 16)")
-        )
+def test_a_hundred_unnamed_runs_at_once_all_succeed(engine, label):
     with ThreadPoolExecutor(max_workers=25) as pool:
         results = list(pool.map(lambda _: run(engine, label), range(100)))
     failures = [r for r in results if r[0] != 204]
@@ -83,10 +74,7 @@ def test_a_hundred_unnamed_runs_at_once_all_succeed(engine, label, request):
     assert len({c["Names"][0] for c in running}) == 100
 
 
-def test_two_creates_racing_for_a_name_leave_one_container(engine, label, request):
-    if not engine.sock.endswith("docker.sock"):
-        # the name is reserved and the record kept in memory inside service.create
-        request.applymarker(SERVICE_SPLIT)
+def test_two_creates_racing_for_a_name_leave_one_container(engine, label):
     names = [f"dyt-race-{label}-{i}" for i in range(5)]
     with ThreadPoolExecutor(max_workers=10) as pool:
         results = list(pool.map(lambda n: create(engine, label, n), names * 2))
