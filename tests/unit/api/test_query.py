@@ -55,10 +55,11 @@ def test_integer():
 def test_version_negotiation():
     assert negotiate(None) == (1, 41)
     assert negotiate("1.24") == (1, 24)
+    assert negotiate("1.50") == (1, 50)  # accepted by prefix; 1.41 is what is advertised
     with pytest.raises(
         InvalidParameter,
-        match="client version 1.50 is too new. Maximum supported API version is 1.41",
+        match="client version 1.51 is too new. Maximum supported API version is 1.50",
     ):
-        negotiate("1.50")
+        negotiate("1.51")
     with pytest.raises(InvalidParameter, match="is too old. Minimum supported API version is 1.24"):
         negotiate("1.12")
