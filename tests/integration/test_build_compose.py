@@ -23,6 +23,12 @@ _STEPS = (
 
 @pytest.fixture(scope="module")
 def compose():
+    """Debian's docker-compose 1.29.2 (install.sh --test installs it), else the same release
+    from the package index into a venv of the test's own."""
+    system = shutil.which("docker-compose")
+    if system:
+        yield system
+        return
     venv = tempfile.mkdtemp(prefix="dy-compose-venv-")
     try:
         subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
