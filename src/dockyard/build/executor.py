@@ -35,7 +35,7 @@ from dockyard.build.output import Emit, Printer, StageLog
 from dockyard.errors import DockyardError, InvalidParameter, NoSuchImage, NotFound
 from dockyard.images import reference
 from dockyard.images.chain import is_full_id, short_id
-from dockyard.images.service import ImageService, now_rfc3339
+from dockyard.images.service import ImageService, empty_container_config, now_rfc3339
 
 __all__ = ["Build", "BuildError", "StageState"]
 
@@ -332,7 +332,7 @@ class Build:
         st.image_id = image_id
         # Read only (``commit`` builds new lists): the image service's parsed config as is.
         st.image_cfg = self.images.config(image_id) if image_id else {}
-        st.config = copy.deepcopy(st.image_cfg.get("config") or _empty_config())
+        st.config = copy.deepcopy(st.image_cfg.get("config") or empty_container_config())
         st.config["Image"] = image_id
 
     # ---- one step ------------------------------------------------------------------------------
@@ -517,25 +517,3 @@ def _short(image_id: str) -> str:
 def _arch() -> str:
     machine = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
-
-
-def _empty_config() -> dict[str, Any]:
-    return {
-        "Hostname": "",
-        "Domainname": "",
-        "User": "",
-        "AttachStdin": False,
-        "AttachStdout": False,
-        "AttachStderr": False,
-        "Tty": False,
-        "OpenStdin": False,
-        "StdinOnce": False,
-        "Env": None,
-        "Cmd": None,
-        "Image": "",
-        "Volumes": None,
-        "WorkingDir": "",
-        "Entrypoint": None,
-        "OnBuild": None,
-        "Labels": None,
-    }

@@ -31,7 +31,7 @@ from dockyard.images.layer import AppliedLayer, apply_chain, ingest_layer
 from dockyard.images.store import ImageRow, LayerRow, Store
 from dockyard.streampipe import stream_from_thread
 
-__all__ = ["IMAGE_LIST_FILTERS", "PRUNE_FILTERS", "ImageService"]
+__all__ = ["IMAGE_LIST_FILTERS", "PRUNE_FILTERS", "ImageService", "empty_container_config"]
 
 IMAGE_LIST_FILTERS = ("dangling", "label", "reference", "before", "since")
 PRUNE_FILTERS = ("dangling", "label", "until")
@@ -194,10 +194,10 @@ class ImageService:
             "Comment": cfg.get("comment", ""),
             "Created": cfg.get("created", _ZERO_TIME),
             "Container": cfg.get("container", ""),
-            "ContainerConfig": cfg.get("container_config") or _empty_container_config(),
+            "ContainerConfig": cfg.get("container_config") or empty_container_config(),
             "DockerVersion": cfg.get("docker_version", ""),
             "Author": cfg.get("author", ""),
-            "Config": cfg.get("config") or _empty_container_config(),
+            "Config": cfg.get("config") or empty_container_config(),
             "Architecture": cfg.get("architecture", ""),
             **({"Variant": cfg["variant"]} if cfg.get("variant") else {}),
             "Os": cfg.get("os", ""),
@@ -404,7 +404,7 @@ class ImageService:
             raise InvalidParameter(
                 f'"{platform}": unsupported platform: only linux images are supported'
             )
-        container_config = _empty_container_config()
+        container_config = empty_container_config()
         apply_changes(container_config, changes)
         async with self.lock:
             written: list[str] = []
@@ -416,7 +416,7 @@ class ImageService:
                     "architecture": arch or "amd64",
                     "comment": message,
                     "config": container_config,
-                    "container_config": _empty_container_config(),
+                    "container_config": empty_container_config(),
                     "created": created,
                     "docker_version": "dockyard-0.1.0",
                     "history": [{"created": created, "comment": message or "Imported from -"}],
@@ -638,7 +638,7 @@ def _parses(name: str) -> bool:
     return True
 
 
-def _empty_container_config() -> dict[str, Any]:
+def empty_container_config() -> dict[str, Any]:
     """The Config object moby writes for an image with nothing set (keys always present)."""
     return {
         "Hostname": "",
