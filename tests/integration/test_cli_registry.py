@@ -32,7 +32,7 @@ import uuid
 import pytest
 from engines import DOCKER_CLI, norm_name
 
-ENGINES = ["dockerd"]
+ENGINES = ["dockerd", "dockyardd"]
 DY_CLI = [sys.executable, "-m", "dockyard.cli.main"]
 NET = ("--network", "none")
 
