@@ -1,8 +1,9 @@
 """API versions this daemon speaks, and the prefix check (pure logic).
 
 Advertise 1.41 first (the reference dockerd here speaks it, so traffic diffs byte for byte);
-accept /v1.24 .. /v1.41 and no prefix (= the default version).  ENGINE-API.md §2 has the
-messages real dockerd sends for versions out of range.
+accept /v1.12 .. /v1.41 and no prefix (= the default version), as the reference dockerd 20.10
+does: clients that pin an old version still work (skopeo's ``docker-daemon:`` transport asks for
+1.22).  ENGINE-API.md §2 has the messages real dockerd sends for versions out of range.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ __all__ = ["DEFAULT_VERSION", "MIN_VERSION", "Version", "negotiate"]
 
 Version = tuple[int, int]
 DEFAULT_VERSION: Version = (1, 41)
-MIN_VERSION: Version = (1, 24)
+MIN_VERSION: Version = (1, 12)
 
 
 def _fmt(v: Version) -> str:
