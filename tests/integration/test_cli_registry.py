@@ -10,7 +10,8 @@ the CLIs make of the daemon's answer).
 Each comparison runs both CLIs with the same arguments, each with its own ``DOCKER_CONFIG``
 (so what ``login`` writes can be compared byte for byte), after putting the engine back in
 the same state (``prep``).  ENGINES lists the engines the module runs against: the reference
-dockerd today; add "dockyardd" once its registry client lands.
+dockerd (is the CLI right?) and dockyardd (is the daemon right?); the last test runs the
+docker CLI against both engines and compares what each daemon made it print.
 """
 
 from __future__ import annotations
@@ -730,7 +731,7 @@ def test_pull_asks_for_credentials_after_a_401(tmp_path):
 
 
 def test_docker_cli_output_on_dockyardd_is_dockerd_s(
-    daemon, dockerd, registry, search_index, workdir, tmp_path
+    daemon, dockerd, registry, auth_registry, search_index, workdir, tmp_path
 ):
     """Each command run by the docker CLI against dockerd and against dockyardd, both engines
     in the same state and the registry the same: the same exit code, stdout and stderr (lines
@@ -811,6 +812,12 @@ def test_docker_cli_output_on_dockyardd_is_dockerd_s(
         both("search", "--limit", "1", "--no-trunc", f"{search_index.host}/busybox")
         both("logout", registry.host)
         both("login", "-u", "u", "--password-stdin", registry.host, input=b"p\n")
+        private = f"{auth_registry.host}/private:nope"
+        both("pull", private)  # no basic auth credentials
+        both("login", "-u", "user", "--password-stdin", auth_registry.host, input=b"wrong\n")
+        both("login", "-u", "user", "--password-stdin", auth_registry.host, input=b"pass\n")
+        both("pull", private)  # logged in: manifest unknown
+        both("logout", auth_registry.host)
     finally:
         for engine in (dockerd, daemon):
             engine.cli("rmi", *made, f"{registry.host}/across-bb:v1")
