@@ -55,10 +55,12 @@ def test_integer():
 def test_version_negotiation():
     assert negotiate(None) == (1, 41)
     assert negotiate("1.24") == (1, 24)
+    assert negotiate("1.22") == (1, 22)  # skopeo's docker-daemon transport
+    assert negotiate("1.12") == (1, 12)  # dockerd 20.10's minimum
     with pytest.raises(
         InvalidParameter,
         match="client version 1.50 is too new. Maximum supported API version is 1.41",
     ):
         negotiate("1.50")
-    with pytest.raises(InvalidParameter, match="is too old. Minimum supported API version is 1.24"):
-        negotiate("1.12")
+    with pytest.raises(InvalidParameter, match="is too old. Minimum supported API version is 1.12"):
+        negotiate("1.11")
