@@ -150,13 +150,8 @@ def test_volume_create_errors(dy_cli, ref, made):
     )
 
 
-def test_volume_prune(dy_cli, ref, made, request):
-    if request.node.callspec.params["engine"] == "dockyardd":
-        # dockerd 20.10 at API 1.41 prunes named volumes too; dockyardd prunes only anonymous
-        # ones unless all=true (API 1.42+ semantics, which the volumes issue asks for).
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="named volumes are kept by prune")
-        )
+def test_volume_prune(dy_cli, ref, made):
+    # At API 1.41 both engines prune unused named volumes too (1.42+ keeps them).
     # The prompt, declined; --all needs API 1.42 (both engines speak 1.41).
     assert_same(dy_cli, ref, "volume", "prune", input=b"n\n")
     assert_same(dy_cli, ref, "volume", "prune", "-a")

@@ -226,12 +226,14 @@ def test_copy_up_anonymous_volumes_and_prune(docker, volume):
         assert len(anon) == 64 and mounts[0]["Destination"] == "/srv/app"
         labels = _inspect(docker, "volume", "inspect", anon)[0]["Labels"]
         assert labels == {"com.docker.volume.anonymous": ""}
-        # prune keeps volumes in use (even by a stopped container) and named ones
+        # prune keeps volumes in use (even by a stopped container); at API 1.41 (the docker
+        # CLI's negotiated version here) unused named ones go too, as on dockerd 20.10
         keep = volume("dyt-keep")
         docker("volume", "create", keep, check=True)
         pruned = docker("volume", "prune", "-f", check=True).stdout.decode()
         names = docker("volume", "ls", "-q", check=True).stdout.decode().split()
-        assert anon in names and keep in names and fresh in names and anon not in pruned
+        assert anon in names and anon not in pruned
+        assert keep not in names and fresh not in names and keep in pruned
         docker("rm", "-v", "anon", check=True)
         assert anon not in docker("volume", "ls", "-q").stdout.decode().split()
         # --rm removes the anonymous volumes too
@@ -242,7 +244,7 @@ def test_copy_up_anonymous_volumes_and_prune(docker, volume):
         pruned = docker("volume", "prune", "-f", check=True).stdout.decode()
         assert left in pruned and "Total reclaimed space" in pruned
         remaining = docker("volume", "ls", "-q").stdout.decode().split()
-        assert left not in remaining and keep in remaining
+        assert left not in remaining
     finally:
         docker("rm", "-f", "anon", "left")
         docker("rmi", "dyt/volimg:1")

@@ -68,12 +68,13 @@ async def hijack(
     request: web.Request,
     on_data: Callable[[bytes], None] | None = None,
     on_eof: Callable[[], None] | None = None,
+    content_type: str = "application/vnd.docker.raw-stream",
 ) -> tuple[web.StreamResponse, Hijacked]:
     upgrade = "upgrade" in request.headers.get("Connection", "").lower()
     response = web.StreamResponse(
         status=101 if upgrade else 200, reason="UPGRADED" if upgrade else "OK"
     )
-    response.headers["Content-Type"] = "application/vnd.docker.raw-stream"
+    response.headers["Content-Type"] = content_type
     if upgrade:
         response.headers["Connection"] = "Upgrade"
         response.headers["Upgrade"] = "tcp"

@@ -59,6 +59,11 @@ def error_response(message: str, status: int) -> web.Response:
     return json_response({"message": message}, status)
 
 
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
     try:
@@ -72,8 +77,14 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
         response = error_response("page not found", 404)
     except web.HTTPException as exc:
         response = error_response(exc.reason or "error", exc.status)
-    except (ConnectionResetError, ConnectionError):
-        raise
+    except ConnectionError as exc:
+        if not _client_gone(request):
+            log.exception("internal error on %s %s", request.method, request.path)
+            response = error_response(f"internal error: {exc}", 500)
+        else:
+            # A client hanging up mid-stream is normal (compose does it on every run).
+            log.debug("client went away during %s %s: %s", request.method, request.path, exc)
+            return web.Response(status=499)  # never sent: the connection is gone
     except Exception as exc:
         log.exception("internal error on %s %s", request.method, request.path)
         response = error_response(f"internal error: {exc}", 500)

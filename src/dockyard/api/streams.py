@@ -12,14 +12,14 @@ import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import msgspec
 from aiohttp import web
 
 from dockyard.api.middleware import common_headers
 
-__all__ = ["byte_stream", "json_lines", "spool"]
+__all__ = ["byte_stream", "close", "json_lines", "spool"]
 
 _CHUNK = 1 << 20
 
@@ -56,18 +56,32 @@ async def start_stream(request: web.Request, content_type: str) -> web.StreamRes
 
 async def json_lines(request: web.Request, items: AsyncIterator[object]) -> web.StreamResponse:
     """Send one JSON document per line, flushing each."""
-    response = await start_stream(request, "application/json")
-    async for item in items:
-        await response.write(msgspec.json.encode(item) + b"\n")
-    await response.write_eof()
+    try:
+        response = await start_stream(request, "application/json")
+        async for item in items:
+            await response.write(msgspec.json.encode(item) + b"\n")
+        await response.write_eof()
+    finally:
+        await close(items)
     return response
 
 
 async def byte_stream(
     request: web.Request, chunks: AsyncIterator[bytes], content_type: str
 ) -> web.StreamResponse:
-    response = await start_stream(request, content_type)
-    async for chunk in chunks:
-        await response.write(chunk)
-    await response.write_eof()
+    try:
+        response = await start_stream(request, content_type)
+        async for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+    finally:
+        await close(chunks)
     return response
+
+
+async def close(items: AsyncIterator[Any]) -> None:
+    """Finish an async generator now (its ``finally`` closes files, unsubscribes), not
+    whenever it is garbage-collected: a client that went away ends the stream early."""
+    aclose = getattr(items, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -28,7 +28,15 @@ from typing import BinaryIO
 
 from dockyard.layers.whiteout import OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 
-__all__ = ["CHANGE_ADD", "CHANGE_DELETE", "CHANGE_MODIFY", "changes", "diff_tar", "export_tar"]
+__all__ = [
+    "CHANGE_ADD",
+    "CHANGE_DELETE",
+    "CHANGE_MODIFY",
+    "RUNTIME_PATHS",
+    "changes",
+    "diff_tar",
+    "export_tar",
+]
 
 CHANGE_MODIFY, CHANGE_ADD, CHANGE_DELETE = 0, 1, 2
 
@@ -105,7 +113,41 @@ def _entries(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
             stack.pop()
 
 
-def changes(upper: str, lower: list[str]) -> list[dict]:
+# What moby's init layer (between the image and the rw layer) holds: the runtime's own mount
+# points.  dockyard has no init layer, so these stubs land in the rw layer; they are not the
+# process's changes and ``changes`` leaves them out, with directories changed only by them.
+RUNTIME_PATHS = frozenset(
+    {
+        "/.dockerenv",
+        "/dev/console",
+        "/dev/pts",
+        "/dev/shm",
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/mtab",
+        "/etc/resolv.conf",
+        "/proc",
+        "/sys",
+    }
+)
+
+
+def _without_runtime_paths(found: list[dict], runtime_paths: frozenset[str]) -> list[dict]:
+    kept = [c for c in found if c["Path"] not in runtime_paths or c["Kind"] == CHANGE_DELETE]
+    parents = {os.path.dirname(p) for p in runtime_paths}
+
+    def only_for_runtime(c: dict) -> bool:
+        if c["Path"] not in parents or c["Kind"] != CHANGE_MODIFY:
+            return False
+        prefix = c["Path"].rstrip("/") + "/"
+        return not any(other["Path"].startswith(prefix) for other in kept)
+
+    return [c for c in kept if not only_for_runtime(c)]
+
+
+def changes(
+    upper: str, lower: list[str], runtime_paths: frozenset[str] = RUNTIME_PATHS
+) -> list[dict]:
     """``[{"Path": "/abs", "Kind": 0|1|2}]`` sorted by path: 0 modified, 1 added, 2 deleted.
 
     Every name in ``upper`` is reported: a 0:0 char device as deleted; anything else as
@@ -114,6 +156,7 @@ def changes(upper: str, lower: list[str]) -> list[dict]:
     that only holds changed children is "modified" (moby: adding ``/data/f`` to an
     existing ``/data`` gives ``C /data`` and ``A /data/f``), and below an opaque
     directory everything is "added" and nothing of the lower layers is listed.
+    ``runtime_paths`` (the runtime's mount points) are not listed: see ``RUNTIME_PATHS``.
     """
     found: list[dict] = []
     hidden_below: list[str] = []  # relnames (with trailing "/") whose lower children are hidden
@@ -131,7 +174,7 @@ def changes(upper: str, lower: list[str]) -> list[dict]:
         if hides and not hidden(relname):
             hidden_below.append(relname + "/")
     found.sort(key=lambda c: os.fsencode(c["Path"]))
-    return found
+    return _without_runtime_paths(found, runtime_paths)
 
 
 def diff_tar(upper: str, out: BinaryIO) -> None:

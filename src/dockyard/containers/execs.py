@@ -83,6 +83,7 @@ class Exec:
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
+    detached: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def inspect(self) -> dict[str, Any]:
@@ -96,7 +97,8 @@ class Exec:
                 "entrypoint": cmd[0] if cmd else "",
                 "arguments": cmd[1:],
                 "privileged": bool(self.config.get("Privileged")),
-                "user": self.config.get("User") or "",
+                # moby: ``user,omitempty``
+                **({"user": self.config["User"]} if self.config.get("User") else {}),
             },
             "OpenStdin": bool(self.config.get("AttachStdin")),
             "OpenStderr": bool(self.config.get("AttachStderr")),
@@ -128,6 +130,16 @@ class Execs:
             return self.records[exec_id]
         except KeyError:
             raise NoSuchExec(exec_id) from None
+
+    def ids_of(self, container_id: str) -> list[str] | None:
+        """``ExecIDs`` of container inspect: the container's execs that have not ended
+        (moby drops an exec from its container's list when it exits); null when none."""
+        ids = [
+            e.id
+            for e in self.records.values()
+            if e.container_id == container_id and e.exit_code is None
+        ]
+        return ids or None
 
     def create(self, name: str, body: dict[str, Any]) -> dict[str, str]:
         c = self.containers.get(name)
@@ -207,7 +219,7 @@ class Execs:
                 reply = await shim.call("start", **request)
         except Conflict as exc:
             self._drop_process_file(exec_id)
-            e.exit_code = 126 if "permission denied" in exc.message else 127
+            e.exit_code = 126  # moby: any failure to start an exec (not found, not executable)
             e.done.set()
             raise InvalidParameter(f"OCI runtime exec failed: {exc.message}: unknown") from exc
         e.running, e.pid = True, reply["pid"]
@@ -215,9 +227,15 @@ class Execs:
         spawn(self._monitor(e))
         return e
 
-    def detached(self, e: Exec) -> None:
-        """A client typed the detach keys; the exec goes on running."""
+    def detached(self, e: Exec) -> str:
+        """A client typed the detach keys: the process goes on running, but, as in moby
+        (daemon/exec.go), the exec is recorded as ended with 126 and the attach as failed.
+        Returns the message moby writes to the client."""
+        e.detached = True
+        e.running, e.exit_code = False, 126
+        e.done.set()
         self.containers._event(self.containers.get(e.container_id), "exec_detach", execID=e.id)
+        return "exec attach failed: error on attach stdin: read escape sequence"
 
     def _process_file(self, exec_id: str, process: dict[str, Any], tty: bool) -> str:
         folder = os.path.join(self.containers.exec_root, "exec-processes")
@@ -236,7 +254,8 @@ class Execs:
     async def _monitor(self, e: Exec) -> None:
         try:
             state = await self.containers.shim.call("wait", id=e.id)
-            e.exit_code = int(state["exit_code"])
+            if not e.detached:  # a detached exec's record is final (see ``detached``)
+                e.exit_code = int(state["exit_code"])
             await self.containers.shim.call("delete", id=e.id)
         except Exception:
             e.exit_code = e.exit_code if e.exit_code is not None else 126

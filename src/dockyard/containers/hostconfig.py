@@ -13,17 +13,23 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.containers import devices, seccomp
-from dockyard.errors import InvalidParameter
+from dockyard.errors import Internal, InvalidParameter
 from dockyard.runtime.capabilities import CAPABILITIES
 from dockyard.runtime.spec.config import BlockIO, Cpu, Memory, Pids, Resources, Spec
-from dockyard.runtime.spec.default import DEFAULT_CAPABILITIES
+from dockyard.runtime.spec.default import (
+    DEFAULT_CAPABILITIES,
+    DEFAULT_MASKED_PATHS,
+    DEFAULT_READONLY_PATHS,
+)
 from dockyard.runtime.spec.devices import DeviceRule
 from dockyard.runtime.spec.process import Rlimit
 
 __all__ = [
     "apply",
+    "canonical",
     "capabilities",
     "configure_no_new_privileges",
+    "inspect_view",
     "no_new_privileges",
     "resources",
     "validate",
@@ -133,7 +139,211 @@ def _check_security_opts(hc: dict[str, Any]) -> None:
             raise InvalidParameter(f"Invalid --security-opt: {opt!r}")
 
 
+# moby's built-in log drivers on Linux (daemon/logdrivers_linux.go); any other name is a
+# plugin, which dockyard has none of.
+_LOG_DRIVERS = {
+    "awslogs",
+    "fluentd",
+    "gcplogs",
+    "gelf",
+    "journald",
+    "json-file",
+    "local",
+    "logentries",
+    "none",
+    "splunk",
+    "syslog",
+}
+
+# Every HostConfig field of the Engine API (swagger HostConfig and Resources): Go decodes
+# JSON field names case-insensitively and answers with these spellings.
+_FIELDS = [
+    "Binds",
+    "ContainerIDFile",
+    "LogConfig",
+    "NetworkMode",
+    "PortBindings",
+    "RestartPolicy",
+    "AutoRemove",
+    "VolumeDriver",
+    "VolumesFrom",
+    "Mounts",
+    "ConsoleSize",
+    "Annotations",
+    "CapAdd",
+    "CapDrop",
+    "CgroupnsMode",
+    "Dns",
+    "DnsOptions",
+    "DnsSearch",
+    "ExtraHosts",
+    "GroupAdd",
+    "IpcMode",
+    "Cgroup",
+    "Links",
+    "OomScoreAdj",
+    "PidMode",
+    "Privileged",
+    "PublishAllPorts",
+    "ReadonlyRootfs",
+    "SecurityOpt",
+    "StorageOpt",
+    "Tmpfs",
+    "UTSMode",
+    "UsernsMode",
+    "ShmSize",
+    "Sysctls",
+    "Runtime",
+    "Isolation",
+    "MaskedPaths",
+    "ReadonlyPaths",
+    "CpuShares",
+    "Memory",
+    "CgroupParent",
+    "BlkioWeight",
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpusetCpus",
+    "CpusetMems",
+    "Devices",
+    "DeviceCgroupRules",
+    "DeviceRequests",
+    "KernelMemory",
+    "KernelMemoryTCP",
+    "MemoryReservation",
+    "MemorySwap",
+    "MemorySwappiness",
+    "NanoCpus",
+    "OomKillDisable",
+    "Init",
+    "PidsLimit",
+    "Ulimits",
+    "CpuCount",
+    "CpuPercent",
+    "IOMaximumIOps",
+    "IOMaximumBandwidth",
+]
+_BY_FOLDED = {name.lower(): name for name in _FIELDS}
+
+# What dockerd fills in for a field the client left out (its inspect always has them).
+# IpcMode "private" and CgroupnsMode "host" are what dockyard does: it makes an IPC
+# namespace per container and does not make a cgroup namespace.
+_DEFAULTS: dict[str, Any] = {
+    "Binds": None,
+    "ContainerIDFile": "",
+    "PortBindings": None,
+    "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
+    "AutoRemove": False,
+    "VolumeDriver": "",
+    "VolumesFrom": None,
+    "ConsoleSize": [0, 0],
+    "CapAdd": None,
+    "CapDrop": None,
+    "CgroupnsMode": "host",
+    "Dns": None,
+    "DnsOptions": None,
+    "DnsSearch": None,
+    "ExtraHosts": None,
+    "GroupAdd": None,
+    "IpcMode": "private",
+    "Cgroup": "",
+    "Links": None,
+    "OomScoreAdj": 0,
+    "PidMode": "",
+    "Privileged": False,
+    "PublishAllPorts": False,
+    "ReadonlyRootfs": False,
+    "SecurityOpt": None,
+    "UTSMode": "",
+    "UsernsMode": "",
+    "ShmSize": 64 * 1024 * 1024,
+    "Isolation": "",
+    "CpuShares": 0,
+    "Memory": 0,
+    "NanoCpus": 0,
+    "CgroupParent": "",
+    "BlkioWeight": 0,
+    "BlkioWeightDevice": None,
+    "BlkioDeviceReadBps": None,
+    "BlkioDeviceWriteBps": None,
+    "BlkioDeviceReadIOps": None,
+    "BlkioDeviceWriteIOps": None,
+    "CpuPeriod": 0,
+    "CpuQuota": 0,
+    "CpuRealtimePeriod": 0,
+    "CpuRealtimeRuntime": 0,
+    "CpusetCpus": "",
+    "CpusetMems": "",
+    "Devices": None,
+    "DeviceCgroupRules": None,
+    "DeviceRequests": None,
+    "KernelMemory": 0,
+    "KernelMemoryTCP": 0,
+    "MemoryReservation": 0,
+    "MemorySwap": 0,
+    "MemorySwappiness": None,
+    "OomKillDisable": False,
+    "PidsLimit": None,
+    "Ulimits": None,
+    "CpuCount": 0,
+    "CpuPercent": 0,
+    "IOMaximumIOps": 0,
+    "IOMaximumBandwidth": 0,
+}
+
+
+def canonical(hc: dict[str, Any]) -> dict[str, Any]:
+    """The create request's HostConfig with field names spelled as moby spells them
+    (``CPURealtimeRuntime`` → ``CpuRealtimeRuntime``), so every reader finds them; an exact
+    spelling wins over a folded one.  A missing RestartPolicy is stored as dockerd stores it."""
+    out: dict[str, Any] = {}
+    for key, value in hc.items():
+        name = _BY_FOLDED.get(key.lower(), key) if isinstance(key, str) else key
+        if name != key and name in hc:
+            continue
+        out[name] = value
+    out.setdefault("RestartPolicy", dict(_DEFAULTS["RestartPolicy"]))
+    bindings = out.get("PortBindings")
+    if isinstance(bindings, dict):
+        # moby stores each binding with both fields (nat.PortBinding)
+        out["PortBindings"] = {
+            port: [{"HostIp": "", "HostPort": "", **b} if isinstance(b, dict) else b for b in binds]
+            if isinstance(binds, list)
+            else binds
+            for port, binds in bindings.items()
+        }
+    return out
+
+
+def inspect_view(hc: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig as dockerd's inspect shows it: every field, defaults filled in."""
+    view = {**_DEFAULTS, **hc}
+    for key, paths in (
+        ("MaskedPaths", DEFAULT_MASKED_PATHS),
+        ("ReadonlyPaths", DEFAULT_READONLY_PATHS),
+    ):
+        if view.get(key) is None:
+            view[key] = None if view.get("Privileged") else list(paths)
+    return view
+
+
 def validate(hc: dict[str, Any]) -> None:
+    log_type = (hc.get("LogConfig") or {}).get("Type") or ""
+    if log_type and log_type not in _LOG_DRIVERS:
+        raise InvalidParameter(
+            f'error looking up logging plugin {log_type}: plugin "{log_type}" not found'
+        )
+    isolation = hc.get("Isolation") or ""
+    if isolation not in ("", "default"):
+        # moby answers with a plain error (500)
+        raise Internal(f"Invalid isolation: \"{isolation}\" - linux only supports 'default'")
     _check_security_opts(hc)
     devices.check(list(hc.get("Devices") or []))
     seccomp.resolve(hc, capabilities(hc))  # a bad profile is a 400 now, not a failed start

@@ -7,10 +7,11 @@ from typing import Any
 
 from dockyard.containers.mounts import inspect_view
 from dockyard.containers.record import Container
+from dockyard.errors import InvalidParameter
 from dockyard.filters import labels_match
 from dockyard.humanize import human_duration
 
-__all__ = ["matches", "status_text", "summary"]
+__all__ = ["lists_stopped", "matches", "status_text", "summary"]
 
 
 def _since(rfc: str) -> float:
@@ -60,9 +61,14 @@ def summary(c: Container, volumes: Any = None, net: Any = None) -> dict[str, Any
         "State": c.state.Status,
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
-        "NetworkSettings": {"Networks": net.view(c)["Networks"] if net is not None else {}},
+        "NetworkSettings": {"Networks": _list_endpoints(net.view(c)) if net is not None else {}},
         "Mounts": inspect_view(c, volumes),
     }
+
+
+def _list_endpoints(view: dict[str, Any]) -> dict[str, Any]:
+    # moby's list reads a snapshot that keeps no aliases: Aliases is always null there
+    return {name: {**ep, "Aliases": None} for name, ep in view["Networks"].items()}
 
 
 def matches(
@@ -114,5 +120,49 @@ def matches(
             for p in c.mounts
         ):
             return False
-    # not matched yet: network, publish and expose filters list nothing (issue 15)
-    return not (filters.get("network") or filters.get("publish") or filters.get("expose"))
+    if (wanted := filters.get("network")) and not _on_network(c, wanted, service):
+        return False
+    if filters.get("publish") or filters.get("expose"):
+        return _has_port(c, filters, service)
+    return True
+
+
+def lists_stopped(all_: bool, limit: int | None, filters: dict[str, list[str]]) -> bool:
+    """Whether stopped containers are listed: moby (daemon/list.go) lists them only with
+    ``all``, a positive ``limit`` or a ``status`` filter; any other filter alone (label,
+    exited, since, before…) lists running containers only."""
+    return all_ or (limit is not None and limit > 0) or bool(filters.get("status"))
+
+
+def _on_network(c: Container, wanted: list[str], service: Any) -> bool:
+    """moby: a network name, or a prefix of the network's ID."""
+    networks = service.net.view(c)["Networks"] if service.net is not None else {}
+    return any(
+        w in networks or any((ep.get("NetworkID") or "").startswith(w) for ep in networks.values())
+        for w in wanted
+    )
+
+
+def _port_keys(values: list[str]) -> set[str]:
+    """``80``, ``80/udp``, ``8000-8002/tcp`` → ``{"80/tcp", …}`` (nat.ParsePortRange)."""
+    keys = set()
+    for value in values:
+        ports, _, proto = value.partition("/")
+        start, _, end = ports.partition("-")
+        try:
+            first, last = int(start), int(end or start)
+        except ValueError:
+            raise InvalidParameter(f"invalid port filter: {value}") from None
+        keys.update(f"{p}/{proto or 'tcp'}" for p in range(first, last + 1))
+    return keys
+
+
+def _has_port(c: Container, filters: dict[str, list[str]], service: Any) -> bool:
+    published = _port_keys(filters.get("publish", []))
+    exposed = _port_keys(filters.get("expose", []))
+    ports = service.net.ports_summary(c) if service.net is not None else []
+    return any(
+        f"{p.get('PublicPort', 0)}/{p['Type']}" in published
+        or f"{p['PrivatePort']}/{p['Type']}" in exposed
+        for p in ports
+    )

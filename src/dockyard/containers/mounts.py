@@ -238,7 +238,8 @@ def inspect_view(c: Container, volumes: VolumeService | None) -> list[dict[str, 
                     "Propagation": p.propagation,
                 }
             )
-        else:
+        elif p.destination not in (c.host_config.get("Tmpfs") or {}):
+            # moby lists ``--mount type=tmpfs`` but not HostConfig.Tmpfs (``--tmpfs``)
             out.append(
                 {
                     "Type": "tmpfs",

@@ -22,7 +22,9 @@ import os
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.containers import netview
+from dockyard.containers.netview import mode_of
+from dockyard.errors import Conflict, Forbidden, Internal, InvalidParameter, NotFound
 from dockyard.runtime.spec.mounts import Mount
 
 if TYPE_CHECKING:
@@ -33,16 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["Networking"]
 
 log = logging.getLogger("dockyard.network")
-
-
-def _mode(c_or_hc: Any) -> str:
-    hc = c_or_hc if isinstance(c_or_hc, dict) else c_or_hc.host_config
-    mode = hc.get("NetworkMode") or "default"
-    return "bridge" if mode == "default" else mode
-
-
-def _endpoint_view(ep: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in ep.items() if not k.startswith("_")}
 
 
 class Networking:
@@ -106,7 +98,7 @@ class Networking:
 
         etcfiles.validate_dns(hc.get("Dns") or [])  # bad values are a 400 now, not at start
         etcfiles.parse_extra_hosts(hc.get("ExtraHosts") or [], self._host_gateway())
-        mode = _mode(hc)
+        mode = mode_of(hc)
         endpoints = (
             (networking or {}).get("EndpointsConfig") or {} if isinstance(networking, dict) else {}
         )
@@ -182,12 +174,22 @@ class Networking:
                     raise InvalidParameter(
                         f"Invalid address {ip}: It does not belong to any of this network's subnets"
                     )
+        link_local = ipam_cfg.get("LinkLocalIPs") or []
+        if not isinstance(link_local, list) or not all(isinstance(a, str) for a in link_local):
+            raise InvalidParameter("IPAMConfig.LinkLocalIPs must be an array of strings")
+        for text in link_local:
+            try:
+                ipaddress.ip_address(text)
+            except ValueError:
+                raise InvalidParameter(f"invalid link-local IP address: {text}") from None
         mac = ep.get("MacAddress") or ""
         if mac:
             _check_mac(mac)
         return {
             "IPAMConfig": {
-                k: v for k, v in ipam_cfg.items() if k in ("IPv4Address", "IPv6Address") and v
+                k: v
+                for k, v in ipam_cfg.items()
+                if k in ("IPv4Address", "IPv6Address", "LinkLocalIPs") and v
             }
             or None,
             "Aliases": list(aliases) or None,
@@ -200,7 +202,7 @@ class Networking:
         (None: the host's) and the bind mounts of its /etc files."""
         from dockyard.network import etcfiles
 
-        mode = _mode(c)
+        mode = mode_of(c)
         hostname = c.config.get("Hostname") or c.id[:12]
         try:
             with open("/etc/resolv.conf", encoding="utf-8", errors="replace") as f:
@@ -266,6 +268,8 @@ class Networking:
             addresses: list[str] = []
             for i, (name, ep_cfg) in enumerate(list(c.net["requested"].items())):
                 addresses += await self._attach(c, name, ep_cfg, i)
+                if name in c.net["networks"]:  # moby: the endpoint joins at start
+                    self.networks._event("connect", self.networks.get(name), container=c.id)
             if mode != "none":
                 await self._publish(c)
             user_net = any(n != "bridge" for n in c.net["networks"])
@@ -325,10 +329,13 @@ class Networking:
         gw4 = next((g for g in gateways if ipaddress.ip_address(g).version == 4), "")
         gw6 = next((g for g in gateways if ipaddress.ip_address(g).version == 6), "")
         aliases = list(ep_cfg.get("Aliases") or [])
+        shown = list(aliases)
+        if n.name != "bridge" and c.id[:12] not in shown:
+            shown.append(c.id[:12])  # moby adds the short ID on user-defined networks
         c.net["networks"][n.name] = {
             "IPAMConfig": ep_cfg.get("IPAMConfig"),
             "Links": None,
-            "Aliases": aliases or None,
+            "Aliases": shown or None,
             "MacAddress": mac,
             "DriverOpts": None,
             "GwPriority": 0,
@@ -375,7 +382,6 @@ class Networking:
 
     async def _publish(self, c: Container) -> None:
         from dockyard.network import iptables
-        from dockyard.network.proxy import start_proxy
 
         ports: dict[str, Any] = {k: None for k in c.config.get("ExposedPorts") or {}}
         bindings = self._bindings(c)
@@ -390,7 +396,7 @@ class Networking:
         proxies = self._proxies.setdefault(c.id, [])
         published = c.net.setdefault("_published", [])
         for key, proto, host_ip, host_port, cport in bindings:
-            proxy = await start_proxy(
+            proxy = await self._start_proxy(
                 proto,
                 host_ip,
                 host_port,
@@ -416,6 +422,32 @@ class Networking:
             ports[key] = (ports[key] or []) + [{"HostIp": host_ip, "HostPort": str(proxy.port)}]
         c.net["ports"] = ports
 
+    @property
+    def _proxy_dir(self) -> str:
+        return os.path.join(self.networks.exec_root, "proxy")
+
+    async def _start_proxy(
+        self,
+        proto: str,
+        host_ip: str,
+        port: int,
+        cip: str,
+        cport: int,
+        endpoint: str = "",
+        adopt: bool = False,
+    ) -> Any:
+        """Userland proxy on: a helper process that outlives the daemon (adopted again at
+        restore).  Off: the kernel carries everything (loopback too); the daemon only holds
+        the port, as dockerd does, and a restart takes it again."""
+        from dockyard.network import proxyproc
+        from dockyard.network.proxy import start_proxy
+
+        if self.networks.userland_proxy:
+            return await proxyproc.start(
+                self._proxy_dir, proto, host_ip, port, cip, cport, endpoint=endpoint, adopt=adopt
+            )
+        return await start_proxy(proto, host_ip, port, cip, cport, endpoint=endpoint)
+
     async def _serve(self, c: Container) -> None:
         dns = c.net.get("dns")
         if not dns or not c.net.get("sandbox"):
@@ -426,7 +458,7 @@ class Networking:
 
     async def teardown(self, c: Container) -> None:
         """Undo ``setup`` (also for a container that died while the daemon was away)."""
-        from dockyard.network import bridge, iptables, netns
+        from dockyard.network import bridge, iptables, netns, proxyproc
 
         server = self._dns.pop(c.id, None)
         if server is not None:
@@ -438,6 +470,7 @@ class Networking:
                 pass
         net = c.net or {}
         for proto, host_ip, port, cip, cport, br in net.get("_published") or []:
+            await proxyproc.stop(self._proxy_dir, proto, host_ip, port)  # a previous daemon's
             if self.networks.use_iptables:
                 await asyncio.to_thread(
                     iptables.unpublish,
@@ -453,11 +486,11 @@ class Networking:
         for ep in (net.get("networks") or {}).values():
             await _off_loop(bridge.detach, ep.get("_veth") or "")
             try:
-                self.networks.release(
-                    self.networks.get(ep["NetworkID"]), ep.get("_addresses") or []
-                )
+                n = self.networks.get(ep["NetworkID"])
             except NotFound:
-                pass
+                continue
+            self.networks.release(n, ep.get("_addresses") or [])
+            self.networks._event("disconnect", n, container=c.id)  # moby: and leaves at exit
         sandbox = net.get("sandbox")
         if sandbox and not net.get("joined"):
             await _off_loop(netns.remove, sandbox)
@@ -466,7 +499,6 @@ class Networking:
     async def restore(self, c: Container) -> None:
         """A container that kept running while the daemon was away: serve it again."""
         from dockyard.network import iptables
-        from dockyard.network.proxy import start_proxy
 
         try:
             await self._serve(c)
@@ -475,7 +507,7 @@ class Networking:
         for proto, host_ip, port, cip, cport, br in (c.net or {}).get("_published") or []:
             try:
                 self._proxies.setdefault(c.id, []).append(
-                    await start_proxy(proto, host_ip, port, cip, cport)
+                    await self._start_proxy(proto, host_ip, port, cip, cport, adopt=True)
                 )
                 if self.networks.use_iptables:
                     await asyncio.to_thread(
@@ -502,7 +534,7 @@ class Networking:
     # ---- connect / disconnect --------------------------------------------------------------
     async def connect(self, c: Container, name: str, ep: Any) -> None:
         n = self.networks.get(name)
-        mode = _mode(c)
+        mode = mode_of(c)
         if mode in ("host", "none") or mode.startswith("container:") or n.driver != "bridge":
             raise Forbidden(
                 "container sharing network namespace with another container or host cannot "
@@ -512,10 +544,14 @@ class Networking:
             )
         requested = c.net.setdefault("requested", {})
         if n.name in requested:
-            raise Conflict(
+            raise Forbidden(  # moby: libnetwork's a Forbidden error
                 f"endpoint with name {c.name.lstrip('/')} already exists in network {n.name}"
             )
         cfg = self._endpoint_config(n, ep or {})
+        if not cfg["MacAddress"] and c.config.get("MacAddress") and mode_of(c) == n.name:
+            # moby applies Config.MacAddress (--mac-address) to the NetworkMode network's
+            # endpoint, also when it is connected again (docker-compose reconnects)
+            cfg["MacAddress"] = c.config["MacAddress"]
         if c.state.Running:
             index = len(c.net.get("networks") or {})
             await self._attach(c, n.name, cfg, index)
@@ -530,9 +566,8 @@ class Networking:
         n = self.networks.get(name)
         requested = c.net.get("requested") or {}
         if n.name not in requested:
-            if force:
-                return
-            raise Forbidden(f"container {c.id} is not connected to network {n.name}")
+            # dockerd answers this with a plain error (500), forced or not
+            raise Internal(f"container {c.id} is not connected to network {n.name}")
         ep = (c.net.get("networks") or {}).pop(n.name, None)
         if ep is not None:
             await _off_loop(bridge.detach, ep.get("_veth") or "")
@@ -542,85 +577,10 @@ class Networking:
 
     # ---- inspect ---------------------------------------------------------------------------
     def view(self, c: Container) -> dict[str, Any]:
-        net = c.net or {}
-        if c.state.Running:
-            networks = {
-                name: _endpoint_view(ep) for name, ep in (net.get("networks") or {}).items()
-            }
-        else:  # what it will join: moby shows the configured endpoints without addresses
-            networks = {
-                name: self._unattached(name, cfg)
-                for name, cfg in (net.get("requested") or {}).items()
-            }
-        mode = _mode(c)
-        if mode in ("host", "none") and not networks:
-            networks = {mode: self._unattached(mode, {})}
-        default = networks.get("bridge") or {}
-        ports = net.get("ports") if c.state.Running else {}
-        return {
-            "Bridge": "",
-            "SandboxID": c.id if net.get("sandbox") else "",
-            "SandboxKey": net.get("sandbox") or "",
-            "Ports": ports or {},
-            "HairpinMode": False,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None,
-            "EndpointID": default.get("EndpointID", ""),
-            "Gateway": default.get("Gateway", ""),
-            "GlobalIPv6Address": default.get("GlobalIPv6Address", ""),
-            "GlobalIPv6PrefixLen": default.get("GlobalIPv6PrefixLen", 0),
-            "IPAddress": default.get("IPAddress", ""),
-            "IPPrefixLen": default.get("IPPrefixLen", 0),
-            "IPv6Gateway": default.get("IPv6Gateway", ""),
-            "MacAddress": default.get("MacAddress", ""),
-            "Networks": networks,
-        }
-
-    def _unattached(self, name: str, cfg: dict[str, Any]) -> dict[str, Any]:
-        try:
-            nid = self.networks.get(name).id
-        except NotFound:
-            nid = ""
-        return {
-            "IPAMConfig": cfg.get("IPAMConfig"),
-            "Links": None,
-            "Aliases": cfg.get("Aliases"),
-            "MacAddress": cfg.get("MacAddress") or "",
-            "DriverOpts": None,
-            "GwPriority": 0,
-            "NetworkID": nid,
-            "EndpointID": "",
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "DNSNames": None,
-        }
+        return netview.settings(c, lambda name: self.networks.get(name).id)
 
     def ports_summary(self, c: Container) -> list[dict[str, Any]]:
-        """``Ports`` in the container list, as moby gives it."""
-        out: list[dict[str, Any]] = []
-        if not c.state.Running:
-            return out
-        for key, binds in ((c.net or {}).get("ports") or {}).items():
-            port, _, proto = key.partition("/")
-            if not binds:
-                out.append({"PrivatePort": int(port), "Type": proto})
-                continue
-            for b in binds:
-                out.append(
-                    {
-                        "IP": b["HostIp"],
-                        "PrivatePort": int(port),
-                        "PublicPort": int(b["HostPort"]),
-                        "Type": proto,
-                    }
-                )
-        return out
+        return netview.ports_summary(c)
 
 
 async def _off_loop(fn: Any, *args: Any) -> Any:

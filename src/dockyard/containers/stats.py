@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-__all__ = ["sample", "system_cpu_ns"]
+__all__ = ["networks", "sample", "system_cpu_ns"]
 
 _ZERO = "0001-01-01T00:00:00Z"
 
@@ -44,6 +44,7 @@ def sample(c: Any, cgroup: Any) -> dict[str, Any]:
     limit = (stats.memory_limit if stats and stats.memory_limit else None) or os.sysconf(
         "SC_PAGE_SIZE"
     ) * os.sysconf("SC_PHYS_PAGES")
+    blkio: list[Any] | None = [] if stats else None  # dockerd: null without a sample
     cpu = {
         "cpu_usage": {"total_usage": usage, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
         "system_cpu_usage": system_cpu_ns() if stats else 0,
@@ -55,14 +56,14 @@ def sample(c: Any, cgroup: Any) -> dict[str, Any]:
         "preread": _ZERO,
         "pids_stats": {"current": stats.pids} if stats else {},
         "blkio_stats": {
-            "io_service_bytes_recursive": None,
-            "io_serviced_recursive": None,
-            "io_queue_recursive": None,
-            "io_service_time_recursive": None,
-            "io_wait_time_recursive": None,
-            "io_merged_recursive": None,
-            "io_time_recursive": None,
-            "sectors_recursive": None,
+            "io_service_bytes_recursive": blkio,
+            "io_serviced_recursive": blkio,
+            "io_queue_recursive": blkio,
+            "io_service_time_recursive": blkio,
+            "io_wait_time_recursive": blkio,
+            "io_merged_recursive": blkio,
+            "io_time_recursive": blkio,
+            "sectors_recursive": blkio,
         },
         "num_procs": 0,
         "storage_stats": {},
@@ -74,4 +75,39 @@ def sample(c: Any, cgroup: Any) -> dict[str, Any]:
         "memory_stats": {"usage": mem, "stats": {}, "limit": limit} if stats else {},
         "name": c.name,
         "id": c.id,
+        **({"networks": nets} if stats and (nets := networks(c)) else {}),
     }
+
+
+def networks(c: Any) -> dict[str, dict[str, int]]:
+    """Counters of the container's endpoint interfaces (``eth0``…), read from
+    ``/proc/<pid>/net/dev``, which shows the process's network namespace.  moby leaves the
+    key out when there are none (``--network none`` or ``host``)."""
+    wanted = {ep.get("_ifname") for ep in ((c.net or {}).get("networks") or {}).values()}
+    wanted.discard(None)
+    pid = getattr(c.state, "Pid", 0)
+    if not wanted or not pid:
+        return {}
+    try:
+        with open(f"/proc/{pid}/net/dev", encoding="ascii") as f:
+            lines = f.readlines()[2:]
+    except OSError:  # the process is gone: no sample, as moby after an exit
+        return {}
+    out = {}
+    for line in lines:
+        name, _, rest = line.partition(":")
+        name = name.strip()
+        if name not in wanted:
+            continue
+        v = [int(x) for x in rest.split()]
+        out[name] = {
+            "rx_bytes": v[0],
+            "rx_packets": v[1],
+            "rx_errors": v[2],
+            "rx_dropped": v[3],
+            "tx_bytes": v[8],
+            "tx_packets": v[9],
+            "tx_errors": v[10],
+            "tx_dropped": v[11],
+        }
+    return out

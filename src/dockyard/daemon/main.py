@@ -64,7 +64,7 @@ def _write_pidfile(path: str) -> None:
 
 
 async def run(config: Config) -> None:
-    from dockyard.api import Services, make_app
+    from dockyard.api import Services, make_app, restoregate
     from dockyard.build import BuildService, BuildStore
     from dockyard.containers.networking import Networking
     from dockyard.containers.service import ContainerService
@@ -136,6 +136,7 @@ async def run(config: Config) -> None:
             distribution=distribution,
         )
     )
+    restoregate.install(app)  # requests but /_ping wait until restore is done
 
     # A stop must be quick (containers keep running; clients reconnect): requests still in
     # flight get half a second, then are cancelled.  Long polls (``wait`` of a ``run -d``
@@ -154,6 +155,7 @@ async def run(config: Config) -> None:
         await networks.start()
         networks.restore_allocations()
         await containers.restore()
+        restoregate.open_gate(app)
         await distribution.start()
         log.info(
             "dockyardd %s listening on %s (storage driver %s, data root %s)",

@@ -290,11 +290,13 @@ def _configure_inside(
             ipr.addr("add", index=idx, address=address, prefixlen=prefixlen, IFA_FLAGS=flags)
         ipr.link("set", index=idx, state="up")
         if default_route:
+            # The route names the interface: a link-local gateway (fe80::/10) is reachable
+            # only through one, and the kernel refuses it (EINVAL) without.
             for gw in gateways:
                 if ipaddress.ip_address(gw).version == 4:
-                    ipr.route("add", dst="0.0.0.0/0", gateway=gw)
+                    ipr.route("add", dst="0.0.0.0/0", gateway=gw, oif=idx)
                 else:
-                    ipr.route("add", dst="::/0", gateway=gw, family=_AF_INET6)
+                    ipr.route("add", dst="::/0", gateway=gw, oif=idx, family=_AF_INET6)
 
 
 def detach(host_ifname: str) -> None:

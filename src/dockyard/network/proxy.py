@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from dockyard.errors import Internal
 
-__all__ = ["UDP_IDLE_TIMEOUT", "Proxy", "start_proxy"]
+__all__ = ["UDP_IDLE_TIMEOUT", "Proxy", "bind", "serve_socket", "start_proxy"]
 
 log = logging.getLogger("dockyard.network")
 
@@ -364,6 +364,14 @@ async def start_proxy(
         raise ValueError(f"unsupported protocol {proto!r}")
     host_ip = host_ip or "0.0.0.0"
     sock = _bind(proto, host_ip, host_port, endpoint)
+    return await serve_socket(sock, proto, host_ip, container_ip, container_port)
+
+
+async def serve_socket(
+    sock: socket.socket, proto: str, host_ip: str, container_ip: str, container_port: int
+) -> Proxy:
+    """Proxy an already bound (and, for TCP, listening) socket: the helper process's entry,
+    which receives the socket its daemon bound."""
     proxy = Proxy(proto, host_ip, sock.getsockname()[1], container_ip, container_port)
     loop = asyncio.get_running_loop()
     try:
@@ -379,3 +387,6 @@ async def start_proxy(
         sock.close()
         raise
     return proxy
+
+
+bind = _bind  # the helper-process launcher binds in the daemon, to fail with Docker's message

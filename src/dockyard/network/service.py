@@ -169,7 +169,7 @@ class NetworkService:
             await asyncio.to_thread(iptables.setup, self.prefix, self.userland_proxy)
         for n in self._records.values():
             if n.driver == "bridge":
-                self._allocators[n.id] = [ipam.Allocator.from_dict(c) for c in n.ipam]
+                self._allocators[n.id] = [_allocator(c) for c in n.ipam]
                 await asyncio.to_thread(self._program, n)
 
     async def _create_default_bridge(self) -> None:
@@ -207,7 +207,11 @@ class NetworkService:
         """The bridge and its rules (blocking)."""
         from dockyard.network import bridge, iptables
 
-        gateways = [f"{c['Gateway']}/{ipaddress.ip_network(c['Subnet']).prefixlen}" for c in n.ipam]
+        gateways = [
+            f"{c['Gateway']}/{net.prefixlen}"
+            for c in n.ipam
+            if (net := ipaddress.ip_network(c["Subnet"])).version == 4 or n.enable_ipv6
+        ]
         bridge.ensure_bridge(n.bridge, gateways, int(n.options.get(MTU_OPT) or self.mtu))
         for args in self._firewall_args(n):
             iptables.add_network(*args)
@@ -272,6 +276,7 @@ class NetworkService:
                     ("Subnet", c["Subnet"]),
                     ("IPRange", c.get("IPRange") or ""),
                     ("Gateway", c["Gateway"]),
+                    ("AuxiliaryAddresses", c.get("AuxiliaryAddresses") or {}),
                 )
                 if v
             }
@@ -369,6 +374,7 @@ class NetworkService:
                 ipaddress.ip_network(c["Subnet"]) for n in self._records.values() for c in n.ipam
             ]
             allocators: list[ipam.Allocator] = []
+            auxiliary: dict[int, dict[str, str]] = {}
             for c in configs:
                 subnet = c.get("Subnet") or ""
                 if not subnet:
@@ -377,15 +383,24 @@ class NetworkService:
                     )
                 ipam.validate(subnet, c.get("Gateway") or "", c.get("IPRange") or "")
                 net = ipam.parse_subnet(subnet)
-                if net.version == 6 and not enable_ipv6:
-                    raise InvalidParameter("IPv6 subnet given without --ipv6 (EnableIPv6)")
+                # An IPv6 pool without EnableIPv6 is kept (dockerd 20.10 accepts it at API
+                # 1.41) but hands out no addresses: ``allocate`` skips it.
                 ipam.check_free(net, used)
                 used.append(net)
-                allocators.append(
-                    ipam.Allocator(
-                        net, c.get("Gateway") or None, c.get("IPRange") or None, name=name, id=nid
-                    )
+                alloc = ipam.Allocator(
+                    net, c.get("Gateway") or None, c.get("IPRange") or None, name=name, id=nid
                 )
+                aux = _strings(c.get("AuxiliaryAddresses"), "IPAM.Config.AuxiliaryAddresses")
+                for host, ip in aux.items():
+                    try:
+                        alloc.allocate_static(ip)
+                    except (InvalidParameter, Forbidden):
+                        raise InvalidParameter(
+                            f"invalid auxiliary address {host}={ip}: it must be a free address "
+                            f"of {subnet}"
+                        ) from None
+                allocators.append(alloc)
+                auxiliary[id(alloc)] = aux
             if not any(a.subnet.version == 4 for a in allocators):
                 net = ipam.next_subnet(self.pools, used + _host_routes())
                 allocators.insert(0, ipam.Allocator(net, name=name, id=nid))
@@ -407,7 +422,7 @@ class NetworkService:
                 internal=bool(body.get("Internal")),
                 attachable=bool(body.get("Attachable")),
                 enable_ipv6=enable_ipv6,
-                ipam=[_config(a) for a in allocators],
+                ipam=[_config(a, auxiliary.get(id(a))) for a in allocators],
                 ipam_options=_strings(ipam_body.get("Options"), "IPAM.Options"),
                 options=options,
                 labels=labels,
@@ -436,7 +451,9 @@ class NetworkService:
             names = ", ".join(
                 f'(name:"{cname.lstrip("/")}" id:"{cid[:12]}")' for cid, cname, _ in users
             )
-            raise Conflict(
+            # 403 as moby (libnetwork's ActiveEndpointsError is Forbidden); the wording is
+            # newer moby's, which names the containers
+            raise Forbidden(
                 f"error while removing network: network {n.name} has active endpoints {names}"
             )
         async with self._lock:
@@ -460,7 +477,7 @@ class NetworkService:
                 continue
             try:
                 await self.remove(n.id)
-            except Conflict:
+            except (Conflict, Forbidden):
                 continue
             deleted.append(n.name)
         if deleted:
@@ -480,6 +497,8 @@ class NetworkService:
         done: list[tuple[ipam.Allocator, ipam.Address]] = []
         try:
             for alloc in self._allocators.get(n.id, []):
+                if alloc.subnet.version == 6 and not n.enable_ipv6:
+                    continue
                 static = wanted[alloc.subnet.version]
                 ip = alloc.allocate_static(static) if static else alloc.allocate()
                 done.append((alloc, ip))
@@ -506,5 +525,21 @@ class NetworkService:
                     alloc.release(ip)
 
 
-def _config(a: ipam.Allocator) -> dict[str, Any]:
-    return {"Subnet": str(a.subnet), "Gateway": str(a.gateway), "IPRange": str(a.ip_range or "")}
+def _config(a: ipam.Allocator, auxiliary: dict[str, str] | None = None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "Subnet": str(a.subnet),
+        "Gateway": str(a.gateway),
+        "IPRange": str(a.ip_range or ""),
+    }
+    if auxiliary:
+        config["AuxiliaryAddresses"] = dict(auxiliary)
+    return config
+
+
+def _allocator(config: dict[str, Any]) -> ipam.Allocator:
+    """A stored IPAM config's allocator, its auxiliary addresses reserved (never handed out,
+    as moby's IPAM keeps them)."""
+    alloc = ipam.Allocator.from_dict(config)
+    for ip in (config.get("AuxiliaryAddresses") or {}).values():
+        alloc.allocate_static(ip)
+    return alloc

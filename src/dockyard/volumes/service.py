@@ -108,7 +108,11 @@ class VolumeService:
             ):
                 raise InvalidParameter(f"{what} must be an object of strings")
         if name:
-            validate_volume_name(name)
+            try:
+                validate_volume_name(name)
+            except InvalidParameter as exc:
+                # as moby's local driver words it (the volume service wraps its error)
+                raise InvalidParameter(f"create {name}: {exc.message}") from None
             existing = self.store.get(name)
             if existing is not None:
                 return existing
@@ -188,7 +192,8 @@ class VolumeService:
             reclaimed += size
         if deleted:
             self.events.publish("volume", "prune", "", {"reclaimed": str(reclaimed)})
-        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+        # dockerd answers [] here (an empty slice), unlike the other prunes' null
+        return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
 
     async def usage(self) -> list[dict[str, Any]]:
         """Every volume with its size and users, for ``system df``."""

@@ -57,10 +57,11 @@ def test_version_negotiation():
     assert negotiate("1.24") == (1, 24)
     assert negotiate("1.22") == (1, 22)  # skopeo's docker-daemon transport
     assert negotiate("1.12") == (1, 12)  # dockerd 20.10's minimum
+    assert negotiate("1.50") == (1, 50)  # accepted by prefix; 1.41 is what is advertised
     with pytest.raises(
         InvalidParameter,
-        match="client version 1.50 is too new. Maximum supported API version is 1.41",
+        match="client version 1.51 is too new. Maximum supported API version is 1.50",
     ):
-        negotiate("1.50")
+        negotiate("1.51")
     with pytest.raises(InvalidParameter, match="is too old. Minimum supported API version is 1.12"):
         negotiate("1.11")

@@ -261,3 +261,20 @@ def test_diff_tar_applies_back_to_the_same_upper_dir(layers, tmp_path):
     assert os.getxattr(target / "cache", "trusted.overlay.opaque") == b"y"
     assert os.readlink(target / "cache" / "link") == "../etc/passwd"
     assert (target / "etc" / "passwd").read_bytes() == b"root\n"
+
+
+def test_the_runtime_mount_points_are_not_changes(layers):
+    upper, top, _ = layers
+    _write(top / "etc" / "passwd")
+    for name in ("hosts", "hostname", "resolv.conf"):
+        _write(upper / "etc" / name, b"")
+    _write(upper / "test", b"")
+    assert _kinds(upper, [top]) == [("/test", 1)]
+    # a real change beside them keeps the directory; deleting one is a change too
+    _write(upper / "etc" / "passwd", b"y")
+    assert _kinds(upper, [top]) == [("/etc", 0), ("/etc/passwd", 0), ("/test", 1)]
+    (upper / "etc" / "passwd").unlink()
+    (upper / "etc" / "hosts").unlink()
+    _write(top / "etc" / "hosts")
+    _whiteout(upper / "etc" / "hosts")
+    assert _kinds(upper, [top]) == [("/etc", 0), ("/etc/hosts", 2), ("/test", 1)]

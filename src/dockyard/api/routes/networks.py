@@ -8,6 +8,7 @@ from dockyard.api import query
 from dockyard.api.keys import CONTAINERS, NETWORKS
 from dockyard.api.middleware import json_response
 from dockyard.api.routing import Routes
+from dockyard.api.version import NETWORK_FIELDS_SINCE, drop_newer
 from dockyard.errors import InvalidParameter
 from dockyard.network.service import LIST_FILTERS, PRUNE_FILTERS
 
@@ -17,7 +18,10 @@ routes = Routes()
 @routes.get("/networks")
 async def list_networks(request: web.Request) -> web.StreamResponse:
     filters = query.parse_filters(request.query.get("filters"), LIST_FILTERS)
-    return json_response(request.app[NETWORKS].list(filters))
+    result = request.app[NETWORKS].list(filters)
+    for view in result:
+        drop_newer(view, NETWORK_FIELDS_SINCE, request["version"])
+    return json_response(result)
 
 
 @routes.post("/networks/create")
@@ -34,7 +38,9 @@ async def prune(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/networks/{name}")
 async def inspect(request: web.Request) -> web.StreamResponse:
-    return json_response(request.app[NETWORKS].inspect(request.match_info["name"]))
+    view = request.app[NETWORKS].inspect(request.match_info["name"])
+    drop_newer(view, NETWORK_FIELDS_SINCE, request["version"])
+    return json_response(view)
 
 
 @routes.delete("/networks/{name}")

@@ -8,6 +8,7 @@ from dockyard.api import query
 from dockyard.api.keys import VOLUMES
 from dockyard.api.middleware import json_response
 from dockyard.api.routing import Routes
+from dockyard.api.version import VOLUME_PRUNE_KEEPS_NAMED
 from dockyard.errors import InvalidParameter
 from dockyard.volumes.service import LIST_FILTERS, PRUNE_FILTERS
 
@@ -45,6 +46,8 @@ async def create(request: web.Request) -> web.StreamResponse:
 @routes.post("/volumes/prune")
 async def prune(request: web.Request) -> web.StreamResponse:
     filters = query.parse_filters(request.query.get("filters"), PRUNE_FILTERS)
+    if request["version"] < VOLUME_PRUNE_KEEPS_NAMED:
+        filters["all"] = ["true"]
     return json_response(await request.app[VOLUMES].prune(filters))
 
 

@@ -5,15 +5,19 @@ the daemon re-attaches to running containers after a restart or a kill -9."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
 
+from dockyard.runtime.supervisor.handover import code_stamp
 from dockyard.runtime.supervisor.protocol import FRAME
 
 __all__ = ["SupervisorClient", "SupervisorError", "ensure"]
+
+log = logging.getLogger("dockyard.runtime")
 
 
 class SupervisorError(Exception):
@@ -73,13 +77,38 @@ def read_frames(sock: socket.socket) -> list[tuple[int, bytes]]:
     return out
 
 
+def _hand_over(client: SupervisorClient, timeout: float) -> None:
+    """The running supervisor runs other code than ours (an upgrade was installed): it
+    re-executes as our code, keeping its containers (handover.py).  It execs right after
+    its answer, so the next ping is answered by the new code (queued in the backlog)."""
+    try:
+        client.call("handover", python=sys.executable, path=sys.path)
+    except SupervisorError as exc:  # a supervisor older than handovers: keep it as it is
+        log.warning("the supervisor cannot hand over to new code (%s); it keeps running", exc)
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.call("ping")
+            return
+        except (OSError, SupervisorError):
+            if time.monotonic() > deadline:
+                raise SupervisorError("no supervisor after a handover") from None
+            time.sleep(0.02)
+
+
 def ensure(root: str, timeout: float = 10) -> SupervisorClient:
+    """Connect to the supervisor of ``root``: start one if none answers, hand over to our
+    code if the running one is another version."""
     client = SupervisorClient(os.path.join(root, "supervisor.sock"))
     try:
-        client.call("ping")
-        return client
+        reply = client.call("ping")
     except (OSError, SupervisorError):
         pass
+    else:
+        if reply.get("stamp") != code_stamp():
+            _hand_over(client, timeout)
+        return client
     os.makedirs(root, mode=0o700, exist_ok=True)
     log = open(os.path.join(root, "supervisor.log"), "ab")
     subprocess.Popen(

@@ -21,6 +21,7 @@ import os
 import selectors
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 
@@ -88,9 +89,15 @@ class Supervisor:
         self.containers: dict[str, _Container] = {}
         self.by_pid: dict[int, _Container] = {}
         self.running = True
+        self.listener: socket.socket | None = None
+        from dockyard.runtime.supervisor.handover import code_stamp
+
+        self.stamp = code_stamp()  # the code this process runs (see handover.py)
 
     # ---- set-up --------------------------------------------------------------------------
-    def serve(self, sock_path: str) -> None:
+    def serve(self, sock_path: str, handover_state: str | None = None) -> None:
+        """Serve until SIGTERM.  ``handover_state``: the previous code's state file (this
+        process re-executed itself, see handover.py): its containers and listener go on."""
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -99,18 +106,22 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        try:
-            os.unlink(sock_path)
-        except FileNotFoundError:
-            pass
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(sock_path)
-        os.chmod(sock_path, 0o600)
-        # The kernel's maximum: a unix connect to a full backlog fails with EAGAIN, which
-        # asyncio takes for "in progress", so the daemon's next write fails with ENOTCONN
-        # (200 concurrent API clients overflowed a backlog of 64: starts and stops got 500).
-        listener.listen(socket.SOMAXCONN)
+        if handover_state is not None:
+            listener = self._take_over(handover_state)
+        else:
+            try:
+                os.unlink(sock_path)
+            except FileNotFoundError:
+                pass
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(sock_path)
+            os.chmod(sock_path, 0o600)
+            # The kernel's maximum: a unix connect to a full backlog fails with EAGAIN,
+            # which asyncio takes for "in progress", so the daemon's next write fails with
+            # ENOTCONN (200 concurrent API clients overflowed a backlog of 64).
+            listener.listen(socket.SOMAXCONN)
         listener.setblocking(False)
+        self.listener = listener
         self.sel.register(listener, selectors.EVENT_READ, ("listen", listener))
         self.sel.register(wake_r, selectors.EVENT_READ, ("wake", None))
         while self.running:
@@ -133,6 +144,21 @@ class Supervisor:
             self._reap()
         listener.close()
         os.unlink(sock_path)
+
+    def _take_over(self, state_path: str) -> socket.socket:
+        from dockyard.runtime.supervisor import handover
+
+        with open(state_path, encoding="utf-8") as f:
+            state = json.load(f)
+        os.unlink(state_path)
+        listener = socket.socket(fileno=handover.load(self, state))
+        for c in self.containers.values():
+            for fd in c.outputs:
+                self.sel.register(fd, selectors.EVENT_READ, ("out", c))
+            if c.stdin_buf and not c.tty and c.stdin_fd >= 0:
+                self.sel.register(c.stdin_fd, selectors.EVENT_WRITE, ("stdin", c))
+        self._reap()  # exits that happened during the exec
+        return listener
 
     def _stop(self, *_: object) -> None:
         # SIGTERM stops serving; containers keep running (they are not ours to kill).
@@ -266,7 +292,29 @@ class Supervisor:
         return c
 
     def op_ping(self, conn: _Conn, req: dict) -> dict:
-        return {"ok": True, "pid": os.getpid()}
+        return {"ok": True, "pid": os.getpid(), "stamp": self.stamp}
+
+    def op_handover(self, conn: _Conn, req: dict) -> None:
+        """Re-execute as the code the daemon runs (``python``, ``path``: its interpreter and
+        sys.path), keeping every container (handover.py).  Answers before the exec."""
+        from dockyard.runtime.supervisor import handover
+
+        python, path = str(req["python"]), [str(p) for p in req["path"]]
+        if not os.access(python, os.X_OK):
+            raise ValueError(f"cannot execute {python}")
+        assert self.listener is not None
+        state = handover.dump(self, self.listener.fileno())
+        conn.sock.setblocking(True)
+        conn.sock.sendall(json.dumps({"ok": True, "pid": os.getpid()}).encode() + b"\n")
+        try:
+            handover.exec_new(self.root, state, python, path)
+        except OSError as exc:  # still the old code, still serving: say why in our log
+            print(f"dockyard-shim: handover failed: {exc}", file=sys.stderr, flush=True)
+            for fd in [self.listener.fileno()] + [
+                fd for c in self.containers.values() for fd in [*c.outputs, c.stdin_fd]
+            ]:
+                if fd >= 0:
+                    os.set_inheritable(fd, False)
 
     def op_list(self, conn: _Conn, req: dict) -> dict:
         return {"containers": [c.state() for c in self.containers.values()]}
