@@ -10,7 +10,8 @@ the CLIs make of the daemon's answer).
 Each comparison runs both CLIs with the same arguments, each with its own ``DOCKER_CONFIG``
 (so what ``login`` writes can be compared byte for byte), after putting the engine back in
 the same state (``prep``).  ENGINES lists the engines the module runs against: the reference
-dockerd today; add "dockyardd" once its registry client lands.
+dockerd (is the CLI right?) and dockyardd (is the daemon right?); the last test runs the
+docker CLI against both engines and compares what each daemon made it print.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import uuid
 import pytest
 from engines import DOCKER_CLI, norm_name
 
-ENGINES = ["dockerd"]
+ENGINES = ["dockerd", "dockyardd"]
 DY_CLI = [sys.executable, "-m", "dockyard.cli.main"]
 NET = ("--network", "none")
 
@@ -724,3 +725,100 @@ def test_pull_asks_for_credentials_after_a_401(tmp_path):
         )
     finally:
         engine.stop()
+
+
+# -- the official docker CLI: dockyardd answers as dockerd does -------------------------------
+
+
+def test_docker_cli_output_on_dockyardd_is_dockerd_s(
+    daemon, dockerd, registry, auth_registry, search_index, workdir, tmp_path
+):
+    """Each command run by the docker CLI against dockerd and against dockyardd, both engines
+    in the same state and the registry the same: the same exit code, stdout and stderr (lines
+    sorted where downloads run concurrently)."""
+    ref = f"{registry.host}/across:v1"
+    make_layered_image(dockerd, workdir, ref, [200_000, 400_000])
+    dockerd.cli("push", ref, check=True)
+    daemon.cli("pull", ref, check=True)  # the same image, only under this tag, on both
+    made = [ref]
+
+    def rmi(engine) -> None:
+        engine.cli("rmi", ref)
+
+    def both(*args: str, input: bytes | None = None, prep=None, sort_lines=False) -> bytes:
+        outs = []
+        for engine in (dockerd, daemon):
+            if prep:
+                prep(engine)
+            config = str(tmp_path / f"config-{len(outs)}")
+            env = dict(engine.env, DOCKER_CONFIG=config)
+            res = subprocess.run(
+                [DOCKER_CLI, *args], env=env, input=input, capture_output=True, timeout=180
+            )
+            out = [res.returncode]
+            for data in (res.stdout, res.stderr):
+                data = data.replace(config.encode(), b"<config>")
+                if sort_lines:
+                    data = b"\n".join(
+                        sorted(
+                            line
+                            for line in data.splitlines()
+                            if not line.endswith((b": Waiting", b": Verifying Checksum"))
+                        )
+                    )
+                out.append(data)
+            outs.append(out)
+        assert outs[1] == outs[0], args
+        return outs[0][1]
+
+    try:
+        pulled = both("pull", ref, prep=rmi, sort_lines=True)
+        assert pulled.count(b": Pull complete") == 2 and ref.encode() in pulled.splitlines()
+        assert b"Image is up to date" in both("pull", ref)
+        assert both("pull", "-q", ref, prep=rmi) == f"{ref}\n".encode()
+        assert b"Layer already exists" in both("push", ref, sort_lines=True)
+        both("push", f"{registry.host}/across:nope")  # "tag does not exist: ..."
+        both("push", f"{registry.host}/across")  # latest is not there either
+        both("push", f"{registry.host}/nothing-here:v1")  # "An image does not exist locally"
+        assert b"v1: digest: sha256:" in both(
+            "push", "-a", f"{registry.host}/across", sort_lines=True
+        )
+        both("pull", f"{registry.host}/across:nope")
+        both("pull", "a:b:c")
+        both("pull", "127.0.0.1:1/nothing:here")
+        # run's implicit pull of an image both engines hold under another name
+        runnable = f"{registry.host}/across-bb:v1"
+        dockerd.cli("tag", "busybox", runnable, check=True)
+        dockerd.cli("push", runnable, check=True)
+        daemon.cli("pull", runnable, check=True)
+        daemon.cli("tag", runnable, "across-keep:v1", check=True)  # as dockerd's busybox
+
+        def rmi_runnable(engine) -> None:
+            engine.cli("rmi", runnable)
+
+        ran = both("run", "--rm", *NET, runnable, "echo", "hi", prep=rmi_runnable)
+        assert ran == b"hi\n"
+        # a repository known only by digest: "no tags to push for ..."
+        dig = f"{registry.host}/across-dig"
+        dockerd.cli("tag", "busybox", f"{dig}:v1", check=True)
+        out = dockerd.cli("push", f"{dig}:v1", check=True).stdout.decode()
+        digest = out.split("digest: ")[1].split()[0]
+        dockerd.cli("rmi", f"{dig}:v1", check=True)
+        made.append(f"{dig}@{digest}")
+        both("pull", f"{dig}@{digest}")
+        both("push", "-a", dig)
+        assert b"no tags to push for " in daemon.cli("push", "-a", dig).stderr
+        both("search", f"{search_index.host}/busybox")
+        both("search", "--limit", "1", "--no-trunc", f"{search_index.host}/busybox")
+        both("logout", registry.host)
+        both("login", "-u", "u", "--password-stdin", registry.host, input=b"p\n")
+        private = f"{auth_registry.host}/private:nope"
+        both("pull", private)  # no basic auth credentials
+        both("login", "-u", "user", "--password-stdin", auth_registry.host, input=b"wrong\n")
+        both("login", "-u", "user", "--password-stdin", auth_registry.host, input=b"pass\n")
+        both("pull", private)  # logged in: manifest unknown
+        both("logout", auth_registry.host)
+    finally:
+        for engine in (dockerd, daemon):
+            engine.cli("rmi", *made, f"{registry.host}/across-bb:v1")
+        daemon.cli("rmi", "across-keep:v1")

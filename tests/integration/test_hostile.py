@@ -604,8 +604,8 @@ def test_version_too_new(daemon, guard):
 
 
 def test_version_too_old(daemon, guard):
-    status, body = request(daemon, "GET", "/v1.12/version")
-    assert_error(status, body, 400, "client version 1.12 is too old")
+    status, body = request(daemon, "GET", "/v1.11/version")
+    assert_error(status, body, 400, "client version 1.11 is too old")
     assert "Minimum supported API version is" in message(body)
     guard.check()
 

@@ -59,9 +59,10 @@ def test_version_prefix_bounds(daemon):
     too_new = raw(daemon, b"GET /v1.99/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert too_new.startswith(b"HTTP/1.1 400")
     assert b"client version 1.99 is too new. Maximum supported API version is 1.50" in too_new
-    too_old = raw(daemon, b"GET /v1.12/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    assert too_old.startswith(b"HTTP/1.1 400") and b"is too old" in too_old
-    ok = raw(daemon, b"GET /v1.24/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    too_old = raw(daemon, b"GET /v1.11/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert too_old.startswith(b"HTTP/1.1 400")
+    assert b"client version 1.11 is too old. Minimum supported API version is 1.12" in too_old
+    ok = raw(daemon, b"GET /v1.12/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert ok.startswith(b"HTTP/1.1 200")
 
 

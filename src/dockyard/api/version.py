@@ -1,8 +1,9 @@
 """API versions this daemon speaks, the prefix check, and the one table of what changes with
 the version (pure logic).
 
-Accepted: /v1.24 .. /v1.50 (docker CLI 28.2 speaks 1.50; docker-py 7.x negotiates) and no
-prefix, which means the advertised version.  Advertised (``/_ping`` API-Version, ``/version``
+Accepted: /v1.12 .. /v1.50 (docker CLI 28.2 speaks 1.50; docker-py 7.x negotiates; 1.12 is
+dockerd 20.10's minimum, and clients that pin an old version must work: skopeo's
+``docker-daemon:`` transport asks for 1.22) and no prefix, which means the advertised version.  Advertised (``/_ping`` API-Version, ``/version``
 ApiVersion): 1.41, the reference dockerd's, so the docker CLI negotiates 1.41 and its traffic
 diffs byte for byte against dockerd's (DESIGN.md).  A client that asks for a later version
 by prefix gets that version's shapes for the changes listed below; raising the advertised
@@ -32,7 +33,7 @@ __all__ = [
 
 Version = tuple[int, int]
 DEFAULT_VERSION: Version = (1, 41)
-MIN_VERSION: Version = (1, 24)
+MIN_VERSION: Version = (1, 12)
 MAX_VERSION: Version = (1, 50)
 
 # ---- what changes with the version (moby docs/api/version-history.md) ----------------------

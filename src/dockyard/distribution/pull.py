@@ -74,8 +74,24 @@ async def _read_limited(resp, limit: int, what: str) -> bytes:  # type: ignore[n
 
 
 async def fetch_manifest(repo: Repository, target: str, ref: Reference) -> tuple[Manifest, str]:
-    """GET a manifest by tag or digest; returns it and its digest (checked if asked by digest)."""
+    """GET a manifest by tag or digest; returns it and its digest (checked if asked by digest).
+
+    A tag is resolved first with ``HEAD``, as dockerd 20.10 (distribution's tag service) does,
+    and the manifest then fetched by the digest it answered: errors on the way to the registry
+    name the same request as dockerd's (``Head "…/manifests/TAG": no basic auth
+    credentials``).  A registry that answers the HEAD without a digest, or with an error
+    (whose details only a body carries), is asked with a GET of the tag instead."""
     headers = {"Accept": manifests.ACCEPT}
+    if not target.startswith("sha256:"):
+        try:
+            async with repo.request(
+                "HEAD", repo.url(f"manifests/{target}"), headers=headers
+            ) as resp:
+                found = resp.headers.get("Docker-Content-Digest", "")
+        except RegistryError:
+            found = ""
+        if found.startswith("sha256:") and len(found) == 71:
+            target = found
     try:
         async with repo.request("GET", repo.url(f"manifests/{target}"), headers=headers) as resp:
             raw = await _read_limited(resp, _MAX_MANIFEST, f"the manifest of {ref.familiar()}")

@@ -105,13 +105,30 @@ class Pusher:
         self.sources = sources
         self.slots = asyncio.Semaphore(config.max_uploads)
 
-    async def push(self, ref: Reference, tags: list[str], auth: AuthConfig, emit: Emit) -> None:
+    async def push(
+        self,
+        ref: Reference,
+        tags: list[str],
+        auth: AuthConfig,
+        emit: Emit,
+        known: bool = True,
+        missing: str | None = None,
+    ) -> None:
+        """Push ``tags`` of the repository ``ref``.  ``known``: the repository has any local
+        reference; ``missing``: the one tag asked for, absent.  The errors come where moby's
+        Push and pushV2Repository raise them: an unknown repository before the registry is
+        contacted, a missing tag or no tags at all after it answered."""
         emit(Message.text(f"The push refers to repository [{ref.name}]"))
-        if not tags:
+        if not known:
             raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}")
         endpoints = await asyncio.to_thread(self.config.endpoints, ref.domain)
         endpoints = [e for e in endpoints if not e.mirror]  # never push to a mirror
         repo = await self.transport.open(endpoints, ref.path, auth, ["pull", "push"])
+        if missing is not None:
+            tagged = Reference(ref.domain, ref.path, missing)
+            raise NotFound(f"tag does not exist: {tagged.familiar()}")
+        if not tags:
+            raise NotFound(f"no tags to push for {ref.familiar_name}")
         for tag in tags:
             await self._push_tag(repo, Reference(ref.domain, ref.path, tag), emit)
 

@@ -91,22 +91,28 @@ class DistributionService:
         if ref.digest is not None:
             raise InvalidParameter("cannot push a digest reference")
         repo = reference.Reference(ref.domain, ref.path)
+        # Every local reference of the repository (tags and digests), as moby's
+        # ReferencesByName: none at all is refused before the registry is contacted.
+        local = [
+            r
+            for r in (reference.parse(n) for n, _ in self.images.store.refs())
+            if r.name == repo.name
+        ]
         if tag:
             wanted = [reference.parse_repo_tag(repo.name, tag).tag or "latest"]
         elif ref.tag:
             wanted = [ref.tag]
         else:
-            wanted = sorted(
-                r.tag
-                for r in (reference.parse(n) for n, _ in self.images.store.refs())
-                if r.name == repo.name and r.tag and not r.digest
-            )
+            wanted = sorted(r.tag for r in local if r.tag and not r.digest)
         tags = [
             t
             for t in wanted
             if self.images.store.resolve_ref(str(reference.Reference(repo.domain, repo.path, t)))
         ]
-        return await _stream(lambda emit: self.pusher.push(repo, tags, auth, emit))
+        # A named tag that is not there: moby's "tag does not exist", once the registry answers.
+        missing = None if tags or not (tag or ref.tag) else wanted[0]
+        push = self.pusher.push
+        return await _stream(lambda emit: push(repo, tags, auth, emit, bool(local), missing))
 
     # ---- login / search -----------------------------------------------------------------
     async def login(self, body: dict[str, Any]) -> dict[str, str]:

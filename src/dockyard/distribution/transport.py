@@ -101,7 +101,7 @@ class Transport:
     def __init__(self, config: RegistryConfig) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
-        self._ssl: dict[str, ssl.SSLContext] = {}
+        self._ssl: dict[str, tuple[tuple, ssl.SSLContext]] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -123,34 +123,45 @@ class Transport:
             await self._session.close()
 
     def ssl_for(self, endpoint: Endpoint) -> ssl.SSLContext | bool:
-        """The TLS settings of an endpoint: False for plain HTTP or unverified TLS."""
+        """The TLS settings of an endpoint: False for plain HTTP or unverified TLS.
+
+        ``certs.d/<host>/`` is looked at on every call, as dockerd does: a CA or client pair
+        dropped there (or changed) applies to the next pull or push without a restart.  The
+        context is rebuilt only when the directory's listing or files' mtimes change."""
         if endpoint.scheme == "http":
             return False
+        directory = os.path.join(self.config.certs_dir, endpoint.host)
+        files: list[tuple[str, int, int]] = []
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.name.endswith((".crt", ".cert", ".key")):
+                        st = entry.stat()
+                        files.append((entry.name, st.st_mtime_ns, st.st_size))
+        except OSError:
+            pass
+        files.sort()
+        key = (endpoint.host, endpoint.insecure, tuple(files))
         cached = self._ssl.get(endpoint.host)
-        if cached is not None:
-            return cached
+        if cached is not None and cached[0] == key:
+            return cached[1]
         ctx = ssl.create_default_context()
         if endpoint.insecure:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-        directory = os.path.join(self.config.certs_dir, endpoint.host)
-        try:
-            names = sorted(os.listdir(directory))
-        except OSError:
-            names = []
-        for name in names:
+        for name, _, _ in files:
             path = os.path.join(directory, name)
             try:
                 if name.endswith(".crt"):
                     ctx.load_verify_locations(cafile=path)
                 elif name.endswith(".cert"):
-                    key = path[: -len(".cert")] + ".key"
-                    ctx.load_cert_chain(path, key)
+                    key_path = path[: -len(".cert")] + ".key"
+                    ctx.load_cert_chain(path, key_path)
             except (OSError, ssl.SSLError) as exc:
                 raise Internal(
                     f"bad TLS material {path} for registry {endpoint.host}: {exc}"
                 ) from exc
-        self._ssl[endpoint.host] = ctx
+        self._ssl[endpoint.host] = (key, ctx)
         return ctx
 
     async def ping(self, endpoint: Endpoint, auth: AuthConfig) -> Authorizer:

@@ -55,11 +55,13 @@ def test_integer():
 def test_version_negotiation():
     assert negotiate(None) == (1, 41)
     assert negotiate("1.24") == (1, 24)
+    assert negotiate("1.22") == (1, 22)  # skopeo's docker-daemon transport
+    assert negotiate("1.12") == (1, 12)  # dockerd 20.10's minimum
     assert negotiate("1.50") == (1, 50)  # accepted by prefix; 1.41 is what is advertised
     with pytest.raises(
         InvalidParameter,
         match="client version 1.51 is too new. Maximum supported API version is 1.50",
     ):
         negotiate("1.51")
-    with pytest.raises(InvalidParameter, match="is too old. Minimum supported API version is 1.24"):
-        negotiate("1.12")
+    with pytest.raises(InvalidParameter, match="is too old. Minimum supported API version is 1.12"):
+        negotiate("1.11")
