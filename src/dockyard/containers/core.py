@@ -12,6 +12,7 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
+from dockyard import errors
 from dockyard.containers.record import Container
 from dockyard.containers.runtimes import Runtime, Runtimes
 from dockyard.containers.shim import Shim
@@ -89,6 +90,24 @@ class ContainerCore:
         from dockyard.containers.mounts import uses_volume
 
         return [c.id for c in self._records.values() if uses_volume(c, name)]
+
+    def sizes(self, name: str) -> tuple[int, int]:
+        """(SizeRw, SizeRootFs) as ``ps -s`` and ``inspect -s`` show them (blocking: walks
+        the container's layer).  On vfs the layer is a full copy, so its own bytes are
+        estimated as the copy's size less the image's."""
+        c = self.get(name)
+        row = self.images.store.image(c.image_id)
+        image_size = row.size if row is not None else 0
+        try:
+            if hasattr(self.driver, "diff_dir"):
+                from dockyard.storage._usage import disk_usage
+
+                rw = disk_usage(self.driver.diff_dir(c.rw_layer))
+            else:
+                rw = max(0, self.driver.size(c.rw_layer) - image_size)
+        except (OSError, errors.NotFound):
+            rw = 0  # the layer is being removed
+        return rw, rw + image_size
 
     def _lock(self, cid: str) -> asyncio.Lock:
         return self._locks.setdefault(cid, asyncio.Lock())
