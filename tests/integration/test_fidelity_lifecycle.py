@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from urllib.parse import quote
@@ -172,3 +173,43 @@ def test_a_wait_whose_client_hung_up_ends(engine, names):
     status, out = api_request(engine, "POST", f"{V}/containers/{name}/kill")
     assert status == 204, out
     assert wait_exit(engine, name) == 137
+
+
+def test_commit_with_pause_while_the_container_is_killed(engine, names):
+    repo = f"dyt-fl-race-{uuid.uuid4().hex[:8]}"
+    try:
+        for i in range(4):
+            name = create(engine, names, ["sh", "-c", "echo x > /made; sleep 300"])
+            replies: list[tuple[int, bytes]] = []
+            committer = threading.Thread(
+                target=lambda n=name, i=i, r=replies: r.append(
+                    api_request(
+                        engine, "POST", f"{V}/commit?container={n}&repo={repo}&tag=t{i}&pause=1"
+                    )
+                )
+            )
+            committer.start()
+            killed = api_request(engine, "POST", f"{V}/containers/{name}/kill")
+            committer.join(60)
+            assert killed[0] in (204, 409), killed
+            status, out = replies[0]
+            assert status in (201, 409), out  # never a 500
+            state = inspect(engine, name)["State"]
+            assert state["Status"] == "exited" and not state["Paused"]
+    finally:
+        for i in range(4):
+            api_request(engine, "DELETE", f"{V}/images/{repo}:t{i}?force=1")
+
+
+def test_commit_with_pause_of_a_running_container_leaves_it_running(engine, names):
+    name = create(engine, names, ["sh", "-c", "echo x > /made; sleep 300"])
+    repo = f"dyt-fl-commit-{uuid.uuid4().hex[:8]}"
+    status, out = api_request(
+        engine, "POST", f"{V}/commit?container={name}&repo={repo}&tag=t&pause=1"
+    )
+    try:
+        assert status == 201, out
+        state = inspect(engine, name)["State"]
+        assert state["Status"] == "running" and not state["Paused"]
+    finally:
+        api_request(engine, "DELETE", f"{V}/images/{repo}:t?force=1")

@@ -9,6 +9,7 @@ plus the parts, and the object the routes call.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from dockyard.containers.record import Container
 from dockyard.containers.runtimes import Runtime, Runtimes
 from dockyard.containers.shim import Shim
 from dockyard.containers.store import Store
-from dockyard.errors import InvalidParameter, NotFound
+from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.events import EventBus
 
 if TYPE_CHECKING:
@@ -128,6 +129,19 @@ class ContainerCore:
         parent = c.host_config.get("CgroupParent")
         path = ("/" + parent.strip("/") if parent else self.cgroup_parent) + "/" + c.id
         return open_manager(path)
+
+    async def cgroup_op(self, c: Container, op: str, *args: Any) -> Any:
+        """One operation on the container's cgroup, in a thread.  The cgroup goes with the
+        last process, before the monitor records the exit: a file missing then means the
+        container is not running (409, as dockerd says), never a 500."""
+        try:
+            return await asyncio.to_thread(getattr(self._cgroup(c), op), *args)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENODEV) and (
+                not c.state.Running or not os.path.exists(f"/proc/{c.state.Pid}")
+            ):
+                raise Conflict(f"Container {c.id} is not running") from exc
+            raise
 
     def _runtime(self, host_config: dict[str, Any]) -> Runtime:
         try:

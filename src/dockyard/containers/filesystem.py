@@ -183,14 +183,20 @@ class Filesystem:
         upper, _ = self._diff_dirs(c)
         paused_here = False
         if pause and c.state.Running and not c.state.Paused:
-            await self.lifecycle.pause(c.id, True)
-            paused_here = True
+            try:
+                await self.lifecycle.pause(c.id, True)
+                paused_here = True
+            except Conflict:
+                pass  # it stopped meanwhile: nothing to pause, its layer is still
         try:
             spool = tempfile.TemporaryFile(dir=self.core.images.tmpdir)
             await asyncio.to_thread(diff_tar, upper, spool)
         finally:
-            if paused_here:
-                await self.lifecycle.pause(c.id, False)
+            if paused_here and c.state.Paused:  # (an exit meanwhile thawed it for good)
+                try:
+                    await self.lifecycle.pause(c.id, False)
+                except Conflict:
+                    pass  # exited meanwhile
         parent_cfg = self.core.images.config(c.image_id)
         config = {k: v for k, v in c.config.items() if k not in ("Hostname",)}
         config["Hostname"] = ""

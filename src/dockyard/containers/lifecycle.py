@@ -511,7 +511,10 @@ class Lifecycle:
         would wait in its frozen cgroup (``rm -f`` hung until an unpause)."""
         await self.core.shim.call("kill", id=c.id, signal=number)
         if c.state.Paused:
-            await asyncio.to_thread(self.core._cgroup(c).thaw)
+            try:
+                await self.core.cgroup_op(c, "thaw")
+            except Conflict:
+                pass  # it is gone already: nothing left to thaw
             c.state.Paused = False
             c.state.Status = "running"
             self.core._save(c)
@@ -671,8 +674,7 @@ class Lifecycle:
             raise Conflict(f"Container {c.id} is not running")
         if c.state.Paused == pause:
             raise Conflict(f"Container {c.id} is {'already' if pause else 'not'} paused")
-        cgroup = self.core._cgroup(c)
-        await asyncio.to_thread(cgroup.freeze if pause else cgroup.thaw)
+        await self.core.cgroup_op(c, "freeze" if pause else "thaw")
         c.state.Paused = pause
         c.state.Status = "paused" if pause else "running"
         self.core._save(c)
