@@ -213,3 +213,28 @@ def test_commit_with_pause_of_a_running_container_leaves_it_running(engine, name
         assert state["Status"] == "running" and not state["Paused"]
     finally:
         api_request(engine, "DELETE", f"{V}/images/{repo}:t?force=1")
+
+
+def test_exec_records_go_with_their_container(engine, names):
+    name = create(engine, names, ["sleep", "300"])
+    status, out = api_request(
+        engine, "POST", f"{V}/containers/{name}/exec", json.dumps({"Cmd": ["true"]}).encode()
+    )
+    assert status == 201, out
+    exec_id = json.loads(out)["Id"]
+    status, out = api_request(
+        engine, "POST", f"{V}/exec/{exec_id}/start", json.dumps({"Detach": True}).encode()
+    )
+    assert status == 200, out
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status, out = api_request(engine, "GET", f"{V}/exec/{exec_id}/json")
+        assert status == 200, out
+        if json.loads(out)["ExitCode"] is not None:
+            break
+        time.sleep(0.1)
+    assert json.loads(out)["ExitCode"] == 0
+    status, out = api_request(engine, "DELETE", f"{V}/containers/{name}?force=1")
+    assert status == 204, out
+    status, out = api_request(engine, "GET", f"{V}/exec/{exec_id}/json")
+    assert (status, json.loads(out)["message"]) == (404, f"No such exec instance: {exec_id}")

@@ -606,6 +606,7 @@ class Lifecycle:
         self.core.store.delete(c.id)
         self.core._records.pop(c.id, None)
         self.core._locks.pop(c.id, None)
+        self.core.execs.forget(c.id)
         if volumes and self.core.volumes is not None and c.mounts:
             from dockyard.containers.mounts import remove_anonymous
 
