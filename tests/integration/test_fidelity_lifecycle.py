@@ -5,9 +5,12 @@ scope.  Containers use ``--network none`` and are force-removed even when a test
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import socket
+import tarfile
 import threading
 import time
 import uuid
@@ -238,3 +241,54 @@ def test_exec_records_go_with_their_container(engine, names):
     assert status == 204, out
     status, out = api_request(engine, "GET", f"{V}/exec/{exec_id}/json")
     assert (status, json.loads(out)["message"]) == (404, f"No such exec instance: {exec_id}")
+
+
+def _tar_of(name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _mounts_under(engine) -> list[str]:
+    with open(f"/proc/{engine.proc.pid}/mountinfo", encoding="utf-8") as f:
+        return [line for line in f if engine.root in line]
+
+
+def test_concurrent_copies_into_one_container_leave_no_bind(engine, names):
+    name = create(engine, names, ["ls", "/data", "/"], start=False, Volumes={"/data": {}})
+    try:
+        before = _mounts_under(engine)
+        replies: list[tuple[int, bytes]] = []
+
+        def copy(i: int) -> None:
+            where = "/data" if i % 2 else "/"
+            replies.append(
+                api_request(
+                    engine,
+                    "PUT",
+                    f"{V}/containers/{name}/archive?path={where}",
+                    _tar_of(f"f{i}", b"x" * 100_000),
+                    {"Content-Type": "application/x-tar"},
+                    timeout=60,
+                )
+            )
+
+        threads = [threading.Thread(target=copy, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert [status for status, _ in replies] == [200] * 8, replies
+        assert _mounts_under(engine) == before
+        status, out = api_request(engine, "POST", f"{V}/containers/{name}/start")
+        assert status == 204, out
+        assert wait_exit(engine, name) == 0
+        status, out = api_request(engine, "GET", f"{V}/containers/{name}/logs?stdout=1")
+        assert status == 200, out
+        listed = set(re.findall(rb"f\d", out))
+        assert listed == {f"f{i}".encode() for i in range(8)}, out
+    finally:
+        api_request(engine, "DELETE", f"{V}/containers/{name}?force=1&v=1")
