@@ -153,10 +153,16 @@ def _sockets(pid: int) -> int:
     return count
 
 
+def _goroutines(engine) -> int:
+    status, out = api_request(engine, "GET", f"{V}/info")
+    assert status == 200, out
+    return json.loads(out)["NGoroutines"]
+
+
 def test_a_wait_whose_client_hung_up_ends(engine, names):
     name = create(engine, names, ["sleep", "300"])
     pid = engine.proc.pid
-    before = _sockets(pid)
+    before, routines = _sockets(pid), _goroutines(engine)
     clients = []
     for _ in range(5):
         s = socket.socket(socket.AF_UNIX)
@@ -165,12 +171,17 @@ def test_a_wait_whose_client_hung_up_ends(engine, names):
         assert s.recv(64).startswith(b"HTTP/1.1 200")
         clients.append(s)
     assert _sockets(pid) > before  # (a keep-alive socket of the create may close meanwhile)
+    assert _goroutines(engine) >= routines + 5
     for s in clients:
         s.close()
     deadline = time.monotonic() + 10
     while _sockets(pid) > before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _sockets(pid) <= before
+    # and the requests' handlers end with them (goroutines on dockerd, tasks on dockyardd)
+    while _goroutines(engine) > routines + 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _goroutines(engine) <= routines + 2
     # the container is untouched and a later wait still answers at its exit
     assert inspect(engine, name)["State"]["Running"]
     status, out = api_request(engine, "POST", f"{V}/containers/{name}/kill")
