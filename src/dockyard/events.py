@@ -26,7 +26,7 @@ class Event(msgspec.Struct, omit_defaults=True, rename={"from_": "from"}):
     Type: str
     Action: str
     Actor: Actor
-    scope: str = "local"
+    scope: str  # always "local" here; no default, or omit_defaults would drop it (dockerd sends it)
     time: int = 0
     timeNano: int = 0
     status: str | None = None
@@ -99,6 +99,7 @@ class EventBus:
             Type=type_,
             Action=action,
             Actor=Actor(id=actor_id, attributes=attributes),
+            scope="local",
             time=now // 1_000_000_000,
             timeNano=now,
         )

@@ -1,6 +1,8 @@
 import asyncio
 import time
 
+import msgspec
+
 from dockyard.events import EventBus, matches
 
 
@@ -35,3 +37,11 @@ def test_since_replay_and_until_end():
         assert bus.listeners == 0
 
     asyncio.run(run())
+
+
+def test_every_event_carries_the_local_scope():
+    # dockerd always sends "scope"; omit_defaults must not drop it
+    event = EventBus().publish("volume", "create", "v1", {"driver": "local"})
+    encoded = msgspec.json.decode(msgspec.json.encode(event))
+    assert encoded["scope"] == "local"
+    assert "status" not in encoded  # the legacy fields stay off non-container events

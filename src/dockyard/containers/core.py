@@ -9,14 +9,16 @@ plus the parts, and the object the routes call.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from typing import TYPE_CHECKING, Any
 
+from dockyard import errors
 from dockyard.containers.record import Container
 from dockyard.containers.runtimes import Runtime, Runtimes
 from dockyard.containers.shim import Shim
 from dockyard.containers.store import Store
-from dockyard.errors import InvalidParameter, NotFound
+from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.events import EventBus
 
 if TYPE_CHECKING:
@@ -90,6 +92,24 @@ class ContainerCore:
 
         return [c.id for c in self._records.values() if uses_volume(c, name)]
 
+    def sizes(self, name: str) -> tuple[int, int]:
+        """(SizeRw, SizeRootFs) as ``ps -s`` and ``inspect -s`` show them (blocking: walks
+        the container's layer).  On vfs the layer is a full copy, so its own bytes are
+        estimated as the copy's size less the image's."""
+        c = self.get(name)
+        row = self.images.store.image(c.image_id)
+        image_size = row.size if row is not None else 0
+        try:
+            if hasattr(self.driver, "diff_dir"):
+                from dockyard.storage._usage import disk_usage
+
+                rw = disk_usage(self.driver.diff_dir(c.rw_layer))
+            else:
+                rw = max(0, self.driver.size(c.rw_layer) - image_size)
+        except (OSError, errors.NotFound):
+            rw = 0  # the layer is being removed
+        return rw, rw + image_size
+
     def _lock(self, cid: str) -> asyncio.Lock:
         return self._locks.setdefault(cid, asyncio.Lock())
 
@@ -109,6 +129,19 @@ class ContainerCore:
         parent = c.host_config.get("CgroupParent")
         path = ("/" + parent.strip("/") if parent else self.cgroup_parent) + "/" + c.id
         return open_manager(path)
+
+    async def cgroup_op(self, c: Container, op: str, *args: Any) -> Any:
+        """One operation on the container's cgroup, in a thread.  The cgroup goes with the
+        last process, before the monitor records the exit: a file missing then means the
+        container is not running (409, as dockerd says), never a 500."""
+        try:
+            return await asyncio.to_thread(getattr(self._cgroup(c), op), *args)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENODEV) and (
+                not c.state.Running or not os.path.exists(f"/proc/{c.state.Pid}")
+            ):
+                raise Conflict(f"Container {c.id} is not running") from exc
+            raise
 
     def _runtime(self, host_config: dict[str, Any]) -> Runtime:
         try:

@@ -17,8 +17,11 @@ __all__ = ["check_limits", "log_size", "merge"]
 def merge(body: dict[str, Any], image: dict[str, Any]) -> dict[str, Any]:
     """Create options over the image's config (moby daemon/create.go + merge.go)."""
     config = dict(body)
-    if not config.get("Entrypoint"):
-        if config.get("Entrypoint") == [""] or (body.get("Entrypoint") == [] and body.get("Cmd")):
+    if config.get("Entrypoint") == [""] or config.get("Entrypoint") == "":
+        # `docker run --entrypoint ""`: no entrypoint at all, not the image's (moby resets it)
+        config["Entrypoint"] = None
+    elif not config.get("Entrypoint"):
+        if body.get("Entrypoint") == [] and body.get("Cmd"):
             config["Entrypoint"] = None
         else:
             config["Entrypoint"] = image.get("Entrypoint")

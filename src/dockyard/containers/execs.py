@@ -141,6 +141,12 @@ class Execs:
         ]
         return ids or None
 
+    def forget(self, container_id: str) -> None:
+        """Drop the container's exec records (it is being removed): moby's exec store
+        forgets them with it, and kept forever they would grow without bound."""
+        for exec_id in [i for i, e in self.records.items() if e.container_id == container_id]:
+            del self.records[exec_id]
+
     def create(self, name: str, body: dict[str, Any]) -> dict[str, str]:
         c = self.containers.get(name)
         if not c.state.Running:

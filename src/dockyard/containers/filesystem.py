@@ -11,6 +11,7 @@ beyond pausing it for the copy when asked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -31,38 +32,69 @@ class Filesystem:
         self.core = core
         self.lifecycle = lifecycle  # commit --pause
         self._copy_mounts: dict[str, tuple[int, list[str]]] = {}  # docker cp's volume binds
+        self._root_users: dict[str, int] = {}  # copies and exports using the mounted root
+        # per container: [lock, waiters]; the counts above are read and changed across awaits
+        self._root_locks: dict[str, list[Any]] = {}
+
+    @contextlib.asynccontextmanager
+    async def _root_lock(self, cid: str) -> AsyncIterator[None]:
+        """Serialise one container's root and copy-bind bookkeeping: two concurrent
+        ``docker cp`` both saw no binds, both bound, and one set was never undone; the first
+        to end unmounted a stopped container's root under the other.  The entry goes when
+        its last user does."""
+        entry = self._root_locks.setdefault(cid, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if not entry[1]:
+                del self._root_locks[cid]
 
     # ---- the root as the daemon sees it ---------------------------------------------------
     async def _rootfs(self, c: Container, with_mounts: bool = False) -> str:
         """The container's root in the daemon's view; ``with_mounts`` also binds its volumes
         and bind mounts there (as moby does for docker cp), until ``release``."""
-        rootfs = await asyncio.to_thread(self.core.driver.mount, c.rw_layer)
-        if with_mounts and c.mounts and self.core.volumes is not None:
-            from dockyard.containers.mounts import bind_for_copy
+        async with self._root_lock(c.id):
+            rootfs = await asyncio.to_thread(self.core.driver.mount, c.rw_layer)
+            self._root_users[c.id] = self._root_users.get(c.id, 0) + 1
+            if with_mounts and c.mounts and self.core.volumes is not None:
+                from dockyard.containers.mounts import bind_for_copy
 
-            count, paths = self._copy_mounts.get(c.id, (0, []))
-            if not count:
-                try:
-                    paths = await asyncio.to_thread(
-                        bind_for_copy, self.core.volumes.driver, c, rootfs
-                    )
-                except BaseException:
-                    await self.release(c)
-                    raise
-            self._copy_mounts[c.id] = (count + 1, paths)
+                count, paths = self._copy_mounts.get(c.id, (0, []))
+                if not count:
+                    try:
+                        paths = await asyncio.to_thread(
+                            bind_for_copy, self.core.volumes.driver, c, rootfs
+                        )
+                    except BaseException:
+                        await self._drop_root(c)
+                        raise
+                self._copy_mounts[c.id] = (count + 1, paths)
         return rootfs
 
-    async def release(self, c: Container) -> None:
-        """Undo one ``_rootfs``: unbind the copy mounts when the last user ends, unmount the
-        layer unless the container runs (``archive_stat``'s caller calls it)."""
-        count, paths = self._copy_mounts.pop(c.id, (0, []))
-        if count > 1:
-            self._copy_mounts[c.id] = (count - 1, paths)
-        elif paths:
-            from dockyard.containers.mounts import unbind_for_copy
+    async def release(self, c: Container, with_mounts: bool = True) -> None:
+        """Undo one ``_rootfs`` (``with_mounts`` as it was called): unbind the copy mounts
+        when their last user ends, unmount a stopped container's root when its last user
+        does (``archive_stat``'s caller calls it)."""
+        async with self._root_lock(c.id):
+            if with_mounts and c.mounts and self.core.volumes is not None:
+                count, paths = self._copy_mounts.pop(c.id, (0, []))
+                if count > 1:
+                    self._copy_mounts[c.id] = (count - 1, paths)
+                elif paths:
+                    from dockyard.containers.mounts import unbind_for_copy
 
-            await asyncio.to_thread(unbind_for_copy, paths)
-        if not c.state.Running:
+                    await asyncio.to_thread(unbind_for_copy, paths)
+            await self._drop_root(c)
+
+    async def _drop_root(self, c: Container) -> None:
+        """One user less of the root (under ``_root_lock``)."""
+        users = self._root_users.pop(c.id, 1) - 1
+        if users > 0:
+            self._root_users[c.id] = users
+        elif not c.state.Running:
             await asyncio.to_thread(self.core.driver.unmount, c.rw_layer)
 
     # ---- archive (docker cp) ------------------------------------------------------------
@@ -155,7 +187,7 @@ class Filesystem:
                 async for chunk in stream_from_thread(lambda out: export_tar(rootfs, out)):
                     yield chunk
             finally:
-                await self.release(c)
+                await self.release(c, with_mounts=False)
 
         return chunks()
 
@@ -183,14 +215,20 @@ class Filesystem:
         upper, _ = self._diff_dirs(c)
         paused_here = False
         if pause and c.state.Running and not c.state.Paused:
-            await self.lifecycle.pause(c.id, True)
-            paused_here = True
+            try:
+                await self.lifecycle.pause(c.id, True)
+                paused_here = True
+            except Conflict:
+                pass  # it stopped meanwhile: nothing to pause, its layer is still
         try:
             spool = tempfile.TemporaryFile(dir=self.core.images.tmpdir)
             await asyncio.to_thread(diff_tar, upper, spool)
         finally:
-            if paused_here:
-                await self.lifecycle.pause(c.id, False)
+            if paused_here and c.state.Paused:  # (an exit meanwhile thawed it for good)
+                try:
+                    await self.lifecycle.pause(c.id, False)
+                except Conflict:
+                    pass  # exited meanwhile
         parent_cfg = self.core.images.config(c.image_id)
         config = {k: v for k, v in c.config.items() if k not in ("Hostname",)}
         config["Hostname"] = ""

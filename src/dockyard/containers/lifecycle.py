@@ -44,7 +44,14 @@ from dockyard.containers import createconfig, hostconfig, names
 from dockyard.containers.bundle import build as build_bundle
 from dockyard.containers.record import Container, State
 from dockyard.containers.shim import ShimError
-from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotModified
+from dockyard.errors import (
+    Conflict,
+    Forbidden,
+    Internal,
+    InvalidParameter,
+    NotFound,
+    NotModified,
+)
 
 if TYPE_CHECKING:
     from dockyard.containers.core import ContainerCore
@@ -461,11 +468,20 @@ class Lifecycle:
         if condition not in ("not-running", "next-exit", "removed", ""):
             raise InvalidParameter(f"invalid condition: {condition!r}")
         if condition == "removed":
-            self._remove_waiters.setdefault(c.id, []).append(fut)
+            waiters = self._remove_waiters.setdefault(c.id, [])
         elif condition in ("not-running", "") and not c.state.Running:
             fut.set_result(c.state.ExitCode)
+            return fut
         else:
-            self._exit_waiters.setdefault(c.id, []).append(fut)
+            waiters = self._exit_waiters.setdefault(c.id, [])
+        waiters.append(fut)
+
+        def forget(done: asyncio.Future[int]) -> None:
+            # a waiter that gave up (its client hung up) leaves no trace
+            if done.cancelled() and done in waiters:
+                waiters.remove(done)
+
+        fut.add_done_callback(forget)
         return fut
 
     async def kill(self, name: str, signal: str | int | None) -> None:
@@ -473,18 +489,32 @@ class Lifecycle:
         number = parse_signal(signal)
         if not c.state.Running:
             raise Conflict(f"Container {c.id} is not running")
+        # moby's kill with SIGKILL returns once the exit is recorded: an inspect right after
+        # says exited and a plain ``rm`` succeeds.  Registered before the signal, so the exit
+        # cannot slip between the two.
+        exited = self.wait_future(c.id, "not-running") if number == _signal.SIGKILL else None
         try:
             await self._signal(c, number)
         except ShimError as exc:
+            if exited is not None:
+                exited.cancel()
             raise Conflict(f"Cannot kill container: {c.id}: {exc.message}") from exc
         self.core._event(c, "kill", signal=str(number))
+        if exited is not None:
+            await exited
+            cleaning = self._exiting.get(c.id)
+            if cleaning is not None:
+                await cleaning.wait()
 
     async def _signal(self, c: Container, number: int) -> None:
         """Signal the container; a paused one is thawed after, as moby does, or the signal
         would wait in its frozen cgroup (``rm -f`` hung until an unpause)."""
         await self.core.shim.call("kill", id=c.id, signal=number)
         if c.state.Paused:
-            await asyncio.to_thread(self.core._cgroup(c).thaw)
+            try:
+                await self.core.cgroup_op(c, "thaw")
+            except Conflict:
+                pass  # it is gone already: nothing left to thaw
             c.state.Paused = False
             c.state.Status = "running"
             self.core._save(c)
@@ -576,6 +606,7 @@ class Lifecycle:
         self.core.store.delete(c.id)
         self.core._records.pop(c.id, None)
         self.core._locks.pop(c.id, None)
+        self.core.execs.forget(c.id)
         if volumes and self.core.volumes is not None and c.mounts:
             from dockyard.containers.mounts import remove_anonymous
 
@@ -593,6 +624,8 @@ class Lifecycle:
     async def rename(self, name: str, new: str) -> None:
         c = self.core.get(name)
         stored = names.validate(new)
+        if stored == c.name:
+            raise InvalidParameter("Renaming a container with the same name as its current name")
         holder = next((o for o in self.core._records.values() if o.name == stored), None)
         if holder is not None and holder.id != c.id:
             raise Conflict(
@@ -606,6 +639,7 @@ class Lifecycle:
     # ---- prune / pause ---------------------------------------------------------------------
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         deleted = []
+        reclaimed = 0
         for c in list(self.core._records.values()):
             if c.state.Running:
                 continue
@@ -621,19 +655,27 @@ class Lifecycle:
                 for item in filters.get("label", [])
             ):
                 continue
-            await self.remove(c.id, force=False, volumes=False)
+            # moby counts each removed container's own layer (its written files)
+            size = (await asyncio.to_thread(self.core.sizes, c.id))[0]
+            try:
+                await self.remove(c.id, force=False, volumes=False)
+            except (Conflict, NotFound):
+                continue  # started or removed meanwhile
             deleted.append(c.id)
-        self.core.events.publish("container", "prune", "", {"reclaimed": "0"})
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+            reclaimed += size
+        self.core.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     async def pause(self, name: str, pause: bool) -> None:
         c = self.core.get(name)
+        if not pause and not c.state.Paused:
+            # moby's containerUnpause returns a plain error here, so a 500 (running or not)
+            raise Internal(f"Container {c.id} is not paused")
         if not c.state.Running:
             raise Conflict(f"Container {c.id} is not running")
         if c.state.Paused == pause:
             raise Conflict(f"Container {c.id} is {'already' if pause else 'not'} paused")
-        cgroup = self.core._cgroup(c)
-        await asyncio.to_thread(cgroup.freeze if pause else cgroup.thaw)
+        await self.core.cgroup_op(c, "freeze" if pause else "thaw")
         c.state.Paused = pause
         c.state.Status = "paused" if pause else "running"
         self.core._save(c)

@@ -56,8 +56,10 @@ class Resources:
                 "Restart policy cannot be updated because AutoRemove is enabled for the container"
             )
         if c.state.Running:
-            cgroup = self.core._cgroup(c)
-            await asyncio.to_thread(cgroup.set, hostconfig.resources(merged))
+            try:
+                await self.core.cgroup_op(c, "set", hostconfig.resources(merged))
+            except Conflict:
+                pass  # it exited meanwhile: the next start applies the new limits
         c.host_config = merged
         self.core._save(c)
         self.core._event(c, "update")
@@ -74,7 +76,7 @@ class Resources:
         c = self.core.get(name)
         if not c.state.Running:
             raise Conflict(f"Container {c.id} is not running")
-        pids = set(await asyncio.to_thread(self.core._cgroup(c).pids))
+        pids = set(await self.core.cgroup_op(c, "pids"))
         args = ps_args.split() if ps_args else ["-ef"]
         proc = await asyncio.create_subprocess_exec(
             "ps", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE

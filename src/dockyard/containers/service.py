@@ -251,24 +251,6 @@ class ContainerService(ContainerCore):
                 break
         return out
 
-    def sizes(self, name: str) -> tuple[int, int]:
-        """(SizeRw, SizeRootFs) as ``ps -s`` and ``inspect -s`` show them (blocking: walks
-        the container's layer).  On vfs the layer is a full copy, so its own bytes are
-        estimated as the copy's size less the image's."""
-        c = self.get(name)
-        row = self.images.store.image(c.image_id)
-        image_size = row.size if row is not None else 0
-        try:
-            if hasattr(self.driver, "diff_dir"):
-                from dockyard.storage._usage import disk_usage
-
-                rw = disk_usage(self.driver.diff_dir(c.rw_layer))
-            else:
-                rw = max(0, self.driver.size(c.rw_layer) - image_size)
-        except (OSError, errors.NotFound):
-            rw = 0  # the layer is being removed
-        return rw, rw + image_size
-
     def running_count(self) -> tuple[int, int, int, int]:
         records = list(self._records.values())
         running = sum(1 for c in records if c.state.Running and not c.state.Paused)

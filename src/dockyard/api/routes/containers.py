@@ -159,7 +159,15 @@ async def wait(request: web.Request) -> web.StreamResponse:
         request.match_info["id"], request.query.get("condition", "")
     )
     response = await start_stream(request, "application/json")
-    code = await fut
+    # aiohttp does not cancel a handler whose client hung up: look every second, or every
+    # `docker run -d` (which drops its wait) would leave a connection until the exit.
+    while not fut.done():
+        await asyncio.wait([fut], timeout=1.0)
+        transport = request.transport
+        if not fut.done() and (transport is None or transport.is_closing()):
+            fut.cancel()
+            return response
+    code = fut.result()
     try:
         await response.write(msgspec.json.encode({"Error": None, "StatusCode": code}) + b"\n")
         await response.write_eof()
