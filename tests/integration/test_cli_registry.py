@@ -247,13 +247,11 @@ class Pair:
         ]
         if sort_lines:
             # Concurrent downloads: the daemon's order, and whether a short-lived status
-            # (Waiting, Verifying Checksum) is sent at all, vary from pull to pull.
+            # (Waiting, Verifying Checksum, Download complete) is sent at all, vary from pull
+            # to pull (dockerd's progress writer drops statuses overtaken by the next one).
             def lines(x: bytes) -> list[bytes]:
-                return sorted(
-                    line
-                    for line in x.splitlines()
-                    if not line.endswith((b": Waiting", b": Verifying Checksum"))
-                )
+                transient = (b": Waiting", b": Verifying Checksum", b": Download complete")
+                return sorted(line for line in x.splitlines() if not line.endswith(transient))
 
             got[1:] = [lines(x) for x in got[1:]]
             want[1:] = [lines(x) for x in want[1:]]
