@@ -99,6 +99,22 @@ def remove_networks(root: str) -> None:
             )
 
 
+def _thaw(parent: str) -> None:
+    """Thaw every frozen cgroup under ``parent`` (v1 freezer, v2 cgroup.freeze)."""
+    base = "/sys/fs/cgroup"
+    for top, name, value in (
+        (os.path.join(base, "freezer", parent), "freezer.state", "THAWED"),
+        (os.path.join(base, parent), "cgroup.freeze", "0"),
+    ):
+        for dirpath, _, files in os.walk(top):
+            if name in files:
+                try:
+                    with open(os.path.join(dirpath, name), "w") as f:
+                        f.write(value)
+                except OSError:
+                    pass
+
+
 def remove_cgroups(parent: str) -> None:
     """rmdir the parent (and any children left) in every mounted hierarchy, deepest first.
 
@@ -122,6 +138,7 @@ def remove_cgroups(parent: str) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        _thaw(parent)  # a paused container's SIGKILL waits until its cgroup thaws
         time.sleep(0.05)
     for hierarchy in os.listdir(base):
         top = os.path.join(base, hierarchy, parent)
