@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import socket
 import struct
 import time
@@ -52,8 +53,11 @@ def create(engine, name: str, cmd: list[str], start: bool = True, **config) -> N
 def actions(engine, name: str, since: float) -> list[str]:
     """The container's event actions from ``since`` until now."""
     filters = urllib.parse.quote(json.dumps({"container": [name]}))
+    # rounded up to the millisecond: rounding to nearest could take in an event from just
+    # before ``since`` (the container's start, created a moment earlier)
+    after = math.ceil(since * 1000) / 1000
     status, out = api_request(
-        engine, "GET", f"{V}/events?since={since:.3f}&until={time.time():.3f}&filters={filters}"
+        engine, "GET", f"{V}/events?since={after:.3f}&until={time.time():.3f}&filters={filters}"
     )
     assert status == 200, out
     return [json.loads(line)["Action"] for line in out.splitlines() if line.strip()]
