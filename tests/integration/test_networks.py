@@ -222,7 +222,7 @@ def test_connect_disconnect_live_and_modes(docker, daemon, net, box):
     docker("network", "connect", "--alias", "m", a, "multi", check=True)
     links = docker("exec", "multi", "ls", "/sys/class/net", check=True).stdout.split()
     assert links == [b"eth0", b"eth1", b"lo"]
-    out = docker("run", "--rm", "--network", a, "busybox", "ping", "-c1", "-W2", "m")
+    out = docker("run", "--rm", "--network", a, "busybox", "ping", "-c3", "-W5", "m")
     assert out.returncode == 0
     docker("network", "disconnect", a, "multi", check=True)
     assert docker("exec", "multi", "ls", "/sys/class/net").stdout.split() == [b"eth0", b"lo"]

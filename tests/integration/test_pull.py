@@ -74,9 +74,12 @@ def _shape(body: bytes) -> list[tuple[str, str]]:
 
 
 def _lossy(out: bytes) -> bytes:
-    """The CLI's plain output without the lines dockerd may skip (see _STABLE)."""
+    """The CLI's plain output without the lines dockerd may skip (see _STABLE): its progress
+    writer drops a short-lived status (Waiting, Verifying Checksum, Download complete) when
+    the next one overtakes it, which happens under load."""
+    transient = (b": Waiting", b": Verifying Checksum", b": Download complete")
     return b"".join(
-        line for line in out.splitlines(keepends=True) if b": Verifying Checksum" not in line
+        line for line in out.splitlines(keepends=True) if not line.rstrip(b"\n").endswith(transient)
     )
 
 
