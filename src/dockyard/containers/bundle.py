@@ -9,7 +9,9 @@ the hostname.  Security defaults come from ``runtime.spec.default_spec``.
 from __future__ import annotations
 
 import os
+import stat
 
+from dockyard.containers.rootdir import open_in_root
 from dockyard.containers.runtimes import NATIVE
 from dockyard.errors import InvalidParameter
 from dockyard.runtime.spec.config import Root, Spec, dump
@@ -24,13 +26,23 @@ DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 
 def _read_db(rootfs: str, name: str) -> list[list[str]]:
-    path = os.path.join(rootfs, "etc", name)
-    # /etc/passwd inside the image may be a symlink: read it only if it is a plain file.
+    """``/etc/<name>`` as the container sees it: opened through the root-confined resolver,
+    so a symlinked ``/etc`` or ``/etc/passwd`` (``-> /etc/...`` or ``../..``) is followed
+    inside the container's root and can never reach the host's users (a host-path open
+    would follow an absolute link out of the root).  Missing or unreadable: no entries."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return []
+    try:
+        fd = open_in_root(root_fd, f"/etc/{name}", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return []
+    finally:
+        os.close(root_fd)
     with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return []  # a FIFO or device there must not block or feed the lookup
         return [
             line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")
         ]
