@@ -28,6 +28,7 @@ import weakref
 from typing import BinaryIO
 
 from dockyard.containers import rootdir
+from dockyard.containers.tarinfo import TypedTarInfo
 from dockyard.errors import InvalidParameter, NotFound
 
 __all__ = ["Located", "extract", "locate", "path_stat", "write_tar"]
@@ -123,7 +124,9 @@ def write_tar(host: str, name: str, out: BinaryIO) -> None:
     only what is below its directory is protected from swaps."""
     if isinstance(host, Located):
         try:
-            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            with tarfile.open(
+                fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, tarinfo=TypedTarInfo
+            ) as tar:
                 _TarWriter(tar).add(host.parent, host.name, name)
         finally:
             host.close()
@@ -131,7 +134,9 @@ def write_tar(host: str, name: str, out: BinaryIO) -> None:
     root, inner = os.path.dirname(host.rstrip("/")) or "/", "/" + os.path.basename(host)
     with (
         _Target(root, inner) as target,
-        tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+        tarfile.open(
+            fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, tarinfo=TypedTarInfo
+        ) as tar,
     ):
         _TarWriter(tar).add(target.parent, target.name, name)
 
@@ -306,9 +311,9 @@ class _TarWriter:
 
     @staticmethod
     def info(st: os.stat_result, arcname: str, kind: bytes) -> tarfile.TarInfo:
-        info = tarfile.TarInfo(arcname)
+        info = TypedTarInfo(arcname)
         info.type = kind
-        info.mode = stat.S_IMODE(st.st_mode)
+        info.mode = st.st_mode  # with its type bits, as moby's FileInfoHeader writes it
         info.uid, info.gid = st.st_uid, st.st_gid
         info.mtime = st.st_mtime
         info.size = 0

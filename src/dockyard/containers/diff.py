@@ -26,6 +26,7 @@ import tarfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from dockyard.containers.tarinfo import TypedTarInfo
 from dockyard.layers.whiteout import OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 
 __all__ = [
@@ -193,7 +194,10 @@ def export_tar(rootfs: str, out: BinaryIO) -> None:
 
 
 def _write(root: str, out: BinaryIO, *, overlay: bool) -> None:
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+    # TypedTarInfo: gettarinfo keeps st_mode, written whole with its type bits as moby does
+    with tarfile.open(
+        fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, tarinfo=TypedTarInfo
+    ) as tf:
         for path, relname, st in _entries(root):
             if overlay and _is_whiteout(st):
                 head, _, name = relname.rpartition("/")
