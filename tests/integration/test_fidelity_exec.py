@@ -130,3 +130,51 @@ def test_detach_keys_end_the_exec_connection_with_moby_message(engine, sleeper, 
     assert (inspect["Running"], inspect["ExitCode"]) == (False, 126)
     _status, raw = api_request(engine, "GET", f"{V}/containers/{sleeper}/json")
     assert json.loads(raw)["State"]["Running"]
+
+
+def _caps(engine, *args: str) -> dict[str, str]:
+    out = engine.cli(*args, "grep", "^Cap", "/proc/self/status", check=True).stdout.decode()
+    return dict(line.split(":\t") for line in out.splitlines())
+
+
+@pytest.fixture
+def capped(engine):
+    """A running container with one capability added and one dropped."""
+    name = f"dyt-fx-{uuid.uuid4().hex[:8]}"
+    try:
+        engine.cli(
+            "run", "-d", "--name", name, "--network", "none", "--cap-add", "NET_ADMIN",
+            "--cap-drop", "CHOWN", "busybox", "sleep", "300", check=True,
+        )  # fmt: skip
+        yield name
+    finally:
+        engine.cli("rm", "-f", name)
+
+
+def test_exec_runs_with_the_containers_capabilities(engine, capped):
+    """An exec has its container's capabilities, --cap-add/--cap-drop included (moby starts
+    it from the container's process spec), not the default set."""
+    own = engine.cli("exec", capped, "grep", "^Cap", "/proc/1/status", check=True)
+    container = dict(line.split(":\t") for line in own.stdout.decode().splitlines())
+    assert _caps(engine, "exec", capped) == container
+    assert int(container["CapEff"], 16) >> 12 & 1  # CAP_NET_ADMIN
+    assert not int(container["CapEff"], 16) & 1  # no CAP_CHOWN
+
+
+def test_privileged_exec_gets_what_a_privileged_container_gets(daemon):
+    """``exec --privileged`` holds the full set a ``--privileged`` container holds (one
+    capability list for both).  dockyardd only: this host withholds CAP_SYS_RESOURCE, and
+    runc (under the reference dockerd) then refuses every privileged start ("unable to
+    apply caps"), where dockyard grants what the host holds."""
+    name = f"dyt-fx-{uuid.uuid4().hex[:8]}"
+    try:
+        daemon.cli(
+            "run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "300", check=True
+        )
+        privileged = _caps(daemon, "run", "--rm", "--network", "none", "--privileged", "busybox")
+        assert _caps(daemon, "exec", "--privileged", name) == privileged
+        with open("/proc/self/status", encoding="ascii") as f:
+            held = next(line.split()[1] for line in f if line.startswith("CapBnd:"))
+        assert int(privileged["CapBnd"], 16) == int(held, 16)
+    finally:
+        daemon.cli("rm", "-f", name)

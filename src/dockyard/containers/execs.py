@@ -21,53 +21,12 @@ from dockyard import detachkeys
 from dockyard.background import spawn
 from dockyard.containers.attach import Hub
 from dockyard.containers.bundle import DEFAULT_PATH, resolve_user
-from dockyard.containers.hostconfig import no_new_privileges
+from dockyard.containers.hostconfig import capabilities, no_new_privileges
 from dockyard.containers.runtimes import NATIVE
 from dockyard.errors import Conflict, Internal, InvalidParameter, NotFound
 from dockyard.runtime.spec.default import default_nofile, default_spec
 
 __all__ = ["Exec", "Execs", "NoSuchExec"]
-
-_ALL_CAPS = [
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-]
 
 
 class NoSuchExec(NotFound):
@@ -187,11 +146,13 @@ class Execs:
             resolve_user, rootfs, user, list(c.host_config.get("GroupAdd") or [])
         )
         base.no_new_privileges = no_new_privileges(c.host_config)
-        if e.config.get("Privileged") or c.host_config.get("Privileged"):
-            caps = [f"CAP_{n}" for n in _ALL_CAPS]
-            base.capabilities.bounding = caps  # type: ignore[union-attr]
-            base.capabilities.effective = list(caps)  # type: ignore[union-attr]
-            base.capabilities.permitted = list(caps)  # type: ignore[union-attr]
+        # The container's own set (moby starts an exec from the container's process spec);
+        # --privileged lifts it to exactly what a privileged container holds.
+        privileged = bool(e.config.get("Privileged") or c.host_config.get("Privileged"))
+        caps = capabilities({**c.host_config, "Privileged": privileged})
+        base.capabilities.bounding = caps  # type: ignore[union-attr]
+        base.capabilities.effective = list(caps)  # type: ignore[union-attr]
+        base.capabilities.permitted = list(caps)  # type: ignore[union-attr]
         return msgspec.to_builtins(base)
 
     async def start(self, exec_id: str, hub: Hub | None) -> Exec:
