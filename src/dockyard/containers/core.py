@@ -68,6 +68,11 @@ class ContainerCore:
         self._records: dict[str, Container] = {c.id: c for c in store.all()}
         self._locks: dict[str, asyncio.Lock] = {}
         images.users = self.image_users
+        self._add_parts()
+
+    def _add_parts(self) -> None:
+        """Where ``ContainerService`` attaches its parts (streams, lifecycle, filesystem,
+        resources, execs); the core alone has none."""
 
     # ---- lookups ---------------------------------------------------------------------------
     def get(self, name: str) -> Container:

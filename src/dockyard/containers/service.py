@@ -31,11 +31,7 @@ from dockyard.containers.lifecycle import Lifecycle, now_rfc3339, parse_signal
 from dockyard.containers.logs import Entry
 from dockyard.containers.record import Container
 from dockyard.containers.resources import Resources
-from dockyard.containers.runtimes import Runtimes
-from dockyard.containers.shim import Shim
-from dockyard.containers.store import Store
 from dockyard.containers.streams import Streams
-from dockyard.events import EventBus
 
 __all__ = ["LIST_FILTERS", "ContainerService", "NoSuchContainer", "now_rfc3339", "parse_signal"]
 
@@ -62,31 +58,9 @@ class ContainerService(ContainerCore):
     """The container endpoints' one entry point: the shared core plus its parts, each route
     calling one method here that hands the call to the part that does it."""
 
-    def __init__(
-        self,
-        store: Store,
-        images: Any,
-        driver: Any,
-        shim: Shim,
-        events: EventBus,
-        data_root: str,
-        exec_root: str,
-        cgroup_parent: str = "/dockyard",
-        volumes: Any = None,
-        runtimes: Runtimes | None = None,
-    ) -> None:
-        super().__init__(
-            store,
-            images,
-            driver,
-            shim,
-            events,
-            data_root,
-            exec_root,
-            cgroup_parent,
-            volumes,
-            runtimes,
-        )
+    def _add_parts(self) -> None:
+        """The parts, made once the core's shared state exists (``ContainerCore.__init__``
+        calls this last, so the constructor's signature lives in one place)."""
         self.streams = Streams(self)
         self.lifecycle = Lifecycle(self, self.streams)
         self.fs = Filesystem(self, self.lifecycle)
