@@ -13,6 +13,7 @@ import os
 import shutil
 
 from dockyard.errors import InvalidParameter
+from dockyard.fsutil import fsync_dir
 
 __all__ = ["OPTION_KEYS", "LocalDriver"]
 
@@ -46,8 +47,13 @@ class LocalDriver:
             )
 
     def create(self, name: str) -> str:
+        """Make the volume's ``_data`` directory, durably before returning: the API answers
+        the create once the record is written, and the record names this directory, so the
+        new directory and each directory entry made for it are fsynced, child first."""
         path = self.path(name)
         os.makedirs(path, mode=0o755, exist_ok=True)
+        for directory in (path, os.path.dirname(path), self.root):
+            fsync_dir(directory)
         return path
 
     def mount(self, name: str, options: dict[str, str]) -> str:
