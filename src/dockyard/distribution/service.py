@@ -163,10 +163,6 @@ def _platform_json(p: manifests.Platform) -> dict[str, str]:
 
 def _pull_reference(image: str, tag: str) -> reference.Reference:
     """fromImage + tag as moby's postImagesCreate combines them (tag may be a digest)."""
-    first, slash, _ = image.partition("/")
-    if slash and first.lower() != first and not any(c in first for c in ".:"):
-        # dockerd 20.10's reference grammar never takes an upper-case component for a host.
-        raise InvalidParameter("invalid reference format: repository name must be lowercase")
     ref = reference.parse(image)
     if tag:
         if tag.startswith("sha256:") or ":" in tag:

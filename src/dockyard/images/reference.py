@@ -10,9 +10,14 @@ by moby) so that every name the daemon stores or the CLI prints agrees with Dock
     tag        := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
     digest     := algorithm ":" hex          sha256 (64 hex), sha384 (96), sha512 (128)
 
-Normalisation (``ParseNormalizedNamed``): the first component is a domain only if it holds a
-``.`` or ``:``, is ``localhost``, or has an uppercase letter; otherwise the domain is
-``docker.io``, and a single-component path on Docker Hub gains ``library/``.
+Normalisation (``ParseNormalizedNamed``, as dockerd 20.10 vendors it from distribution
+v2.7): the first component is a domain only if it holds a ``.`` or ``:`` or is exactly
+``localhost``; otherwise the domain is ``docker.io``, and a single-component path on Docker
+Hub gains ``library/``.  So ``Foo/bar`` is the Hub repository ``Foo/bar`` and refused as not
+lowercase (later distribution/reference versions take an uppercase first component for a
+host; the daemon answers as the engine it is compared with, the CLI in ``cli/reference.py``
+as docker CLI 28).  IPv6 domains (``[::1]:5000/x``) are the one later extension kept: 20.10
+refuses them, but registries on IPv6 loopback need them.
 ``index.docker.io`` is folded into ``docker.io``.  A bare 64-hex string is an image id, never
 a name: ``parse`` refuses it and callers check for ids first.
 
@@ -57,6 +62,8 @@ _IDENTIFIER = r"[a-f0-9]{64}"
 
 # go-digest's registered algorithms and their hex lengths (digest.Parse).
 _DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+_LOWERCASE = "invalid reference format: repository name must be lowercase"  # dockerd 20.10's
 
 # No real reference comes near this; it bounds the regex backtracking that an absurd input
 # from the API could otherwise cost (Python's engine is not RE2).
@@ -163,9 +170,7 @@ def parse(s: str) -> Reference:
     domain, remainder = _split_docker_domain(s)
     remote = remainder.split(":", 1)[0]
     if remote.lower() != remote:
-        raise InvalidParameter(
-            f"invalid reference format: repository name ({remote}) must be lowercase"
-        )
+        raise InvalidParameter(_LOWERCASE)
     return _parse_canonical(f"{domain}/{remainder}")
 
 
@@ -195,12 +200,7 @@ def _split_docker_domain(name: str) -> tuple[str, str]:
         return _DEFAULT_DOMAIN, _OFFICIAL_PREFIX + name
     if maybe_domain == _LEGACY_DEFAULT_DOMAIN:
         domain, remote = _DEFAULT_DOMAIN, maybe_remote
-    elif (
-        maybe_domain == "localhost"
-        or "." in maybe_domain
-        or ":" in maybe_domain
-        or maybe_domain.lower() != maybe_domain  # namespaces are lowercase, so it's a host
-    ):
+    elif maybe_domain == "localhost" or "." in maybe_domain or ":" in maybe_domain:
         domain, remote = maybe_domain, maybe_remote
     else:
         domain, remote = _DEFAULT_DOMAIN, name
@@ -214,7 +214,7 @@ def _parse_canonical(s: str) -> Reference:
     groups = _fullmatch(_REFERENCE, s)
     if groups is None:
         if s.lower() != s and _fullmatch(_REFERENCE, s.lower()) is not None:
-            raise InvalidParameter("repository name must be lowercase")
+            raise InvalidParameter(_LOWERCASE)
         raise InvalidParameter("invalid reference format")
     name, tag, digest = groups
     assert name is not None  # the group is not optional
