@@ -640,8 +640,9 @@ def test_images_digests_column(pair, reg_engine, pushed):
 
 
 class FakeEngine:
-    """An engine on a unix socket that refuses ``/images/create`` without credentials (401)
-    and otherwise answers one progress line; it records the ``X-Registry-Auth`` it got.
+    """An engine on a unix socket that refuses pulls, pushes and searches without
+    credentials (401) and otherwise answers one progress line (or one search result); it
+    records the ``X-Registry-Auth`` it got.
     Only the CLI's side of the exchange is under test here."""
 
     def __init__(self, path: str) -> None:
@@ -660,17 +661,24 @@ class FakeEngine:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_GET(self) -> None:
-                self._answer(200, b"OK")
-
-            do_HEAD = do_GET
-
-            def do_POST(self) -> None:
+            def _authorized(self) -> bool:
                 header = self.headers.get("X-Registry-Auth", "")
                 seen.append(header)
                 if header in ("", "e30="):
                     self._answer(401, b'{"message":"unauthorized: authentication required"}')
-                else:
+                    return False
+                return True
+
+            def do_GET(self) -> None:
+                if "/images/search" not in self.path:
+                    self._answer(200, b"OK")
+                elif self._authorized():
+                    self._answer(200, json.dumps([{"name": "r", "description": "found"}]).encode())
+
+            do_HEAD = do_GET
+
+            def do_POST(self) -> None:
+                if self._authorized():
                     self._answer(200, b'{"status":"Status: Downloaded newer image for r:1"}\n')
 
             def log_message(self, *args) -> None:
@@ -721,6 +729,30 @@ def test_pull_asks_for_credentials_after_a_401(tmp_path):
             1,
             b"Error response from daemon: unauthorized: authentication required\n",
         )
+    finally:
+        engine.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "action", "tail"),
+    [
+        (("push", "reg.example:5000/r:1"), "push", b"Downloaded newer image for r:1\r\n"),
+        (("search", "reg.example:5000/r"), "search", b"found"),
+    ],
+)
+def test_push_and_search_ask_for_credentials_after_a_401(tmp_path, args, action, tail):
+    import base64
+    from types import SimpleNamespace
+
+    engine = FakeEngine(str(tmp_path / "fake.sock"))
+    try:
+        fake = SimpleNamespace(env=dict(os.environ, DOCKER_HOST=engine.host))
+        code, out = _on_terminal(fake, tmp_path, *args, typed=b"u\npw\n")
+        assert code == 0, out
+        assert f"\r\nLogin prior to {action}:\r\n".encode() in out, out
+        assert tail in out, out
+        assert engine.seen[0] == "e30="
+        assert json.loads(base64.urlsafe_b64decode(engine.seen[1]))["username"] == "u"
     finally:
         engine.stop()
 

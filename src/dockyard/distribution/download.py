@@ -40,8 +40,43 @@ _ZSTD = b"\x28\xb5\x2f\xfd"
 _RETRY_BASE = 1.0  # seconds; doubled per attempt (moby waits 5 s times the attempt)
 
 
-class _Gzip:
-    """Multi-member gzip, streaming (isal when present, zlib otherwise)."""
+class _Members:
+    """A stream of concatenated compressed members (multi-member gzip, several zstd
+    frames), streaming: a fresh decompressor for each member, as ``gzip -d`` and ``zstd -d``
+    read them.  ``finish`` refuses a stream that stops inside a member."""
+
+    name = ""
+
+    def __init__(self) -> None:
+        self._d = self._new()
+        self.started = False
+
+    def _new(self) -> Any:
+        raise NotImplementedError
+
+    def feed(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            self.started = True
+            out.append(self._d.decompress(data))
+            if self._d.eof:
+                data = self._d.unused_data
+                self._d = self._new()
+                self.started = False
+            else:
+                data = b""
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        if self.started:
+            raise InvalidParameter(f"unexpected EOF: the {self.name} stream is truncated")
+        return b""
+
+
+class _Gzip(_Members):
+    """Multi-member gzip (isal when present, zlib otherwise)."""
+
+    name = "gzip"
 
     def __init__(self) -> None:
         try:
@@ -49,53 +84,23 @@ class _Gzip:
         except ImportError:  # pragma: no cover - isal is a pinned dependency
             import zlib as zlib_  # type: ignore[no-redef]
         self._zlib = zlib_
-        self._d = zlib_.decompressobj(wbits=31)
-        self.started = False
+        super().__init__()
 
-    def feed(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            self.started = True
-            out.append(self._d.decompress(data))
-            if self._d.eof:
-                data = self._d.unused_data
-                self._d = self._zlib.decompressobj(wbits=31)
-                self.started = False
-            else:
-                data = b""
-        return b"".join(out)
-
-    def finish(self) -> bytes:
-        if self.started:
-            raise InvalidParameter("unexpected EOF: the gzip stream is truncated")
-        return b""
+    def _new(self) -> Any:
+        return self._zlib.decompressobj(wbits=31)
 
 
-class _Zstd:
+class _Zstd(_Members):
+    name = "zstd"
+
     def __init__(self) -> None:
         import zstandard
 
         self._zstd = zstandard
-        self._d = zstandard.ZstdDecompressor().decompressobj()
-        self.started = False
+        super().__init__()
 
-    def feed(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            self.started = True
-            out.append(self._d.decompress(data))
-            if self._d.eof:
-                data = self._d.unused_data
-                self._d = self._zstd.ZstdDecompressor().decompressobj()
-                self.started = False
-            else:
-                data = b""
-        return b"".join(out)
-
-    def finish(self) -> bytes:
-        if self.started:
-            raise InvalidParameter("unexpected EOF: the zstd stream is truncated")
-        return b""
+    def _new(self) -> Any:
+        return self._zstd.ZstdDecompressor().decompressobj()
 
 
 class _Plain:
@@ -225,17 +230,12 @@ async def fetch_layer(
             try:
                 await _transfer(repo, url, sink, progress)
                 return await asyncio.to_thread(sink.finish)
-            except RegistryError as exc:
-                if exc.status < 500 or attempt >= attempts:
-                    raise Internal(f"error pulling layer {sink.digest}: {exc.message}") from exc
+            except (RegistryError, *_RETRYABLE) as exc:
+                # a registry's 5xx and a broken transfer are retried; a 4xx is final
+                final = isinstance(exc, RegistryError) and exc.status < 500
+                if final or attempt >= attempts:
+                    raise Internal(_give_up(sink.digest, url, exc, attempt)) from exc
                 reason: BaseException = exc
-            except _RETRYABLE as exc:
-                if attempt >= attempts:
-                    raise Internal(
-                        f"error pulling layer {sink.digest}: {describe_error('GET', url, exc)} "
-                        f"(gave up after {attempt} attempt{'s' if attempt > 1 else ''})"
-                    ) from exc
-                reason = exc
             except DockyardError:
                 raise
             delay = _RETRY_BASE * 2 ** (attempt - 1)
@@ -253,6 +253,16 @@ async def fetch_layer(
     except BaseException:
         await asyncio.to_thread(sink.abort)
         raise
+
+
+def _give_up(digest: str, url: str, exc: BaseException, attempt: int) -> str:
+    """The pull's error for a layer that will not be fetched again."""
+    if isinstance(exc, RegistryError):
+        return f"error pulling layer {digest}: {exc.message}"
+    return (
+        f"error pulling layer {digest}: {describe_error('GET', url, exc)} "
+        f"(gave up after {attempt} attempt{'s' if attempt > 1 else ''})"
+    )
 
 
 async def _transfer(

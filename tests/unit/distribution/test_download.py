@@ -49,6 +49,9 @@ def _ingests(store) -> list:
         gzip.compress,
         lambda b: gzip.compress(b[:1000]) + gzip.compress(b[1000:]),  # multi-member
         lambda b: zstandard.ZstdCompressor().compress(b),
+        lambda b: b"".join(
+            zstandard.ZstdCompressor().compress(b[i : i + 70_000]) for i in range(0, len(b), 70_000)
+        ),  # frames
         lambda b: b,  # uncompressed tar
     ],
 )
@@ -93,11 +96,15 @@ def test_more_bytes_than_the_manifest_says(store):
     assert _ingests(store) == []
 
 
-def test_truncated_gzip_with_matching_digest_is_refused(store):
+@pytest.mark.parametrize(
+    ("compress", "name"),
+    [(gzip.compress, "gzip"), (lambda b: zstandard.ZstdCompressor().compress(b), "zstd")],
+)
+def test_truncated_stream_with_matching_digest_is_refused(store, compress, name):
     tar = _tar()
-    blob = gzip.compress(tar)[:-100]  # the registry serves (and names) a cut stream
+    blob = compress(tar)[:-100]  # the registry serves (and names) a cut stream
     sink = LayerSink(store, _digest(blob), len(blob), _digest(tar))
-    with pytest.raises(InvalidParameter):
+    with pytest.raises(InvalidParameter, match=f"{name} stream is truncated|corrupt"):
         _feed(sink, blob)
     sink.abort()
     assert list(store.walk()) == [] and _ingests(store) == []

@@ -16,7 +16,12 @@ from dockyard.cli.flags import Flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
     from dockyard.cli.reference import Named
+
+    T = TypeVar("T")
 
 
 def parse_reference(text: str) -> Named:
@@ -64,6 +69,22 @@ def login_prior_to(cli, action: str, domain: str) -> str:  # type: ignore[no-unt
     return credentials.encode_header({"username": user, "password": password, "serveraddress": key})
 
 
+def with_login(  # type: ignore[no-untyped-def]
+    cli, header: str, retry: tuple[str, str] | None, send: Callable[[str], T]
+) -> T:
+    """``send(header)``; after a 401 and on a terminal, once more with the credentials
+    ``login_prior_to`` asks for.  ``retry`` = (action, registry domain), None for no retry
+    (run's pull, as docker's ``RetrieveAuthTokenFromImage`` path has none)."""
+    from dockyard.client.errors import APIError
+
+    try:
+        return send(header)
+    except APIError as exc:
+        if exc.status != 401 or retry is None or not os.isatty(0):
+            raise
+        return send(login_prior_to(cli, *retry))
+
+
 def show_stream(  # type: ignore[no-untyped-def]
     cli,
     method: str,
@@ -76,20 +97,18 @@ def show_stream(  # type: ignore[no-untyped-def]
     """POST a progress request and draw its stream on ``fd`` (1 or 2), or nowhere (None).
     ``retry`` = (action, registry domain): on a 401, log in on the terminal and try again."""
     from dockyard.cli.progress import StreamError, display, terminal_width
-    from dockyard.client.errors import APIError
 
     out = {1: sys.stdout, 2: sys.stderr}.get(fd) if fd is not None else None
     terminal = fd is not None and os.isatty(fd)
     width = terminal_width(fd) if terminal and fd is not None else 200
     if out is not None:
         out.flush()
-    try:
-        response = cli.client.raw(method, path, params, None, {"X-Registry-Auth": header})
-    except APIError as exc:
-        if exc.status != 401 or retry is None or not os.isatty(0):
-            raise
-        header = login_prior_to(cli, *retry)
-        response = cli.client.raw(method, path, params, None, {"X-Registry-Auth": header})
+    response = with_login(
+        cli,
+        header,
+        retry,
+        lambda auth: cli.client.raw(method, path, params, None, {"X-Registry-Auth": auth}),
+    )
     try:
         display(_json_lines(response), out, terminal, width)
     except StreamError as exc:
@@ -103,6 +122,21 @@ def _json_lines(response):  # type: ignore[no-untyped-def]
 
     for line in response.iter_lines():
         yield json.loads(line)
+
+
+def _target(text: str, opts) -> tuple[Named, bool]:  # type: ignore[no-untyped-def]
+    """pull's and push's reference and whether it means every tag (``-a``): a name alone
+    gains ``latest`` (said unless ``-q``), a tag with ``-a`` is refused (docker/cli's
+    ``RunPull``/``RunPush`` share these words)."""
+    ref = parse_reference(text)
+    every = bool(opts["all_tags"])
+    if every and not ref.name_only:
+        raise CommandError("tag can't be used with --all-tags/-a")
+    if not every and ref.name_only:
+        ref = ref.with_default_tag()
+        if not opts["quiet"]:
+            sys.stdout.write("Using default tag: latest\n")
+    return ref, every
 
 
 def pull_image(cli, ref: Named, platform: str, fd: int | None) -> None:  # type: ignore[no-untyped-def]
@@ -131,14 +165,7 @@ def pull_image(cli, ref: Named, platform: str, fd: int | None) -> None:  # type:
     args=(1, 1),
 )
 def pull(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
-    ref = parse_reference(args[0])
-    every = bool(opts["all_tags"])
-    if every and not ref.name_only:
-        raise CommandError("tag can't be used with --all-tags/-a")
-    if not every and ref.name_only:
-        ref = ref.with_default_tag()
-        if not opts["quiet"]:
-            sys.stdout.write("Using default tag: latest\n")
+    ref, every = _target(args[0], opts)
     platform = opts["platform"] or os.environ.get("DOCKER_DEFAULT_PLATFORM", "")
     params = {
         "fromImage": ref.name,
@@ -178,14 +205,7 @@ def push(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         raise CommandError(
             '"--platform" requires API version 1.46, but the Docker daemon API version is 1.41'
         )
-    ref = parse_reference(args[0])
-    every = bool(opts["all_tags"])
-    if every and not ref.name_only:
-        raise CommandError("tag can't be used with --all-tags/-a")
-    if not every and ref.name_only:
-        ref = ref.with_default_tag()
-        if not opts["quiet"]:
-            sys.stdout.write("Using default tag: latest\n")
+    ref, every = _target(args[0], opts)
     if ref.digest:
         raise CommandError("cannot push a digest reference")
     params = {"tag": None if every else ref.tag}

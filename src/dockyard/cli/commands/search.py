@@ -67,7 +67,7 @@ def index_domain(term: str) -> str:
     args=(1, 1),
 )
 def search(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
-    from dockyard.cli.commands.distribution import registry_auth
+    from dockyard.cli.commands.distribution import registry_auth, with_login
     from dockyard.cli.template import TemplateError
 
     term = args[0]
@@ -76,24 +76,15 @@ def search(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         "limit": str(opts["limit"]) if opts["limit"] > 0 else None,
         "filters": filters_param(opts["filter"]),
     }
-    import os
-
-    from dockyard.cli.commands.distribution import login_prior_to
-    from dockyard.client.errors import APIError
-
     domain = index_domain(term)
-    header = registry_auth(cli, domain)
-    try:
-        results = cli.client.json(
-            "GET", "/images/search", params, headers={"X-Registry-Auth": header}
-        )
-    except APIError as exc:
-        if exc.status != 401 or not os.isatty(0):
-            raise
-        header = login_prior_to(cli, "search", domain)
-        results = cli.client.json(
-            "GET", "/images/search", params, headers={"X-Registry-Auth": header}
-        )
+    results = with_login(
+        cli,
+        registry_auth(cli, domain),
+        ("search", domain),
+        lambda auth: cli.client.json(
+            "GET", "/images/search", params, headers={"X-Registry-Auth": auth}
+        ),
+    )
     fmt = opts["format"]
     if not fmt or fmt == "table":
         fmt = _TABLE
