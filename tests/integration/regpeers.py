@@ -11,13 +11,16 @@ import base64
 import datetime
 import gzip
 import hashlib
+import http.client
 import io
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
+import sys
 import tarfile
 import tempfile
 import threading
@@ -46,7 +49,41 @@ def wait_port(host: str, port: int, timeout: float = 15) -> None:
     raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
+def stop_process(proc: subprocess.Popen, grace: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; a no-op once it has exited."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def log_tail(path: str, size: int) -> str:
+    """The last ``size`` characters of a log file, "" when there is none."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()[-size:]
+    except OSError:
+        return ""
+
+
 # ---- TLS material ------------------------------------------------------------------------------
+def write_key(path: str, key: object) -> None:
+    """A private key as unencrypted PKCS#8 PEM."""
+    from cryptography.hazmat.primitives import serialization
+
+    with open(path, "wb") as f:
+        f.write(
+            key.private_bytes(  # type: ignore[attr-defined]
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
+
 @dataclass
 class Pki:
     """A private CA and certificates it signed, written under ``root``."""
@@ -119,14 +156,7 @@ class Pki:
         key_path = os.path.join(self.root, f"{name}.key")
         with open(cert_path, "wb") as f:
             f.write(cert.public_bytes(serialization.Encoding.PEM))
-        with open(key_path, "wb") as f:
-            f.write(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
+        write_key(key_path, key)
         return cert_path, key_path
 
 
@@ -138,21 +168,12 @@ class Registry:
     proc: subprocess.Popen | None = None
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc:
+            stop_process(self.proc, 10)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:
-        try:
-            with open(os.path.join(self.root, "registry.log"), errors="replace") as f:
-                return f.read()[-3000:]
-        except OSError:
-            return ""
+        return log_tail(os.path.join(self.root, "registry.log"), 3000)
 
 
 def start_registry(
@@ -186,12 +207,7 @@ def start_registry(
         if client_ca:
             lines += ["    clientcas:", f"      - {client_ca}"]
     if htpasswd:
-        path = os.path.join(root, "htpasswd")
-        out = subprocess.run(
-            ["htpasswd", "-Bbn", htpasswd[0], htpasswd[1]], capture_output=True, check=True
-        )
-        with open(path, "wb") as f:
-            f.write(out.stdout)
+        path = write_htpasswd(root, {htpasswd[0]: htpasswd[1]})
         lines += ["auth:", "  htpasswd:", "    realm: dockyard-realm", f"    path: {path}"]
     if token:
         lines += [
@@ -217,6 +233,128 @@ def start_registry(
         reg.stop()
         raise
     return reg
+
+
+# ---- dockyard's own registry (``python -m dockyard.distribution.registry.main serve``) -------
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@dataclass
+class DockyardRegistry:
+    """A running ``dockyard registry``: ``addr`` (``127.0.0.1:PORT``), ``root`` (its storage)."""
+
+    proc: subprocess.Popen
+    addr: str
+    root: str
+    workdir: str
+    tls: bool = False
+    log: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        host, port = self.addr.rsplit(":", 1)
+        if self.tls:
+            ctx = ssl._create_unverified_context()
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                host, int(port), timeout=30, context=ctx
+            )
+        else:
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def read_log(self) -> str:
+        return log_tail(self.log, 4000)
+
+    def stop(self) -> None:
+        stop_process(self.proc, 20)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def wait_ready(reg: DockyardRegistry, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if reg.proc.poll() is not None:
+            raise RuntimeError(f"registry exited with {reg.proc.returncode}:\n{reg.read_log()}")
+        try:
+            reg.request("GET", "/v2/")
+            return
+        except ConnectionRefusedError:
+            time.sleep(0.05)
+        except OSError:
+            return  # listening; it refused the handshake (it wants a client certificate)
+    raise RuntimeError(f"registry did not answer on {reg.addr}:\n{reg.read_log()}")
+
+
+def start_dockyard_registry(
+    *args: str, config: dict | None = None, tls: bool = False, addr: str = ""
+) -> DockyardRegistry:
+    """``python -m dockyard.distribution.registry.main serve`` with ``args``."""
+    workdir = tempfile.mkdtemp(prefix="dyreg-", dir="/tmp")
+    root = os.path.join(workdir, "root")
+    addr = addr or f"127.0.0.1:{free_port()}"
+    cmd = [sys.executable, "-m", "dockyard.distribution.registry.main", "serve"]
+    cmd += ["--addr", addr, "--root", root, *args]
+    if config is not None:
+        path = os.path.join(workdir, "config.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        cmd += ["--config", path]
+    log = os.path.join(workdir, "registry.log")
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    reg = DockyardRegistry(proc, addr, root, workdir, tls=tls, log=log)
+    try:
+        wait_ready(reg)
+    except BaseException:
+        reg.stop()
+        raise
+    return reg
+
+
+def write_htpasswd(directory: str, users: dict[str, str]) -> str:
+    """An htpasswd file of bcrypt hashes (as ``htpasswd -B``) in ``directory``."""
+    import bcrypt
+
+    path = os.path.join(directory, "htpasswd")
+    with open(path, "w") as f:
+        for user, password in users.items():
+            hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
+            f.write(f"{user}:{hashed}\n")
+    return path
+
+
+def token_config(directory: str, addr: str) -> dict:
+    """``dockyard registry``'s built-in token server: alice may do anything, bob pull
+    ``tok/*``; the signing key is written under ``directory``."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_path = os.path.join(directory, "token-key.pem")
+    write_key(key_path, key)
+    return {
+        "htpasswd": write_htpasswd(directory, {"alice": "a-pass", "bob": "b-pass"}),
+        "token": {
+            "realm": f"http://{addr}/token",
+            "service": "dockyard-test",
+            "issuer": "dockyard-test-issuer",
+            "signing-key": key_path,
+            "rules": [
+                {"user": "alice", "repository": "*", "actions": ["pull", "push", "delete"]},
+                {"user": "bob", "repository": "tok/*", "actions": ["pull"]},
+            ],
+        },
+    }
 
 
 # ---- an aiohttp server in a thread -------------------------------------------------------------

@@ -2,7 +2,7 @@
 official docker CLI 28 against the same engine and registries started here.
 
 Registries: Debian's ``docker-registry`` (distribution 2.8) on loopback ports, one open and
-one with htpasswd auth, storage and config under the test's temp dir, stopped in finalizers.
+one with htpasswd auth, started by ``regpeers.start_registry`` and stopped in finalizers.
 ``docker-registry`` has no ``/v1/search``, so search runs against a small v1 search endpoint
 served by the test (the registry side of search is the daemon's business; this checks what
 the CLIs make of the daemon's answer).
@@ -20,80 +20,22 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
 import tarfile
 import threading
-import time
 import urllib.parse
 import uuid
 
 import pytest
 from engines import DOCKER_CLI, norm_name
+from regpeers import digest as sha256_of
+from regpeers import layer_tar, start_registry
 
 ENGINES = ["dockerd", "dockyardd"]
 DY_CLI = [sys.executable, "-m", "dockyard.cli.main"]
 NET = ("--network", "none")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Registry:
-    """One ``docker-registry serve`` on 127.0.0.1:<port>."""
-
-    def __init__(self, root: str, htpasswd: str = "") -> None:
-        self.root = root
-        self.port = _free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        os.makedirs(root, exist_ok=True)
-        config = os.path.join(root, "config.yml")
-        auth = ""
-        if htpasswd:
-            path = os.path.join(root, "htpasswd")
-            with open(path, "w") as f:
-                f.write(htpasswd)
-            auth = f"auth:\n  htpasswd:\n    realm: dyt-realm\n    path: {path}\n"
-        with open(config, "w") as f:
-            f.write(
-                "version: 0.1\nlog:\n  level: error\n"
-                f"storage:\n  filesystem:\n    rootdirectory: {root}/data\n"
-                f"http:\n  addr: {self.host}\n{auth}"
-            )
-        self.log = open(os.path.join(root, "registry.log"), "wb")
-        self.proc = subprocess.Popen(
-            ["docker-registry", "serve", config], stdout=self.log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"docker-registry exited: {self._log_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"docker-registry did not listen on {self.host}")
-
-    def _log_text(self) -> str:
-        with open(os.path.join(self.root, "registry.log"), errors="replace") as f:
-            return f.read()[-2000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class SearchIndex:
@@ -160,8 +102,8 @@ def reg_engine(request):
 
 
 @pytest.fixture(scope="module")
-def registry(workdir):
-    reg = Registry(os.path.join(workdir, f"reg-{uuid.uuid4().hex[:6]}"))
+def registry():
+    reg = start_registry()
     try:
         yield reg
     finally:
@@ -169,11 +111,8 @@ def registry(workdir):
 
 
 @pytest.fixture(scope="module")
-def auth_registry(workdir):
-    htpasswd = subprocess.run(
-        ["htpasswd", "-Bbn", "user", "pass"], capture_output=True, check=True
-    ).stdout.decode()
-    reg = Registry(os.path.join(workdir, f"areg-{uuid.uuid4().hex[:6]}"), htpasswd)
+def auth_registry():
+    reg = start_registry(htpasswd=("user", "pass"))
     try:
         yield reg
     finally:
@@ -271,22 +210,6 @@ def _rmi(engine, *refs):
     return prep
 
 
-def _layer_tar(path: str, files: dict[str, bytes]) -> str:
-    import hashlib
-    import io
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 1_600_000_000
-            tar.addfile(info, io.BytesIO(data))
-    data = buf.getvalue()
-    with open(path, "wb") as f:
-        f.write(data)
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def make_layered_image(engine, workdir: str, tag: str, sizes: list[int]) -> None:
     """A ``docker save`` tarball with one random file per layer, loaded into ``engine``."""
     import hashlib
@@ -298,7 +221,10 @@ def make_layered_image(engine, workdir: str, tag: str, sizes: list[int]) -> None
         for i, size in enumerate(sizes):
             os.makedirs(os.path.join(root, f"l{i}"))
             name = f"l{i}/layer.tar"
-            diff_ids.append(_layer_tar(os.path.join(root, name), {f"f{i}": os.urandom(size)}))
+            tar = layer_tar({f"f{i}": os.urandom(size)})
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(tar)
+            diff_ids.append(sha256_of(tar))
             layers.append(name)
         config = json.dumps(
             {

@@ -20,8 +20,14 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from regpeers import Pki, wait_port
-from test_registry import _htpasswd, _token_config, free_port, start_registry
+from regpeers import (
+    Pki,
+    free_port,
+    start_dockyard_registry,
+    token_config,
+    wait_port,
+    write_htpasswd,
+)
 
 NET = ("--network", "none")
 
@@ -32,7 +38,7 @@ def registries():
     started = []
 
     def start(*args: str, **kw):
-        reg = start_registry(*args, **kw)
+        reg = start_dockyard_registry(*args, **kw)
         started.append(reg)
         return reg
 
@@ -183,7 +189,7 @@ def test_tls_with_a_private_ca_in_certs_d(daemon, tls_registry, made):
 
 
 def test_htpasswd_login_push_pull(daemon, registries, made, cli_config, tmp_path):
-    reg = registries("--htpasswd", _htpasswd(str(tmp_path), {"alice": "s3cret"}))
+    reg = registries("--htpasswd", write_htpasswd(str(tmp_path), {"alice": "s3cret"}))
     ref = f"{reg.addr}/auth/busybox:1"
     daemon.cli("tag", "busybox", made.dy.add(ref), check=True)
     refused = _run(cli_config, "push", ref, dockyard=True)
@@ -208,7 +214,7 @@ def test_htpasswd_login_push_pull(daemon, registries, made, cli_config, tmp_path
 
 def test_built_in_token_server(daemon, registries, made, cli_config, tmp_path):
     addr = f"127.0.0.1:{free_port()}"
-    registries(config=_token_config(str(tmp_path), addr), addr=addr)
+    registries(config=token_config(str(tmp_path), addr), addr=addr)
     ref = f"{addr}/tok/busybox:1"
     daemon.cli("tag", "busybox", made.dy.add(ref), check=True)
     assert _run(cli_config, "push", ref).returncode == 1

@@ -8,152 +8,29 @@ whose local images the tests remove again."""
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import os
-import shutil
-import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tarfile
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 
-import bcrypt
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Registry:
-    """A running registry: ``addr`` (``127.0.0.1:PORT``), ``root`` (its storage)."""
-
-    proc: subprocess.Popen
-    addr: str
-    root: str
-    workdir: str
-    tls: bool = False
-    log: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        host, port = self.addr.rsplit(":", 1)
-        if self.tls:
-            ctx = ssl._create_unverified_context()
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, int(port), timeout=30, context=ctx
-            )
-        else:
-            conn = http.client.HTTPConnection(host, int(port), timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-        finally:
-            conn.close()
-
-    def read_log(self) -> str:
-        try:
-            with open(self.log, encoding="utf-8", errors="replace") as f:
-                return f.read()[-4000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def _wait(reg: Registry, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if reg.proc.poll() is not None:
-            raise RuntimeError(f"registry exited with {reg.proc.returncode}:\n{reg.read_log()}")
-        try:
-            reg.request("GET", "/v2/")
-            return
-        except ConnectionRefusedError:
-            time.sleep(0.05)
-        except OSError:
-            return  # listening; it refused the handshake (it wants a client certificate)
-    raise RuntimeError(f"registry did not answer on {reg.addr}:\n{reg.read_log()}")
-
-
-def start_registry(
-    *args: str, config: dict | None = None, tls: bool = False, addr: str = ""
-) -> Registry:
-    """``python -m dockyard.distribution.registry.main serve`` with ``args``."""
-    workdir = tempfile.mkdtemp(prefix="dyreg-", dir="/tmp")
-    root = os.path.join(workdir, "root")
-    addr = addr or f"127.0.0.1:{free_port()}"
-    cmd = [sys.executable, "-m", "dockyard.distribution.registry.main", "serve"]
-    cmd += ["--addr", addr, "--root", root, *args]
-    if config is not None:
-        path = os.path.join(workdir, "config.json")
-        with open(path, "w") as f:
-            json.dump(config, f)
-        cmd += ["--config", path]
-    log = os.path.join(workdir, "registry.log")
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-    reg = Registry(proc, addr, root, workdir, tls=tls, log=log)
-    try:
-        _wait(reg)
-    except BaseException:
-        reg.stop()
-        raise
-    return reg
-
-
-def start_docker_registry() -> Registry:
-    """Debian's docker-registry (distribution 2.8) on a private root, deletes enabled."""
-    workdir = tempfile.mkdtemp(prefix="dyref-", dir="/tmp")
-    root = os.path.join(workdir, "root")
-    addr = f"127.0.0.1:{free_port()}"
-    config = os.path.join(workdir, "config.yml")
-    with open(config, "w") as f:
-        f.write(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: {addr}\n"
-        )
-    log = os.path.join(workdir, "registry.log")
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            ["docker-registry", "serve", config], stdout=out, stderr=subprocess.STDOUT
-        )
-    reg = Registry(proc, addr, root, workdir, log=log)
-    try:
-        _wait(reg)
-    except BaseException:
-        reg.stop()
-        raise
-    return reg
-
+from regpeers import (
+    REPO,
+    DockyardRegistry,
+    Pki,
+    free_port,
+    start_dockyard_registry,
+    start_registry,
+    token_config,
+    wait_ready,
+    write_htpasswd,
+)
 
 # ---- fixtures and helpers ----------------------------------------------------------------
 
@@ -161,10 +38,10 @@ def start_docker_registry() -> Registry:
 @pytest.fixture
 def registries():
     """A factory of registry processes, all stopped (and their roots removed) at the end."""
-    started: list[Registry] = []
+    started: list[DockyardRegistry] = []
 
-    def start(*args: str, **kw) -> Registry:
-        reg = start_registry(*args, **kw)
+    def start(*args: str, **kw) -> DockyardRegistry:
+        reg = start_dockyard_registry(*args, **kw)
         started.append(reg)
         return reg
 
@@ -232,56 +109,6 @@ def _skopeo(*args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def _self_signed(directory: str) -> tuple[str, str]:
-    """A certificate for 127.0.0.1 and its key, as PEM files."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return cert_path, key_path
-
-
-def _htpasswd(directory: str, users: dict[str, str]) -> str:
-    path = os.path.join(directory, "htpasswd")
-    with open(path, "w") as f:
-        for user, password in users.items():
-            hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
-            f.write(f"{user}:{hashed}\n")
-    return path
-
-
 # ---- interop ---------------------------------------------------------------------------
 
 
@@ -338,7 +165,7 @@ def test_skopeo_copy_and_inspect(dockerd, registries, images):
 
 
 def test_docker_over_tls(dockerd, registries, images, tmp_path):
-    cert, key = _self_signed(str(tmp_path))
+    cert, key = Pki(str(tmp_path)).issue("registry", ["127.0.0.1"])
     reg = registries("--tls-cert", cert, "--tls-key", key, tls=True)
     status, headers, _ = reg.request("GET", "/v2/")
     assert status == 200 and headers["docker-distribution-api-version"] == "registry/2.0"
@@ -348,7 +175,7 @@ def test_docker_over_tls(dockerd, registries, images, tmp_path):
 
 
 def test_docker_with_htpasswd(dockerd, registries, images, logins, tmp_path):
-    path = _htpasswd(str(tmp_path), {"alice": "s3cret"})
+    path = write_htpasswd(str(tmp_path), {"alice": "s3cret"})
     reg = registries("--htpasswd", path)
     status, headers, body = reg.request("GET", "/v2/")
     assert status == 401
@@ -366,38 +193,9 @@ def test_docker_with_htpasswd(dockerd, registries, images, logins, tmp_path):
     _push_pull(dockerd, images, ref)
 
 
-def _token_config(directory: str, addr: str) -> dict:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    key_path = os.path.join(directory, "token-key.pem")
-    with open(key_path, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return {
-        "htpasswd": _htpasswd(directory, {"alice": "a-pass", "bob": "b-pass"}),
-        "token": {
-            "realm": f"http://{addr}/token",
-            "service": "dockyard-test",
-            "issuer": "dockyard-test-issuer",
-            "signing-key": key_path,
-            "rules": [
-                {"user": "alice", "repository": "*", "actions": ["pull", "push", "delete"]},
-                {"user": "bob", "repository": "tok/*", "actions": ["pull"]},
-            ],
-        },
-    }
-
-
 def test_docker_with_token_auth(dockerd, registries, images, logins, tmp_path):
     addr = f"127.0.0.1:{free_port()}"
-    reg = registries(config=_token_config(str(tmp_path), addr), addr=addr)
+    reg = registries(config=token_config(str(tmp_path), addr), addr=addr)
     status, headers, _ = reg.request("GET", "/v2/tok/busybox/tags/list")
     assert status == 401
     assert headers["www-authenticate"] == (
@@ -484,16 +282,16 @@ def test_gc_during_pushes_removes_only_garbage(dockerd, registries, images):
 @pytest.fixture
 def upstream():
     """Debian's docker-registry (distribution 2.8), stopped and removed at the end."""
-    reg = start_docker_registry()
+    reg = start_registry()
     yield reg
     reg.stop()
 
 
 def test_pull_through_cache_in_front_of_docker_registry(dockerd, registries, images, upstream):
-    ref = f"{upstream.addr}/lib/busybox:1"
+    ref = f"{upstream.host}/lib/busybox:1"
     digest = _push_pull(dockerd, images, ref)
     cache = registries(
-        config={"proxy": [{"prefix": "up", "url": f"http://{upstream.addr}", "ttl": 3600}]}
+        config={"proxy": [{"prefix": "up", "url": f"http://{upstream.host}", "ttl": 3600}]}
     )
     cached = f"{cache.addr}/up/lib/busybox:1"
     dockerd.cli("pull", cached, check=True)
@@ -521,9 +319,9 @@ def test_cli_serve_workers_and_gc_dry_run(dockerd, images):
         stderr=subprocess.STDOUT,
         cwd=REPO,
     )
-    reg = Registry(proc, addr, root, workdir, log=log.name)
+    reg = DockyardRegistry(proc, addr, root, workdir, log=log.name)
     try:
-        _wait(reg)
+        wait_ready(reg)
         workers = subprocess.run(
             ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
         ).stdout.split()
@@ -597,62 +395,11 @@ def test_abandoned_upload_expires(registries):
     assert status == 404 and json.loads(body)["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
 
 
-def _ca_signed_client(directory: str) -> tuple[str, str, str]:
-    """A CA and a client certificate it signed: (ca.pem, client.pem, client-key.pem)."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-
-    def cert(subject, issuer, key, signer, ca):  # type: ignore[no-untyped-def]
-        return (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-            .sign(signer, hashes.SHA256())
-        )
-
-    ca_key, client_key = (
-        ec.generate_private_key(ec.SECP256R1()),
-        ec.generate_private_key(ec.SECP256R1()),
-    )
-    paths = [os.path.join(directory, n) for n in ("ca.pem", "client.pem", "client-key.pem")]
-    with open(paths[0], "wb") as f:
-        f.write(
-            cert("test ca", "test ca", ca_key, ca_key, True).public_bytes(
-                serialization.Encoding.PEM
-            )
-        )
-    with open(paths[1], "wb") as f:
-        f.write(
-            cert("client", "test ca", client_key, ca_key, False).public_bytes(
-                serialization.Encoding.PEM
-            )
-        )
-    with open(paths[2], "wb") as f:
-        f.write(
-            client_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return paths[0], paths[1], paths[2]
-
-
 def test_tls_client_certificates(registries, tmp_path):
-    cert, key = _self_signed(str(tmp_path))
-    ca, client_cert, client_key = _ca_signed_client(str(tmp_path))
-    reg = registries("--tls-cert", cert, "--tls-key", key, "--tls-client-ca", ca, tls=True)
+    pki = Pki(str(tmp_path))
+    cert, key = pki.issue("registry", ["127.0.0.1"])
+    client_cert, client_key = pki.issue("client", [], client=True)
+    reg = registries("--tls-cert", cert, "--tls-key", key, "--tls-client-ca", pki.ca_cert, tls=True)
     url = f"https://{reg.addr}/v2/"
     anonymous = subprocess.run(
         ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", url],
