@@ -23,6 +23,7 @@ from dockyard.events import EventBus
 
 if TYPE_CHECKING:
     from dockyard.containers.execs import Execs
+    from dockyard.containers.filesystem import Filesystem
 
 __all__ = ["ContainerCore", "NoSuchContainer"]
 
@@ -38,6 +39,7 @@ class ContainerCore:
     container's cgroup and what the supervisor needs to run it."""
 
     execs: Execs  # set by ContainerService: health checks run their probes as execs
+    fs: Filesystem  # set by ContainerService: an exit unmounts the root through it
 
     def __init__(
         self,

@@ -97,6 +97,16 @@ class Filesystem:
         elif not c.state.Running:
             await asyncio.to_thread(self.core.driver.unmount, c.rw_layer)
 
+    async def unmount_root(self, c: Container) -> None:
+        """The container stopped (or failed to start): unmount its root unless a copy or
+        an export is reading it, in which case the last of them unmounts it when done
+        (``_drop_root``).  Unmounting under them would detach the root mid-stream: an
+        export walking it by path would end short, a copy's volume binds would be torn
+        off under it."""
+        async with self._root_lock(c.id):
+            if not self._root_users.get(c.id):
+                await asyncio.to_thread(self.core.driver.unmount, c.rw_layer)
+
     # ---- archive (docker cp) ------------------------------------------------------------
     async def archive_stat(self, name: str, path: str) -> tuple[Container, str, str]:
         from dockyard.containers import archive

@@ -268,7 +268,7 @@ class Lifecycle:
                 await mounts.release(self.core.volumes, c)
             if networked:
                 await self.core.net.teardown(c)
-            await asyncio.to_thread(self.core.driver.unmount, c.rw_layer)
+            await self.core.fs.unmount_root(c)
             raise InvalidParameter(
                 f"failed to create task for container: {exc.message}: unknown"
             ) from exc
@@ -360,7 +360,7 @@ class Lifecycle:
             await self.core.shim.call("delete", id=cid)
         except Exception:  # already forgotten by the supervisor
             pass
-        await asyncio.to_thread(self.core.driver.unmount, c.rw_layer)
+        await self.core.fs.unmount_root(c)  # (not under a running cp or export)
         if self.core.volumes is not None and c.mounts:
             from dockyard.containers.mounts import release
 
