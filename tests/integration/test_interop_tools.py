@@ -18,9 +18,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from regpeers import write_htpasswd
 from test_interop_registry import Made, _unique
 from test_interop_registry import registries as registries  # the fixture
-from test_registry import _htpasswd
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_skopeo_copy_between_a_registry_and_docker_daemon(daemon, registries, ma
 def test_docker_py_login_push_pull_search(api, daemon, registries, made, tmp_path):
     import docker.errors
 
-    reg = registries("--htpasswd", _htpasswd(str(tmp_path), {"alice": "s3cret"}))
+    reg = registries("--htpasswd", write_htpasswd(str(tmp_path), {"alice": "s3cret"}))
     repo = f"{reg.addr}/py/busybox"
     api.images.get("busybox").tag(repo, "1")
     made.add(f"{repo}:1")
