@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from dockyard.api import query
+from dockyard.api import query, shapes
 from dockyard.api.keys import DISTRIBUTION, IMAGES
 from dockyard.api.middleware import json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import byte_stream, json_lines, spool, start_stream
+from dockyard.api.version import IMAGE_SHARED_SIZE
 from dockyard.distribution.progress import Message, encode
 from dockyard.errors import InvalidParameter
 from dockyard.images.service import IMAGE_LIST_FILTERS, PRUNE_FILTERS
@@ -26,7 +27,10 @@ async def list_images(request: web.Request) -> web.StreamResponse:
     if "filter" in request.query:  # pre-1.25 spelling of reference=
         filters.setdefault("reference", []).append(request.query["filter"])
     all_ = query.boolean(request.query, "all")
-    return json_response(request.app[IMAGES].list(all_, filters))
+    v = request["version"]
+    shared = v >= IMAGE_SHARED_SIZE and query.boolean(request.query, "shared-size")
+    images = request.app[IMAGES].list(all_, filters, shared)
+    return json_response([shapes.image_summary(image, v) for image in images])
 
 
 @routes.post("/images/create")
@@ -64,7 +68,8 @@ async def save_many(request: web.Request) -> web.StreamResponse:
     names = request.query.getall("names", [])
     if not names:
         raise InvalidParameter("no image names given: add one or more names= parameters")
-    chunks = await request.app[IMAGES].save(names)
+    platform = shapes.platform(request.query.get("platform"), "save", request["version"])
+    chunks = await request.app[IMAGES].save(names, platform)
     return await byte_stream(request, chunks, "application/x-tar")
 
 
@@ -106,17 +111,22 @@ async def distribution_inspect(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/images/{name:.+}/json")
 async def inspect(request: web.Request) -> web.StreamResponse:
-    return json_response(request.app[IMAGES].inspect(request.match_info["name"]))
+    v = request["version"]
+    platform = shapes.platform(request.query.get("platform"), "inspect", v)
+    view = request.app[IMAGES].inspect(request.match_info["name"], platform)
+    return json_response(shapes.image_inspect(view, v))
 
 
 @routes.get("/images/{name:.+}/history")
 async def history(request: web.Request) -> web.StreamResponse:
-    return json_response(request.app[IMAGES].history(request.match_info["name"]))
+    platform = shapes.platform(request.query.get("platform"), "history", request["version"])
+    return json_response(request.app[IMAGES].history(request.match_info["name"], platform))
 
 
 @routes.get("/images/{name:.+}/get")
 async def save_one(request: web.Request) -> web.StreamResponse:
-    chunks = await request.app[IMAGES].save([request.match_info["name"]])
+    platform = shapes.platform(request.query.get("platform"), "save", request["version"])
+    chunks = await request.app[IMAGES].save([request.match_info["name"]], platform)
     return await byte_stream(request, chunks, "application/x-tar")
 
 
