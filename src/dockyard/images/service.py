@@ -243,7 +243,7 @@ class ImageService:
             "Size": row.size,
             "VirtualSize": row.size,
             "GraphDriver": {
-                "Data": self.driver.metadata(chain[-1]) if chain else None,
+                "Data": self.driver.metadata(chain[-1].removeprefix("sha256:")) if chain else None,
                 "Name": self.driver.name,
             },
             "RootFS": {"Type": "layers", "Layers": list(cfg.get("rootfs", {}).get("diff_ids", []))},

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import msgspec
 from aiohttp import web
 
 from dockyard.api import query, shapes
@@ -15,7 +16,7 @@ from dockyard.api.routing import Routes
 from dockyard.api.streams import byte_stream, json_lines, spool, start_stream
 from dockyard.api.version import IMAGE_SHARED_SIZE
 from dockyard.distribution.progress import Message, encode
-from dockyard.errors import InvalidParameter
+from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.images.service import IMAGE_LIST_FILTERS, PRUNE_FILTERS
 
 routes = Routes()
@@ -78,13 +79,27 @@ async def load(request: web.Request) -> web.StreamResponse:
     service = request.app[IMAGES]
     body = await spool(request, service.tmpdir)
     with body:
-        messages = await service.load(body)
+        try:
+            messages = await service.load(body)
+        except DockyardError as exc:
+            # moby's postImagesLoad has sent 200 before it reads the archive: a bad one is
+            # the stream's only line, and `docker load` prints it and exits 1
+            return await _stream_error(request, exc.message)
 
     async def lines() -> AsyncIterator[object]:
         for message in messages:
             yield {"stream": message + "\n"}
 
     return await json_lines(request, lines())
+
+
+async def _stream_error(request: web.Request, message: str) -> web.StreamResponse:
+    """An error after a 200, as moby's streamformatter.FormatError writes it (CRLF)."""
+    response = await start_stream(request, "application/json")
+    error = {"errorDetail": {"message": message}, "error": message}
+    await response.write(msgspec.json.encode(error) + b"\r\n")
+    await response.write_eof()
+    return response
 
 
 @routes.post("/images/prune")
