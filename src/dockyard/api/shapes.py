@@ -48,9 +48,11 @@ def image_summary(view: dict[str, Any], v: Version) -> dict[str, Any]:
     """One ``GET /images/json`` entry (also system df's Images) as version ``v`` shows it."""
     drop_removed(view, IMAGE_SUMMARY_REMOVED, v)
     if v < IMAGE_NONE_PLACEHOLDERS_UNTIL:
-        view["RepoTags"] = view["RepoTags"] or ["<none>:<none>"]
-        if not view["RepoDigests"]:
-            view["RepoDigests"] = ["<none>@<none>"] if view["RepoTags"] == ["<none>:<none>"] else []
+        # moby before 1.43: placeholders when an image has neither, else Go's nil slice
+        if not view["RepoTags"] and not view["RepoDigests"]:
+            view["RepoTags"], view["RepoDigests"] = ["<none>:<none>"], ["<none>@<none>"]
+        view["RepoTags"] = view["RepoTags"] or None
+        view["RepoDigests"] = view["RepoDigests"] or None
     return view
 
 

@@ -210,8 +210,9 @@ def sample(c: Any, cgroup: Any) -> dict[str, Any]:
         blkio = {k: [] for k in _BLKIO_KEYS}
     if detail:
         cpu_usage.update(detail["cpu_usage"])
-        if not cpu_usage.get("percpu_usage"):
-            cpu_usage.pop("percpu_usage", None)  # moby: omitempty (cgroup v2 has none)
+        order = ("total_usage", "percpu_usage", "usage_in_kernelmode", "usage_in_usermode")
+        # moby's field order; percpu_usage is omitempty (cgroup v2 has none)
+        cpu_usage = {k: cpu_usage[k] for k in order if cpu_usage.get(k) != [] and k in cpu_usage}
         throttling = detail["throttling_data"]
         blkio = detail["blkio"]
         memory.update(detail["memory"])

@@ -22,10 +22,10 @@ def test_image_summary_placeholders_until_1_43_and_virtual_size_until_1_44():
     assert (old["RepoTags"], old["RepoDigests"]) == (["<none>:<none>"], ["<none>@<none>"])
     assert old["VirtualSize"] == 5
     digest_only = shapes.image_summary(_summary([], ["busybox@sha256:ab"]), (1, 41))
-    assert digest_only["RepoTags"] == ["<none>:<none>"]
+    assert digest_only["RepoTags"] is None  # Go's nil slice, as dockerd 20.10
     assert digest_only["RepoDigests"] == ["busybox@sha256:ab"]
     tagged = shapes.image_summary(_summary(["busybox:latest"], []), (1, 41))
-    assert tagged["RepoDigests"] == []
+    assert tagged["RepoDigests"] is None
     mid = shapes.image_summary(_summary([], []), (1, 43))
     assert (mid["RepoTags"], mid["RepoDigests"], mid["VirtualSize"]) == ([], [], 5)
     new = shapes.image_summary(_summary([], []), (1, 44))
