@@ -227,3 +227,19 @@ def test_version_and_ping_advertise_1_50(daemon):
         timeout=30,
     )
     assert res.stdout.split() == [b"1.50", b"1.50"], res  # docker CLI 28: no downgrade
+
+
+def test_image_list_until_filter(daemon):
+    import time
+    import urllib.parse
+
+    def listed(until: str) -> list[str]:
+        filters = urllib.parse.quote(json.dumps({"until": [until]}))
+        return [t for i in _get(daemon, f"/images/json?filters={filters}") for t in i["RepoTags"]]
+
+    assert "busybox:latest" in listed(str(int(time.time()) + 3600))
+    assert listed("1") == []  # nothing was made before 1970
+    status, out = api_request(
+        daemon, "GET", "/images/json?filters=%7B%22until%22%3A%5B%22x%22%5D%7D"
+    )
+    assert status == 400 and b"until" in out, out

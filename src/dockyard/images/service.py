@@ -33,7 +33,8 @@ from dockyard.streampipe import stream_from_thread
 
 __all__ = ["IMAGE_LIST_FILTERS", "PRUNE_FILTERS", "ImageService", "empty_container_config"]
 
-IMAGE_LIST_FILTERS = ("dangling", "label", "reference", "before", "since")
+# ``until`` came with moby 25 (API 1.44, unversioned there, so every version has it)
+IMAGE_LIST_FILTERS = ("dangling", "label", "reference", "before", "since", "until")
 PRUNE_FILTERS = ("dangling", "label", "until")
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -138,6 +139,7 @@ class ImageService:
         with_children = {r.parent for r in rows if r.parent}
         before = self._bound(filters.get("before"))
         since = self._bound(filters.get("since"))
+        until = parse_until(filters["until"][-1]) if filters.get("until") else None
         out = []
         for row in rows:
             own = refs.get(row.id, [])
@@ -152,6 +154,8 @@ class ImageService:
             if before is not None and row.created >= before:
                 continue
             if since is not None and row.created <= since:
+                continue
+            if until is not None and row.created >= until:
                 continue
             cfg = self.config(row.id).get("config") or {}
             labels = cfg.get("Labels") or None
