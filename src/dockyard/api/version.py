@@ -9,7 +9,8 @@ docker CLI 28 talks 1.50 and docker-py negotiates it.  Every change of moby's ve
 (api/docs/CHANGELOG.md) from 1.42 to 1.50 that touches a shape dockyard writes is in the table
 below, and the routes apply it (``api/shapes.py`` holds the encoders), so a client pinned
 to 1.41 (docker CLI 20.10, docker-compose 1.29, the reference dockerd's traffic) still gets
-byte-identical responses.  ENGINE-API.md §2 has the messages real dockerd sends for versions out of range.
+byte-identical responses.  ENGINE-API.md §2 has the messages real dockerd sends for
+versions out of range.
 
 Changes that need no table entry: those that only add request parameters (1.42 stop/restart
 ``signal``, 1.44 ``StartInterval``, 1.45 ``Subpath``, 1.46 tmpfs ``Options``), unversioned
