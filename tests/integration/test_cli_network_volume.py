@@ -251,6 +251,9 @@ def test_network_create_ls_inspect_rm(dy_cli, ref, made):
         info["IPAM"]["Config"] = "X"
     assert _net_view(shown[0]) == _net_view(shown[1])
     assert shown[0]["Internal"] and shown[0]["Attachable"] and shown[0]["Driver"] == "bridge"
+    # The dockyard CLI speaks 1.41; at 1.47+ the docker CLI adds network EnableIPv4 ("IPv4"
+    # in `ls --format '{{json .}}'`, inspect), so the one it is compared with is pinned.
+    ref = functools.partial(ref, env={"DOCKER_API_VERSION": "1.41"})
     for args in (
         ("network", "ls", "-f", f"label=dyt={tag}"),
         ("network", "ls", "-q", "-f", f"label=dyt={tag}"),
