@@ -239,9 +239,11 @@ class Engine:
         input: bytes | None = None,
         check: bool = False,
         program: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess:
         cmd = (program or [DOCKER_CLI]) + list(args)
-        result = subprocess.run(cmd, env=self.env, input=input, capture_output=True, timeout=120)
+        full = {**self.env, **(env or {})}
+        result = subprocess.run(cmd, env=full, input=input, capture_output=True, timeout=120)
         if check and result.returncode != 0:
             raise AssertionError(f"{cmd} failed ({result.returncode}): {result.stderr.decode()}")
         return result

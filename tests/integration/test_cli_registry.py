@@ -361,7 +361,11 @@ def test_push_output_and_errors(pair, reg_engine, registry, pushed):
         assert pair.same("push", f"{registry.host}/none:v1").returncode == 1
         assert pair.same("push", "-a", f"{repo}:v1").returncode == 1
         assert pair.same("push", f"{pushed[0]}@{pushed[1]}").returncode == 1
-        assert pair.same("push", "--platform", "linux/amd64", repo).returncode == 1
+        # --platform came with API 1.46: the dockyard CLI speaks 1.41 and refuses it, as the
+        # docker CLI does at 1.41 (at 1.50, dockyardd's version, it sends the push)
+        pinned = {"DOCKER_API_VERSION": "1.41"}
+        result = pair.same("push", "--platform", "linux/amd64", repo, env_for=lambda _: pinned)
+        assert result.returncode == 1
     finally:
         reg_engine.cli("rmi", f"{repo}:v1", f"{repo}:v2")
 

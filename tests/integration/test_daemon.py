@@ -80,7 +80,7 @@ def test_loopback_tcp_and_sigterm_shutdown(workdir, daemon):
         version = engine.cli(
             "-H", "tcp://127.0.0.1:23751", "version", "--format", "{{.Server.APIVersion}}"
         )
-        assert version.stdout == b"1.41\n"
+        assert version.stdout == b"1.50\n"
         engine.proc.send_signal(signal.SIGTERM)
         assert engine.proc.wait(15) == 0
         assert not os.path.exists(engine.sock)
@@ -202,7 +202,7 @@ def test_tls_verify_with_docker_cli(workdir):
             host,
         ]
         ok = engine.cli(*tls, "version", "--format", "{{.Server.APIVersion}}")
-        assert ok.stdout == b"1.41\n", ok.stderr
+        assert ok.stdout == b"1.50\n", ok.stderr
         no_cert = engine.cli("--tlsverify", "--tlscacert", c["ca.pem"], "-H", host, "version")
         assert no_cert.returncode != 0
         mine = engine.cli(
@@ -212,7 +212,7 @@ def test_tls_verify_with_docker_cli(workdir):
             "{{.Server.APIVersion}}",
             program=[sys.executable, "-m", "dockyard.cli.main"],
         )
-        assert mine.stdout == b"1.41\n", mine.stderr
+        assert mine.stdout == b"1.50\n", mine.stderr
     finally:
         engine.stop()
 

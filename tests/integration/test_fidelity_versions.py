@@ -115,3 +115,26 @@ def test_docker_py_pinned_to_a_later_version(daemon):
         assert out == b"pinned\n"
     finally:
         client.close()
+
+
+def test_docker_py_negotiates_1_50(daemon):
+    client = docker_py.DockerClient(base_url=daemon.host, version="auto", timeout=60)
+    box = None
+    try:
+        assert client.api.api_version == "1.50"
+        image = client.images.get("busybox")
+        assert "busybox:latest" in image.tags and "ContainerConfig" not in image.attrs
+        assert any("busybox:latest" in i.tags for i in client.images.list())
+        assert client.images.get("busybox").history()[0]["Tags"] == ["busybox:latest"]
+        box = client.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none")
+        stats = box.stats(stream=False)
+        assert stats["memory_stats"]["stats"] and stats["cpu_stats"]["cpu_usage"]["total_usage"]
+        assert box.attrs["GraphDriver"]["Data"]["UpperDir"]
+        df = client.df()
+        assert "BuilderSize" not in df and all("VirtualSize" not in i for i in df["Images"])
+        info = client.info()
+        assert info["FirewallBackend"] == {"Driver": "iptables"}
+    finally:
+        if box is not None:
+            box.remove(force=True)
+        client.close()

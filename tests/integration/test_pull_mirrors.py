@@ -198,6 +198,7 @@ def test_run_pull_always_and_never(docker, mirror):
 
 
 def test_default_registry_config_as_dockerd(daemon, dockerd):
-    mine = json.loads(api_request(daemon, "GET", "/info")[1])["RegistryConfig"]
-    theirs = json.loads(api_request(dockerd, "GET", "/info")[1])["RegistryConfig"]
+    # at 1.41, both engines' version (1.49 drops AllowNondistributableArtifacts*)
+    mine = json.loads(api_request(daemon, "GET", "/v1.41/info")[1])["RegistryConfig"]
+    theirs = json.loads(api_request(dockerd, "GET", "/v1.41/info")[1])["RegistryConfig"]
     assert mine == theirs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -29,21 +30,23 @@ def test_ping_headers(daemon):
         head, _, body = reply.partition(b"\r\n\r\n")
         headers = head.decode().lower()
         assert head.startswith(b"HTTP/1.1 200")
-        assert "api-version: 1.41" in headers
+        assert "api-version: 1.50" in headers
         assert "ostype: linux" in headers
         assert "builder-version: 1" in headers
         assert body == (b"OK" if method == b"GET" else b"")
 
 
-def test_docker_version_negotiates_141(docker):
+def test_docker_version_speaks_1_50(docker):
     out = docker("version", check=True).stdout.decode()
-    assert "API version:       1.41 (downgraded from 1.50)" in out
+    # dockyardd advertises 1.50, docker CLI 28's own: no "(downgraded from ...)"
+    assert re.search(r"API version:\s+1\.50 \(minimum version 1\.12\)", out), out
+    assert "downgraded" not in out
     assert "dockyard" in out
 
 
 def test_dockyard_version_format(dockyard):
     out = dockyard("version", "--format", "{{.Client.Version}} {{.Server.APIVersion}}", check=True)
-    assert out.stdout.decode().strip() == "0.1.0 1.41"
+    assert out.stdout.decode().strip() == "0.1.0 1.50"
 
 
 def test_info_with_docker_and_docker_py(docker, api):
@@ -52,7 +55,7 @@ def test_info_with_docker_and_docker_py(docker, api):
     assert driver in ("overlay2", "vfs") and ostype == "linux" and int(images) >= 1
     info = api.info()
     assert info["Swarm"]["LocalNodeState"] == "inactive"
-    assert api.version()["ApiVersion"] == "1.41"
+    assert api.version()["ApiVersion"] == "1.50"
 
 
 def test_version_prefix_bounds(daemon):

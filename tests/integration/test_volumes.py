@@ -226,11 +226,13 @@ def test_copy_up_anonymous_volumes_and_prune(docker, volume):
         assert len(anon) == 64 and mounts[0]["Destination"] == "/srv/app"
         labels = _inspect(docker, "volume", "inspect", anon)[0]["Labels"]
         assert labels == {"com.docker.volume.anonymous": ""}
-        # prune keeps volumes in use (even by a stopped container); at API 1.41 (the docker
-        # CLI's negotiated version here) unused named ones go too, as on dockerd 20.10
+        # prune keeps volumes in use (even by a stopped container); at API 1.50 (the docker
+        # CLI's version here) unused named ones go only with --all (1.42's change)
         keep = volume("dyt-keep")
         docker("volume", "create", keep, check=True)
         pruned = docker("volume", "prune", "-f", check=True).stdout.decode()
+        assert keep not in pruned
+        pruned = docker("volume", "prune", "-a", "-f", check=True).stdout.decode()
         names = docker("volume", "ls", "-q", check=True).stdout.decode().split()
         assert anon in names and anon not in pruned
         assert keep not in names and fresh not in names and keep in pruned

@@ -10,9 +10,10 @@ from dockyard.containers.record import Container
 __all__ = ["view"]
 
 
-def view(c: Container, driver: str) -> dict[str, Any]:
+def view(c: Container, driver: str, graph_data: dict[str, str] | None = None) -> dict[str, Any]:
     """The record as ``GET /containers/{id}/json`` shows it, before the service adds the
-    mounts' and the network's parts."""
+    mounts' and the network's parts.  ``graph_data`` is the storage driver's metadata of the
+    container's rw layer (overlay2: its Lower/Merged/Upper/Work dirs, as dockerd shows)."""
     hc = dict(c.host_config)
     hc.setdefault("NetworkMode", "default")
     hc.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
@@ -53,7 +54,7 @@ def view(c: Container, driver: str) -> dict[str, Any]:
         "AppArmorProfile": "",
         "ExecIDs": None,
         "HostConfig": hc,
-        "GraphDriver": {"Data": None, "Name": driver},
+        "GraphDriver": {"Data": graph_data, "Name": driver},
         "Mounts": [],
         "Config": c.config,
         "NetworkSettings": {

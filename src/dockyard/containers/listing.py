@@ -60,7 +60,11 @@ def summary(c: Container, volumes: Any = None, net: Any = None) -> dict[str, Any
         "Labels": c.config.get("Labels") or {},
         "State": c.state.Status,
         "Status": status_text(c),
-        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
+        "HostConfig": {
+            "NetworkMode": c.host_config.get("NetworkMode") or "default",
+            # API 1.46+ (the route drops it for older clients); omitted when empty
+            **({"Annotations": a} if (a := c.host_config.get("Annotations")) else {}),
+        },
         "NetworkSettings": {"Networks": _list_endpoints(net.view(c)) if net is not None else {}},
         "Mounts": inspect_view(c, volumes),
     }

@@ -195,7 +195,7 @@ class ContainerService(ContainerCore):
         c = self.get(name)
         from dockyard.containers.mounts import inspect_view
 
-        view = inspection.view(c, self.driver.name)
+        view = inspection.view(c, self.driver.name, self.driver.metadata(c.rw_layer))
         view["Mounts"] = inspect_view(c, self.volumes)
         if self.net is not None:
             view["NetworkSettings"] = self.net.view(c)

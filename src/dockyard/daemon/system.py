@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from dockyard import __version__
-from dockyard.api.version import DEFAULT_VERSION, MIN_VERSION, format_version
+from dockyard.api.version import DEFAULT_VERSION, DF_TYPES, MIN_VERSION, format_version
 from dockyard.daemon.config import Config
 from dockyard.distribution.config import RegistryConfig
 from dockyard.events import EventBus
@@ -189,33 +189,55 @@ class SystemService:
             "InitCommit": {"ID": "", "Expected": ""},
             "SecurityOptions": list(self.config.security_options),
             "Warnings": None,
+            # 1.44+: no CDI support, so no spec directories (moby lists [] unless experimental)
+            "CDISpecDirs": [],
+            # 1.49+: rules go through iptables (network/iptables.py), as dockerd's default
+            "FirewallBackend": {"Driver": "iptables"},
         }
 
-    async def disk_usage(self) -> dict[str, Any]:
+    async def disk_usage(self, types: frozenset[str] = frozenset(DF_TYPES)) -> dict[str, Any]:
+        """``system df``; ``types`` (API 1.42's ``type=``) limits which objects are counted,
+        the others are null, as moby answers."""
         usage = self.images.disk_usage()
         containers: list[dict[str, Any]] = []
-        if self.containers is not None:
+        if self.containers is not None and "container" in types:
             containers = self.containers.list(True, None, {})
             for entry in containers:
                 entry["SizeRw"], entry["SizeRootFs"] = await asyncio.to_thread(
                     self.containers.sizes, entry["Id"]
                 )
-        cache = await self.build.disk_usage() if self.build is not None else []
-        volumes = await self.volumes.usage() if self.volumes is not None else []
-        # Everything on disk under the data root is counted, so nothing grows unseen: what is
-        # neither a container's rw layer nor a volume (image layers, the content store's
-        # blobs, logs, the metadata store, leftovers) is shown as the images' size.
-        total = await asyncio.to_thread(disk_usage, self.config.data_root, True)
-        others = (
-            sum(c.get("SizeRw") or 0 for c in containers)
-            + sum((v.get("UsageData") or {}).get("Size", 0) for v in volumes)
-            + sum(int(c["Size"]) for c in cache)
-        )
-        return {
-            "LayersSize": max(usage["LayersSize"], total - others),
+        cache: list[dict[str, Any]] = []
+        if self.build is not None and "build-cache" in types:
+            cache = await self.build.disk_usage()
+        volumes: list[dict[str, Any]] = []
+        if self.volumes is not None and "volume" in types:
+            volumes = await self.volumes.usage()
+        layers_size = usage["LayersSize"]
+        if len(types) == len(DF_TYPES):
+            # Everything on disk under the data root is counted, so nothing grows unseen:
+            # what is neither a container's rw layer nor a volume (image layers, the content
+            # store's blobs, logs, the metadata store, leftovers) is shown as the images'
+            # size.  Only when every type was counted can the others be told apart.
+            total = await asyncio.to_thread(disk_usage, self.config.data_root, True)
+            others = (
+                sum(c.get("SizeRw") or 0 for c in containers)
+                + sum((v.get("UsageData") or {}).get("Size", 0) for v in volumes)
+                + sum(int(c["Size"]) for c in cache)
+            )
+            layers_size = max(layers_size, total - others)
+        wanted = {
+            "LayersSize": layers_size,
             "Images": usage["Images"],
             "Containers": containers,
             "Volumes": volumes,
             "BuildCache": cache,
             "BuilderSize": sum(int(c["Size"]) for c in cache),
         }
+        if "image" not in types:
+            wanted["LayersSize"], wanted["Images"] = 0, None
+        for key, kind in (("Containers", "container"), ("Volumes", "volume")):
+            if kind not in types:
+                wanted[key] = None
+        if "build-cache" not in types:
+            wanted["BuildCache"] = None
+        return wanted

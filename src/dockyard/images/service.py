@@ -33,7 +33,8 @@ from dockyard.streampipe import stream_from_thread
 
 __all__ = ["IMAGE_LIST_FILTERS", "PRUNE_FILTERS", "ImageService", "empty_container_config"]
 
-IMAGE_LIST_FILTERS = ("dangling", "label", "reference", "before", "since")
+# ``until`` came with moby 25 (API 1.44, unversioned there, so every version has it)
+IMAGE_LIST_FILTERS = ("dangling", "label", "reference", "before", "since", "until")
 PRUNE_FILTERS = ("dangling", "label", "until")
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -125,14 +126,20 @@ class ImageService:
         return tags, digests
 
     # ---- list / inspect / history --------------------------------------------------------
-    def list(self, all_: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+    def list(
+        self, all_: bool, filters: dict[str, list[str]], shared_size: bool = False
+    ) -> list[dict[str, Any]]:
+        """Image summaries; ``shared_size`` fills SharedSize (bytes of layers another image
+        also uses) instead of moby's -1 for "not computed"."""
         rows = self.store.images()
+        shared = self._shared_sizes(rows) if shared_size else {}
         refs: dict[str, list[reference.Reference]] = {}
         for name, image_id in self.store.refs():
             refs.setdefault(image_id, []).append(_parse_ref(name))
         with_children = {r.parent for r in rows if r.parent}
         before = self._bound(filters.get("before"))
         since = self._bound(filters.get("since"))
+        until = parse_until(filters["until"][-1]) if filters.get("until") else None
         out = []
         for row in rows:
             own = refs.get(row.id, [])
@@ -147,6 +154,8 @@ class ImageService:
             if before is not None and row.created >= before:
                 continue
             if since is not None and row.created <= since:
+                continue
+            if until is not None and row.created >= until:
                 continue
             cfg = self.config(row.id).get("config") or {}
             labels = cfg.get("Labels") or None
@@ -166,33 +175,67 @@ class ImageService:
                     "Id": row.id,
                     "Labels": labels,
                     "ParentId": row.parent,
-                    "RepoDigests": repo_digests or ([] if repo_tags else ["<none>@<none>"]),
-                    "RepoTags": repo_tags or ["<none>:<none>"],
-                    "SharedSize": -1,
+                    # the newest shape: an older client's "<none>" placeholders are
+                    # the API's encoder's business (api/shapes.py)
+                    "RepoDigests": repo_digests,
+                    "RepoTags": repo_tags,
+                    "SharedSize": shared.get(row.id, -1),
                     "Size": row.size,
                     "VirtualSize": row.size,
                 }
             )
         return out
 
+    def _shared_sizes(self, rows: list[ImageRow]) -> dict[str, int]:
+        chains = {row.id: set(self.store.image_chain(row.id)) for row in rows}
+        users = Counter(c for chain in chains.values() for c in chain)
+        sizes: dict[str, int] = {}
+        for image_id, chain in chains.items():
+            total = 0
+            for chain_id in chain:
+                layer = self.store.layer(chain_id) if users[chain_id] > 1 else None
+                total += layer.size if layer is not None else 0
+            sizes[image_id] = total
+        return sizes
+
     def _bound(self, values: list[str] | None) -> int | None:
         if not values:
             return None
         return self.store.image(self.resolve(values[-1])).created  # type: ignore[union-attr]
 
-    def inspect(self, name: str) -> dict[str, Any]:
+    def _check_platform(self, name: str, image_id: str, platform: dict[str, str] | None) -> None:
+        """Refuse an image that is not of the asked-for platform (moby's single-platform
+        store does the same for inspect/history/save ``platform=``)."""
+        if platform is None:
+            return
+        cfg = self.config(image_id)
+        have = {
+            "os": cfg.get("os", ""),
+            "architecture": cfg.get("architecture", ""),
+            "variant": cfg.get("variant", ""),
+        }
+        want = {"os": "linux", **{k: v for k, v in platform.items() if v}}
+        if any(_norm_arch(have.get(k, "")) != _norm_arch(v) for k, v in want.items()):
+            raise NoSuchImage(
+                f"image with reference {name} was found but does not match the specified "
+                f"platform: wanted {_fmt_platform(want)}, actual: {_fmt_platform(have)}"
+            )
+
+    def inspect(self, name: str, platform: dict[str, str] | None = None) -> dict[str, Any]:
         image_id = self.resolve(name)
         row = self.store.image(image_id)
         assert row is not None
+        self._check_platform(name, image_id, platform)
         cfg = self.config(image_id)
         tags, digests = self._tags_digests(image_id)
+        chain = self.store.image_chain(image_id)
         return {
             "Id": image_id,
             "RepoTags": tags,
             "RepoDigests": digests,
             "Parent": row.parent,
             "Comment": cfg.get("comment", ""),
-            "Created": cfg.get("created", _ZERO_TIME),
+            "Created": cfg.get("created"),  # None: the encoder zeroes or omits it
             "Container": cfg.get("container", ""),
             "ContainerConfig": cfg.get("container_config") or empty_container_config(),
             "DockerVersion": cfg.get("docker_version", ""),
@@ -203,13 +246,17 @@ class ImageService:
             "Os": cfg.get("os", ""),
             "Size": row.size,
             "VirtualSize": row.size,
-            "GraphDriver": {"Data": None, "Name": self.driver.name},
+            "GraphDriver": {
+                "Data": self.driver.metadata(chain[-1].removeprefix("sha256:")) if chain else None,
+                "Name": self.driver.name,
+            },
             "RootFS": {"Type": "layers", "Layers": list(cfg.get("rootfs", {}).get("diff_ids", []))},
             "Metadata": {"LastTagTime": row.last_tag_time},
         }
 
-    def history(self, name: str) -> list[dict[str, Any]]:
+    def history(self, name: str, platform: dict[str, str] | None = None) -> list[dict[str, Any]]:
         image_id = self.resolve(name)
+        self._check_platform(name, image_id, platform)
         cfg = self.config(image_id)
         chain = self.store.image_chain(image_id)
         sizes = [self.store.layer(c).size if self.store.layer(c) else 0 for c in chain]  # type: ignore[union-attr]
@@ -507,8 +554,12 @@ class ImageService:
             )
         return items
 
-    async def save(self, names: list[str]) -> AsyncIterator[bytes]:
+    async def save(
+        self, names: list[str], platform: dict[str, str] | None = None
+    ) -> AsyncIterator[bytes]:
         items = self._save_items(names)
+        for name in names if platform is not None else ():
+            self._check_platform(name, self.resolve(name), platform)
         for item in items:
             self.events.publish("image", "save", item.image_id, {"name": item.image_id})
         return stream_from_thread(lambda sink: write_save(items, sink))
@@ -628,6 +679,16 @@ class ImageService:
             image["SharedSize"] = 0
             image["Containers"] = len(self.users(image["Id"]))
         return {"LayersSize": layers_size, "Images": images}
+
+
+def _norm_arch(value: str) -> str:
+    return {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}.get(value, value)
+
+
+def _fmt_platform(p: dict[str, str]) -> str:
+    """containerd's platforms.Format: os/arch[/variant]."""
+    parts = [p.get("os") or "unknown", p.get("architecture") or "unknown"]
+    return "/".join(parts + ([p["variant"]] if p.get("variant") else []))
 
 
 def _parses(name: str) -> bool:

@@ -104,3 +104,8 @@ class Driver(Protocol):
     def status(self) -> list[tuple[str, str]]:
         """``DriverStatus`` pairs for ``/info``."""
         ...
+
+    def metadata(self, layer_id: str) -> dict[str, str] | None:
+        """``GraphDriver.Data`` of inspect for a layer (image top layer or rw layer): the
+        driver's own directories, as moby's ``GetMetadata``; read only, None if it has none."""
+        ...

@@ -224,6 +224,32 @@ class Overlay2:
             ("userxattr", "false"),
         ]
 
+    def metadata(self, layer_id: str) -> dict[str, str] | None:
+        """moby's overlay2 ``GetMetadata``: the layer's work/merged/diff paths and, above a
+        base layer, its lower diffs top first with the ``l/`` short links resolved."""
+        d = self._dir(layer_id)
+        if not os.path.isdir(d):
+            return None
+        data = {
+            "MergedDir": os.path.join(d, "merged"),
+            "UpperDir": os.path.join(d, "diff"),
+            "WorkDir": os.path.join(d, "work"),
+        }
+        try:
+            with open(os.path.join(d, "lower"), encoding="ascii") as f:
+                links = f.read().strip().split(":")
+        except FileNotFoundError:
+            return data  # a base layer has nothing below
+        try:
+            targets = [os.readlink(os.path.join(self.home, link)) for link in links]
+        except OSError:
+            return data  # a lower layer is being removed: show what is still there
+        # each link reads "../<id>/diff", relative to HOME/l
+        data["LowerDir"] = ":".join(
+            os.path.normpath(os.path.join(self.home, "l", t)) for t in targets
+        )
+        return data
+
 
 def _mount_with_fsconfig(lowers: list[str], upper: str, work: str, target: str) -> None:
     """Mount an overlay with the new mount API: no page limit on the lower list."""

@@ -103,3 +103,7 @@ class Vfs:
 
     def status(self) -> list[tuple[str, str]]:
         return []  # moby's vfs reports no DriverStatus
+
+    def metadata(self, layer_id: str) -> dict[str, str] | None:
+        self._dir(layer_id)  # validates the id
+        return None  # moby's vfs GetMetadata: nothing (inspect shows "Data": null)

@@ -53,11 +53,12 @@ def test_integer():
 
 
 def test_version_negotiation():
-    assert negotiate(None) == (1, 41)
+    assert negotiate(None) == (1, 50)  # no prefix: the newest, as moby
     assert negotiate("1.24") == (1, 24)
     assert negotiate("1.22") == (1, 22)  # skopeo's docker-daemon transport
     assert negotiate("1.12") == (1, 12)  # dockerd 20.10's minimum
-    assert negotiate("1.50") == (1, 50)  # accepted by prefix; 1.41 is what is advertised
+    assert negotiate("1.50") == (1, 50)  # advertised
+    assert negotiate("1.41") == (1, 41)  # docker CLI 20.10, compose 1.29
     with pytest.raises(
         InvalidParameter,
         match="client version 1.51 is too new. Maximum supported API version is 1.50",

@@ -17,8 +17,10 @@ from dockyard.api.middleware import common_headers, json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import close, start_stream
 from dockyard.api.version import (
+    ALIASES_WITHOUT_SHORT_ID,
     ENDPOINT_FIELDS_SINCE,
     HOST_CONFIG_OMITTED_UNSET,
+    LIST_ANNOTATIONS_SINCE,
     drop_newer,
     drop_unset,
     stream_type,
@@ -54,6 +56,8 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
     result = service.list(all_, limit, filters)
     for entry in result:
         _endpoints_for(request, entry)
+        if request["version"] < LIST_ANNOTATIONS_SINCE:
+            entry["HostConfig"].pop("Annotations", None)
     if not lists_stopped(all_, limit, filters):
         # ContainerService.list includes stopped ones for any filter; until it asks
         # listing.lists_stopped itself (issue 16), keep moby's rule here.
@@ -70,8 +74,13 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
 
 def _endpoints_for(request: web.Request, view: dict) -> None:
     """Endpoint settings shaped for the client's API version."""
+    v = request["version"]
+    short_id = view["Id"][:12]
     for ep in ((view.get("NetworkSettings") or {}).get("Networks") or {}).values():
-        drop_newer(ep, ENDPOINT_FIELDS_SINCE, request["version"])
+        drop_newer(ep, ENDPOINT_FIELDS_SINCE, v)
+        if v >= ALIASES_WITHOUT_SHORT_ID and ep.get("Aliases"):
+            # 1.45: Aliases are what the client asked for; DNSNames has the short ID
+            ep["Aliases"] = [a for a in ep["Aliases"] if a != short_id] or None
 
 
 @routes.post("/containers/prune")

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import msgspec
 from aiohttp import web
 
-from dockyard.api import query
+from dockyard.api import query, shapes
 from dockyard.api.keys import DISTRIBUTION, IMAGES
 from dockyard.api.middleware import json_response
 from dockyard.api.routing import Routes
 from dockyard.api.streams import byte_stream, json_lines, spool, start_stream
+from dockyard.api.version import IMAGE_SHARED_SIZE
 from dockyard.distribution.progress import Message, encode
-from dockyard.errors import InvalidParameter
+from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.images.service import IMAGE_LIST_FILTERS, PRUNE_FILTERS
 
 routes = Routes()
@@ -26,7 +28,10 @@ async def list_images(request: web.Request) -> web.StreamResponse:
     if "filter" in request.query:  # pre-1.25 spelling of reference=
         filters.setdefault("reference", []).append(request.query["filter"])
     all_ = query.boolean(request.query, "all")
-    return json_response(request.app[IMAGES].list(all_, filters))
+    v = request["version"]
+    shared = v >= IMAGE_SHARED_SIZE and query.boolean(request.query, "shared-size")
+    images = request.app[IMAGES].list(all_, filters, shared)
+    return json_response([shapes.image_summary(image, v) for image in images])
 
 
 @routes.post("/images/create")
@@ -64,7 +69,8 @@ async def save_many(request: web.Request) -> web.StreamResponse:
     names = request.query.getall("names", [])
     if not names:
         raise InvalidParameter("no image names given: add one or more names= parameters")
-    chunks = await request.app[IMAGES].save(names)
+    platform = shapes.platform(request.query.get("platform"), "save", request["version"])
+    chunks = await request.app[IMAGES].save(names, platform)
     return await byte_stream(request, chunks, "application/x-tar")
 
 
@@ -73,13 +79,27 @@ async def load(request: web.Request) -> web.StreamResponse:
     service = request.app[IMAGES]
     body = await spool(request, service.tmpdir)
     with body:
-        messages = await service.load(body)
+        try:
+            messages = await service.load(body)
+        except DockyardError as exc:
+            # moby's postImagesLoad has sent 200 before it reads the archive: a bad one is
+            # the stream's only line, and `docker load` prints it and exits 1
+            return await _stream_error(request, exc.message)
 
     async def lines() -> AsyncIterator[object]:
         for message in messages:
             yield {"stream": message + "\n"}
 
     return await json_lines(request, lines())
+
+
+async def _stream_error(request: web.Request, message: str) -> web.StreamResponse:
+    """An error after a 200, as moby's streamformatter.FormatError writes it (CRLF)."""
+    response = await start_stream(request, "application/json")
+    error = {"errorDetail": {"message": message}, "error": message}
+    await response.write(msgspec.json.encode(error) + b"\r\n")
+    await response.write_eof()
+    return response
 
 
 @routes.post("/images/prune")
@@ -106,17 +126,22 @@ async def distribution_inspect(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/images/{name:.+}/json")
 async def inspect(request: web.Request) -> web.StreamResponse:
-    return json_response(request.app[IMAGES].inspect(request.match_info["name"]))
+    v = request["version"]
+    platform = shapes.platform(request.query.get("platform"), "inspect", v)
+    view = request.app[IMAGES].inspect(request.match_info["name"], platform)
+    return json_response(shapes.image_inspect(view, v))
 
 
 @routes.get("/images/{name:.+}/history")
 async def history(request: web.Request) -> web.StreamResponse:
-    return json_response(request.app[IMAGES].history(request.match_info["name"]))
+    platform = shapes.platform(request.query.get("platform"), "history", request["version"])
+    return json_response(request.app[IMAGES].history(request.match_info["name"], platform))
 
 
 @routes.get("/images/{name:.+}/get")
 async def save_one(request: web.Request) -> web.StreamResponse:
-    chunks = await request.app[IMAGES].save([request.match_info["name"]])
+    platform = shapes.platform(request.query.get("platform"), "save", request["version"])
+    chunks = await request.app[IMAGES].save([request.match_info["name"]], platform)
     return await byte_stream(request, chunks, "application/x-tar")
 
 

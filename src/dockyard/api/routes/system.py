@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from dockyard.api import query
+from dockyard.api import query, shapes
 from dockyard.api.keys import DISTRIBUTION, EVENTS, SYSTEM
 from dockyard.api.middleware import common_headers, json_response
 from dockyard.api.routing import Routes
@@ -58,12 +58,14 @@ async def version(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/info")
 async def info(request: web.Request) -> web.StreamResponse:
-    return json_response(await request.app[SYSTEM].info())
+    return json_response(shapes.info(await request.app[SYSTEM].info(), request["version"]))
 
 
 @routes.get("/system/df")
 async def disk_usage(request: web.Request) -> web.StreamResponse:
-    return json_response(await request.app[SYSTEM].disk_usage())
+    v = request["version"]
+    types = shapes.df_types(request.query.getall("type", []), v)
+    return json_response(shapes.disk_usage(await request.app[SYSTEM].disk_usage(types), v))
 
 
 @routes.post("/auth")
