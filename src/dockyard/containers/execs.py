@@ -22,6 +22,7 @@ from dockyard.background import spawn
 from dockyard.containers.attach import Hub
 from dockyard.containers.bundle import DEFAULT_PATH, resolve_user
 from dockyard.containers.hostconfig import no_new_privileges
+from dockyard.containers.links import replace_or_append
 from dockyard.containers.runtimes import NATIVE
 from dockyard.errors import Conflict, Internal, InvalidParameter, NotFound
 from dockyard.runtime.spec.default import default_nofile, default_spec
@@ -174,13 +175,15 @@ class Execs:
         c = self.containers.get(e.container_id)
         rootfs = await asyncio.to_thread(self.containers.driver.mount, c.rw_layer)
         base = default_spec(list(e.config["Cmd"]), nofile=default_nofile()).process
-        env = list(c.config.get("Env") or [])
-        for item in e.config.get("Env") or []:
-            key = item.split("=", 1)[0]
-            env = [x for x in env if x.split("=", 1)[0] != key] + [item]
-        if not any(x.startswith("PATH=") for x in env):
-            env.insert(0, DEFAULT_PATH)
-        base.env = env
+        # moby: the container's daemon environment (links included, as they are now), then
+        # its Env, then the exec's
+        daemon_env = [DEFAULT_PATH, f"HOSTNAME={c.config.get('Hostname') or c.id[:12]}"]
+        if e.config.get("Tty"):
+            daemon_env.append("TERM=xterm")
+        if self.containers.net is not None:
+            daemon_env += self.containers.net.link_env(c)
+        env = replace_or_append(daemon_env, c.config.get("Env") or [])
+        base.env = replace_or_append(env, e.config.get("Env") or [])
         base.cwd = e.config.get("WorkingDir") or c.config.get("WorkingDir") or "/"
         user = e.config.get("User") or c.config.get("User") or ""
         base.user = await asyncio.to_thread(

@@ -40,8 +40,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from dockyard.background import spawn
-from dockyard.containers import createconfig, hostconfig, names
+from dockyard.containers import createconfig, hostconfig, links, names
 from dockyard.containers.bundle import build as build_bundle
+from dockyard.containers.netview import mode_of
 from dockyard.containers.record import Container, State
 from dockyard.containers.shim import ShimError
 from dockyard.errors import (
@@ -141,6 +142,7 @@ class Lifecycle:
             if self.core.net is not None
             else {}
         )
+        made_links = self._register_links(stored_name, host_config)
         points = []
         if self.core.volumes is not None:
             from dockyard.containers.mounts import create_points
@@ -162,6 +164,7 @@ class Lifecycle:
             top_layer=top.removeprefix("sha256:") if top else None,
             mounts=points,
             net={"requested": requested},
+            links=made_links,
         )
         await asyncio.to_thread(self._prepare_dirs, record)
         if not name:
@@ -180,6 +183,45 @@ class Lifecycle:
             ) from exc
         self.core._event(record, "create")
         return {"Id": cid, "Warnings": []}
+
+    def _register_links(self, parent: str, hc: dict[str, Any]) -> dict[str, str]:
+        """``HostConfig.Links`` of a new container → its link records.  As moby does: a
+        link to a missing container is a 400, one whose name is taken is skipped, and on a
+        user-defined network HostConfig's links are ignored (the endpoint's count there)."""
+        specs = hc.get("Links")
+        if not specs:
+            return {}
+        if not isinstance(specs, list):
+            raise InvalidParameter("HostConfig.Links must be an array of strings")
+        mode = mode_of(hc)
+        if mode == "host" or mode.startswith("container:"):
+            kind = "host type networking" if mode == "host" else "container type network"
+            raise InvalidParameter(
+                f"conflicting options: {kind} can't be used with links. "
+                "This would result in undefined behavior"
+            )
+        if mode not in ("bridge", "none"):
+            return {}
+        taken = {c.name for c in self.core._records.values()}
+        taken.update(n for c in self.core._records.values() for n in c.links)
+        made: dict[str, str] = {}
+        for item in specs:
+            name, alias = links.parse(item)
+            if not name:
+                raise InvalidParameter(
+                    f'could not get container for {name}: invalid name or ID supplied: ""'
+                )
+            try:
+                target = self.core.get(name)
+            except NotFound as exc:
+                raise InvalidParameter(
+                    f"could not get container for {name}: {exc.message}"
+                ) from exc
+            full = links.full_name(parent, alias)
+            if full in taken or full in made or full == parent:
+                continue  # moby logs "name is reserved" and goes on without this link
+            made[full] = target.id
+        return made
 
     def _prepare_dirs(self, c: Container) -> None:
         os.makedirs(os.path.dirname(c.log_path), mode=0o710, exist_ok=True)
@@ -207,6 +249,8 @@ class Lifecycle:
         from dockyard.containers import mounts
 
         acquired = networked = False
+        # links are checked before anything is set up: a stopped target is moby's plain error
+        link_env = self.core.net.link_env(c) if self.core.net is not None else []
         try:
             rootfs = await asyncio.to_thread(self.core.driver.mount, c.rw_layer)
             spec_mounts = []
@@ -229,6 +273,7 @@ class Lifecycle:
                 f"{self.core.cgroup_parent}/{c.id}",
                 spec_mounts,
                 netns_path,
+                link_env,
             )
         except (OSError, InvalidParameter, NotFound, Conflict, Forbidden) as exc:
             if networked:
@@ -605,6 +650,11 @@ class Lifecycle:
         await asyncio.to_thread(self._remove_files, c)
         self.core.store.delete(c.id)
         self.core._records.pop(c.id, None)
+        for link_name, parent in self.core.parents(c):
+            # dockerd keeps a dangling link until its next restart (and then the parent
+            # cannot start); dockyard lets the link go with its target.
+            parent.links.pop(link_name, None)
+            self.core._save(parent)
         self.core._locks.pop(c.id, None)
         self.core.execs.forget(c.id)
         if volumes and self.core.volumes is not None and c.mounts:
@@ -621,6 +671,22 @@ class Lifecycle:
         shutil.rmtree(os.path.dirname(c.log_path), ignore_errors=True)
         shutil.rmtree(os.path.join(self.core.exec_root, "containers", c.id), ignore_errors=True)
 
+    async def remove_link(self, name: str) -> None:
+        """``DELETE /containers/{parent/alias}?link=1``: forget the link, keep both
+        containers; a running parent's /etc/hosts loses the target's line (moby's rmLink)."""
+        self.core.get(name)  # 404 for an unknown name, as moby answers first
+        full = "/" + name.lstrip("/") if not name.startswith("/") else name
+        parent_name, _, _ = full.rpartition("/")
+        if not parent_name:
+            raise Internal("Conflict, cannot remove the default link name of the container")
+        parent = next((p for p in self.core._records.values() if p.name == parent_name), None)
+        if parent is None or full not in parent.links:
+            raise Internal(f"Cannot get parent {parent_name} for link name {name}")
+        del parent.links[full]
+        self.core._save(parent)
+        if parent.state.Running and self.core.net is not None:
+            await self.core.net.refresh_hosts(parent)
+
     async def rename(self, name: str, new: str) -> None:
         c = self.core.get(name)
         stored = names.validate(new)
@@ -633,6 +699,7 @@ class Lifecycle:
             )
         old = c.name
         c.name = stored
+        c.links = {stored + n[len(old) :]: t for n, t in c.links.items()}  # "/new/alias"
         self.core._save(c)
         self.core._event(c, "rename", oldName=old)
 

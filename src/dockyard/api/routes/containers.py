@@ -147,7 +147,10 @@ async def resize(request: web.Request) -> web.StreamResponse:
 async def remove(request: web.Request) -> web.StreamResponse:
     q = request.query
     await request.app[CONTAINERS].remove(
-        request.match_info["id"], query.boolean(q, "force"), query.boolean(q, "v")
+        request.match_info["id"],
+        query.boolean(q, "force"),
+        query.boolean(q, "v"),
+        query.boolean(q, "link"),
     )
     return web.Response(status=204)
 

@@ -111,6 +111,7 @@ _CREATE_FLAGS = [
     Flag("uts", "", "str", default="", help="UTS namespace to use"),
     Flag("dns", "", "list", help="Set custom DNS servers"),
     Flag("add-host", "", "list", help="Add a custom host-to-IP mapping (host:ip)"),
+    Flag("link", "", "list", help="Add link to another container"),
     Flag("cgroup-parent", "", "str", default="", help="Optional parent cgroup for the container"),
     Flag("oom-kill-disable", "", help="Disable OOM Killer"),
     Flag("cidfile", "", "str", default="", help="Write the container ID to the file"),
@@ -335,6 +336,16 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
         else:
             volumes[spec] = {}
     network = opts["network"] or opts["net"] or "default"
+    for link in opts["link"]:  # docker's opts.ValidateLink, while parsing flags
+        reason = (
+            "empty string specified for links"
+            if not link
+            else f"bad format for links: {link}"
+            if link.count(":") > 1
+            else ""
+        )
+        if reason:
+            raise UsageError(f'invalid argument "{link}" for "--link" flag: {reason}')
     restart = opts["restart"] or "no"
     rname, _, rcount = restart.partition(":")
     if rname not in ("no", "always", "unless-stopped", "on-failure"):
@@ -471,7 +482,7 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
         "GroupAdd": list(opts["group_add"]) or None,
         "IpcMode": opts["ipc"],
         "Cgroup": "",
-        "Links": None,
+        "Links": list(opts["link"]) or None,
         "OomScoreAdj": 0,
         "PidMode": opts["pid"],
         "Privileged": bool(opts["privileged"]),
@@ -531,5 +542,11 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
         host["Init"] = True
     config["HostConfig"] = host
     endpoints = {"default": dict(_ZERO_ENDPOINT)} if network == "default" else {}
+    user_defined = network not in ("default", "bridge", "host", "none") and not (
+        network.startswith("container:")
+    )
+    if user_defined and opts["link"]:
+        # docker copies --link to the endpoint: on user-defined networks links are aliases
+        endpoints[network] = {**_ZERO_ENDPOINT, "Links": list(opts["link"])}
     config["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return config
