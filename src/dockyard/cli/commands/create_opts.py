@@ -7,6 +7,14 @@ import os
 
 from dockyard.cli.flags import Flag
 
+
+def link_error(value: str) -> str:
+    """Why docker's opts.ValidateLink refuses a ``--link`` value ("" when it is fine)."""
+    if not value:
+        return "empty string specified for links"
+    return f"bad format for links: {value}" if value.count(":") > 1 else ""
+
+
 _CREATE_FLAGS = [
     Flag("attach", "a", "list", help="Attach to STDIN, STDOUT or STDERR"),
     Flag("env", "e", "list", help="Set environment variables"),
@@ -111,7 +119,7 @@ _CREATE_FLAGS = [
     Flag("uts", "", "str", default="", help="UTS namespace to use"),
     Flag("dns", "", "list", help="Set custom DNS servers"),
     Flag("add-host", "", "list", help="Add a custom host-to-IP mapping (host:ip)"),
-    Flag("link", "", "list", help="Add link to another container"),
+    Flag("link", "", "list", help="Add link to another container", check=link_error),
     Flag("cgroup-parent", "", "str", default="", help="Optional parent cgroup for the container"),
     Flag("oom-kill-disable", "", help="Disable OOM Killer"),
     Flag("cidfile", "", "str", default="", help="Write the container ID to the file"),
@@ -336,16 +344,6 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
         else:
             volumes[spec] = {}
     network = opts["network"] or opts["net"] or "default"
-    for link in opts["link"]:  # docker's opts.ValidateLink, while parsing flags
-        reason = (
-            "empty string specified for links"
-            if not link
-            else f"bad format for links: {link}"
-            if link.count(":") > 1
-            else ""
-        )
-        if reason:
-            raise UsageError(f'invalid argument "{link}" for "--link" flag: {reason}')
     restart = opts["restart"] or "no"
     rname, _, rcount = restart.partition(":")
     if rname not in ("no", "always", "unless-stopped", "on-failure"):
