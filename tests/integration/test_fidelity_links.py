@@ -324,9 +324,14 @@ def test_target_restart_updates_the_linkers_hosts(scene):
     short = scene.inspect(t)["Id"][:12]
     assert f"{after}\t{t} {short}\n" in scene.exec(p, "cat", "/etc/hosts")
     assert f"{t.upper()}_PORT=tcp://{after}:80\n" in scene.exec(p, "env")
-    # a linker cannot start while its target is stopped; it can once the target runs
-    assert scene.cli("stop", "-t", "0", p).returncode == 0
+    # a linker cannot exec or start while its target is stopped; it can once the target runs
     assert scene.cli("stop", "-t", "0", t).returncode == 0
+    status, out = scene.call("POST", f"/containers/{p}/exec", {"Cmd": ["true"]})
+    assert (status, out["message"]) == (
+        500,
+        f"Cannot link to a non running container: /{t} AS /{p}/{t}",
+    )
+    assert scene.cli("stop", "-t", "0", p).returncode == 0
     status, out = scene.call("POST", f"/containers/{p}/start")
     assert (status, out["message"]) == (
         500,

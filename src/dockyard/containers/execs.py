@@ -166,6 +166,8 @@ class Execs:
             except ValueError:
                 # moby answers 500 here (a plain error), unlike attach's 400; keep its status.
                 raise Internal(f"Invalid escape keys ({keys}) provided") from None
+        if self.containers.net is not None:
+            self.containers.net.link_env(c)  # moby: a stopped link target fails the create
         exec_id = secrets.token_hex(32)
         self.records[exec_id] = Exec(exec_id, c.id, body)
         self.containers._event(c, f"exec_create: {' '.join(cmd)}", execID=exec_id)
@@ -173,8 +175,6 @@ class Execs:
 
     async def _process(self, e: Exec) -> dict[str, Any]:
         c = self.containers.get(e.container_id)
-        rootfs = await asyncio.to_thread(self.containers.driver.mount, c.rw_layer)
-        base = default_spec(list(e.config["Cmd"]), nofile=default_nofile()).process
         # moby: the container's daemon environment (links included, as they are now), then
         # its Env, then the exec's
         daemon_env = [DEFAULT_PATH, f"HOSTNAME={c.config.get('Hostname') or c.id[:12]}"]
@@ -182,6 +182,8 @@ class Execs:
             daemon_env.append("TERM=xterm")
         if self.containers.net is not None:
             daemon_env += self.containers.net.link_env(c)
+        rootfs = await asyncio.to_thread(self.containers.driver.mount, c.rw_layer)
+        base = default_spec(list(e.config["Cmd"]), nofile=default_nofile()).process
         env = replace_or_append(daemon_env, c.config.get("Env") or [])
         base.env = replace_or_append(env, e.config.get("Env") or [])
         base.cwd = e.config.get("WorkingDir") or c.config.get("WorkingDir") or "/"
