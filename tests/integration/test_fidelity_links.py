@@ -433,3 +433,19 @@ def test_links_survive_a_daemon_restart(workdir):
         assert scene.call("DELETE", f"/containers/{p}/al?link=1")[0] == 204
     finally:
         engine.stop()
+
+
+def test_dockyard_cli_run_link_end_to_end(scene, dy_cli):
+    t = scene.run("t")
+    short = scene.inspect(t)["Id"][:12]
+    out = dy_cli("run", "--rm", "--link", f"{t}:al", "busybox", "cat", "/etc/hosts")
+    assert out.returncode == 0, out.stderr
+    assert f"{scene.ip(t)}\tal {short} {t}\n" in out.stdout.decode()
+    net = scene.network()
+    ut = scene.run("ut", "--network", net)
+    ul = scene.name("ul")
+    made = dy_cli("run", "-d", "--name", ul, "--network", net, "--link", f"{ut}:ua", "busybox")
+    assert made.returncode == 0, made.stderr
+    view = scene.inspect(ul)
+    assert view["NetworkSettings"]["Networks"][net]["Links"] == [f"{ut}:ua"]
+    assert view["HostConfig"]["Links"] is None
