@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 from dockyard.background import spawn
 from dockyard.containers import createconfig, hostconfig, links, names
 from dockyard.containers.bundle import build as build_bundle
-from dockyard.containers.netview import mode_of
 from dockyard.containers.record import Container, State
 from dockyard.containers.shim import ShimError
 from dockyard.errors import (
@@ -142,7 +141,9 @@ class Lifecycle:
             if self.core.net is not None
             else {}
         )
-        made_links = self._register_links(stored_name, host_config)
+        taken = {c.name for c in self.core._records.values()}
+        taken.update(n for c in self.core._records.values() for n in c.links)
+        made_links = links.register(stored_name, host_config, self.core.get, taken)
         points = []
         if self.core.volumes is not None:
             from dockyard.containers.mounts import create_points
@@ -183,45 +184,6 @@ class Lifecycle:
             ) from exc
         self.core._event(record, "create")
         return {"Id": cid, "Warnings": []}
-
-    def _register_links(self, parent: str, hc: dict[str, Any]) -> dict[str, str]:
-        """``HostConfig.Links`` of a new container → its link records.  As moby does: a
-        link to a missing container is a 400, one whose name is taken is skipped, and on a
-        user-defined network HostConfig's links are ignored (the endpoint's count there)."""
-        specs = hc.get("Links")
-        if not specs:
-            return {}
-        if not isinstance(specs, list):
-            raise InvalidParameter("HostConfig.Links must be an array of strings")
-        mode = mode_of(hc)
-        if mode == "host" or mode.startswith("container:"):
-            kind = "host type networking" if mode == "host" else "container type network"
-            raise InvalidParameter(
-                f"conflicting options: {kind} can't be used with links. "
-                "This would result in undefined behavior"
-            )
-        if mode not in ("bridge", "none"):
-            return {}
-        taken = {c.name for c in self.core._records.values()}
-        taken.update(n for c in self.core._records.values() for n in c.links)
-        made: dict[str, str] = {}
-        for item in specs:
-            name, alias = links.parse(item)
-            if not name:
-                raise InvalidParameter(
-                    f'could not get container for {name}: invalid name or ID supplied: ""'
-                )
-            try:
-                target = self.core.get(name)
-            except NotFound as exc:
-                raise InvalidParameter(
-                    f"could not get container for {name}: {exc.message}"
-                ) from exc
-            full = links.full_name(parent, alias)
-            if full in taken or full in made or full == parent:
-                continue  # moby logs "name is reserved" and goes on without this link
-            made[full] = target.id
-        return made
 
     def _prepare_dirs(self, c: Container) -> None:
         os.makedirs(os.path.dirname(c.log_path), mode=0o710, exist_ok=True)

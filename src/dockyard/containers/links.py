@@ -17,12 +17,26 @@ protocol) and ``daemon/container_operations.go`` (the hosts entry).
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from dockyard.errors import Internal
+from dockyard.containers.netview import mode_of
+from dockyard.errors import Internal, InvalidParameter, NotFound
 
-__all__ = ["env", "full_name", "hosts_names", "parse", "replace_or_append", "spec"]
+if TYPE_CHECKING:
+    from dockyard.containers.record import Container
+
+__all__ = [
+    "env",
+    "full_name",
+    "hosts_entries",
+    "hosts_names",
+    "parse",
+    "register",
+    "replace_or_append",
+    "spec",
+    "start_env",
+]
 
 
 def parse(value: str) -> tuple[str, str]:
@@ -43,6 +57,46 @@ def parse(value: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
+def register(
+    parent: str,
+    hc: dict[str, Any],
+    get: Callable[[str], Container],
+    taken: set[str],
+) -> dict[str, str]:
+    """A new container's ``HostConfig.Links`` → its link records ("/parent/alias" → target
+    id).  As moby does: a missing target is a 400; a link whose name is ``taken`` (by a
+    container or another link) is skipped; on a user-defined network HostConfig's links
+    are ignored (the endpoint's count there)."""
+    specs = hc.get("Links")
+    if not specs:
+        return {}
+    if not isinstance(specs, list):
+        raise InvalidParameter("HostConfig.Links must be an array of strings")
+    mode = mode_of(hc)
+    if mode == "host" or mode.startswith("container:"):
+        kind = "host type networking" if mode == "host" else "container type network"
+        raise InvalidParameter(
+            f"conflicting options: {kind} can't be used with links. "
+            "This would result in undefined behavior"
+        )
+    if mode not in ("bridge", "none"):
+        return {}
+    made: dict[str, str] = {}
+    for item in specs:
+        name, alias = parse(item)
+        if not name:
+            raise InvalidParameter('could not get container for : invalid name or ID supplied: ""')
+        try:
+            target = get(name)
+        except NotFound as exc:
+            raise InvalidParameter(f"could not get container for {name}: {exc.message}") from exc
+        full = full_name(parent, alias)
+        if full in taken or full in made or full == parent:
+            continue  # moby logs "name is reserved" and goes on without this link
+        made[full] = target.id
+    return made
+
+
 def full_name(parent_name: str, alias: str) -> str:
     """The target's extra name, ``/parent/alias`` (Go's path.Join: cleaned)."""
     return posixpath.normpath(posixpath.join(parent_name, alias))
@@ -61,6 +115,44 @@ def hosts_names(link_name: str, target_name: str, target_hostname: str) -> str:
     if alias != target_name.lstrip("/"):
         names += f" {target_name.lstrip('/')}"
     return names
+
+
+def start_env(c: Container, children: list[tuple[str, Container]]) -> list[str]:
+    """Check ``c``'s links as moby does before a start or an exec (plain errors, so 500s)
+    and return the variables its links on the default bridge give it."""
+    requested = c.net.get("requested") or {}
+    for cfg in requested.values():
+        for item in cfg.get("Links") or []:
+            parse(item)  # moby fails the endpoint's join on a malformed one
+    if "bridge" not in requested:
+        return []
+    for _, child in children:
+        if "bridge" not in (child.net.get("requested") or {}):
+            raise Internal(
+                f"Cannot link to {child.name}, as it does not belong to the default network"
+            )
+    out: list[str] = []
+    for link_name, child in children:
+        if not child.state.Running:
+            raise Internal(f"Cannot link to a non running container: {child.name} AS {link_name}")
+        ep = (child.net.get("networks") or {}).get("bridge") or {}
+        out += env(
+            link_name,
+            ep.get("IPAddress") or "",
+            child.config.get("Env") or [],
+            child.config.get("ExposedPorts") or {},
+        )
+    return out
+
+
+def hosts_entries(children: list[tuple[str, Container]]) -> list[tuple[str, str]]:
+    """The parent's /etc/hosts records (names, address) for its running linked targets."""
+    out: list[tuple[str, str]] = []
+    for link_name, child in children:
+        ep = (child.net.get("networks") or {}).get("bridge") or {}
+        names = hosts_names(link_name, child.name, child.config.get("Hostname") or child.id[:12])
+        out += [(names, ep[k]) for k in ("IPAddress", "GlobalIPv6Address") if ep.get(k)]
+    return out
 
 
 def _port_key(port: str) -> tuple[int, int, str]:

@@ -307,48 +307,16 @@ class Networking:
 
     # ---- legacy links (containers/links.py) ------------------------------------------------
     def link_env(self, c: Container) -> list[str]:
-        """Check ``c``'s links before it starts (moby's plain errors, so 500s) and return the
-        variables its links on the default bridge give it."""
-        requested = c.net.get("requested") or {}
-        for cfg in requested.values():
-            for item in cfg.get("Links") or []:
-                links.parse(item)  # moby fails the endpoint's join on a malformed one
-        if "bridge" not in requested:
-            return []
-        children = self.containers.children(c)
-        for _, child in children:
-            if "bridge" not in (child.net.get("requested") or {}):
-                raise Internal(
-                    f"Cannot link to {child.name}, as it does not belong to the default network"
-                )
-        env: list[str] = []
-        for link_name, child in children:
-            if not child.state.Running:
-                raise Internal(
-                    f"Cannot link to a non running container: {child.name} AS {link_name}"
-                )
-            ep = (child.net.get("networks") or {}).get("bridge") or {}
-            env += links.env(
-                link_name,
-                ep.get("IPAddress") or "",
-                child.config.get("Env") or [],
-                child.config.get("ExposedPorts") or {},
-            )
-        return env
+        """Check ``c``'s links before it starts or execs; the variables they give it."""
+        return links.start_env(c, self.containers.children(c))
 
     def _hosts(self, c: Container, addresses: list[str], extra_hosts: list[tuple[str, str]]) -> str:
         """/etc/hosts: the --add-host records, then the linked containers on the default
         bridge (``alias hostname [name]``), then the container's own addresses."""
         from dockyard.network import etcfiles
 
-        linked: list[tuple[str, str]] = []
-        if "bridge" in (c.net.get("networks") or {}):
-            for link_name, child in self.containers.children(c):
-                ep = (child.net.get("networks") or {}).get("bridge") or {}
-                names = links.hosts_names(
-                    link_name, child.name, child.config.get("Hostname") or child.id[:12]
-                )
-                linked += [(names, ep[k]) for k in ("IPAddress", "GlobalIPv6Address") if ep.get(k)]
+        on_bridge = "bridge" in (c.net.get("networks") or {})
+        linked = links.hosts_entries(self.containers.children(c)) if on_bridge else []
         return etcfiles.build_hosts(
             c.config.get("Hostname") or c.id[:12],
             c.config.get("Domainname") or "",
