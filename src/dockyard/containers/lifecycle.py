@@ -173,7 +173,9 @@ class Lifecycle:
             # awaited: draw again (no await from here to the save, so nothing can interleave).
             taken = {c.name for c in self.core._records.values()}
             if record.name in taken:
+                drawn = record.name
                 record.name = stored_name = names.random_name(taken)
+                record.links = {stored_name + n[len(drawn) :]: t for n, t in record.links.items()}
         try:
             self.core._save(record)
         except sqlite3.IntegrityError as exc:
@@ -637,7 +639,7 @@ class Lifecycle:
         """``DELETE /containers/{parent/alias}?link=1``: forget the link, keep both
         containers; a running parent's /etc/hosts loses the target's line (moby's rmLink)."""
         self.core.get(name)  # 404 for an unknown name, as moby answers first
-        full = "/" + name.lstrip("/") if not name.startswith("/") else name
+        full = name if name.startswith("/") else "/" + name
         parent_name, _, _ = full.rpartition("/")
         if not parent_name:
             raise Internal("Conflict, cannot remove the default link name of the container")
