@@ -285,8 +285,9 @@ def start_dockyardd(root: str, *extra: str) -> Engine:
     return engine
 
 
-def start_dockerd(root: str) -> Engine:
-    """Debian's dockerd 20.10 on private paths, no bridge, no iptables."""
+def start_dockerd(root: str, *extra: str, bridge: str = "none") -> Engine:
+    """Debian's dockerd 20.10 on private paths, no iptables; no default bridge unless
+    ``bridge`` names one the caller made (dockerd only makes its own ``docker0``)."""
     os.makedirs(root, exist_ok=True)
     engine = Engine(
         root=root, sock=os.path.join(root, "docker.sock"), log=os.path.join(root, "dockerd.log")
@@ -307,10 +308,11 @@ def start_dockerd(root: str) -> Engine:
         "--config-file",
         config,
         "--bridge",
-        "none",
+        bridge,
         "--iptables=false",
         "--ip-masq=false",
         "--ip-forward=false",
+        *extra,
     ]
     with open(engine.log, "ab") as log:
         engine.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

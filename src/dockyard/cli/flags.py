@@ -6,6 +6,8 @@ Why not argparse: it costs ~12 ms to import and parses differently from pflag
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 __all__ = ["Flag", "FlagError", "parse"]
 
 
@@ -14,7 +16,7 @@ class FlagError(Exception):
 
 
 class Flag:
-    __slots__ = ("default", "dest", "help", "kind", "long", "metavar", "short")
+    __slots__ = ("check", "default", "dest", "help", "kind", "long", "metavar", "short")
 
     def __init__(
         self,
@@ -24,7 +26,11 @@ class Flag:
         default: object = None,
         help: str = "",
         metavar: str = "",
+        check: Callable[[str], str] | None = None,
     ) -> None:
+        """``check`` returns why a value is refused ("" if it is fine), as docker's
+        validating option types (``opts.ValidateLink``…) do while flags are parsed."""
+        self.check = check
         self.long = long
         self.short = short
         self.kind = kind  # bool | str | int | list
@@ -54,6 +60,9 @@ class Flag:
             raise FlagError(
                 f'invalid argument "{raw}" for "{self._names()}" flag: strconv.ParseBool: parsing "{raw}": invalid syntax'
             )
+        reason = self.check(raw) if self.check is not None else ""
+        if reason:
+            raise FlagError(f'invalid argument "{raw}" for "{self._names()}" flag: {reason}')
         return raw
 
     def _names(self) -> str:

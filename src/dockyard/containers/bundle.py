@@ -132,13 +132,16 @@ def build(
     cgroups_path: str,
     mounts: list[Mount] | None = None,
     netns_path: str | None = None,
+    link_env: list[str] | None = None,
 ) -> str:
-    """Write ``config.json`` for the container; returns its path."""
-    env = list(config.get("Env") or [])
-    if not any(e.startswith("PATH=") for e in env):
-        env.insert(0, DEFAULT_PATH)
-    if not any(e.startswith("HOSTNAME=") for e in env):
-        env.insert(1, f"HOSTNAME={hostname}")
+    """Write ``config.json`` for the container; returns its path.  ``link_env`` is what
+    legacy links give it (``containers/links.py``), overridden by the container's own Env
+    as moby's CreateDaemonEnvironment does."""
+    from dockyard.containers.links import replace_or_append
+
+    env = replace_or_append(
+        [DEFAULT_PATH, f"HOSTNAME={hostname}", *(link_env or [])], config.get("Env") or []
+    )
     spec = default_spec(args, rootfs=rootfs, hostname=hostname, nofile=default_nofile())
     spec.root = Root(rootfs, bool(host_config.get("ReadonlyRootfs")))
     spec.process.env = env

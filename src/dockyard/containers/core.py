@@ -84,12 +84,24 @@ class ContainerCore:
         for c in self._records.values():
             if c.name == by_name:
                 return c
+        for c in self._records.values():  # a legacy link's name, "/parent/alias"
+            target = c.links.get(by_name)
+            if target is not None and target in self._records:
+                return self._records[target]
         matches = [c for c in self._records.values() if c.id.startswith(name)] if name else []
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
             raise InvalidParameter(f"multiple IDs found with provided prefix: {name}")
         raise NoSuchContainer(name)
+
+    def children(self, c: Container) -> list[tuple[str, Container]]:
+        """``c``'s legacy links: (full link name, target), in the order they were made."""
+        return [(n, self._records[t]) for n, t in c.links.items() if t in self._records]
+
+    def parents(self, c: Container) -> list[tuple[str, Container]]:
+        """The containers linking to ``c``: (full link name, parent)."""
+        return [(n, p) for p in self._records.values() for n, t in p.links.items() if t == c.id]
 
     def image_users(self, image_id: str) -> list[str]:
         return [c.id[:12] for c in self._records.values() if c.image_id == image_id]

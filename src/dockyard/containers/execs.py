@@ -22,6 +22,7 @@ from dockyard.background import spawn
 from dockyard.containers.attach import Hub
 from dockyard.containers.bundle import DEFAULT_PATH, resolve_user
 from dockyard.containers.hostconfig import capabilities, no_new_privileges
+from dockyard.containers.links import replace_or_append
 from dockyard.containers.runtimes import NATIVE
 from dockyard.errors import Conflict, Internal, InvalidParameter, NotFound
 from dockyard.runtime.spec.default import default_nofile, default_spec
@@ -124,6 +125,8 @@ class Execs:
             except ValueError:
                 # moby answers 500 here (a plain error), unlike attach's 400; keep its status.
                 raise Internal(f"Invalid escape keys ({keys}) provided") from None
+        if self.containers.net is not None:
+            self.containers.net.link_env(c)  # moby: a stopped link target fails the create
         exec_id = secrets.token_hex(32)
         self.records[exec_id] = Exec(exec_id, c.id, body)
         self.containers._event(c, f"exec_create: {' '.join(cmd)}", execID=exec_id)
@@ -131,15 +134,17 @@ class Execs:
 
     async def _process(self, e: Exec) -> dict[str, Any]:
         c = self.containers.get(e.container_id)
+        # moby: the container's daemon environment (links included, as they are now), then
+        # its Env, then the exec's
+        daemon_env = [DEFAULT_PATH, f"HOSTNAME={c.config.get('Hostname') or c.id[:12]}"]
+        if e.config.get("Tty"):
+            daemon_env.append("TERM=xterm")
+        if self.containers.net is not None:
+            daemon_env += self.containers.net.link_env(c)
         rootfs = await asyncio.to_thread(self.containers.driver.mount, c.rw_layer)
         base = default_spec(list(e.config["Cmd"]), nofile=default_nofile()).process
-        env = list(c.config.get("Env") or [])
-        for item in e.config.get("Env") or []:
-            key = item.split("=", 1)[0]
-            env = [x for x in env if x.split("=", 1)[0] != key] + [item]
-        if not any(x.startswith("PATH=") for x in env):
-            env.insert(0, DEFAULT_PATH)
-        base.env = env
+        env = replace_or_append(daemon_env, c.config.get("Env") or [])
+        base.env = replace_or_append(env, e.config.get("Env") or [])
         base.cwd = e.config.get("WorkingDir") or c.config.get("WorkingDir") or "/"
         user = e.config.get("User") or c.config.get("User") or ""
         base.user = await asyncio.to_thread(

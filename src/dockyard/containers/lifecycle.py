@@ -40,7 +40,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from dockyard.background import spawn
-from dockyard.containers import createconfig, hostconfig, names
+from dockyard.containers import createconfig, hostconfig, links, names
 from dockyard.containers.bundle import build as build_bundle
 from dockyard.containers.record import Container, State
 from dockyard.containers.shim import ShimError
@@ -141,6 +141,9 @@ class Lifecycle:
             if self.core.net is not None
             else {}
         )
+        taken = {c.name for c in self.core._records.values()}
+        taken.update(n for c in self.core._records.values() for n in c.links)
+        made_links = links.register(stored_name, host_config, self.core.get, taken)
         points = []
         if self.core.volumes is not None:
             from dockyard.containers.mounts import create_points
@@ -162,6 +165,7 @@ class Lifecycle:
             top_layer=top.removeprefix("sha256:") if top else None,
             mounts=points,
             net={"requested": requested},
+            links=made_links,
         )
         await asyncio.to_thread(self._prepare_dirs, record)
         if not name:
@@ -169,7 +173,9 @@ class Lifecycle:
             # awaited: draw again (no await from here to the save, so nothing can interleave).
             taken = {c.name for c in self.core._records.values()}
             if record.name in taken:
+                drawn = record.name
                 record.name = stored_name = names.random_name(taken)
+                record.links = {stored_name + n[len(drawn) :]: t for n, t in record.links.items()}
         try:
             self.core._save(record)
         except sqlite3.IntegrityError as exc:
@@ -207,6 +213,8 @@ class Lifecycle:
         from dockyard.containers import mounts
 
         acquired = networked = False
+        # links are checked before anything is set up: a stopped target is moby's plain error
+        link_env = self.core.net.link_env(c) if self.core.net is not None else []
         try:
             rootfs = await asyncio.to_thread(self.core.driver.mount, c.rw_layer)
             spec_mounts = []
@@ -229,6 +237,7 @@ class Lifecycle:
                 f"{self.core.cgroup_parent}/{c.id}",
                 spec_mounts,
                 netns_path,
+                link_env,
             )
         except (OSError, InvalidParameter, NotFound, Conflict, Forbidden) as exc:
             if networked:
@@ -605,6 +614,11 @@ class Lifecycle:
         await asyncio.to_thread(self._remove_files, c)
         self.core.store.delete(c.id)
         self.core._records.pop(c.id, None)
+        for link_name, parent in self.core.parents(c):
+            # dockerd keeps a dangling link until its next restart (and then the parent
+            # cannot start); dockyard lets the link go with its target.
+            parent.links.pop(link_name, None)
+            self.core._save(parent)
         self.core._locks.pop(c.id, None)
         self.core.execs.forget(c.id)
         if volumes and self.core.volumes is not None and c.mounts:
@@ -621,6 +635,22 @@ class Lifecycle:
         shutil.rmtree(os.path.dirname(c.log_path), ignore_errors=True)
         shutil.rmtree(os.path.join(self.core.exec_root, "containers", c.id), ignore_errors=True)
 
+    async def remove_link(self, name: str) -> None:
+        """``DELETE /containers/{parent/alias}?link=1``: forget the link, keep both
+        containers; a running parent's /etc/hosts loses the target's line (moby's rmLink)."""
+        self.core.get(name)  # 404 for an unknown name, as moby answers first
+        full = name if name.startswith("/") else "/" + name
+        parent_name, _, _ = full.rpartition("/")
+        if not parent_name:
+            raise Internal("Conflict, cannot remove the default link name of the container")
+        parent = next((p for p in self.core._records.values() if p.name == parent_name), None)
+        if parent is None or full not in parent.links:
+            raise Internal(f"Cannot get parent {parent_name} for link name {name}")
+        del parent.links[full]
+        self.core._save(parent)
+        if parent.state.Running and self.core.net is not None:
+            await self.core.net.refresh_hosts(parent)
+
     async def rename(self, name: str, new: str) -> None:
         c = self.core.get(name)
         stored = names.validate(new)
@@ -633,6 +663,7 @@ class Lifecycle:
             )
         old = c.name
         c.name = stored
+        c.links = {stored + n[len(old) :]: t for n, t in c.links.items()}  # "/new/alias"
         self.core._save(c)
         self.core._event(c, "rename", oldName=old)
 

@@ -47,11 +47,15 @@ def status_text(c: Container) -> str:
     return "Created"
 
 
-def summary(c: Container, volumes: Any = None, net: Any = None) -> dict[str, Any]:
+def summary(
+    c: Container, volumes: Any = None, net: Any = None, link_names: list[str] | None = None
+) -> dict[str, Any]:
+    """One entry of the container list; ``link_names`` are the "/parent/alias" names legacy
+    links give ``c``, listed with its own in name order as moby lists them."""
     command = " ".join([c.path, *c.args])  # moby joins without quoting; the CLI quotes
     return {
         "Id": c.id,
-        "Names": [c.name],
+        "Names": sorted([c.name, *(link_names or [])]),
         "Image": c.image_name,
         "ImageID": c.image_id,
         "Command": command,

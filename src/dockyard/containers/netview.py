@@ -75,7 +75,7 @@ def _unattached(
             pass
     return {
         "IPAMConfig": cfg.get("IPAMConfig"),
-        "Links": None,
+        "Links": cfg.get("Links"),
         "Aliases": cfg.get("Aliases"),
         "MacAddress": cfg.get("MacAddress") or "",
         "DriverOpts": None,

@@ -22,7 +22,7 @@ import os
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from dockyard.containers import netview
+from dockyard.containers import links, netview
 from dockyard.containers.netview import mode_of
 from dockyard.errors import Conflict, Forbidden, Internal, InvalidParameter, NotFound
 from dockyard.runtime.spec.mounts import Mount
@@ -62,21 +62,30 @@ class Networking:
         me = self.containers._records.get(key)
         if me is None:
             return []
-        mine = {
-            ep["NetworkID"]
-            for n, ep in (me.net.get("networks") or {}).items()
-            if n not in ("bridge",)
-        }
-        found: list[str] = []
+        # per network: the name asked for, or the target a link alias of this container's
+        # endpoint there stands for (libnetwork resolves those for the linker only)
+        wanted: dict[str, str] = {}
         name = name.lower()
+        for n, ep in (me.net.get("networks") or {}).items():
+            if n == "bridge":
+                continue
+            wanted[ep["NetworkID"]] = name
+            for item in ep.get("Links") or []:
+                try:
+                    target, alias = links.parse(item)
+                except Internal:
+                    continue
+                if alias.lower() == name:
+                    wanted[ep["NetworkID"]] = target.lower()
+        found: list[str] = []
         for c in self.containers._records.values():
             for net_name, ep in (c.net.get("networks") or {}).items():
-                if ep.get("NetworkID") not in mine or not ep.get("IPAddress"):
+                if ep.get("NetworkID") not in wanted or not ep.get("IPAddress"):
                     continue
                 names = {c.name.lstrip("/").lower(), c.id[:12]}
                 names.update(a.lower() for a in ep.get("Aliases") or [])
                 names.update(f"{n}.{net_name.lower()}" for n in list(names))
-                if name in names:
+                if wanted[ep["NetworkID"]] in names:
                     found.append(ep["IPAddress"])
                     if ep.get("GlobalIPv6Address"):
                         found.append(ep["GlobalIPv6Address"])
@@ -185,7 +194,11 @@ class Networking:
         mac = ep.get("MacAddress") or ""
         if mac:
             _check_mac(mac)
+        ep_links = ep.get("Links") or []
+        if not isinstance(ep_links, list) or not all(isinstance(x, str) for x in ep_links):
+            raise InvalidParameter("Links must be an array of strings")
         return {
+            "Links": list(ep_links) or None,
             "IPAMConfig": {
                 k: v
                 for k, v in ipam_cfg.items()
@@ -273,12 +286,7 @@ class Networking:
             if mode != "none":
                 await self._publish(c)
             user_net = any(n != "bridge" for n in c.net["networks"])
-            hosts = etcfiles.build_hosts(
-                hostname,
-                c.config.get("Domainname") or "",
-                [a.split("/")[0] for a in addresses],
-                extra_hosts,
-            )
+            hosts = self._hosts(c, addresses, extra_hosts)
             rc = etcfiles.build_resolv_conf(host_resolv, internal_dns=user_net, **dns_kw)
             paths = await asyncio.to_thread(
                 etcfiles.write_etc_files,
@@ -294,7 +302,61 @@ class Networking:
         except BaseException:
             await self.teardown(c)
             raise
+        await asyncio.to_thread(self._update_parents, c)
         return sandbox, _etc_mounts(paths)
+
+    # ---- legacy links (containers/links.py) ------------------------------------------------
+    def link_env(self, c: Container) -> list[str]:
+        """Check ``c``'s links before it starts or execs; the variables they give it."""
+        return links.start_env(c, self.containers.children(c))
+
+    def _hosts(self, c: Container, addresses: list[str], extra_hosts: list[tuple[str, str]]) -> str:
+        """/etc/hosts: the --add-host records, then the linked containers on the default
+        bridge (``alias hostname [name]``), then the container's own addresses."""
+        from dockyard.network import etcfiles
+
+        on_bridge = "bridge" in (c.net.get("networks") or {})
+        linked = links.hosts_entries(self.containers.children(c)) if on_bridge else []
+        return etcfiles.build_hosts(
+            c.config.get("Hostname") or c.id[:12],
+            c.config.get("Domainname") or "",
+            [a.split("/")[0] for a in addresses],
+            [*extra_hosts, *linked],
+        )
+
+    async def refresh_hosts(self, c: Container) -> None:
+        """Write a running container's /etc/hosts again (a link of it went away)."""
+        from dockyard.network import etcfiles
+
+        extra_hosts = etcfiles.parse_extra_hosts(
+            c.host_config.get("ExtraHosts") or [], self._host_gateway()
+        )
+        addresses = [
+            a for ep in (c.net.get("networks") or {}).values() for a in ep.get("_addresses") or []
+        ]
+        content = self._hosts(c, addresses, extra_hosts)
+        path = os.path.join(os.path.dirname(c.log_path), "hosts")
+        try:
+            await asyncio.to_thread(etcfiles.rewrite_hosts, path, content)
+        except OSError as exc:
+            log.warning("hosts file of %s: %s", c.id[:12], exc)
+
+    def _update_parents(self, c: Container) -> None:
+        """``c`` started with a new address: the running containers linking to it on the
+        default bridge see it in their /etc/hosts (libnetwork's parent update)."""
+        from dockyard.network import etcfiles
+
+        ep = (c.net.get("networks") or {}).get("bridge") or {}
+        if not ep.get("IPAddress"):
+            return
+        for link_name, parent in self.containers.parents(c):
+            if not parent.state.Running or "bridge" not in (parent.net.get("networks") or {}):
+                continue
+            path = os.path.join(os.path.dirname(parent.log_path), "hosts")
+            try:
+                etcfiles.update_hosts(path, ep["IPAddress"], os.path.basename(link_name))
+            except OSError as exc:
+                log.warning("hosts file of %s: %s", parent.id[:12], exc)
 
     async def _attach(
         self, c: Container, name: str, ep_cfg: dict[str, Any], index: int
@@ -334,7 +396,7 @@ class Networking:
             shown.append(c.id[:12])  # moby adds the short ID on user-defined networks
         c.net["networks"][n.name] = {
             "IPAMConfig": ep_cfg.get("IPAMConfig"),
-            "Links": None,
+            "Links": ep_cfg.get("Links"),
             "Aliases": shown or None,
             "MacAddress": mac,
             "DriverOpts": None,
@@ -553,6 +615,8 @@ class Networking:
             # endpoint, also when it is connected again (docker-compose reconnects)
             cfg["MacAddress"] = c.config["MacAddress"]
         if c.state.Running:
+            for item in cfg["Links"] or []:
+                links.parse(item)  # moby's join fails on a malformed link (a plain error)
             index = len(c.net.get("networks") or {})
             await self._attach(c, n.name, cfg, index)
             if c.net.get("dns") is None and n.name != "bridge":

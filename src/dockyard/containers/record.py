@@ -53,3 +53,5 @@ class Container(msgspec.Struct):
     manually_stopped: bool = False
     mounts: list[MountPoint] = msgspec.field(default_factory=list)
     net: dict[str, Any] = msgspec.field(default_factory=dict)  # see containers/networking.py
+    # legacy links to other containers: "/me/alias" -> target id (see containers/links.py)
+    links: dict[str, str] = msgspec.field(default_factory=dict)

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from dockyard import errors
-from dockyard.containers import inspection
+from dockyard.containers import inspection, links
 from dockyard.containers.attach import Hub, Subscriber
 from dockyard.containers.core import ContainerCore, NoSuchContainer
 from dockyard.containers.execs import Execs
@@ -89,8 +89,11 @@ class ContainerService(ContainerCore):
     async def pause(self, name: str, pause: bool) -> None:
         await self.lifecycle.pause(name, pause)
 
-    async def remove(self, name: str, force: bool, volumes: bool) -> None:
-        await self.lifecycle.remove(name, force, volumes)
+    async def remove(self, name: str, force: bool, volumes: bool, link: bool = False) -> None:
+        if link:
+            await self.lifecycle.remove_link(name)
+        else:
+            await self.lifecycle.remove(name, force, volumes)
 
     async def rename(self, name: str, new: str) -> None:
         await self.lifecycle.rename(name, new)
@@ -196,6 +199,10 @@ class ContainerService(ContainerCore):
         from dockyard.containers.mounts import inspect_view
 
         view = inspection.view(c, self.driver.name, self.driver.metadata(c.rw_layer))
+        # moby shows the live links, "/target:/me/alias", not the request's spelling
+        view["HostConfig"]["Links"] = [
+            links.spec(n, child.name) for n, child in self.children(c)
+        ] or None
         view["Mounts"] = inspect_view(c, self.volumes)
         if self.net is not None:
             view["NetworkSettings"] = self.net.view(c)
@@ -214,13 +221,17 @@ class ContainerService(ContainerCore):
         from dockyard.containers.listing import matches, summary
 
         records = sorted(self._records.values(), key=lambda c: c.created_ns, reverse=True)
+        link_names: dict[str, list[str]] = {}  # target id -> "/parent/alias" names
+        for parent in records:
+            for link_name, target in parent.links.items():
+                link_names.setdefault(target, []).append(link_name)
         out = []
         for c in records:
             if not all_ and not c.state.Running and not filters and limit in (None, -1, 0):
                 continue
             if not matches(c, filters, self, all_ or bool(filters) or (limit not in (None, -1, 0))):
                 continue
-            out.append(summary(c, self.volumes, self.net))
+            out.append(summary(c, self.volumes, self.net, link_names.get(c.id)))
             if limit and limit > 0 and len(out) >= limit:
                 break
         return out

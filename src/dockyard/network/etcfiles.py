@@ -37,6 +37,8 @@ __all__ = [
     "build_hosts",
     "build_resolv_conf",
     "parse_extra_hosts",
+    "rewrite_hosts",
+    "update_hosts",
     "validate_dns",
     "write_etc_files",
 ]
@@ -305,3 +307,27 @@ def write_etc_files(
         atomic_write(path, text.encode())
         paths[name] = path
     return paths
+
+
+def rewrite_hosts(path: str, content: str) -> None:
+    """Replace a running container's /etc/hosts in place: it is bind-mounted, so a new file
+    renamed over it would never be seen inside (libnetwork writes it in place too)."""
+    with open(path, "r+", encoding="utf-8") as f:
+        f.write(content)
+        f.truncate()
+
+
+def update_hosts(path: str, ip: str, name: str) -> None:
+    """Give every line naming ``name`` (after a tab) the address ``ip``: a linked container
+    came back with a new address (libnetwork's etchosts.Update)."""
+    import re
+
+    pattern = re.compile(rf"(\S*)(\t{re.escape(name)})(\s|\.)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+    except FileNotFoundError:
+        return
+    new = pattern.sub(lambda m: ip + m.group(2) + m.group(3), old)
+    if new != old:
+        rewrite_hosts(path, new)

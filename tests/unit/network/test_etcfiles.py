@@ -166,3 +166,14 @@ def test_write_etc_files(tmp_path):
 def read(path):
     with open(path) as f:
         return f.read()
+
+
+def test_update_hosts_gives_a_linked_name_its_new_address(tmp_path):
+    from dockyard.network.etcfiles import update_hosts
+
+    path = tmp_path / "hosts"
+    path.write_text("127.0.0.1\tlocalhost\n10.0.0.2\tdb 0123456789ab\n10.0.0.3\tdbx\n")
+    inode = path.stat().st_ino
+    update_hosts(str(path), "10.0.0.9", "db")
+    assert path.read_text() == "127.0.0.1\tlocalhost\n10.0.0.9\tdb 0123456789ab\n10.0.0.3\tdbx\n"
+    assert path.stat().st_ino == inode  # in place: the container's bind mount sees it

@@ -89,7 +89,7 @@ async def prune(request: web.Request) -> web.StreamResponse:
     return json_response(await request.app[CONTAINERS].prune(filters))
 
 
-@routes.get("/containers/{id}/json")
+@routes.get("/containers/{id:.+}/json")
 async def inspect(request: web.Request) -> web.StreamResponse:
     service = request.app[CONTAINERS]
     view = service.inspect(request.match_info["id"])
@@ -102,13 +102,13 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     return json_response(view)
 
 
-@routes.post("/containers/{id}/start")
+@routes.post("/containers/{id:.+}/start")
 async def start(request: web.Request) -> web.StreamResponse:
     await request.app[CONTAINERS].start(request.match_info["id"])
     return web.Response(status=204)
 
 
-@routes.post("/containers/{id}/stop")
+@routes.post("/containers/{id:.+}/stop")
 async def stop(request: web.Request) -> web.StreamResponse:
     q = request.query
     await request.app[CONTAINERS].stop(
@@ -117,7 +117,7 @@ async def stop(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-@routes.post("/containers/{id}/restart")
+@routes.post("/containers/{id:.+}/restart")
 async def restart(request: web.Request) -> web.StreamResponse:
     await request.app[CONTAINERS].restart(
         request.match_info["id"], query.integer(request.query, "t")
@@ -125,7 +125,7 @@ async def restart(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-@routes.post("/containers/{id}/kill")
+@routes.post("/containers/{id:.+}/kill")
 async def kill(request: web.Request) -> web.StreamResponse:
     name = request.match_info["id"]
     try:
@@ -137,13 +137,13 @@ async def kill(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-@routes.post("/containers/{id}/rename")
+@routes.post("/containers/{id:.+}/rename")
 async def rename(request: web.Request) -> web.StreamResponse:
     await request.app[CONTAINERS].rename(request.match_info["id"], request.query.get("name", ""))
     return web.Response(status=204)
 
 
-@routes.post("/containers/{id}/resize")
+@routes.post("/containers/{id:.+}/resize")
 async def resize(request: web.Request) -> web.StreamResponse:
     q = request.query
     await request.app[CONTAINERS].resize(
@@ -152,16 +152,19 @@ async def resize(request: web.Request) -> web.StreamResponse:
     return web.Response(status=200)
 
 
-@routes.delete("/containers/{id}")
+@routes.delete("/containers/{id:.+}")
 async def remove(request: web.Request) -> web.StreamResponse:
     q = request.query
     await request.app[CONTAINERS].remove(
-        request.match_info["id"], query.boolean(q, "force"), query.boolean(q, "v")
+        request.match_info["id"],
+        query.boolean(q, "force"),
+        query.boolean(q, "v"),
+        query.boolean(q, "link"),
     )
     return web.Response(status=204)
 
 
-@routes.post("/containers/{id}/wait")
+@routes.post("/containers/{id:.+}/wait")
 async def wait(request: web.Request) -> web.StreamResponse:
     # Headers go out at once: the Go client blocks on them before it calls start (§3.1).
     fut = request.app[CONTAINERS].wait_future(
@@ -200,7 +203,7 @@ def _client_stdin(c, hub: Hub, wanted: bool, keys: bytes) -> ClientStdin | None:
     return ClientStdin(hub, bool(c.config.get("Tty")), keys, bool(c.config.get("StdinOnce")))
 
 
-@routes.post("/containers/{id}/attach")
+@routes.post("/containers/{id:.+}/attach")
 async def attach(request: web.Request) -> web.StreamResponse:
     q = request.query
     service = request.app[CONTAINERS]
@@ -238,7 +241,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.get("/containers/{id}/attach/ws")
+@routes.get("/containers/{id:.+}/attach/ws")
 async def attach_ws(request: web.Request) -> web.StreamResponse:
     """Attach over a websocket: raw output (never multiplexed) in binary frames (text
     frames before API 1.28, as moby), client frames of either kind to stdin.  Before API
@@ -311,7 +314,7 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-@routes.get("/containers/{id}/logs")
+@routes.get("/containers/{id:.+}/logs")
 async def logs(request: web.Request) -> web.StreamResponse:
     q = request.query
     stdout, stderr = query.boolean(q, "stdout"), query.boolean(q, "stderr")
@@ -347,7 +350,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.post("/containers/{id}/exec")
+@routes.post("/containers/{id:.+}/exec")
 async def exec_create(request: web.Request) -> web.StreamResponse:
     body = await query.json_body(request)
     result = request.app[CONTAINERS].execs.create(request.match_info["id"], body)
@@ -441,7 +444,7 @@ def _archive_path(request: web.Request) -> str:
     return path
 
 
-@routes.head("/containers/{id}/archive")
+@routes.head("/containers/{id:.+}/archive")
 async def archive_head(request: web.Request) -> web.StreamResponse:
     service = request.app[CONTAINERS]
     c, _, header = await service.archive_stat(request.match_info["id"], _archive_path(request))
@@ -451,7 +454,7 @@ async def archive_head(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.get("/containers/{id}/archive")
+@routes.get("/containers/{id:.+}/archive")
 async def archive_get(request: web.Request) -> web.StreamResponse:
     header, chunks = await request.app[CONTAINERS].archive_get(
         request.match_info["id"], _archive_path(request)
@@ -467,7 +470,7 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.put("/containers/{id}/archive")
+@routes.put("/containers/{id:.+}/archive")
 async def archive_put(request: web.Request) -> web.StreamResponse:
     from dockyard.api.streams import spool
 
@@ -484,19 +487,19 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
     return web.Response(status=200)
 
 
-@routes.post("/containers/{id}/pause")
+@routes.post("/containers/{id:.+}/pause")
 async def pause(request: web.Request) -> web.StreamResponse:
     await request.app[CONTAINERS].pause(request.match_info["id"], True)
     return web.Response(status=204)
 
 
-@routes.post("/containers/{id}/unpause")
+@routes.post("/containers/{id:.+}/unpause")
 async def unpause(request: web.Request) -> web.StreamResponse:
     await request.app[CONTAINERS].pause(request.match_info["id"], False)
     return web.Response(status=204)
 
 
-@routes.get("/containers/{id}/top")
+@routes.get("/containers/{id:.+}/top")
 async def top(request: web.Request) -> web.StreamResponse:
     result = await request.app[CONTAINERS].top(
         request.match_info["id"], request.query.get("ps_args", "")
@@ -504,7 +507,7 @@ async def top(request: web.Request) -> web.StreamResponse:
     return json_response(result)
 
 
-@routes.get("/containers/{id}/stats")
+@routes.get("/containers/{id:.+}/stats")
 async def stats(request: web.Request) -> web.StreamResponse:
     service = request.app[CONTAINERS]
     name = request.match_info["id"]
@@ -532,18 +535,18 @@ async def stats(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.post("/containers/{id}/update")
+@routes.post("/containers/{id:.+}/update")
 async def update(request: web.Request) -> web.StreamResponse:
     body = await query.json_body(request)
     return json_response(await request.app[CONTAINERS].update(request.match_info["id"], body))
 
 
-@routes.get("/containers/{id}/changes")
+@routes.get("/containers/{id:.+}/changes")
 async def changes(request: web.Request) -> web.StreamResponse:
     return json_response(await request.app[CONTAINERS].changes(request.match_info["id"]))
 
 
-@routes.get("/containers/{id}/export")
+@routes.get("/containers/{id:.+}/export")
 async def export(request: web.Request) -> web.StreamResponse:
     from dockyard.api.streams import byte_stream
 

@@ -7,6 +7,14 @@ import os
 
 from dockyard.cli.flags import Flag
 
+
+def link_error(value: str) -> str:
+    """Why docker's opts.ValidateLink refuses a ``--link`` value ("" when it is fine)."""
+    if not value:
+        return "empty string specified for links"
+    return f"bad format for links: {value}" if value.count(":") > 1 else ""
+
+
 _CREATE_FLAGS = [
     Flag("attach", "a", "list", help="Attach to STDIN, STDOUT or STDERR"),
     Flag("env", "e", "list", help="Set environment variables"),
@@ -111,6 +119,7 @@ _CREATE_FLAGS = [
     Flag("uts", "", "str", default="", help="UTS namespace to use"),
     Flag("dns", "", "list", help="Set custom DNS servers"),
     Flag("add-host", "", "list", help="Add a custom host-to-IP mapping (host:ip)"),
+    Flag("link", "", "list", help="Add link to another container", check=link_error),
     Flag("cgroup-parent", "", "str", default="", help="Optional parent cgroup for the container"),
     Flag("oom-kill-disable", "", help="Disable OOM Killer"),
     Flag("cidfile", "", "str", default="", help="Write the container ID to the file"),
@@ -471,7 +480,7 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
         "GroupAdd": list(opts["group_add"]) or None,
         "IpcMode": opts["ipc"],
         "Cgroup": "",
-        "Links": None,
+        "Links": list(opts["link"]) or None,
         "OomScoreAdj": 0,
         "PidMode": opts["pid"],
         "Privileged": bool(opts["privileged"]),
@@ -531,5 +540,11 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
         host["Init"] = True
     config["HostConfig"] = host
     endpoints = {"default": dict(_ZERO_ENDPOINT)} if network == "default" else {}
+    user_defined = network not in ("default", "bridge", "host", "none") and not (
+        network.startswith("container:")
+    )
+    if user_defined and opts["link"]:
+        # docker copies --link to the endpoint: on user-defined networks links are aliases
+        endpoints[network] = {**_ZERO_ENDPOINT, "Links": list(opts["link"])}
     config["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return config
