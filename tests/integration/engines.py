@@ -247,7 +247,8 @@ class Engine:
         return result
 
 
-def start_dockyardd(root: str, *extra: str) -> Engine:
+def start_dockyardd(root: str, *extra: str, wrapper: tuple[str, ...] = ()) -> Engine:
+    """``wrapper`` prefixes the command (e.g. ``nsenter --net=...`` for a private netns)."""
     os.makedirs(root, exist_ok=True)
     engine = Engine(
         root=root, sock=os.path.join(root, "d.sock"), log=os.path.join(root, "daemon.log")
@@ -258,6 +259,7 @@ def start_dockyardd(root: str, *extra: str) -> Engine:
         # removed by stop().
         json.dump({"cgroup-parent": cgroup_parent(root), **network_config(root)}, f)
     cmd = [
+        *wrapper,
         sys.executable,
         "-m",
         "dockyard.daemon.main",
@@ -283,8 +285,20 @@ def start_dockyardd(root: str, *extra: str) -> Engine:
     return engine
 
 
-def start_dockerd(root: str) -> Engine:
-    """Debian's dockerd 20.10 on private paths, no bridge, no iptables."""
+NO_NETWORK_FLAGS = (
+    "--bridge",
+    "none",
+    "--iptables=false",
+    "--ip-masq=false",
+    "--ip-forward=false",
+)
+
+
+def start_dockerd(
+    root: str, flags: tuple[str, ...] = NO_NETWORK_FLAGS, wrapper: tuple[str, ...] = ()
+) -> Engine:
+    """Debian's dockerd 20.10 on private paths; by default no bridge, no iptables (``flags``
+    replace that, e.g. inside a private network namespace entered by ``wrapper``)."""
     os.makedirs(root, exist_ok=True)
     engine = Engine(
         root=root, sock=os.path.join(root, "docker.sock"), log=os.path.join(root, "dockerd.log")
@@ -293,6 +307,7 @@ def start_dockerd(root: str) -> Engine:
     with open(config, "w") as f:
         json.dump({}, f)
     cmd = [
+        *wrapper,
         "dockerd",
         "-H",
         engine.host,
@@ -304,11 +319,7 @@ def start_dockerd(root: str) -> Engine:
         os.path.join(root, "docker.pid"),
         "--config-file",
         config,
-        "--bridge",
-        "none",
-        "--iptables=false",
-        "--ip-masq=false",
-        "--ip-forward=false",
+        *flags,
     ]
     with open(engine.log, "ab") as log:
         engine.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

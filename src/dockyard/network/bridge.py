@@ -52,6 +52,9 @@ _EEXIST, _ENODEV = 17, 19
 _IFA_F_NODAD = 0x02  # the gateway is ours alone: skip duplicate detection (no "tentative")
 _AF_INET6 = 10
 _BRIDGE_MODE_HAIRPIN = 1
+# dockerd gives every IPv6 bridge this link-local address too (moby libnetwork bridge
+# ``setupBridgeIPv6``), so it is the same well-known next hop on every network.
+BRIDGE_LINK_LOCAL = ("fe80::1", 64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +145,15 @@ def ensure_bridge(
     """Create (or fix up) bridge ``name``: up, ``mtu``, exactly these global gateway addresses.
 
     ``gateway_cidrs`` are the bridge's own addresses with the subnets' prefix lengths
-    (``["172.18.0.1/16", "fd00:1::1/64"]``); other addresses are removed, except
-    link-local ones.  Also makes the host settings listed in the module doc (IPv4
+    (``["172.18.0.1/16", "fd00:1::1/64"]``), plus ``fe80::1/64`` when one is IPv6; other
+    addresses are removed, except the kernel's own link-local ones.  Also makes the host settings listed in the module doc (IPv4
     forwarding only when ``forwarding``).  ``Conflict`` if ``name`` is not a bridge.
     """
     NetlinkError = _netlink_errors()
     wanted = {_split(c)[:2] for c in gateway_cidrs}
     has_v6 = any(_split(c)[2] == 6 for c in gateway_cidrs)
+    if has_v6:
+        wanted.add(BRIDGE_LINK_LOCAL)
     try:
         with _rtnl() as ipr:
             idx = _index(ipr, name)
@@ -168,14 +173,12 @@ def ensure_bridge(
             ipr.link("set", index=idx, mtu=mtu, state="up")
             present = set()
             for msg in ipr.get_addr(index=idx):
-                key = (msg.get("IFA_ADDRESS"), msg["prefixlen"])
-                if ipaddress.ip_address(key[0]).is_link_local:
-                    continue
+                key = (str(ipaddress.ip_address(msg.get("IFA_ADDRESS"))), msg["prefixlen"])
                 if key in wanted:
                     present.add(key)
-                else:
+                elif key == BRIDGE_LINK_LOCAL or not ipaddress.ip_address(key[0]).is_link_local:
                     ipr.addr("del", index=idx, address=key[0], prefixlen=key[1])
-            for address, prefixlen in wanted - present:
+            for address, prefixlen in sorted(wanted - present):
                 ipr.addr(
                     "add", index=idx, address=address, prefixlen=prefixlen, IFA_FLAGS=_IFA_F_NODAD
                 )
