@@ -135,6 +135,7 @@ def labs(ref_lab, dy_lab):
         ids = lab.engine.cli("ps", "-aq").stdout.decode().split()
         if ids:
             lab.engine.cli("rm", "-f", *ids)
+        lab.engine.cli("network", "prune", "-f")
 
 
 def _mac_ipv6(mac: str) -> str:
@@ -189,6 +190,44 @@ def test_container_address_gateway_and_hosts_file(labs):
         (member,) = network["Containers"].values()
         assert member["IPv6Address"] == f"{v6}/64", lab.kind
     assert shapes[0] == shapes[1]
+
+
+def test_address_follows_a_chosen_mac(labs):
+    """``--mac-address`` at API 1.41 (Config.MacAddress) makes the IPv6 address too."""
+    import docker as docker_py
+
+    for lab in labs:
+        client = docker_py.DockerClient(base_url=lab.engine.host, version="1.41")
+        try:
+            client.containers.run(
+                "busybox", "sleep 300", detach=True, name="mac", mac_address="02:11:22:33:44:55"
+            )
+        finally:
+            client.close()
+        settings = lab.inspect("container", "mac")["NetworkSettings"]
+        assert settings["MacAddress"] == "02:11:22:33:44:55", lab.kind
+        assert settings["GlobalIPv6Address"] == "fd00:dead:beef::211:2233:4455", lab.kind
+
+
+def test_user_defined_ipv6_network_gets_ip6tables_rules(labs):
+    for lab in labs:
+        nid = lab.docker("network", "create", "--ipv6", "--subnet", "fd00:77::/64", "v6net")
+        br = f"br-{nid.strip()[:12]}"
+        lab.docker("run", "-d", "--name", "u1", "--network", "v6net", "busybox", "sleep", "300")
+        endpoint = lab.inspect("container", "u1")["NetworkSettings"]["Networks"]["v6net"]
+        assert endpoint["GlobalIPv6Address"] == "fd00:77::2", lab.kind  # in order, no MAC
+        assert endpoint["IPv6Gateway"] == "fd00:77::1", lab.kind
+        nat = lab.run("ip6tables", "-t", "nat", "-S").stdout
+        assert f"-s fd00:77::/64 ! -o {br} -j MASQUERADE" in nat, (lab.kind, nat)
+        addrs = lab.run("ip", "-6", "-o", "addr", "show", "dev", br).stdout
+        assert "fd00:77::1/64" in addrs and "fe80::1/64" in addrs, (lab.kind, addrs)
+        # isolation: the default bridge's containers cannot reach this network's
+        lab.docker("run", "-d", "--name", "u2", "busybox", "sleep", "300")
+        out = lab.engine.cli("exec", "u2", "ping", "-6", "-c", "1", "-W", "2", "fd00:77::2")
+        assert out.returncode != 0, lab.kind
+        lab.docker("rm", "-f", "u1", "u2")
+        lab.docker("network", "rm", "v6net")
+        assert "fd00:77::/64" not in lab.run("ip6tables", "-t", "nat", "-S").stdout, lab.kind
 
 
 def test_ping6_between_containers_the_gateway_and_the_host(labs):

@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "Rule",
     "add_network",
+    "installed",
     "network_rules",
     "port_rules",
     "publish",
@@ -142,6 +143,16 @@ def setup(
         _delete(version, _jumps(prefix, version, not userland_proxy)[1])
         for rule in _jumps(prefix, version, userland_proxy):
             _ensure(version, rule)
+
+
+def installed(prefix: str = DEFAULT_PREFIX, version: int = 4) -> bool:
+    """Whether ``setup`` made this prefix's chains for ``version`` (one cheap listing, so a
+    daemon can skip ``teardown`` of what was never there); False when the tool is missing."""
+    try:
+        listing = _run(version, "-t", "filter", "-n", "-L", f"{prefix}-FORWARD", check=False)
+    except Internal:
+        return False
+    return listing.returncode == 0
 
 
 def teardown(prefix: str = DEFAULT_PREFIX, versions: Sequence[int] = (4, 6)) -> None:

@@ -188,7 +188,9 @@ class NetworkService:
 
             versions = (4, 6) if self.use_ip6tables else (4,)
             await asyncio.to_thread(iptables.setup, self.prefix, self.userland_proxy, versions)
-            if not self.use_ip6tables:  # a previous start had ip6tables: its rules go
+            if not self.use_ip6tables and await asyncio.to_thread(
+                iptables.installed, self.prefix, 6
+            ):  # a previous start had ip6tables: its rules go
                 await asyncio.to_thread(iptables.teardown, self.prefix, (6,))
         for n in self._records.values():
             if n.driver == "bridge":
