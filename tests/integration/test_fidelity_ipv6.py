@@ -230,6 +230,19 @@ def test_user_defined_ipv6_network_gets_ip6tables_rules(labs):
         assert "fd00:77::/64" not in lab.run("ip6tables", "-t", "nat", "-S").stdout, lab.kind
 
 
+def test_no_chosen_ipv6_address_on_the_default_bridge(labs):
+    """--ip6 on the default bridge is refused as --ip is (moby hasUserDefinedIPAddress)."""
+    results = [
+        lab.engine.cli("run", "--rm", "--ip6", "fd00:dead:beef::99", "busybox", "true")
+        for lab in labs
+    ]
+    assert results[0].returncode == results[1].returncode == 125
+    assert results[0].stderr == results[1].stderr
+    assert b"user specified IP address is supported on user defined networks only" in (
+        results[1].stderr
+    )
+
+
 def test_ping6_between_containers_the_gateway_and_the_host(labs):
     for lab in labs:
         lab.docker("run", "-d", "--name", "p1", "busybox", "sleep", "300")

@@ -158,7 +158,8 @@ class Networking:
         aliases = ep.get("Aliases") or []
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise InvalidParameter("Aliases must be an array of strings")
-        if n.name == "bridge" and (aliases or ipam_cfg.get("IPv4Address")):
+        user_ips = any(ipam_cfg.get(k) for k in ("IPv4Address", "IPv6Address", "LinkLocalIPs"))
+        if n.name == "bridge" and (aliases or user_ips):  # moby hasUserDefinedIPAddress
             raise InvalidParameter(
                 "network-scoped aliases are supported only for containers in user defined networks"
                 if aliases
