@@ -243,6 +243,40 @@ def test_no_chosen_ipv6_address_on_the_default_bridge(labs):
     )
 
 
+SYSCTLS = "cd /proc/sys/net/ipv6/conf && grep . */disable_ipv6; ip -6 addr | grep -c inet6; true"
+
+
+def test_ipv6_off_in_containers_without_it(labs):
+    """moby 20.10 turns IPv6 off in a container's namespace and back on per interface with
+    an IPv6 address, and on lo while there is one: no ::1 or fe80:: without IPv6."""
+    seen = []
+    for lab in labs:
+        lab.docker("network", "create", "v4only")
+        lab.docker("network", "create", "--ipv6", "--subnet", "fd00:88::/64", "v6b")
+        out = [
+            lab.docker("run", "--rm", "--network", "none", "busybox", "sh", "-c", SYSCTLS),
+            lab.docker("run", "--rm", "--network", "v4only", "busybox", "sh", "-c", SYSCTLS),
+            lab.docker("run", "--rm", "busybox", "sh", "-c", SYSCTLS),
+        ]
+        lab.docker("run", "-d", "--name", "cc", "--network", "v4only", "busybox", "sleep", "300")
+        lab.docker("network", "connect", "v6b", "cc")
+        out.append(lab.docker("exec", "cc", "sh", "-c", SYSCTLS))
+        lab.docker("network", "disconnect", "v6b", "cc")
+        out.append(lab.docker("exec", "cc", "sh", "-c", SYSCTLS))
+        lab.docker("rm", "-f", "cc")
+        lab.docker("network", "rm", "v4only", "v6b")
+        seen.append(out)
+    assert seen[0] == seen[1]
+    # none: all off (lo has no ::1); default bridge with IPv6: lo, eth0 on (::1, global, fe80)
+    assert seen[1][0].split() == [
+        "all/disable_ipv6:1",
+        "default/disable_ipv6:1",
+        "lo/disable_ipv6:1",
+        "0",
+    ]
+    assert seen[1][2].split()[-1] == "3"
+
+
 def test_ping6_between_containers_the_gateway_and_the_host(labs):
     for lab in labs:
         lab.docker("run", "-d", "--name", "p1", "busybox", "sleep", "300")

@@ -593,6 +593,8 @@ class Networking:
         if ep is not None:
             await _off_loop(bridge.detach, ep.get("_veth") or "")
             self.networks.release(n, ep.get("_addresses") or [])
+            if c.net.get("sandbox"):
+                await _off_loop(bridge.sync_loopback_ipv6, c.net["sandbox"])
         del requested[n.name]
         self.networks._event("disconnect", n, container=c.id)
 
@@ -623,11 +625,12 @@ async def _off_loop(fn: Any, *args: Any) -> Any:
 
 
 def _fresh_netns(path: str) -> None:
-    from dockyard.network import netns
+    from dockyard.network import bridge, netns
 
     if netns.exists(path):
         netns.remove(path)
     netns.create(path)
+    bridge.isolate_ipv6(path)
 
 
 def _etc_mount(source: str, dest: str) -> Mount:

@@ -44,7 +44,9 @@ __all__ = [
     "detach",
     "ensure_bridge",
     "interfaces",
+    "isolate_ipv6",
     "mac_for",
+    "sync_loopback_ipv6",
     "veth_name",
 ]
 
@@ -283,6 +285,9 @@ def attach(
 def _configure_inside(
     ifname: str, addresses: Sequence[str], gateways: Sequence[str], default_route: bool
 ) -> None:
+    if any(_split(cidr)[2] == 6 for cidr in addresses):  # see isolate_ipv6
+        _sysctl(f"net.ipv6.conf.{ifname}.disable_ipv6", "0")
+        _sysctl("net.ipv6.conf.lo.disable_ipv6", "0")
     with _rtnl() as ipr:
         idx = _index(ipr, ifname)
         for cidr in addresses:
@@ -300,6 +305,40 @@ def _configure_inside(
                     ipr.route("add", dst="0.0.0.0/0", gateway=gw, oif=idx)
                 else:
                     ipr.route("add", dst="::/0", gateway=gw, oif=idx, family=_AF_INET6)
+
+
+def isolate_ipv6(netns_path: str) -> None:
+    """IPv6 off in a new container namespace until an interface gets an IPv6 address.
+
+    moby 20.10 (libnetwork osl ``NewSandbox``) writes ``all.disable_ipv6=1`` in every
+    container namespace it makes (which also sets ``default`` and ``lo``), then enables
+    IPv6 per interface that has an IPv6 address, and on ``lo`` while one does
+    (``checkLoV6``): containers on IPv4-only networks have no ``::1`` and no ``fe80::``.
+    A kernel without IPv6 has nothing to turn off.
+    """
+    netns.run(netns_path, lambda: _sysctl("net.ipv6.conf.all.disable_ipv6", "1"))
+
+
+def sync_loopback_ipv6(netns_path: str) -> None:
+    """After an interface left the namespace: ``lo`` keeps IPv6 only while another interface
+    has it (moby ``checkLoV6``)."""
+
+    def sync() -> None:
+        base = "/proc/sys/net/ipv6/conf"
+        try:
+            names = [n for n in os.listdir(base) if n not in ("all", "default", "lo")]
+        except FileNotFoundError:
+            return
+        enabled = False
+        for name in names:
+            try:
+                with open(f"{base}/{name}/disable_ipv6", encoding="ascii") as f:
+                    enabled = enabled or f.read().strip() == "0"
+            except OSError:
+                continue  # gone meanwhile
+        _sysctl("net.ipv6.conf.lo.disable_ipv6", "0" if enabled else "1")
+
+    netns.run(netns_path, sync)
 
 
 def detach(host_ifname: str) -> None:
