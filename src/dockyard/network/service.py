@@ -236,7 +236,8 @@ class NetworkService:
         (``held``, an address of the bridge), so a fresh start shows the subnet alone."""
         if not self.ipv6:
             return []
-        subnet = ipam.parse_subnet(self.fixed_cidr_v6)
+        # host bits are dropped, as dockerd's net.ParseCIDR does (config.load checked it)
+        subnet = ipaddress.ip_network(self.fixed_cidr_v6, strict=False)
         gateway = held if held and ipaddress.ip_address(held) in subnet else ""
         return [{"Subnet": str(subnet), "Gateway": gateway, "IPRange": ""}]
 
@@ -247,7 +248,7 @@ class NetworkService:
         from dockyard.network import bridge
 
         n = next(r for r in self._records.values() if r.name == "bridge")
-        links = await asyncio.to_thread(bridge.interfaces)
+        links = await asyncio.to_thread(bridge.interfaces) if self.ipv6 else []
         held = next(
             (
                 a.split("/")[0]
