@@ -310,6 +310,9 @@ def test_published_port_over_ipv6(labs):
             assert lab.fetch(url) == "hello\n", (lab.kind, url)
         # from another host, through the host's IPv6 address (ip6tables DNAT)
         assert lab.fetch(f"http://[{HOST_V6}]:8080/i", ns=lab.client) == "hello\n", lab.kind
+        # and from the container itself (hairpin through the host address)
+        hairpin = f"echo GET /i HTTP/1.0 | nc -w 3 {HOST_V6} 8080 | tail -1"
+        assert lab.docker("exec", "web", "sh", "-c", hairpin) == "hello\n", lab.kind
 
 
 def test_ip6tables_rules_mirror_the_ipv4_ones(labs):
@@ -355,7 +358,7 @@ def test_restart_follows_ipv6_settings(workdir):
     follow the settings the same way."""
     root = os.path.join(workdir, "v6rs")
     with _lab("dockyardd", root) as lab:
-        lab.docker("run", "-d", "--name", "keep", "busybox", "sleep", "300")
+        lab.docker("run", "-d", "--name", "keep", "-p", "8084:80", "busybox", "sh", "-c", HTTPD)
         keep = lab.inspect("container", "keep")["NetworkSettings"]["GlobalIPv6Address"]
         # same settings: the bridge already held the gateway, so dockerd now lists it
         _restart(lab, root, V6_FLAGS)
@@ -364,6 +367,9 @@ def test_restart_follows_ipv6_settings(workdir):
         ]
         assert lab.inspect("container", "keep")["NetworkSettings"]["GlobalIPv6Address"] == keep
         assert lab.engine.cli("exec", "keep", "ping", "-6", "-c1", "-W3", GATEWAY).returncode == 0
+        # its published port is served again, ip6tables DNAT included
+        assert lab.fetch(f"http://[{HOST_V6}]:8084/i", ns=lab.client) == "hello\n"
+        assert f"--to-destination [{keep}]:80" in lab.run("ip6tables", "-t", "nat", "-S").stdout
         # another fixed-cidr-v6 (narrower than /80: addresses in order, not from the MAC),
         # and ip6tables off: the old gateway address and every IPv6 rule go
         lab.docker("rm", "-f", "keep")
