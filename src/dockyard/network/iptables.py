@@ -30,7 +30,9 @@ bridge) and masquerades local sources, and DNAT also applies to traffic from the
 
 Every call is idempotent (``-C`` before ``-A``/``-I``, delete while ``-C`` matches), so the
 daemon can replay them at restart.  IPv4 rules go through ``iptables``, IPv6 through
-``ip6tables``, chosen from the addresses given.  Failures raise ``Internal``.
+``ip6tables``, chosen from the addresses given: the same layout, ``::1/128`` for loopback
+(dockerd 20.10 programs them only with its experimental ``ip6tables`` option, and so does
+the network service).  Failures raise ``Internal``.
 """
 
 from __future__ import annotations
