@@ -249,7 +249,8 @@ class Engine:
         return result
 
 
-def start_dockyardd(root: str, *extra: str) -> Engine:
+def start_dockyardd(root: str, *extra: str, wrapper: tuple[str, ...] = ()) -> Engine:
+    """``wrapper`` prefixes the command (e.g. ``nsenter --net=...`` for a private netns)."""
     os.makedirs(root, exist_ok=True)
     engine = Engine(
         root=root, sock=os.path.join(root, "d.sock"), log=os.path.join(root, "daemon.log")
@@ -260,6 +261,7 @@ def start_dockyardd(root: str, *extra: str) -> Engine:
         # removed by stop().
         json.dump({"cgroup-parent": cgroup_parent(root), **network_config(root)}, f)
     cmd = [
+        *wrapper,
         sys.executable,
         "-m",
         "dockyard.daemon.main",
@@ -285,9 +287,28 @@ def start_dockyardd(root: str, *extra: str) -> Engine:
     return engine
 
 
-def start_dockerd(root: str, *extra: str, bridge: str = "none") -> Engine:
+NO_NETWORK_FLAGS = (
+    "--bridge",
+    "none",
+    "--iptables=false",
+    "--ip-masq=false",
+    "--ip-forward=false",
+)
+
+
+def start_dockerd(
+    root: str,
+    *extra: str,
+    bridge: str = "none",
+    flags: tuple[str, ...] | None = None,
+    wrapper: tuple[str, ...] = (),
+) -> Engine:
     """Debian's dockerd 20.10 on private paths, no iptables; no default bridge unless
-    ``bridge`` names one the caller made (dockerd only makes its own ``docker0``)."""
+    ``bridge`` names one the caller made (dockerd only makes its own ``docker0``).  ``flags``
+    replace those network flags, e.g. inside a private network namespace entered by
+    ``wrapper``; ``extra`` flags are added either way."""
+    if flags is None:
+        flags = ("--bridge", bridge, *NO_NETWORK_FLAGS[2:])
     os.makedirs(root, exist_ok=True)
     engine = Engine(
         root=root, sock=os.path.join(root, "docker.sock"), log=os.path.join(root, "dockerd.log")
@@ -296,6 +317,7 @@ def start_dockerd(root: str, *extra: str, bridge: str = "none") -> Engine:
     with open(config, "w") as f:
         json.dump({}, f)
     cmd = [
+        *wrapper,
         "dockerd",
         "-H",
         engine.host,
@@ -307,11 +329,7 @@ def start_dockerd(root: str, *extra: str, bridge: str = "none") -> Engine:
         os.path.join(root, "docker.pid"),
         "--config-file",
         config,
-        "--bridge",
-        bridge,
-        "--iptables=false",
-        "--ip-masq=false",
-        "--ip-forward=false",
+        *flags,
         *extra,
     ]
     with open(engine.log, "ab") as log:

@@ -167,7 +167,8 @@ class Networking:
         aliases = ep.get("Aliases") or []
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise InvalidParameter("Aliases must be an array of strings")
-        if n.name == "bridge" and (aliases or ipam_cfg.get("IPv4Address")):
+        user_ips = any(ipam_cfg.get(k) for k in ("IPv4Address", "IPv6Address", "LinkLocalIPs"))
+        if n.name == "bridge" and (aliases or user_ips):  # moby hasUserDefinedIPAddress
             raise InvalidParameter(
                 "network-scoped aliases are supported only for containers in user defined networks"
                 if aliases
@@ -366,7 +367,9 @@ class Networking:
         n = self.networks.get(name)
         if n.driver != "bridge":
             return []
-        addresses, gateways = self.networks.allocate(n, ep_cfg.get("IPAMConfig"))
+        addresses, gateways = self.networks.allocate(
+            n, ep_cfg.get("IPAMConfig"), ep_cfg.get("MacAddress") or None
+        )
         veth = bridge.veth_name()
         ifname = f"eth{index}"
         try:
@@ -435,7 +438,7 @@ class Networking:
                     (
                         f"{port}/{proto}",
                         proto,
-                        (b or {}).get("HostIp") or "0.0.0.0",
+                        (b or {}).get("HostIp") or "",
                         int(low or 0),
                         port,
                     )
@@ -443,8 +446,6 @@ class Networking:
         return out
 
     async def _publish(self, c: Container) -> None:
-        from dockyard.network import iptables
-
         ports: dict[str, Any] = {k: None for k in c.config.get("ExposedPorts") or {}}
         bindings = self._bindings(c)
         if not bindings:
@@ -454,35 +455,55 @@ class Networking:
         if primary is None or not primary.get("IPAddress"):
             raise InvalidParameter("published ports need a bridge network with IPv4")
         n = self.networks.get(primary["NetworkID"])
-        cip = primary["IPAddress"]
-        proxies = self._proxies.setdefault(c.id, [])
-        published = c.net.setdefault("_published", [])
-        for key, proto, host_ip, host_port, cport in bindings:
-            proxy = await self._start_proxy(
+        for key, proto, wanted_ip, port, cport in bindings:
+            # "" is 0.0.0.0 and, as dockerd 20.10, also :: (one port number for both)
+            for host_ip, cip in self.networks.port_targets(
+                wanted_ip, primary["IPAddress"], primary.get("GlobalIPv6Address") or ""
+            ):
+                port = await self._publish_one(c, n, primary, proto, host_ip, port, cip, cport)
+                ports.setdefault(key, None)
+                ports[key] = (ports[key] or []) + [{"HostIp": host_ip, "HostPort": str(port)}]
+        c.net["ports"] = ports
+
+    async def _publish_one(
+        self,
+        c: Container,
+        n: Any,
+        primary: dict[str, Any],
+        proto: str,
+        host_ip: str,
+        host_port: int,
+        cip: str,
+        cport: str,
+    ) -> int:
+        """One host address's proxy and rules; the port it got (the kernel's choice for 0)."""
+        from dockyard.network import iptables
+
+        proxy = await self._start_proxy(
+            proto,
+            host_ip,
+            host_port,
+            cip,
+            int(cport),
+            endpoint=f"{c.name.lstrip('/')} ({primary['EndpointID']})",
+        )
+        self._proxies.setdefault(c.id, []).append(proxy)
+        if self.networks.firewalled(host_ip, cip):
+            await asyncio.to_thread(
+                iptables.publish,
+                self.networks.prefix,
                 proto,
                 host_ip,
-                host_port,
+                proxy.port,
                 cip,
                 int(cport),
-                endpoint=f"{c.name.lstrip('/')} ({primary['EndpointID']})",
+                n.bridge,
+                self.networks.userland_proxy,
             )
-            proxies.append(proxy)
-            if self.networks.use_iptables:
-                await asyncio.to_thread(
-                    iptables.publish,
-                    self.networks.prefix,
-                    proto,
-                    host_ip,
-                    proxy.port,
-                    cip,
-                    int(cport),
-                    n.bridge,
-                    self.networks.userland_proxy,
-                )
-            published.append([proto, host_ip, proxy.port, cip, int(cport), n.bridge])
-            ports.setdefault(key, None)
-            ports[key] = (ports[key] or []) + [{"HostIp": host_ip, "HostPort": str(proxy.port)}]
-        c.net["ports"] = ports
+        c.net.setdefault("_published", []).append(
+            [proto, host_ip, proxy.port, cip, int(cport), n.bridge]
+        )
+        return int(proxy.port)
 
     @property
     def _proxy_dir(self) -> str:
@@ -533,7 +554,7 @@ class Networking:
         net = c.net or {}
         for proto, host_ip, port, cip, cport, br in net.get("_published") or []:
             await proxyproc.stop(self._proxy_dir, proto, host_ip, port)  # a previous daemon's
-            if self.networks.use_iptables:
+            if self.networks.firewalled(host_ip, cip):
                 await asyncio.to_thread(
                     iptables.unpublish,
                     self.networks.prefix,
@@ -571,7 +592,7 @@ class Networking:
                 self._proxies.setdefault(c.id, []).append(
                     await self._start_proxy(proto, host_ip, port, cip, cport, adopt=True)
                 )
-                if self.networks.use_iptables:
+                if self.networks.firewalled(host_ip, cip):
                     await asyncio.to_thread(
                         iptables.publish,
                         self.networks.prefix,
@@ -636,6 +657,8 @@ class Networking:
         if ep is not None:
             await _off_loop(bridge.detach, ep.get("_veth") or "")
             self.networks.release(n, ep.get("_addresses") or [])
+            if c.net.get("sandbox"):
+                await _off_loop(bridge.sync_loopback_ipv6, c.net["sandbox"])
         del requested[n.name]
         self.networks._event("disconnect", n, container=c.id)
 
@@ -666,11 +689,12 @@ async def _off_loop(fn: Any, *args: Any) -> Any:
 
 
 def _fresh_netns(path: str) -> None:
-    from dockyard.network import netns
+    from dockyard.network import bridge, netns
 
     if netns.exists(path):
         netns.remove(path)
     netns.create(path)
+    bridge.isolate_ipv6(path)
 
 
 def _etc_mount(source: str, dest: str) -> Mount:

@@ -7,6 +7,7 @@ in the file (moby daemon/config: ``getConflictFreeConfiguration``), with dockerd
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
@@ -179,8 +180,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent-downloads", dest="max_concurrent_downloads", type=int)
     p.add_argument("--max-concurrent-uploads", dest="max_concurrent_uploads", type=int)
     p.add_argument("--max-download-attempts", dest="max_download_attempts", type=int)
+    for flag, what in (
+        ("ipv6", "give the default bridge network IPv6 (needs --fixed-cidr-v6)"),
+        ("ip6tables", "program ip6tables rules for IPv6 networks (needs --experimental)"),
+        ("experimental", "enable experimental features"),
+    ):
+        # dockerd's boolean flags take an optional value: --ipv6, --ipv6=true, --ipv6=false
+        p.add_argument(
+            f"--{flag}", dest=flag, nargs="?", const=True, default=None, type=_boolean, help=what
+        )
+    p.add_argument(
+        "--fixed-cidr-v6", dest="fixed_cidr_v6", help="IPv6 subnet of the default bridge network"
+    )
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
+
+
+def _boolean(text: str) -> bool:
+    """A Go ``strconv.ParseBool`` value, as dockerd's boolean flags accept."""
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise argparse.ArgumentTypeError(f"parse error on {text!r}: invalid syntax")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -277,6 +299,43 @@ def _registry_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
         extra[key] = value
 
 
+def _ipv6_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
+    """--ipv6/--fixed-cidr-v6/--ip6tables/--experimental into their daemon.json keys (not
+    both), then dockerd's start-up checks (moby daemon/config, daemon_unix.go)."""
+    for key, attr in (
+        ("ipv6", "ipv6"),
+        ("fixed-cidr-v6", "fixed_cidr_v6"),
+        ("ip6tables", "ip6tables"),
+        ("experimental", "experimental"),
+    ):
+        value = getattr(args, attr, None)
+        if value is not None:
+            if key in extra:
+                raise ConfigError(
+                    "the following directives are specified both as a flag and in the "
+                    f"configuration file: {key}: (from flag: {value}, from file: {extra[key]})"
+                )
+            extra[key] = value
+        kind = str if key == "fixed-cidr-v6" else bool
+        if key in extra and not isinstance(extra[key], kind):
+            raise ConfigError(f"invalid value for {key}: {extra[key]!r} is not a {kind.__name__}")
+    if extra.get("ip6tables") and not extra.get("experimental"):
+        raise ConfigError("ip6tables rules are only available if experimental features are enabled")
+    cidr = extra.get("fixed-cidr-v6") or ""
+    if cidr:
+        try:
+            net = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            net = None
+        if net is None or net.version != 6 or "/" not in cidr:
+            raise ConfigError(f"invalid fixed-cidr-v6 {cidr!r}: an IPv6 CIDR is expected")
+    if extra.get("ipv6") and not cidr:
+        raise ConfigError(
+            "Error initializing network controller: IPv6 is enabled for the default bridge, "
+            "but no subnet is configured. Specify an IPv6 subnet using --fixed-cidr-v6"
+        )
+
+
 def _registry_config(config: Config) -> Any:
     from dockyard.distribution.config import RegistryConfig
     from dockyard.errors import InvalidParameter
@@ -320,6 +379,7 @@ def load(args: argparse.Namespace) -> Config:
     _runtime_flags(args, config.extra)
     _security_flags(args, config.extra)
     _registry_flags(args, config.extra)
+    _ipv6_flags(args, config.extra)
     config.registry = _registry_config(config)
     from dockyard.containers.runtimes import RuntimeConfigError, Runtimes
 

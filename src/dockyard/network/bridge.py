@@ -44,7 +44,9 @@ __all__ = [
     "detach",
     "ensure_bridge",
     "interfaces",
+    "isolate_ipv6",
     "mac_for",
+    "sync_loopback_ipv6",
     "veth_name",
 ]
 
@@ -52,6 +54,9 @@ _EEXIST, _ENODEV = 17, 19
 _IFA_F_NODAD = 0x02  # the gateway is ours alone: skip duplicate detection (no "tentative")
 _AF_INET6 = 10
 _BRIDGE_MODE_HAIRPIN = 1
+# dockerd gives every IPv6 bridge this link-local address too (moby libnetwork bridge
+# ``setupBridgeIPv6``), so it is the same well-known next hop on every network.
+BRIDGE_LINK_LOCAL = ("fe80::1", 64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +147,15 @@ def ensure_bridge(
     """Create (or fix up) bridge ``name``: up, ``mtu``, exactly these global gateway addresses.
 
     ``gateway_cidrs`` are the bridge's own addresses with the subnets' prefix lengths
-    (``["172.18.0.1/16", "fd00:1::1/64"]``); other addresses are removed, except
-    link-local ones.  Also makes the host settings listed in the module doc (IPv4
+    (``["172.18.0.1/16", "fd00:1::1/64"]``), plus ``fe80::1/64`` when one is IPv6; other
+    addresses are removed, except the kernel's own link-local ones.  Also makes the host settings listed in the module doc (IPv4
     forwarding only when ``forwarding``).  ``Conflict`` if ``name`` is not a bridge.
     """
     NetlinkError = _netlink_errors()
     wanted = {_split(c)[:2] for c in gateway_cidrs}
     has_v6 = any(_split(c)[2] == 6 for c in gateway_cidrs)
+    if has_v6:
+        wanted.add(BRIDGE_LINK_LOCAL)
     try:
         with _rtnl() as ipr:
             idx = _index(ipr, name)
@@ -168,14 +175,12 @@ def ensure_bridge(
             ipr.link("set", index=idx, mtu=mtu, state="up")
             present = set()
             for msg in ipr.get_addr(index=idx):
-                key = (msg.get("IFA_ADDRESS"), msg["prefixlen"])
-                if ipaddress.ip_address(key[0]).is_link_local:
-                    continue
+                key = (str(ipaddress.ip_address(msg.get("IFA_ADDRESS"))), msg["prefixlen"])
                 if key in wanted:
                     present.add(key)
-                else:
+                elif key == BRIDGE_LINK_LOCAL or not ipaddress.ip_address(key[0]).is_link_local:
                     ipr.addr("del", index=idx, address=key[0], prefixlen=key[1])
-            for address, prefixlen in wanted - present:
+            for address, prefixlen in sorted(wanted - present):
                 ipr.addr(
                     "add", index=idx, address=address, prefixlen=prefixlen, IFA_FLAGS=_IFA_F_NODAD
                 )
@@ -280,6 +285,9 @@ def attach(
 def _configure_inside(
     ifname: str, addresses: Sequence[str], gateways: Sequence[str], default_route: bool
 ) -> None:
+    if any(_split(cidr)[2] == 6 for cidr in addresses):  # see isolate_ipv6
+        _sysctl(f"net.ipv6.conf.{ifname}.disable_ipv6", "0")
+        _sysctl("net.ipv6.conf.lo.disable_ipv6", "0")
     with _rtnl() as ipr:
         idx = _index(ipr, ifname)
         for cidr in addresses:
@@ -297,6 +305,40 @@ def _configure_inside(
                     ipr.route("add", dst="0.0.0.0/0", gateway=gw, oif=idx)
                 else:
                     ipr.route("add", dst="::/0", gateway=gw, oif=idx, family=_AF_INET6)
+
+
+def isolate_ipv6(netns_path: str) -> None:
+    """IPv6 off in a new container namespace until an interface gets an IPv6 address.
+
+    moby 20.10 (libnetwork osl ``NewSandbox``) writes ``all.disable_ipv6=1`` in every
+    container namespace it makes (which also sets ``default`` and ``lo``), then enables
+    IPv6 per interface that has an IPv6 address, and on ``lo`` while one does
+    (``checkLoV6``): containers on IPv4-only networks have no ``::1`` and no ``fe80::``.
+    A kernel without IPv6 has nothing to turn off.
+    """
+    netns.run(netns_path, lambda: _sysctl("net.ipv6.conf.all.disable_ipv6", "1"))
+
+
+def sync_loopback_ipv6(netns_path: str) -> None:
+    """After an interface left the namespace: ``lo`` keeps IPv6 only while another interface
+    has it (moby ``checkLoV6``)."""
+
+    def sync() -> None:
+        base = "/proc/sys/net/ipv6/conf"
+        try:
+            names = [n for n in os.listdir(base) if n not in ("all", "default", "lo")]
+        except FileNotFoundError:
+            return
+        enabled = False
+        for name in names:
+            try:
+                with open(f"{base}/{name}/disable_ipv6", encoding="ascii") as f:
+                    enabled = enabled or f.read().strip() == "0"
+            except OSError:
+                continue  # gone meanwhile
+        _sysctl("net.ipv6.conf.lo.disable_ipv6", "0" if enabled else "1")
+
+    netns.run(netns_path, sync)
 
 
 def detach(host_ifname: str) -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "Network",
     "Pool",
     "check_free",
+    "mac_address_ipv6",
     "next_subnet",
     "parse_address",
     "parse_pools",
@@ -190,6 +191,29 @@ def next_subnet(pools: Sequence[Pool], used: Iterable[Network], version: int = 4
             past = max(int(blocker.broadcast_address), last) + 1
             start = (past + step - 1) // step * step
     raise InvalidParameter("all predefined address pools have been fully subnetted")
+
+
+# dockerd derives the default bridge's IPv6 addresses from the MAC when the subnet leaves
+# room for it (moby daemon_unix.go initBridgeDriver: ``deferIPv6Alloc = ones <= 80``).
+MAC_DERIVED_MAX_PREFIX = 80
+
+
+def mac_address_ipv6(subnet: Network, mac: str) -> IPv6Address:
+    """The address dockerd gives a container on the default bridge: the subnet's prefix with
+    the 48-bit MAC as the last six bytes (moby libnetwork bridge ``CreateEndpoint``), e.g.
+    ``fd00::/64`` + ``02:42:ac:11:00:02`` -> ``fd00::242:ac11:2``."""
+    if subnet.version != 6 or subnet.prefixlen > MAC_DERIVED_MAX_PREFIX:
+        raise InvalidParameter(
+            f"Cannot self generate an IPv6 address on network {subnet}: At least 48 host bits "
+            "are needed."
+        )
+    try:
+        raw = bytes(int(b, 16) for b in mac.split(":"))
+    except ValueError:
+        raw = b""
+    if len(raw) != 6:
+        raise InvalidParameter(f"invalid MAC address {mac!r}")
+    return IPv6Address(int(subnet.network_address) | int.from_bytes(raw, "big"))
 
 
 class Allocator:

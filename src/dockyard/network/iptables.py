@@ -30,7 +30,9 @@ bridge) and masquerades local sources, and DNAT also applies to traffic from the
 
 Every call is idempotent (``-C`` before ``-A``/``-I``, delete while ``-C`` matches), so the
 daemon can replay them at restart.  IPv4 rules go through ``iptables``, IPv6 through
-``ip6tables``, chosen from the addresses given.  Failures raise ``Internal``.
+``ip6tables``, chosen from the addresses given: the same layout, ``::1/128`` for loopback
+(dockerd 20.10 programs them only with its experimental ``ip6tables`` option, and so does
+the network service).  Failures raise ``Internal``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "Rule",
     "add_network",
+    "installed",
     "network_rules",
     "port_rules",
     "publish",
@@ -142,6 +145,16 @@ def setup(
         _delete(version, _jumps(prefix, version, not userland_proxy)[1])
         for rule in _jumps(prefix, version, userland_proxy):
             _ensure(version, rule)
+
+
+def installed(prefix: str = DEFAULT_PREFIX, version: int = 4) -> bool:
+    """Whether ``setup`` made this prefix's chains for ``version`` (one cheap listing, so a
+    daemon can skip ``teardown`` of what was never there); False when the tool is missing."""
+    try:
+        listing = _run(version, "-t", "filter", "-n", "-L", f"{prefix}-FORWARD", check=False)
+    except Internal:
+        return False
+    return listing.returncode == 0
 
 
 def teardown(prefix: str = DEFAULT_PREFIX, versions: Sequence[int] = (4, 6)) -> None:

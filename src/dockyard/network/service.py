@@ -15,6 +15,7 @@ import ipaddress
 import logging
 import os
 import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
@@ -92,6 +93,17 @@ def _host_routes() -> list[ipam.Network]:
     return out
 
 
+def _v6_listenable() -> bool:
+    """Whether this host can listen on IPv6 (moby netutils.IsV6Listenable: not when the
+    kernel was booted with ipv6.disable=1); dockerd then publishes no ``::`` ports."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 class NetworkService:
     """Network records, IPAM and the kernel plumbing of endpoints."""
 
@@ -113,6 +125,12 @@ class NetworkService:
         self.mtu = int(extra.get("mtu") or 1500)
         self.bip = str(extra.get("bip") or "")
         self.fixed_cidr = str(extra.get("fixed-cidr") or "")
+        # dockerd's ipv6/fixed-cidr-v6 (the default bridge only) and ip6tables (experimental
+        # in 20.10; config.load refuses it without "experimental")
+        self.ipv6 = extra.get("ipv6") is True
+        self.fixed_cidr_v6 = str(extra.get("fixed-cidr-v6") or "")
+        self.use_ip6tables = self.use_iptables and extra.get("ip6tables") is True
+        self.v6_listenable = _v6_listenable()
         self.pools = ipam.parse_pools(extra.get("default-address-pools"))
         self.dns = [str(d) for d in extra.get("dns") or []]
         self.dns_search = [str(d) for d in extra.get("dns-search") or []]
@@ -152,6 +170,8 @@ class NetworkService:
         names = {n.name for n in self._records.values()}
         if "bridge" not in names:
             await self._create_default_bridge()
+        else:
+            await self._update_default_ipv6()
         for name, driver in (("host", "host"), ("none", "null")):
             if name not in names:
                 n = Network(
@@ -166,7 +186,12 @@ class NetworkService:
         if self.use_iptables:
             from dockyard.network import iptables
 
-            await asyncio.to_thread(iptables.setup, self.prefix, self.userland_proxy)
+            versions = (4, 6) if self.use_ip6tables else (4,)
+            await asyncio.to_thread(iptables.setup, self.prefix, self.userland_proxy, versions)
+            if not self.use_ip6tables and await asyncio.to_thread(
+                iptables.installed, self.prefix, 6
+            ):  # a previous start had ip6tables: its rules go
+                await asyncio.to_thread(iptables.teardown, self.prefix, (6,))
         for n in self._records.values():
             if n.driver == "bridge":
                 self._allocators[n.id] = [_allocator(c) for c in n.ipam]
@@ -184,13 +209,14 @@ class NetworkService:
             gateway = ""
         alloc = ipam.Allocator(subnet, gateway or None, self.fixed_cidr or None, name="bridge")
         n = Network(
+            enable_ipv6=self.ipv6,
             id=secrets.token_hex(32),
             name="bridge",
             driver="bridge",
             created=_now(),
             bridge=self.default_bridge,
             predefined=True,
-            ipam=[_config(alloc)],
+            ipam=[_config(alloc), *self._default_ipv6_config("")],
             options={
                 "com.docker.network.bridge.default_bridge": "true",
                 ICC_OPT: str(self.icc).lower(),
@@ -203,12 +229,49 @@ class NetworkService:
         self.store.save(n)
         self._records[n.id] = n
 
+    def _default_ipv6_config(self, held: str) -> list[dict[str, Any]]:
+        """The default bridge's IPv6 IPAM entry: ``fixed-cidr-v6`` is the whole pool (moby
+        daemon_unix.go ``initBridgeDriver``: PreferredPool, no sub-pool).  Its gateway is the
+        first host, but dockerd lists it only when the bridge already held it at start-up
+        (``held``, an address of the bridge), so a fresh start shows the subnet alone."""
+        if not self.ipv6:
+            return []
+        # host bits are dropped, as dockerd's net.ParseCIDR does (config.load checked it)
+        subnet = ipaddress.ip_network(self.fixed_cidr_v6, strict=False)
+        gateway = held if held and ipaddress.ip_address(held) in subnet else ""
+        return [{"Subnet": str(subnet), "Gateway": gateway, "IPRange": ""}]
+
+    async def _update_default_ipv6(self) -> None:
+        """Follow ``ipv6``/``fixed-cidr-v6`` changed since the last start, as dockerd, which
+        makes the default bridge network afresh at every start; IPv6 addresses that running
+        containers hold in a subnet no longer configured are not served any more."""
+        from dockyard.network import bridge
+
+        n = next(r for r in self._records.values() if r.name == "bridge")
+        links = await asyncio.to_thread(bridge.interfaces) if self.ipv6 else []
+        held = next(
+            (
+                a.split("/")[0]
+                for link in links
+                if link.name == n.bridge
+                for a in link.addresses
+                if ipaddress.ip_interface(a).version == 6
+                and not ipaddress.ip_interface(a).is_link_local
+            ),
+            "",
+        )
+        v4 = [c for c in n.ipam if ipaddress.ip_network(c["Subnet"]).version == 4]
+        ipam_configs = v4 + self._default_ipv6_config(held)
+        if ipam_configs != n.ipam or n.enable_ipv6 != self.ipv6:
+            n.ipam, n.enable_ipv6 = ipam_configs, self.ipv6
+            self.store.save(n)
+
     def _program(self, n: Network) -> None:
         """The bridge and its rules (blocking)."""
         from dockyard.network import bridge, iptables
 
         gateways = [
-            f"{c['Gateway']}/{net.prefixlen}"
+            f"{_allocator(c).gateway}/{net.prefixlen}"
             for c in n.ipam
             if (net := ipaddress.ip_network(c["Subnet"])).version == 4 or n.enable_ipv6
         ]
@@ -224,7 +287,9 @@ class NetworkService:
         bridge.delete_bridge(n.bridge)
 
     def _firewall_args(self, n: Network) -> list[tuple[Any, ...]]:
-        """``iptables.add_network``/``remove_network`` arguments, one per IPv4 subnet."""
+        """``iptables.add_network``/``remove_network`` arguments, one per IPv4 subnet and,
+        with ``ip6tables`` on, one per IPv6 subnet of an IPv6 network (dockerd 20.10 mirrors
+        every rule, masquerade included, only then)."""
         if not self.use_iptables:
             return []
         return [
@@ -239,7 +304,32 @@ class NetworkService:
             )
             for c in n.ipam
             if ipaddress.ip_network(c["Subnet"]).version == 4
+            or (n.enable_ipv6 and self.use_ip6tables)
         ]
+
+    def port_targets(self, host_ip: str, ipv4: str, ipv6: str) -> list[tuple[str, str]]:
+        """(host address, container address) pairs serving one ``-p`` binding, as moby 20.10's
+        bridge ``allocatePortsInternal``: no host IP means 0.0.0.0 and also ``::`` (when the
+        host can listen on IPv6); an IPv6 host address goes to the container's IPv6 address,
+        or to its IPv4 one through the userland proxy, and is skipped when neither fits."""
+        out: list[tuple[str, str]] = []
+        version = ipaddress.ip_address(host_ip).version if host_ip else 0
+        if version in (0, 4):
+            out.append((host_ip or "0.0.0.0", ipv4))
+        if version == 6 or (version == 0 and self.v6_listenable):
+            target = ipv6 or (ipv4 if self.userland_proxy else "")
+            if target:
+                out.append((host_ip or "::", target))
+        return out
+
+    def firewalled(self, host_ip: str, container_ip: str) -> bool:
+        """Whether a published port ``host_ip`` -> ``container_ip`` gets iptables rules: same
+        family (the userland proxy alone carries ``::`` to an IPv4-only container) and that
+        family's firewall on."""
+        version = ipaddress.ip_address(container_ip).version
+        if host_ip and ipaddress.ip_address(host_ip).version != version:
+            return False
+        return self.use_iptables and (version == 4 or self.use_ip6tables)
 
     def restore_allocations(self) -> None:
         """Addresses held by running containers (called once containers are loaded)."""
@@ -486,9 +576,12 @@ class NetworkService:
 
     # ---- endpoints -------------------------------------------------------------------------
     def allocate(
-        self, n: Network, ipam_config: dict[str, Any] | None
+        self, n: Network, ipam_config: dict[str, Any] | None, mac: str | None = None
     ) -> tuple[list[str], list[str]]:
-        """Addresses (CIDRs) and gateways for a new endpoint on ``n``."""
+        """Addresses (CIDRs) and gateways for a new endpoint on ``n``.
+
+        On the default bridge an IPv6 subnet of /80 or wider gives the address made from the
+        endpoint's MAC (``mac``, else Docker's ``02:42`` + IPv4 one), as dockerd does."""
         addresses, gateways = [], []
         wanted = {
             4: (ipam_config or {}).get("IPv4Address") or "",
@@ -500,6 +593,17 @@ class NetworkService:
                 if alloc.subnet.version == 6 and not n.enable_ipv6:
                     continue
                 static = wanted[alloc.subnet.version]
+                if (
+                    not static
+                    and alloc.subnet.version == 6
+                    and n.name == "bridge"
+                    and n.predefined
+                    and alloc.subnet.prefixlen <= ipam.MAC_DERIVED_MAX_PREFIX
+                ):
+                    from dockyard.network.bridge import mac_for
+
+                    v4 = next((str(a) for _, a in done if a.version == 4), None)
+                    static = str(ipam.mac_address_ipv6(alloc.subnet, mac or mac_for(v4)))
                 ip = alloc.allocate_static(static) if static else alloc.allocate()
                 done.append((alloc, ip))
                 addresses.append(f"{ip}/{alloc.subnet.prefixlen}")

@@ -192,3 +192,30 @@ def test_round_trip_through_json():
     assert b.to_dict() == a.to_dict()
     assert b.allocated == {ip_address("10.5.3.0"), ip_address("10.5.0.9")}
     assert str(b.allocate()) == "10.5.3.1"
+
+
+# --- the default bridge's MAC-derived IPv6 addresses ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subnet", "mac", "expected"),
+    [
+        # what dockerd 20.10 gives with --fixed-cidr-v6 fd00:dead:beef::/64 (captured)
+        ("fd00:dead:beef::/64", "02:42:ac:11:00:02", "fd00:dead:beef::242:ac11:2"),
+        ("fd00:dead:beef::/80", "02:42:ac:11:00:03", "fd00:dead:beef::242:ac11:3"),
+        ("2001:db8:1::/48", "02:11:22:33:44:55", "2001:db8:1::211:2233:4455"),
+    ],
+)
+def test_mac_address_ipv6(subnet, mac, expected):
+    assert ipam.mac_address_ipv6(ip_network(subnet), mac) == ip_address(expected)
+
+
+def test_mac_address_ipv6_needs_48_host_bits_and_a_mac():
+    with pytest.raises(InvalidParameter, match="At least 48 host bits"):
+        ipam.mac_address_ipv6(ip_network("fd00::/96"), "02:42:ac:11:00:02")
+    with pytest.raises(InvalidParameter, match="At least 48 host bits"):
+        ipam.mac_address_ipv6(ip_network("10.0.0.0/8"), "02:42:ac:11:00:02")
+    with pytest.raises(InvalidParameter, match="invalid MAC"):
+        ipam.mac_address_ipv6(ip_network("fd00::/64"), "02:42:zz:11:00:02")
+    with pytest.raises(InvalidParameter, match="invalid MAC"):
+        ipam.mac_address_ipv6(ip_network("fd00::/64"), "02:42")
