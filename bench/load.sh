@@ -11,6 +11,8 @@
 #   CLIENTS   concurrent clients (default 200)
 #   DURATION  seconds of load (default 60)
 #   SETTLE    seconds after the load ends before the last RSS sample (default 30)
+#   PASSES    loads run one after the other against the same daemon (default 1): RSS that
+#             keeps growing pass after pass is a leak, RSS that plateaus is the allocator
 #   REF=1     run the same load against the reference dockerd afterwards, for comparison
 #   DOCKYARD_TRACEMALLOC=1   (passed on to dockyardd) the daemon traces allocations; SIGUSR2
 #             before and after the load writes the top allocations and their growth to its
@@ -172,6 +174,7 @@ for cid in list(listed):
         main.remove_container(cid, force=True)
     except Exception as exc:
         errors[short(f"cleanup rm: {exc}")] += 1
+main.close()  # its keep-alive connection is ours, not a daemon fd leak
 sampling.set()
 sampler.join()
 rss1 = rss_kb()
@@ -205,7 +208,10 @@ print("  verdict    " + ("PASS" if ok else "FAIL"))
 EOF
 }
 
-load "$DY_HOST" "$DY_PIDFILE" dockyard
+for ((pass = 1; pass <= ${PASSES:-1}; pass++)); do
+    ((pass == 1)) || echo "pass $pass, same daemon:"
+    load "$DY_HOST" "$DY_PIDFILE" dockyard
+done
 if [[ ${REF:-0} == 1 ]]; then
     ref_start
     load "$REF_HOST" "$REF_PIDFILE" docker
