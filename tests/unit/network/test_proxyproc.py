@@ -4,8 +4,11 @@ Docker's message, adoption takes the live helper over, stop frees the port."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import socket
+import subprocess
 import tempfile
 import time
 
@@ -123,6 +126,41 @@ def test_one_helper_serves_many_ports_in_little_memory():
             server.close()
         if ports:
             await asyncio.to_thread(_wait_gone, ports[0].pid)
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        asyncio.run(scenario(run_dir))
+
+
+def test_per_port_helpers_of_an_older_daemon_are_adopted_and_stopped():
+    """An upgrade with running containers: ports served by the old one-helper-per-port layout
+    (``<proto>_<ip>_<port>.json``) are adopted at restore and ended by ``close``/``stop``."""
+
+    async def scenario(run_dir: str) -> None:
+        helpers = [subprocess.Popen(["sleep", "60"]) for _ in range(2)]
+        try:
+            for port, proc in zip((40001, 40002), helpers, strict=True):
+                with open(os.path.join(run_dir, f"tcp_127.0.0.1_{port}.json"), "w") as f:
+                    json.dump(
+                        {
+                            "pid": proc.pid,
+                            "start": proxyproc._start_time(proc.pid),
+                            "backend": ["10.0.0.2", 80],
+                        },
+                        f,
+                    )
+            p = await proxyproc.start(
+                run_dir, "tcp", "127.0.0.1", 40001, "10.0.0.2", 80, adopt=True
+            )
+            assert (p.pid, p.port) == (helpers[0].pid, 40001)
+            await p.close()
+            assert helpers[0].wait(5) == -signal.SIGTERM
+            await proxyproc.stop(run_dir, "tcp", "127.0.0.1", 40002)
+            assert helpers[1].wait(5) == -signal.SIGTERM
+            assert not [n for n in os.listdir(run_dir) if n.endswith(".json")]
+        finally:
+            for proc in helpers:
+                proc.kill()
+                proc.wait()
 
     with tempfile.TemporaryDirectory() as run_dir:
         asyncio.run(scenario(run_dir))
