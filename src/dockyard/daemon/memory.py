@@ -6,11 +6,16 @@ the freed chunks: the top of each heap is only returned when it is free, and eac
 ran in ``asyncio.to_thread`` got an arena of its own, so RSS stays near its peak.
 ``malloc_trim(0)`` walks every arena and returns whole free pages (``madvise(MADV_DONTNEED)``)
 in the middle of heaps too.  It costs a walk of the heap (a few ms), so ``idle_trim`` calls it
-only once the daemon has gone quiet after having been busy, measured by its own CPU time.
+(after a ``gc.collect()``: closed connections wait as cyclic garbage) only once the daemon has
+gone quiet after having been busy, measured by its own CPU time.  Measured (bench/README.md,
+issue 14): after a burst of API requests it returns only 1-3 MB, because what stays is pinned
+by live objects spread over the pages used at the peak; whole freed buffers (pulls, builds)
+do go back.
 
 ``M_ARENA_MAX`` caps how many malloc arenas threads spread over (glibc's default is 8 per
-core); fewer arenas mean less memory stranded in per-thread free lists.  It must be set
-before the first thread allocates, so ``limit_arenas`` runs first thing in ``main``.
+core).  It must be set before the first thread allocates, so ``limit_arenas`` runs first thing
+in ``main``; ``DOCKYARD_MALLOC_ARENA_MAX=N`` sets it, for measuring: 2 gained nothing
+measurable under ``bench/load.sh``, so the default is glibc's.
 
 ``DOCKYARD_TRACEMALLOC=1`` starts ``tracemalloc`` at start-up; each SIGUSR2 then logs the
 top allocation sites and what grew since the previous SIGUSR2 (the first one is the
@@ -23,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import ctypes
-import ctypes.util
 import gc
 import logging
 import os
@@ -53,9 +57,8 @@ TRACE_TOP = 25
 
 
 def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the interpreter's own symbols, libc's among them
         libc.malloc_trim  # noqa: B018  (not glibc, e.g. musl: no trimming)
     except (OSError, AttributeError):
         return None
