@@ -108,6 +108,15 @@ _OTHER_KEYS = {
 }
 
 
+def _go_bool(text: str) -> bool:
+    """A Go flag's boolean (``--userland-proxy=false``): strconv.ParseBool's spellings."""
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dockyardd", description="A Docker-compatible container engine daemon"
@@ -179,6 +188,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent-downloads", dest="max_concurrent_downloads", type=int)
     p.add_argument("--max-concurrent-uploads", dest="max_concurrent_uploads", type=int)
     p.add_argument("--max-download-attempts", dest="max_download_attempts", type=int)
+    p.add_argument(
+        "--userland-proxy",
+        dest="userland_proxy",
+        nargs="?",
+        const=True,
+        type=_go_bool,
+        metavar="BOOL",
+        help="serve published ports from a helper process (default true); false: kernel NAT only",
+    )
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 
@@ -257,6 +275,24 @@ def _security_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
             raise ConfigError(f"invalid value for {key}: {extra[key]!r} is not a {kind.__name__}")
 
 
+def _network_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
+    """--userland-proxy into its daemon.json key (not both); the key must be a boolean (a
+    string "false" would otherwise read as true)."""
+    value = getattr(args, "userland_proxy", None)
+    if value is not None:
+        if "userland-proxy" in extra:
+            raise ConfigError(
+                "the following directives are specified both as a flag and in the "
+                f"configuration file: userland-proxy: (from flag: {str(value).lower()}, "
+                f"from file: {extra['userland-proxy']})"
+            )
+        extra["userland-proxy"] = value
+    if "userland-proxy" in extra and not isinstance(extra["userland-proxy"], bool):
+        raise ConfigError(
+            f"invalid value for userland-proxy: {extra['userland-proxy']!r} is not a bool"
+        )
+
+
 def _registry_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
     """The registry flags into their daemon.json keys (not both), as dockerd merges them."""
     for key, attr in (
@@ -319,6 +355,7 @@ def load(args: argparse.Namespace) -> Config:
     config.extra = {k: v for k, v in data.items() if k in _OTHER_KEYS}
     _runtime_flags(args, config.extra)
     _security_flags(args, config.extra)
+    _network_flags(args, config.extra)
     _registry_flags(args, config.extra)
     config.registry = _registry_config(config)
     from dockyard.containers.runtimes import RuntimeConfigError, Runtimes
