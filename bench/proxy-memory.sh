@@ -22,7 +22,7 @@ DY_BRIDGE=dyproxm0
 DY_EXTRA_ARGS="${DY_EXTRA_ARGS:-} --config-file $BENCH_RUN/dockyardd.json"
 _remove_networks() {
     ip link del "$DY_BRIDGE" 2>/dev/null || true
-    "$BENCH_PY" -c "from dockyard.network import iptables; iptables.teardown('${DY_BRIDGE^^}')" \
+    PYTHONPATH="$BENCH_REPO/src" "$BENCH_PY" -c "from dockyard.network import iptables; iptables.teardown('${DY_BRIDGE^^}')" \
         2>/dev/null || true
     rmdir /sys/fs/cgroup/dockyard-bench-proxymem 2>/dev/null || true
 }
