@@ -32,7 +32,6 @@ import gc
 import logging
 import os
 import signal
-import sys
 import tracemalloc
 
 __all__ = [
@@ -156,7 +155,6 @@ def install_tracemalloc(loop: asyncio.AbstractEventLoop) -> bool:
         else:
             state["baseline"] = snap
         log.warning("\n".join(lines))
-        sys._debugmallocstats()  # pymalloc's arenas and pools, to the daemon's stderr
 
     loop.add_signal_handler(signal.SIGUSR2, dump)
     return True
