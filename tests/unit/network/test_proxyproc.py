@@ -37,6 +37,31 @@ async def _roundtrip(port: int) -> bytes:
     return data
 
 
+class _UDPEcho(asyncio.DatagramProtocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.transport.sendto(b"echo:" + data, addr)  # type: ignore[attr-defined]
+
+
+async def _udp_roundtrip(port: int) -> bytes:
+    loop = asyncio.get_running_loop()
+    got: asyncio.Future[bytes] = loop.create_future()
+
+    class Client(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr) -> None:
+            if not got.done():
+                got.set_result(data)
+
+    transport, _ = await loop.create_datagram_endpoint(Client, remote_addr=("127.0.0.1", port))
+    try:
+        transport.sendto(b"hi")
+        return await asyncio.wait_for(got, 5)
+    finally:
+        transport.close()
+
+
 def _rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
@@ -115,10 +140,15 @@ def test_one_helper_serves_many_ports_in_little_memory():
                 ports.append(
                     await proxyproc.start(run_dir, "tcp", "127.0.0.1", 0, "127.0.0.1", backend)
                 )
-            ports.append(await proxyproc.start(run_dir, "udp", "127.0.0.1", 0, "127.0.0.1", 9))
+            loop = asyncio.get_running_loop()
+            udp, _ = await loop.create_datagram_endpoint(_UDPEcho, local_addr=("127.0.0.1", 0))
+            uport = udp.get_extra_info("sockname")[1]
+            ports.append(await proxyproc.start(run_dir, "udp", "127.0.0.1", 0, "127.0.0.1", uport))
             assert len({p.pid for p in ports}) == 1
             for p in ports[:20]:
                 assert await _roundtrip(p.port) == b"echo:hi"
+            assert await _udp_roundtrip(ports[20].port) == b"echo:hi"
+            udp.close()
             assert _rss_kb(ports[0].pid) < 40 * 1024
         finally:
             for p in ports:
