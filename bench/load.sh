@@ -2,29 +2,60 @@
 # Load: CLIENTS concurrent docker-py clients for DURATION seconds against dockyardd, each
 # looping create/start/exec/logs/inspect/list/stop/rm on containers of its own.  Prints the
 # requests served (by status class), 5xx count, containers lost (created and acknowledged but
-# not listed) or duplicated (listed twice, or listed after an acknowledged rm), and the
-# daemon's RSS and open fds before the load and after it (containers removed, 5 s settle).
-# Pass/fail targets: no 5xx, nothing lost or duplicated, fds back to their start, RSS within
-# 20% of its start.
+# not listed) or duplicated (listed twice, or listed after an acknowledged rm), the daemon's
+# RSS before the load, at its peak (sampled every 0.25 s), right after it (containers removed)
+# and SETTLE seconds after the load ended, and its open fds before and after.
+# Pass/fail targets: no 5xx, nothing lost or duplicated, fds back to their start, RSS SETTLE
+# seconds after the load within 20% of its start.
 #
 #   CLIENTS   concurrent clients (default 200)
 #   DURATION  seconds of load (default 60)
+#   SETTLE    seconds after the load ends before the last RSS sample (default 30)
+#   PASSES    loads run one after the other against the same daemon (default 1): RSS that
+#             keeps growing pass after pass is a leak, RSS that plateaus is the allocator
 #   REF=1     run the same load against the reference dockerd afterwards, for comparison
+#   DOCKYARD_TRACEMALLOC=1   (passed on to dockyardd) the daemon traces allocations; SIGUSR2
+#             before and after the load writes the top allocations and their growth to its
+#             log ($BENCH_RUN/logs/dockyardd.log, kept with BENCH_KEEP_LOGS=1)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+# Private roots, bridge and cgroup parent: other benchmarks may run at the same time.
+BENCH_RUN=${BENCH_RUN_LOAD:-/run/dockyard-bench-load}
+BENCH_LIB=${BENCH_LIB_LOAD:-/var/lib/dockyard-bench-load}
+BENCH_LOGS=$BENCH_RUN/logs
+REF_SOCK=$BENCH_RUN/docker.sock REF_HOST=unix://$BENCH_RUN/docker.sock
+REF_DATA=$BENCH_LIB/docker REF_EXEC=$BENCH_RUN/docker-exec
+REF_PIDFILE=$BENCH_RUN/docker.pid REF_CTRD_PIDFILE=$BENCH_RUN/containerd.pid
+DY_SOCK=$BENCH_RUN/dockyard.sock DY_HOST=unix://$BENCH_RUN/dockyard.sock
+DY_DATA=$BENCH_LIB/dockyard DY_EXEC=$BENCH_RUN/dockyard-exec DY_PIDFILE=$BENCH_RUN/dockyard.pid
+DY_BRIDGE=dyload0
+DY_EXTRA_ARGS="${DY_EXTRA_ARGS:-} --config-file $BENCH_RUN/dockyardd.json"
+_remove_networks() {
+    ip link del "$DY_BRIDGE" 2>/dev/null || true
+    PYTHONPATH="$BENCH_REPO/src" "$BENCH_PY" -c "from dockyard.network import iptables; iptables.teardown('${DY_BRIDGE^^}')" \
+        2>/dev/null || true
+    rmdir /sys/fs/cgroup/dockyard-bench-load 2>/dev/null || true
+}
+mkdir -p "$BENCH_RUN"
+printf '{"bridge": "%s", "bip": "10.233.78.1/24", "cgroup-parent": "dockyard-bench-load",
+ "default-address-pools": [{"base": "10.235.0.0/16", "size": 24}]}\n' "$DY_BRIDGE" \
+    >"$BENCH_RUN/dockyardd.json"
 CLIENTS=${CLIENTS:-200}
 DURATION=${DURATION:-60}
+SETTLE=${SETTLE:-30}
 
 bench_init
 dy_start
 
 load() {  # host pidfile label
-    "$BENCH_PY" - "$1" "$2" "$3" "$CLIENTS" "$DURATION" <<'EOF'
-import collections, os, re, sys, threading, time, uuid
+    "$BENCH_PY" - "$1" "$2" "$3" "$CLIENTS" "$DURATION" "$SETTLE" <<'EOF'
+import collections, os, re, signal, sys, threading, time, uuid
 
 import docker
 
-host, pidfile, label, clients, duration = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+host, pidfile, label = sys.argv[1], sys.argv[2], sys.argv[3]
+clients, duration, settle = int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+trace = os.environ.get("DOCKYARD_TRACEMALLOC") == "1" and label == "dockyard"
 with open(pidfile) as f:
     pid = int(f.read().strip())
 
@@ -37,8 +68,18 @@ def rss_kb() -> int:
     return 0
 
 
+def fd_targets() -> collections.Counter:
+    out: collections.Counter = collections.Counter()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            out[re.sub(r"\[\d+\]", "[]", os.readlink(f"/proc/{pid}/fd/{fd}"))] += 1
+        except OSError:
+            pass
+    return out
+
+
 def fds() -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    return sum(fd_targets().values())
 
 
 def short(text: str) -> str:
@@ -97,16 +138,32 @@ def client(n: int, stop_at: float) -> None:
     api.close()
 
 
+peak = 0
+sampling = threading.Event()
+
+
+def sample() -> None:
+    global peak
+    while not sampling.wait(0.25):
+        peak = max(peak, rss_kb())
+
+
 main = docker.APIClient(base_url=host, version="1.41", timeout=300)
 time.sleep(2)
-rss0, fd0 = rss_kb(), fds()
+rss0, fd0, fdset0 = rss_kb(), fds(), fd_targets()
+if trace:
+    os.kill(pid, signal.SIGUSR2)  # the baseline snapshot
+    time.sleep(1)
+sampler = threading.Thread(target=sample)
+sampler.start()
 start = time.monotonic()
 threads = [threading.Thread(target=client, args=(n, start + duration)) for n in range(clients)]
 for t in threads:
     t.start()
 for t in threads:
     t.join()
-elapsed = time.monotonic() - start
+ended = time.monotonic()
+elapsed = ended - start
 listed = collections.Counter()
 for c in main.containers(all=True, filters={"name": f"load-{tag}-"}):
     listed[c["Id"]] += 1
@@ -118,8 +175,14 @@ for cid in list(listed):
         main.remove_container(cid, force=True)
     except Exception as exc:
         errors[short(f"cleanup rm: {exc}")] += 1
-time.sleep(5)
-rss1, fd1 = rss_kb(), fds()
+main.close()  # its keep-alive connection is ours, not a daemon fd leak
+sampling.set()
+sampler.join()
+rss1 = rss_kb()
+time.sleep(max(0.0, ended + settle - time.monotonic()))
+rss2, fd1 = rss_kb(), fds()
+if trace:
+    os.kill(pid, signal.SIGUSR2)  # what grew since the baseline
 # Container processes still running once every container is removed: leaked by the engine.
 leaked = 0
 for p in os.listdir("/proc"):
@@ -135,16 +198,21 @@ print(f"  lifecycles {len(removed):8d}  completed (create..rm)")
 print(f"  5xx        {statuses[500]:8d}")
 print(f"  lost       {len(lost):8d}  duplicated {len(duplicated)}  unacknowledged creates {len(unacked)} (of which listed: {len(stray)})")
 print(f"  leaked     {leaked:8d}  container processes still running after every container was removed")
-print(f"  rss        {rss0 / 1024:8.1f} MB before, {rss1 / 1024:.1f} MB after ({(rss1 - rss0) / max(rss0, 1) * 100:+.0f}%)")
+print(f"  rss        {rss0 / 1024:8.1f} MB before, {peak / 1024:.1f} MB peak, {rss1 / 1024:.1f} MB right after, {rss2 / 1024:.1f} MB {settle:.0f} s after the load ({(rss2 - rss0) / max(rss0, 1) * 100:+.0f}%)")
 print(f"  fds        {fd0:8d} before, {fd1} after")
+if fd1 > fd0:
+    print(f"  new fds    {dict(fd_targets() - fdset0)}")
 for what, k in errors.most_common(8):
     print(f"  error x{k}: {what}")
-ok = statuses[500] == 0 and not lost and not duplicated and not leaked and fd1 <= fd0 and rss1 <= rss0 * 1.2
+ok = statuses[500] == 0 and not lost and not duplicated and not leaked and fd1 <= fd0 and rss2 <= rss0 * 1.2
 print("  verdict    " + ("PASS" if ok else "FAIL"))
 EOF
 }
 
-load "$DY_HOST" "$DY_PIDFILE" dockyard
+for ((pass = 1; pass <= ${PASSES:-1}; pass++)); do
+    ((pass == 1)) || echo "pass $pass, same daemon:"
+    load "$DY_HOST" "$DY_PIDFILE" dockyard
+done
 if [[ ${REF:-0} == 1 ]]; then
     ref_start
     load "$REF_HOST" "$REF_PIDFILE" docker

@@ -357,6 +357,10 @@ def test_userland_proxy_off_localhost_and_hairpin(lab, prefix):
     iptables.add_network(prefix, br, str(net), userland_proxy=False)
     with open(f"/proc/sys/net/ipv4/conf/{br}/route_localnet") as f:
         assert f.read().strip() == "1"
+    # what route_localnet would open to the bridge (the host's loopback) is dropped in raw
+    guard = iptables.loopback_guard(prefix, br)
+    check = ["iptables", "-w", "-t", "raw", "-C", guard.chain, *guard.args]
+    assert subprocess.run(check, capture_output=True).returncode == 0
     host_port = free_port()
     iptables.publish(
         prefix, "tcp", "127.0.0.1", host_port, str(net[2]), 80, br, userland_proxy=False
@@ -371,6 +375,8 @@ def test_userland_proxy_off_localhost_and_hairpin(lab, prefix):
         assert fetch(str(net[1]), host_port + 1, ns=ctr) == server.reply
     finally:
         server.close()
+    iptables.remove_network(prefix, br, str(net), userland_proxy=False)
+    assert subprocess.run(check, capture_output=True).returncode != 0
 
 
 def test_never_deletes_foreign_links():

@@ -192,8 +192,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fixed-cidr-v6", dest="fixed_cidr_v6", help="IPv6 subnet of the default bridge network"
     )
+    p.add_argument(
+        "--userland-proxy",
+        dest="userland_proxy",
+        nargs="?",
+        const=True,
+        type=_boolean,
+        metavar="BOOL",
+        help="serve published ports from a helper process (default true); false: kernel NAT only",
+    )
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
+
+
+def _flag_text(value: Any) -> str:
+    """A flag's value as dockerd prints it (Go's ``true``, not Python's ``True``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _boolean(text: str) -> bool:
@@ -272,7 +286,8 @@ def _security_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
             if key in extra:
                 raise ConfigError(
                     "the following directives are specified both as a flag and in the "
-                    f"configuration file: {key}: (from flag: {value}, from file: {extra[key]})"
+                    f"configuration file: {key}: (from flag: {_flag_text(value)}, "
+                    f"from file: {extra[key]})"
                 )
             extra[key] = value
         if key in extra and not isinstance(extra[key], kind):
@@ -300,9 +315,11 @@ def _registry_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
 
 
 def _ipv6_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
-    """--ipv6/--fixed-cidr-v6/--ip6tables/--experimental into their daemon.json keys (not
-    both), then dockerd's start-up checks (moby daemon/config, daemon_unix.go)."""
+    """--ipv6/--fixed-cidr-v6/--ip6tables/--experimental/--userland-proxy into their
+    daemon.json keys (not both; a key must have its type: a string "false" would read as
+    true), then dockerd's start-up checks (moby daemon/config, daemon_unix.go)."""
     for key, attr in (
+        ("userland-proxy", "userland_proxy"),
         ("ipv6", "ipv6"),
         ("fixed-cidr-v6", "fixed_cidr_v6"),
         ("ip6tables", "ip6tables"),
@@ -313,7 +330,8 @@ def _ipv6_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
             if key in extra:
                 raise ConfigError(
                     "the following directives are specified both as a flag and in the "
-                    f"configuration file: {key}: (from flag: {value}, from file: {extra[key]})"
+                    f"configuration file: {key}: (from flag: {_flag_text(value)}, "
+                    f"from file: {extra[key]})"
                 )
             extra[key] = value
         kind = str if key == "fixed-cidr-v6" else bool

@@ -18,6 +18,7 @@ import sys
 from aiohttp import web
 
 from dockyard import __version__
+from dockyard.daemon import memory
 from dockyard.daemon.config import Config, ConfigError, load, parse_args
 from dockyard.daemon.listeners import ListenerError, open_sites
 
@@ -151,6 +152,10 @@ async def run(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    memory.install_tracemalloc(loop)
+    trimmer = None
+    if os.environ.get("DOCKYARD_IDLE_TRIM", "1") != "0":
+        trimmer = loop.create_task(memory.idle_trim(), name="idle-trim")
     cleanups: list = []
     try:
         cleanups = await open_sites(runner, config)
@@ -171,6 +176,8 @@ async def run(config: Config) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
+        if trimmer is not None:
+            trimmer.cancel()
         await runner.cleanup()
         await distribution.close()
         for cleanup in cleanups:
@@ -199,6 +206,8 @@ def _configure_security(config: Config) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before any thread allocates (see daemon/memory.py); 0 keeps glibc's default.
+    memory.limit_arenas(int(os.environ.get("DOCKYARD_MALLOC_ARENA_MAX") or 0))
     args = parse_args(argv)
     if args.version:
         print(f"dockyardd version {__version__}")

@@ -50,6 +50,7 @@ __all__ = [
     "Rule",
     "add_network",
     "installed",
+    "loopback_guard",
     "network_rules",
     "port_rules",
     "publish",
@@ -187,6 +188,8 @@ def teardown(prefix: str = DEFAULT_PREFIX, versions: Sequence[int] = (4, 6)) -> 
                 _run(version, "-t", table, "-F", chain, check=False)
             for chain in chains:
                 _run(version, "-t", table, "-X", chain, check=False)
+        if version == 4:
+            _remove_loopback_guards(prefix)
 
 
 def network_rules(
@@ -254,6 +257,7 @@ def add_network(
     """Program one bridge network (after ``setup`` and ``bridge.ensure_bridge``)."""
     version = ipaddress.ip_network(subnet).version
     if not userland_proxy and version == 4 and not internal:
+        _ensure(4, loopback_guard(prefix, bridge))  # before the sysctl opens the door
         _write_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
     for rule in network_rules(prefix, bridge, subnet, internal, icc, masquerade, userland_proxy):
         _ensure(version, rule)
@@ -272,6 +276,8 @@ def remove_network(
     version = ipaddress.ip_network(subnet).version
     for rule in network_rules(prefix, bridge, subnet, internal, icc, masquerade, userland_proxy):
         _delete(version, rule)
+    if not userland_proxy and version == 4 and not internal:
+        _delete(4, loopback_guard(prefix, bridge))
 
 
 def port_rules(
@@ -348,6 +354,37 @@ def unpublish(
         prefix, proto, host_ip, host_port, container_ip, container_port, bridge, userland_proxy
     ):
         _delete(version, rule)
+
+
+def loopback_guard(prefix: str, bridge: str) -> Rule:
+    """The rule that keeps ``route_localnet`` on a bridge from opening the host's loopback.
+
+    With the userland proxy off, ``route_localnet=1`` lets DNATed 127.0.0.1 traffic leave by
+    the bridge, but it also makes the host accept packets arriving from the bridge addressed
+    to 127.0.0.0/8: a container could reach services listening on the host's loopback only
+    (CVE-2020-8558; kube-proxy's KUBE-FIREWALL and moby's raw-PREROUTING loopback rules drop
+    them).  The drop is in raw PREROUTING, before routing and NAT.  The host's own
+    connections to a published 127.0.0.1 port are not affected: they leave by the bridge
+    masqueraded, so the container's replies are addressed to the bridge's address.
+    """
+    return Rule(
+        "raw",
+        "PREROUTING",
+        (
+            "-i", bridge, "-d", _LOOPBACK[4],
+            "-m", "comment", "--comment", f"{prefix} loopback guard",
+            "-j", "DROP",
+        ),
+    )  # fmt: skip
+
+
+def _remove_loopback_guards(prefix: str) -> None:
+    """``teardown``'s part for ``loopback_guard`` (built-in chain: found by its comment)."""
+    listing = _run(4, "-t", "raw", "-S", "PREROUTING", check=False)
+    for line in listing.stdout.splitlines():
+        words = shlex.split(line)
+        if words[:1] == ["-A"] and f"{prefix} loopback guard" in words:
+            _run(4, "-t", "raw", "-D", *words[1:], check=False)
 
 
 def _write_sysctl(key: str, value: str) -> None:

@@ -2,7 +2,9 @@
 
 NAT rules carry most published traffic; this proxy carries what they cannot: connections
 to the published port from the host itself (loopback) and hairpin traffic.  One ``Proxy``
-per published (proto, host ip, host port), running on the daemon's loop.
+per published (proto, host ip, host port), running on the loop of the helper process that
+serves every port of a daemon (``proxyhost``), so it imports nothing but the standard
+library and ``dockyard.errors``.
 
 - The listening socket is bound first, in ``start_proxy``, so a port in use fails at once
   with Docker's message (``Bind for 0.0.0.0:8080 failed: port is already allocated``, a 500
