@@ -1,0 +1,306 @@
+"""Tar-split: rebuild a layer's exact tar from its extracted directory (blocking world).
+
+Docker keeps each image layer once, extracted, plus vbatts/tar-split metadata from which the
+original tar (whose sha256 is the layer's diff id) is regenerated for ``save`` and push.
+This module does the same with its own compact format:
+
+- while ``apply_tar`` reads a layer, a ``Recorder`` wraps the input stream and keeps every
+  byte that is not a regular file's payload: headers (ustar, GNU long names, PAX records
+  with xattrs), padding, the end-of-archive blocks and any trailing bytes.  A payload that
+  ``apply_tar`` writes to a file is replaced by a reference (path, size);
+- ``open_tar`` streams the tar back: raw bytes from the metadata, payloads read from the
+  layer directory (by fd walk, never through a symlink).  Whiteouts, devices, links and
+  directories carry no payload, so they come back from the recorded headers, never from
+  disk: overlay's 0:0 devices and opaque xattrs are never read.
+
+Payloads that cannot be read back from disk stay inline in the metadata: sparse files
+(their archive data is not the file's bytes), data of entries that are not extracted
+(aufs ``.wh..wh.*`` bookkeeping, hard links with a size).  A payload that a later entry of
+the same tar removes (a name written twice, a whiteout of a file added earlier) is gone
+from disk: ``Recorder.finish`` then raises ``Unrecordable`` and the caller keeps the tar.
+
+File format: ``MAGIC``, the tar's size (u64 BE) and sha256 (32 bytes), then one zstd frame
+of records: ``R`` u32 length + raw bytes; ``F`` u64 size + u32 length + path (UTF-8,
+surrogateescape); ``E`` the end.  The rebuild hashes what it emits and holds back its last
+chunk (the end-of-archive blocks) until the digest matches, so a layer changed on disk gives
+an error and never a complete, wrong tar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import struct
+import tarfile
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import zstandard
+
+from dockyard.errors import Internal, InvalidParameter
+from dockyard.layers._tree import Parts, Tree
+
+__all__ = ["Recorder", "Split", "TarStream", "Unrecordable", "open_tar", "read_header"]
+
+MAGIC = b"DYTSPLIT1\n"
+_HEAD = struct.Struct(">Q32s")
+_RAW = struct.Struct(">I")
+_FILE = struct.Struct(">QI")
+_CHUNK = 1 << 20
+_RAW_MAX = 1 << 24  # a raw record is split beyond this (bounds the reader's buffer)
+_LEVEL = 3
+
+
+class Unrecordable(Exception):
+    """The layer's tar cannot be rebuilt from its directory: keep the tar itself."""
+
+
+class Split:
+    """A finished recording: the metadata file's bytes and the tar's size and digest."""
+
+    __slots__ = ("data", "digest", "size")
+
+    def __init__(self, data: bytes, digest: str, size: int) -> None:
+        self.data = data
+        self.digest = digest
+        self.size = size
+
+
+class Recorder:
+    """A read-only file object over the layer tar that records it as ``apply_tar`` reads.
+
+    ``apply_tar`` calls ``payload`` before it copies a regular file's data, ``flush`` before
+    each header, and ``removed`` (through ``Tree.on_remove``) whenever it deletes a path."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._src = stream
+        self._pos = 0  # bytes read from the source
+        self._cut = 0  # bytes before this are recorded (raw or as a payload)
+        self._buf = bytearray()  # source bytes from self._cut on that are not recorded yet
+        self._hash = hashlib.sha256()
+        self._cobj = zstandard.ZstdCompressor(level=_LEVEL).compressobj()
+        self._out = io.BytesIO()
+        self._payloads: list[Parts] = []
+        self._removals: dict[Parts, int] = {}
+
+    # -- the file object tarfile reads ------------------------------------------------------
+    def read(self, size: int = -1) -> bytes:
+        data = self._src.read(size)
+        if not data:
+            return b""
+        start = self._pos
+        self._pos += len(data)
+        self._hash.update(data)
+        if self._pos > self._cut:
+            self._buf += data[max(0, self._cut - start) :]
+        return data
+
+    # -- hooks from apply_tar ---------------------------------------------------------------
+    def payload(self, member: tarfile.TarInfo, parts: Parts) -> None:
+        """``member``'s data is about to be written to the file at ``parts``."""
+        if member.size <= 0 or member.sparse is not None:
+            return  # nothing to reference, or not the file's bytes: stays inline
+        start = member.offset_data
+        if start < self._cut or start > self._pos:
+            return  # not where the recording expects it: keep it inline (always correct)
+        self._raw(bytes(self._buf[: start - self._cut]))
+        path = "/".join(parts).encode("utf-8", "surrogateescape")
+        self._emit(b"F" + _FILE.pack(member.size, len(path)) + path)
+        end = start + member.size
+        del self._buf[: end - self._cut]  # the payload bytes already read, if any
+        self._cut = end
+        self._payloads.append(parts)
+
+    def flush(self, offset: int) -> None:
+        """Everything before ``offset`` (the next header) is recorded as raw bytes."""
+        upto = min(offset, self._pos)
+        if upto > self._cut:
+            self._raw(bytes(self._buf[: upto - self._cut]))
+            del self._buf[: upto - self._cut]
+            self._cut = upto
+
+    def removed(self, path: Parts) -> None:
+        """``apply_tar`` deleted ``path`` (and what is below it)."""
+        self._removals[path] = len(self._payloads)
+
+    # -- the end ----------------------------------------------------------------------------
+    def finish(self) -> Split:
+        """Record the rest of the stream (end blocks, trailing bytes) and return the split.
+
+        Raises ``Unrecordable`` when a referenced payload was removed later in the tar."""
+        while self.read(_CHUNK):
+            pass
+        self.flush(self._pos)
+        for index, parts in enumerate(self._payloads):
+            for i in range(1, len(parts) + 1):
+                if self._removals.get(parts[:i], -1) > index:
+                    raise Unrecordable(
+                        f"{'/'.join(parts)!r} is replaced later in the same tar, so its first "
+                        "content is not on disk"
+                    )
+        self._emit(b"E")
+        self._out.write(self._cobj.flush())
+        head = MAGIC + _HEAD.pack(self._pos, self._hash.digest())
+        return Split(head + self._out.getvalue(), "sha256:" + self._hash.hexdigest(), self._pos)
+
+    def _raw(self, data: bytes) -> None:
+        for i in range(0, len(data), _RAW_MAX):
+            piece = data[i : i + _RAW_MAX]
+            self._emit(b"R" + _RAW.pack(len(piece)) + piece)
+
+    def _emit(self, record: bytes) -> None:
+        self._out.write(self._cobj.compress(record))
+
+
+def read_header(path: str) -> tuple[str, int]:
+    """The (digest, size) of the tar a split file rebuilds, without reading the rest."""
+    with open(path, "rb") as f:
+        head = f.read(len(MAGIC) + _HEAD.size)
+    return _parse_head(head, path)
+
+
+def _parse_head(head: bytes, path: str) -> tuple[str, int]:
+    if len(head) != len(MAGIC) + _HEAD.size or not head.startswith(MAGIC):
+        raise Internal(f"layer metadata {path} is not a tar-split file (corrupt?)")
+    size, digest = _HEAD.unpack(head[len(MAGIC) :])
+    return "sha256:" + digest.hex(), size
+
+
+class TarStream(io.RawIOBase):
+    """The rebuilt tar as a read-only, non-seekable file object; ``size`` is known upfront."""
+
+    def __init__(self, path: str, root: str) -> None:
+        super().__init__()
+        self._file = open(path, "rb")
+        try:
+            self.digest, self.size = _parse_head(self._file.read(len(MAGIC) + _HEAD.size), path)
+        except BaseException:
+            self._file.close()
+            raise
+        self._chunks = _rebuild(self._file, path, root, self.digest)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = chunk
+        n = min(len(view), len(self._pending))
+        view[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        out = bytearray()
+        while len(out) < size:
+            if not self._pending:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._pending = chunk
+            take = size - len(out)
+            out += self._pending[:take]
+            self._pending = self._pending[take:]
+        return bytes(out)
+
+    def readall(self) -> bytes:
+        out = bytearray(self._pending)
+        self._pending = b""
+        for chunk in self._chunks:
+            out += chunk
+        return bytes(out)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._chunks.close()
+            self._file.close()
+        super().close()
+
+
+def open_tar(path: str, root: str) -> TarStream:
+    """Stream back the tar recorded in the split file ``path`` for the layer dir ``root``."""
+    return TarStream(path, root)
+
+
+def _rebuild(meta: BinaryIO, path: str, root: str, digest: str) -> Iterator[bytes]:
+    """Yield the tar's bytes; the last chunk only once the whole tar hashed to ``digest``."""
+    reader = zstandard.ZstdDecompressor().stream_reader(meta, read_across_frames=False)
+    tree = Tree(root)
+    hasher = hashlib.sha256()
+    held = b""
+    try:
+        for chunk in _records(reader, path, tree):
+            hasher.update(chunk)
+            if held:
+                yield held
+            held = chunk
+        if "sha256:" + hasher.hexdigest() != digest:
+            raise Internal(
+                f"layer {digest} cannot be rebuilt: its files under {root} were modified "
+                "(the rebuilt tar has another digest); pull or load the image again"
+            )
+        if held:
+            yield held
+    finally:
+        tree.close()
+        reader.close()
+
+
+def _records(reader: BinaryIO, path: str, tree: Tree) -> Iterator[bytes]:
+    while True:
+        kind = _exact(reader, 1, path)
+        if kind == b"E":
+            return
+        if kind == b"R":
+            (length,) = _RAW.unpack(_exact(reader, _RAW.size, path))
+            yield _exact(reader, length, path)
+        elif kind == b"F":
+            size, length = _FILE.unpack(_exact(reader, _FILE.size, path))
+            name = _exact(reader, length, path).decode("utf-8", "surrogateescape")
+            yield from _payload(tree, tuple(name.split("/")), size)
+        else:
+            raise Internal(f"layer metadata {path} is corrupt (unknown record {kind!r})")
+
+
+def _payload(tree: Tree, parts: Parts, size: int) -> Iterator[bytes]:
+    shown = "/".join(parts)
+    try:
+        pfd = tree.parent(parts[:-1], shown, create=False)
+        fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+    except (OSError, InvalidParameter) as exc:  # InvalidParameter: a symlink on the way
+        raise Internal(f"layer file {shown!r} is missing or was replaced: {exc}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+            raise Internal(
+                f"layer file {shown!r} was modified (expected {size} bytes, found "
+                f"{st.st_size}); the layer cannot be rebuilt"
+            )
+        left = size
+        while left:
+            data = os.read(fd, min(_CHUNK, left))
+            if not data:
+                raise Internal(f"layer file {shown!r} shrank while being read")
+            left -= len(data)
+            yield data
+    finally:
+        os.close(fd)
+
+
+def _exact(reader: BinaryIO, n: int, path: str) -> bytes:
+    out = bytearray()
+    while len(out) < n:
+        data = reader.read(n - len(out))
+        if not data:
+            raise Internal(f"layer metadata {path} is truncated")
+        out += data
+    return bytes(out)
