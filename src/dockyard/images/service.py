@@ -11,6 +11,7 @@ import asyncio
 import fnmatch
 import functools
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -27,7 +28,7 @@ from dockyard.images import reference
 from dockyard.images.archive import LoadItem, SaveItem, plan_load, unpack, write_save
 from dockyard.images.chain import chain_ids, check_digest, is_full_id, short_id
 from dockyard.images.changes import apply_changes
-from dockyard.images.layer import AppliedLayer, apply_chain, ingest_layer
+from dockyard.images.layer import AppliedLayer, LayerTars, apply_chain, ingest_layer
 from dockyard.images.store import ImageRow, LayerRow, Store
 from dockyard.streampipe import stream_from_thread
 
@@ -69,6 +70,10 @@ class ImageService:
         self.store = store
         self.content = content
         self.driver = driver
+        # Diff tars: rebuilt from layer dirs (tar-split), else read from the content store.
+        self.tars = LayerTars(
+            content, driver, os.path.join(os.path.dirname(content.root), "tarsplit")
+        )
         self.events = events
         self.tmpdir = tmpdir
         self.lock = asyncio.Lock()
@@ -349,7 +354,7 @@ class ImageService:
             if not leaves:
                 break
             for layer in leaves:
-                await asyncio.to_thread(self.driver.remove, layer.chain_id.removeprefix("sha256:"))
+                await asyncio.to_thread(self.tars.remove_layer, layer.chain_id, layer.diff_id)
                 self.store.delete_layer(layer.chain_id)
                 if not self.store.diff_id_users(layer.diff_id):
                     await asyncio.to_thread(self._delete_blob_if_unused, layer.diff_id)
@@ -447,9 +452,7 @@ class ImageService:
             return image_id
         written.append(image_id)
         known = {layer.chain_id for layer in self.store.layers()}
-        new: list[AppliedLayer] = await asyncio.to_thread(
-            apply_chain, self.content, self.driver, diff_ids, known
-        )
+        new: list[AppliedLayer] = await asyncio.to_thread(apply_chain, self.tars, diff_ids, known)
         for layer in new:
             self.store.add_layer(LayerRow(layer.chain_id, layer.diff_id, layer.parent, layer.size))
         chain = chain_ids(diff_ids)
@@ -467,6 +470,8 @@ class ImageService:
             ),
             chain,
         )
+        for diff_id in dict.fromkeys(diff_ids):  # the layers can rebuild them now
+            await asyncio.to_thread(self.tars.release, diff_id)
         return image_id
 
     # ---- save / load ---------------------------------------------------------------------
@@ -500,7 +505,7 @@ class ImageService:
                     image_id=image_id,
                     config=raw,
                     diff_ids=diff_ids,
-                    layer_paths=[self.content.path(d) for d in diff_ids],
+                    open_layer=self.tars.open_sized,
                     repo_tags=[reference.parse(u).familiar() for u in unique],
                     full_names=unique,
                 )

@@ -272,9 +272,7 @@ class _Applier:
             os.close(fd)
         self.dir_times.append((parts, _ns(member.mtime)))
 
-    def regular(
-        self, tf: tarfile.TarFile, pfd: int, parts: Parts, member: tarfile.TarInfo
-    ) -> None:
+    def regular(self, tf: tarfile.TarFile, pfd: int, parts: Parts, member: tarfile.TarInfo) -> None:
         fd = os.open(parts[-1], _FILE_FLAGS, 0o600, dir_fd=pfd)
         if self.recorder is not None:
             self.recorder.payload(member, parts)

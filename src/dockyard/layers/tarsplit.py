@@ -181,42 +181,46 @@ class TarStream(io.RawIOBase):
             raise
         self._chunks = _rebuild(self._file, path, root, self.digest)
         self._pending = b""
+        self._at = 0  # read offset into _pending (slicing a 1 MiB chunk per read is costly)
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
-        while not self._pending:
+    def _fill(self) -> bool:
+        while self._at >= len(self._pending):
             chunk = next(self._chunks, None)
             if chunk is None:
-                return 0
-            self._pending = chunk
-        n = min(len(view), len(self._pending))
-        view[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
+                return False
+            self._pending, self._at = chunk, 0
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        if not view or not self._fill():
+            return 0
+        n = min(len(view), len(self._pending) - self._at)
+        view[:n] = self._pending[self._at : self._at + n]
+        self._at += n
         return n
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             return self.readall()
+        if self._fill() and self._at == 0 and len(self._pending) <= size:
+            self._at = len(self._pending)
+            return self._pending  # the common case: a whole chunk, no copy
         out = bytearray()
-        while len(out) < size:
-            if not self._pending:
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    break
-                self._pending = chunk
-            take = size - len(out)
-            out += self._pending[:take]
-            self._pending = self._pending[take:]
+        while len(out) < size and self._fill():
+            take = min(size - len(out), len(self._pending) - self._at)
+            out += self._pending[self._at : self._at + take]
+            self._at += take
         return bytes(out)
 
     def readall(self) -> bytes:
-        out = bytearray(self._pending)
-        self._pending = b""
-        for chunk in self._chunks:
-            out += chunk
+        out = bytearray()
+        while self._fill():
+            out += self._pending[self._at :]
+            self._at = len(self._pending)
         return bytes(out)
 
     def close(self) -> None:

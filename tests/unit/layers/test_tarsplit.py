@@ -87,9 +87,7 @@ def rich_entries() -> list[tuple[tarfile.TarInfo, bytes]]:
 
 
 @pytest.mark.parametrize("whiteouts", ["overlay", "naive"])
-@pytest.mark.parametrize(
-    "fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT], ids=["gnu", "pax"]
-)
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT], ids=["gnu", "pax"])
 def test_python_formats_round_trip(tmp_path: Path, fmt: int, whiteouts: str) -> None:
     tar = python_tar(fmt, rich_entries())
     roundtrip(tar, tmp_path, whiteouts)
@@ -221,9 +219,7 @@ def test_replacing_a_lower_file_in_a_later_layer(tmp_path: Path) -> None:
 
 
 def test_modified_layer_is_refused(tmp_path: Path) -> None:
-    tar = python_tar(
-        tarfile.PAX_FORMAT, [(_info("a"), b"a" * 2000), (_info("b"), b"b" * 100)]
-    )
+    tar = python_tar(tarfile.PAX_FORMAT, [(_info("a"), b"a" * 2000), (_info("b"), b"b" * 100)])
     root = tmp_path / "root"
     split = record(tar, root)
     (root / "a").write_bytes(b"A" * 2000)  # same size, other bytes: the digest catches it
