@@ -206,9 +206,9 @@ class TarStream(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             return self.readall()
-        if self._fill() and self._at == 0 and len(self._pending) <= size:
-            self._at = len(self._pending)
-            return self._pending  # the common case: a whole chunk, no copy
+        if self._fill() and self._at == 0 and len(self._pending) == size:
+            self._at = size
+            return self._pending  # a whole chunk: no copy
         out = bytearray()
         while len(out) < size and self._fill():
             take = min(size - len(out), len(self._pending) - self._at)

@@ -252,3 +252,17 @@ def test_corrupt_metadata_is_an_error(tmp_path: Path) -> None:
     bad.write_bytes(b"not a split")
     with pytest.raises(Internal, match="not a tar-split"):
         open_tar(str(bad), str(tmp_path))
+
+
+def test_reads_are_full_until_the_end(tmp_path: Path) -> None:
+    """tarfile.copyfileobj takes a short read for the end of the data."""
+    tar = python_tar(tarfile.PAX_FORMAT, [(_info(f"f{i}"), os.urandom(300_000)) for i in range(5)])
+    root = tmp_path / "root"
+    split = record(tar, root)
+    for size in (1, 512, 16384, 1 << 20, 3 << 20):
+        got = bytearray()
+        with open_tar(str(split), str(root)) as f:
+            while chunk := f.read(size):
+                got += chunk
+                assert len(chunk) == size or len(got) == len(tar)
+        assert got == tar
