@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import stat
 import struct
@@ -48,6 +49,8 @@ MAGIC = b"DYTSPLIT1\n"
 _HEAD = struct.Struct(">Q32s")
 _RAW = struct.Struct(">I")
 _FILE = struct.Struct(">QI")
+log = logging.getLogger("dockyard.layers")
+
 _CHUNK = 1 << 20
 _RAW_MAX = 1 << 24  # a raw record is split beyond this (bounds the reader's buffer)
 _LEVEL = 3
@@ -254,6 +257,10 @@ def _rebuild(meta: BinaryIO, path: str, root: str, digest: str) -> Iterator[byte
             )
         if held:
             yield held
+    except Internal as exc:
+        # Often raised mid-stream (save, push), where the client only sees a cut stream.
+        log.error("%s", exc.message)
+        raise
     finally:
         tree.close()
         reader.close()
