@@ -65,6 +65,7 @@ def _write_pidfile(path: str) -> None:
 
 async def run(config: Config) -> None:
     from dockyard.api import Services, make_app, restoregate
+    from dockyard.background import spawn
     from dockyard.build import BuildService, BuildStore
     from dockyard.containers.networking import Networking
     from dockyard.containers.service import ContainerService
@@ -152,6 +153,7 @@ async def run(config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     cleanups: list = []
+    conversion: asyncio.Task[int] | None = None
     try:
         cleanups = await open_sites(runner, config)
         # After the listeners: a daemon that cannot serve leaves no supervisor behind.
@@ -161,6 +163,8 @@ async def run(config: Config) -> None:
         await containers.restore()
         restoregate.open_gate(app)
         await distribution.start()
+        # Layers stored before tar-split: their tars leave the content store, in the background.
+        conversion = spawn(images.convert_layer_tars())
         log.info(
             "dockyardd %s listening on %s (storage driver %s, data root %s)",
             __version__,
@@ -171,6 +175,8 @@ async def run(config: Config) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
+        if conversion is not None:
+            conversion.cancel()
         await runner.cleanup()
         await distribution.close()
         for cleanup in cleanups:

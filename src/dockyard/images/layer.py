@@ -15,6 +15,7 @@ A layer that fails half-way is removed from the driver, with its split file.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -26,7 +27,7 @@ from typing import BinaryIO
 from dockyard import layers
 from dockyard.content import LocalStore
 from dockyard.errors import DockyardError, Internal, InvalidParameter, NotFound
-from dockyard.fsutil import atomic_write
+from dockyard.fsutil import atomic_write, fsync_dir
 from dockyard.images.chain import chain_ids
 from dockyard.layers import tarsplit
 from dockyard.layers.compression import READ_ERRORS
@@ -169,6 +170,42 @@ class LayerTars:
         except OSError as exc:
             raise Internal(f"failed to write the tar-split of layer {diff_id}: {exc}") from exc
         return size
+
+    def convert(self, diff_id: str, chain_id: str) -> bool:
+        """Give a layer stored before tar-split a split file, then drop its stored tar.
+
+        The split is verified by a full rebuild before it is used; a layer that does not
+        rebuild (a file its own tar replaced, say) keeps its tar.  Returns whether it did."""
+        hex_ = chain_id.removeprefix("sha256:")
+        if not self.recordable() or self._splits(diff_id) or not self.driver.exists(hex_):
+            return False
+        try:
+            with self.content.open(diff_id) as blob:
+                split = tarsplit.record_tar(blob)
+        except NotFound:
+            return False  # nothing stored to convert
+        except tarsplit.Unrecordable as exc:
+            log.warning("layer %s: keeping its tar in the content store: %s", diff_id, exc)
+            return False
+        if split.digest != diff_id:
+            log.warning("layer %s: the stored tar is %s; not converted", diff_id, split.digest)
+            return False
+        directory = self._dir(diff_id)
+        os.makedirs(directory, 0o700, exist_ok=True)
+        trial = os.path.join(directory, f".{hex_}.converting")  # not a name _splits lists
+        try:
+            atomic_write(trial, split.data, 0o600)
+            with tarsplit.open_tar(trial, self.driver.diff_dir(hex_)) as rebuilt:
+                while rebuilt.read(_CHUNK):
+                    pass
+            os.rename(trial, os.path.join(directory, hex_))
+            fsync_dir(directory)
+        except (OSError, Internal) as exc:
+            log.warning("layer %s: keeping its tar in the content store: %s", diff_id, exc)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(trial)
+            return False
+        return self.release(diff_id)
 
     def release(self, diff_id: str) -> bool:
         """Delete the content-store tar of ``diff_id`` if a layer can rebuild it."""

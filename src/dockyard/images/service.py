@@ -11,6 +11,7 @@ import asyncio
 import fnmatch
 import functools
 import json
+import logging
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, BinaryIO
 
 from dockyard.content import LocalStore, write_blob
-from dockyard.errors import Conflict, InvalidParameter, NoSuchImage, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, NoSuchImage, NotFound
 from dockyard.events import EventBus
 from dockyard.filters import labels_match, parse_time, parse_until
 from dockyard.images import reference
@@ -38,6 +39,8 @@ IMAGE_LIST_FILTERS = ("dangling", "label", "reference", "before", "since")
 PRUNE_FILTERS = ("dangling", "label", "until")
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
+
+log = logging.getLogger("dockyard.images")
 
 
 def now_rfc3339() -> str:
@@ -624,6 +627,25 @@ class ImageService:
             if self.store.refs_of(image_id) or self.users(image_id):
                 return
             await self._delete_image(image_id, prune_parents=False)
+
+    # ---- start-up -------------------------------------------------------------------------
+    async def convert_layer_tars(self) -> int:
+        """Layers stored before tar-split keep their tar in the content store: give each a
+        split file and drop the tar (a background task at start-up; reads every layer)."""
+        done = 0
+        for row in self.store.layers():
+            self.leased[row.chain_id] += 1  # rmi meanwhile leaves this layer for later
+            try:
+                done += await asyncio.to_thread(self.tars.convert, row.diff_id, row.chain_id)
+            except DockyardError as exc:
+                log.warning("layer %s: not converted to tar-split: %s", row.diff_id, exc.message)
+            finally:
+                self.leased[row.chain_id] -= 1
+                if self.leased[row.chain_id] <= 0:
+                    del self.leased[row.chain_id]
+        if done:
+            log.info("converted %d stored layer tar(s) to tar-split metadata", done)
+        return done
 
     # ---- system df -------------------------------------------------------------------------
     def disk_usage(self) -> dict[str, Any]:

@@ -41,9 +41,18 @@ from typing import BinaryIO
 import zstandard
 
 from dockyard.errors import Internal, InvalidParameter
-from dockyard.layers._tree import Parts, Tree
+from dockyard.layers import whiteout
+from dockyard.layers._tree import Parts, Tree, normalise
 
-__all__ = ["Recorder", "Split", "TarStream", "Unrecordable", "open_tar", "read_header"]
+__all__ = [
+    "Recorder",
+    "Split",
+    "TarStream",
+    "Unrecordable",
+    "open_tar",
+    "read_header",
+    "record_tar",
+]
 
 MAGIC = b"DYTSPLIT1\n"
 _HEAD = struct.Struct(">Q32s")
@@ -155,6 +164,34 @@ class Recorder:
 
     def _emit(self, record: bytes) -> None:
         self._out.write(self._cobj.compress(record))
+
+
+def record_tar(stream: BinaryIO) -> Split:
+    """Record a tar that was applied earlier, without applying it again.
+
+    For a layer stored before tar-split (its tar in the content store): every regular file
+    is taken to be on disk at its name, which only a rebuild can confirm, so the caller
+    verifies the split (``open_tar`` reads to the end) before relying on it."""
+    recorder = Recorder(stream)
+    try:
+        tf = tarfile.open(fileobj=recorder, mode="r|")  # type: ignore[call-overload]
+        while True:
+            if tf.firstmember is None:  # type: ignore[attr-defined]
+                recorder.flush(tf.offset)
+            member = tf.next()
+            if member is None:
+                break
+            if not member.isreg():
+                continue
+            try:
+                parts = normalise(member.name)
+            except InvalidParameter:
+                continue  # apply refuses it anyway: the layer never held it
+            if parts and whiteout.classify(parts[-1]) is whiteout.Kind.NONE:
+                recorder.payload(member, parts)
+    except tarfile.TarError as exc:
+        raise Unrecordable(f"the stored tar cannot be read: {exc}") from exc
+    return recorder.finish()
 
 
 def read_header(path: str) -> tuple[str, int]:

@@ -14,7 +14,7 @@ import pytest
 
 from dockyard.errors import Internal
 from dockyard.layers import apply_tar
-from dockyard.layers.tarsplit import Recorder, Unrecordable, open_tar, read_header
+from dockyard.layers.tarsplit import Recorder, Unrecordable, open_tar, read_header, record_tar
 
 MTIME = 1_600_000_000
 
@@ -259,10 +259,43 @@ def test_reads_are_full_until_the_end(tmp_path: Path) -> None:
     tar = python_tar(tarfile.PAX_FORMAT, [(_info(f"f{i}"), os.urandom(300_000)) for i in range(5)])
     root = tmp_path / "root"
     split = record(tar, root)
-    for size in (1, 512, 16384, 1 << 20, 3 << 20):
+    for size in (1000, 512, 16384, 1 << 20, 3 << 20):
         got = bytearray()
         with open_tar(str(split), str(root)) as f:
             while chunk := f.read(size):
                 got += chunk
                 assert len(chunk) == size or len(got) == len(tar)
         assert got == tar
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "posix"])
+def test_record_tar_describes_an_already_applied_layer(tmp_path: Path, fmt: str) -> None:
+    """Start-up conversion: the stored tar is recorded without applying it again."""
+    src = _tree(tmp_path)
+    with open(src / "sparse", "wb") as f:
+        f.truncate(1 << 20)
+        f.write(b"head")
+    tar = subprocess.run(
+        ["tar", "-C", str(src), f"--format={fmt}", "--sparse", "-cf", "-", "."],
+        check=True,
+        capture_output=True,
+    ).stdout
+    root = tmp_path / "root"
+    root.mkdir()
+    apply_tar(io.BytesIO(tar), str(root), whiteouts="overlay")
+    split = record_tar(io.BytesIO(tar))
+    assert split.digest == "sha256:" + hashlib.sha256(tar).hexdigest()
+    path = tmp_path / "split"
+    path.write_bytes(split.data)
+    assert rebuild(path, root) == tar
+
+
+def test_record_tar_of_a_layer_that_lost_a_payload_fails_its_rebuild(tmp_path: Path) -> None:
+    tar = python_tar(tarfile.PAX_FORMAT, [(_info("a"), b"first"), (_info("a"), b"other")])
+    root = tmp_path / "root"
+    root.mkdir()
+    apply_tar(io.BytesIO(tar), str(root), whiteouts="overlay")
+    path = tmp_path / "split"
+    path.write_bytes(record_tar(io.BytesIO(tar)).data)
+    with pytest.raises(Internal):
+        rebuild(path, root)
