@@ -10,15 +10,19 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
+import time
 import urllib.request
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from engines import start_dockyardd
 from regpeers import start_registry
 
 BIG = 24 << 20  # a random (incompressible) payload, so disk use is easy to tell apart
@@ -278,3 +282,33 @@ def test_a_data_root_holding_tars_still_saves(daemon, docker, tmp_path):
             assert _saved_layers(f.read())[diff_ids[0]] == layers[0]
     finally:
         docker("rmi", "-f", tag)
+
+
+def test_start_up_converts_layers_stored_as_tars(tmp_path_factory):
+    """A data root from before tar-split: the next start records the layers and drops the
+    tars from the content store, and ``save`` still gives the same bytes."""
+    root = tempfile.mkdtemp(prefix="dyts-", dir="/tmp")
+    engine = start_dockyardd(os.path.join(root, "dy"))
+    try:
+        layers, diff_ids = _small_image(engine, "tarsplit/old:1", root)
+        data = os.path.join(engine.root, "data")
+        blob = os.path.join(data, "content", "blobs", "sha256", diff_ids[0][7:])
+        split_dir = os.path.join(data, "tarsplit", diff_ids[0][7:])
+        engine.proc.send_signal(signal.SIGTERM)
+        engine.proc.wait(20)
+        shutil.rmtree(split_dir)  # as an older dockyardd left it: the tar, no split
+        with open(blob, "wb") as f:
+            f.write(layers[0])
+        engine = start_dockyardd(engine.root)
+        deadline = time.monotonic() + 20
+        while os.path.exists(blob):
+            assert time.monotonic() < deadline, "the stored tar was not converted"
+            time.sleep(0.05)
+        assert os.listdir(split_dir)
+        path = os.path.join(root, "converted.tar")
+        engine.cli("save", "-o", path, "tarsplit/old:1", check=True)
+        with open(path, "rb") as f:
+            assert _saved_layers(f.read())[diff_ids[0]] == layers[0]
+    finally:
+        engine.stop()
+        shutil.rmtree(root, ignore_errors=True)
