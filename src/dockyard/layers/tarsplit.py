@@ -91,6 +91,7 @@ class Recorder:
         self._pos = 0  # bytes read from the source
         self._cut = 0  # bytes before this are recorded (raw or as a payload)
         self._buf = bytearray()  # source bytes from self._cut on that are not recorded yet
+        self._safe = 0  # bytes before this are raw for sure: flushed early if many
         self._hash = hashlib.sha256()
         self._cobj = zstandard.ZstdCompressor(level=_LEVEL).compressobj()
         self._out = io.BytesIO()
@@ -107,16 +108,19 @@ class Recorder:
         self._hash.update(data)
         if self._pos > self._cut:
             self._buf += data[max(0, self._cut - start) :]
+            if len(self._buf) > _RAW_MAX and self._safe > self._cut:
+                self.flush(self._safe)  # inline data (a sparse file): bound the memory
         return data
 
     # -- hooks from apply_tar ---------------------------------------------------------------
     def payload(self, member: tarfile.TarInfo, parts: Parts) -> None:
         """``member``'s data is about to be written to the file at ``parts``."""
-        if member.size <= 0 or member.sparse is not None:
-            return  # nothing to reference, or not the file's bytes: stays inline
         start = member.offset_data
-        if start < self._cut or start > self._pos:
-            return  # not where the recording expects it: keep it inline (always correct)
+        if member.size <= 0 or member.sparse is not None or not self._cut <= start <= self._pos:
+            # Nothing to reference, not the file's bytes (sparse), or not where expected:
+            # the data stays inline (always correct).
+            self._safe = max(self._safe, start + max(member.size, 0))
+            return
         self._raw(bytes(self._buf[: start - self._cut]))
         path = "/".join(parts).encode("utf-8", "surrogateescape")
         self._emit(b"F" + _FILE.pack(member.size, len(path)) + path)
@@ -127,6 +131,7 @@ class Recorder:
 
     def flush(self, offset: int) -> None:
         """Everything before ``offset`` (the next header) is recorded as raw bytes."""
+        self._safe = max(self._safe, offset)
         upto = min(offset, self._pos)
         if upto > self._cut:
             self._raw(bytes(self._buf[: upto - self._cut]))
