@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from engines import start_dockyardd
+from engines import api_request, start_dockyardd
 from regpeers import start_registry
 
 BIG = 24 << 20  # a random (incompressible) payload, so disk use is easy to tell apart
@@ -153,6 +153,12 @@ def _du(path: str) -> int:
     return int(out.split()[0])
 
 
+def _df_layers(daemon) -> int:
+    status, body = api_request(daemon, "GET", "/system/df")
+    assert status == 200, body
+    return json.loads(body)["LayersSize"]
+
+
 def _saved_layers(data: bytes) -> dict[str, bytes]:
     found = {}
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
@@ -169,11 +175,17 @@ def loaded(daemon, tmp_path_factory):
     layers = _layers(tmp)
     archive, diff_ids = _archive(layers, "tarsplit/app:1")
     data_root = os.path.join(daemon.root, "data")
-    before = _du(data_root)
+    before, df_before = _du(data_root), _df_layers(daemon)
     daemon.cli("load", input=archive, check=True)
-    after = _du(data_root)
+    after, df_after = _du(data_root), _df_layers(daemon)
     try:
-        yield {"layers": layers, "diff_ids": diff_ids, "grew": after - before, "root": data_root}
+        yield {
+            "layers": layers,
+            "diff_ids": diff_ids,
+            "grew": after - before,
+            "df_grew": df_after - df_before,
+            "root": data_root,
+        }
     finally:
         daemon.cli("rmi", "-f", "tarsplit/app:1")
 
@@ -189,6 +201,8 @@ def test_disk_use_grows_by_the_layers_once(loaded):
     total = sum(len(layer) for layer in loaded["layers"])
     # Once: the extracted files plus small metadata; twice would be at least 2 * total.
     assert loaded["grew"] < 1.3 * total, (loaded["grew"], total)
+    # system df counts what is on disk, so it reports the layers once too
+    assert 0.7 * total < loaded["df_grew"] < 1.3 * total, (loaded["df_grew"], total)
 
 
 def test_save_gives_back_the_loaded_layer_tars(docker, loaded, tmp_path):
