@@ -326,6 +326,7 @@ def _records(reader: BinaryIO, path: str, tree: Tree) -> Iterator[bytes]:
 
 def _payload(tree: Tree, parts: Parts, size: int) -> Iterator[bytes]:
     shown = "/".join(parts)
+    tree.trim()  # the tree caches a directory fd per path: keep their number bounded
     try:
         pfd = tree.parent(parts[:-1], shown, create=False)
         fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)

@@ -323,3 +323,17 @@ def test_inline_data_is_flushed_early_and_still_round_trips(
     split = roundtrip(tar, tmp_path)
     assert split.stat().st_size > 200_000  # the sparse data is inline, "after" is not
     assert split.stat().st_size < 300_000
+
+
+def test_many_directories_do_not_exhaust_fds(tmp_path: Path) -> None:
+    entries = [(_info(f"d{i}/sub/f"), b"x" * 10) for i in range(700)]
+    tar = python_tar(tarfile.PAX_FORMAT, entries)
+    root = tmp_path / "root"
+    split = record(tar, root)
+    before = len(os.listdir("/proc/self/fd"))
+    with open_tar(str(split), str(root)) as f:
+        data = f.read(len(tar) - 2048)
+        assert len(os.listdir("/proc/self/fd")) < before + 300
+        data += f.read()
+    assert data == tar
+    assert len(os.listdir("/proc/self/fd")) == before
