@@ -185,6 +185,7 @@ def loaded(daemon, tmp_path_factory):
             "grew": after - before,
             "df_grew": df_after - df_before,
             "root": data_root,
+            "archive": archive,
         }
     finally:
         daemon.cli("rmi", "-f", "tarsplit/app:1")
@@ -195,6 +196,13 @@ def test_loaded_layers_keep_no_tar_in_the_content_store(loaded):
     for diff in loaded["diff_ids"]:
         assert not os.path.exists(os.path.join(blobs, diff[7:])), diff
         assert os.listdir(os.path.join(loaded["root"], "tarsplit", diff[7:]))
+
+
+def test_loading_again_keeps_no_tar_either(daemon, loaded):
+    daemon.cli("load", input=loaded["archive"], check=True)
+    blobs = os.path.join(loaded["root"], "content", "blobs", "sha256")
+    for diff in loaded["diff_ids"]:
+        assert not os.path.exists(os.path.join(blobs, diff[7:])), diff
 
 
 def test_disk_use_grows_by_the_layers_once(loaded):

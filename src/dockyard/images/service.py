@@ -452,6 +452,7 @@ class ImageService:
         them (``_discard``)."""
         image_id = await asyncio.to_thread(write_blob, self.content, raw_config)
         if self.store.image(image_id):
+            await self._release_tars(diff_ids)  # loaded again: the tars were ingested again
             return image_id
         written.append(image_id)
         known = {layer.chain_id for layer in self.store.layers()}
@@ -473,9 +474,13 @@ class ImageService:
             ),
             chain,
         )
-        for diff_id in dict.fromkeys(diff_ids):  # the layers can rebuild them now
-            await asyncio.to_thread(self.tars.release, diff_id)
+        await self._release_tars(diff_ids)
         return image_id
+
+    async def _release_tars(self, diff_ids: list[str]) -> None:
+        """Drop the content-store tars that applied layers can rebuild now."""
+        for diff_id in dict.fromkeys(diff_ids):
+            await asyncio.to_thread(self.tars.release, diff_id)
 
     # ---- save / load ---------------------------------------------------------------------
     def _save_items(self, names: list[str]) -> list[SaveItem]:
