@@ -140,11 +140,14 @@ class LayerTars:
         return self.content.info(diff_id).size
 
     def apply(self, stream: BinaryIO, target: str, diff_id: str, chain_id: str) -> int:
-        """Apply ``stream`` (read to its end) into ``target`` and record its split file."""
+        """Apply ``stream`` (read to its end) into ``target``, make the layer durable and
+        record its split file."""
+        hex_ = chain_id.removeprefix("sha256:")
         if not self.recordable():
             size = layers.apply_tar(stream, target, whiteouts=self.driver.whiteouts)
             while stream.read(_CHUNK):
                 pass
+            self.driver.sync(hex_)
             return size
         recorder = tarsplit.Recorder(stream)
         size = layers.apply_tar(
@@ -153,6 +156,9 @@ class LayerTars:
             whiteouts=self.driver.whiteouts,
             recorder=recorder,
         )
+        # Durable before the caller records the layer, and before a split makes the tar
+        # in the content store redundant.
+        self.driver.sync(hex_)
         try:
             split = recorder.finish()
         except tarsplit.Unrecordable as exc:
@@ -161,8 +167,6 @@ class LayerTars:
         if split.digest != diff_id:  # a corrupt download: the content store refuses it too
             log.warning("layer %s: the applied tar is %s; not recorded", diff_id, split.digest)
             return size
-        hex_ = chain_id.removeprefix("sha256:")
-        self.driver.sync(hex_)  # the files before the split that makes the blob redundant
         directory = self._dir(diff_id)
         try:
             os.makedirs(directory, 0o700, exist_ok=True)
@@ -278,17 +282,14 @@ def apply_chain(tars: LayerTars, diff_ids: list[str], known: set[str]) -> list[A
 
     ``known`` holds the chain ids the metadata store already records (and so are complete).
     """
-    driver = tars.driver
     created: list[AppliedLayer] = []
     parent: str | None = None
     for diff_id, chain_id in zip(diff_ids, chain_ids(diff_ids)):
-        hex_id = chain_id.removeprefix("sha256:")
         if chain_id not in known:
             target = tars.create(chain_id, parent, diff_id)
             try:
                 with tars.open(diff_id) as blob:
-                    size = tars.apply(blob, target, diff_id, chain_id)
-                driver.sync(hex_id)  # durable before the caller records it complete
+                    size = tars.apply(blob, target, diff_id, chain_id)  # syncs the layer
             except BaseException:
                 tars.remove_layer(chain_id, diff_id)
                 for layer in created:
