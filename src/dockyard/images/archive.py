@@ -97,7 +97,12 @@ def _add_dir(tar: tarfile.TarFile, name: str) -> None:
 def write_save(items: list[SaveItem], out: BinaryIO) -> None:
     """Stream one tarball holding ``items`` to ``out`` (each blob written once)."""
     with tarfile.open(
-        fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, copybufsize=1 << 20
+        # Large blocks: tarfile's stream writer slices its buffer per block written.
+        fileobj=out,
+        mode="w|",
+        format=tarfile.PAX_FORMAT,
+        bufsize=1 << 20,
+        copybufsize=1 << 20,
     ) as tar:
         _add_dir(tar, "blobs")
         _add_dir(tar, "blobs/sha256")

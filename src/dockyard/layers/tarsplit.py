@@ -63,6 +63,7 @@ log = logging.getLogger("dockyard.layers")
 _CHUNK = 1 << 20
 _RAW_MAX = 1 << 24  # a raw record is split beyond this (bounds the reader's buffer)
 _LEVEL = 3
+_META_BLOCK = 1 << 16
 
 
 class Unrecordable(Exception):
@@ -286,12 +287,26 @@ def _rebuild(meta: BinaryIO, path: str, root: str, digest: str) -> Iterator[byte
     tree = Tree(root)
     hasher = hashlib.sha256()
     held = b""
+    out = bytearray()  # headers and small files, gathered into ~1 MiB blocks
     try:
-        for chunk in _records(reader, path, tree):
-            hasher.update(chunk)
+        for chunk in _records(_Meta(reader, path), tree):
+            if not out and len(chunk) >= _CHUNK:
+                block = chunk  # a large file's read: no copy
+            else:
+                out += chunk
+                if len(out) < _CHUNK:
+                    continue
+                block = bytes(out)
+                out.clear()
+            hasher.update(block)
             if held:
                 yield held
-            held = chunk
+            held = block
+        if out:
+            hasher.update(out)
+            if held:
+                yield held
+            held = bytes(out)
         if "sha256:" + hasher.hexdigest() != digest:
             raise Internal(
                 f"layer {digest} cannot be rebuilt: its files under {root} were modified "
@@ -308,20 +323,46 @@ def _rebuild(meta: BinaryIO, path: str, root: str, digest: str) -> Iterator[byte
         reader.close()
 
 
-def _records(reader: BinaryIO, path: str, tree: Tree) -> Iterator[bytes]:
+class _Meta:
+    """The decompressed record stream, read in blocks (records are mostly a few bytes)."""
+
+    def __init__(self, reader: BinaryIO, path: str) -> None:
+        self.reader = reader
+        self.path = path
+        self.buf = b""
+        self.at = 0
+
+    def take(self, n: int) -> bytes:
+        end = self.at + n
+        if end > len(self.buf):
+            parts = [self.buf[self.at :]]
+            have = len(parts[0])
+            while have < n:
+                data = self.reader.read(max(_META_BLOCK, n - have))
+                if not data:
+                    raise Internal(f"layer metadata {self.path} is truncated")
+                parts.append(data)
+                have += len(data)
+            self.buf, self.at, end = b"".join(parts), 0, n
+        out = self.buf[self.at : end]
+        self.at = end
+        return out
+
+
+def _records(meta: _Meta, tree: Tree) -> Iterator[bytes]:
     while True:
-        kind = _exact(reader, 1, path)
+        kind = meta.take(1)
         if kind == b"E":
             return
         if kind == b"R":
-            (length,) = _RAW.unpack(_exact(reader, _RAW.size, path))
-            yield _exact(reader, length, path)
+            (length,) = _RAW.unpack(meta.take(_RAW.size))
+            yield meta.take(length)
         elif kind == b"F":
-            size, length = _FILE.unpack(_exact(reader, _FILE.size, path))
-            name = _exact(reader, length, path).decode("utf-8", "surrogateescape")
+            size, length = _FILE.unpack(meta.take(_FILE.size))
+            name = meta.take(length).decode("utf-8", "surrogateescape")
             yield from _payload(tree, tuple(name.split("/")), size)
         else:
-            raise Internal(f"layer metadata {path} is corrupt (unknown record {kind!r})")
+            raise Internal(f"layer metadata {meta.path} is corrupt (unknown record {kind!r})")
 
 
 def _payload(tree: Tree, parts: Parts, size: int) -> Iterator[bytes]:
@@ -348,13 +389,3 @@ def _payload(tree: Tree, parts: Parts, size: int) -> Iterator[bytes]:
             yield data
     finally:
         os.close(fd)
-
-
-def _exact(reader: BinaryIO, n: int, path: str) -> bytes:
-    out = bytearray()
-    while len(out) < n:
-        data = reader.read(n - len(out))
-        if not data:
-            raise Internal(f"layer metadata {path} is truncated")
-        out += data
-    return bytes(out)
