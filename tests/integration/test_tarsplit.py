@@ -334,3 +334,26 @@ def test_start_up_converts_layers_stored_as_tars(tmp_path_factory):
     finally:
         engine.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_an_unrecordable_layer_keeps_its_tar(daemon, docker, tmp_path):
+    """A name written twice in one tar: its first payload is not on disk, so the tar stays
+    in the content store (and the daemon says so in its log)."""
+    tag = "tarsplit/twice:1"
+    layer = _python_layer(
+        tarfile.PAX_FORMAT,
+        [("a", tarfile.REGTYPE, b"first\n", ""), ("a", tarfile.REGTYPE, b"second\n", "")],
+    )
+    archive, diff_ids = _archive([layer], tag)
+    daemon.cli("load", input=archive, check=True)
+    try:
+        blob = os.path.join(daemon.root, "data", "content", "blobs", "sha256", diff_ids[0][7:])
+        assert os.path.exists(blob)
+        with open(daemon.log, "rb") as f:
+            assert f"layer {diff_ids[0]}: keeping its tar".encode() in f.read()
+        path = str(tmp_path / "twice.tar")
+        docker("save", "-o", path, tag, check=True)
+        with open(path, "rb") as f:
+            assert _saved_layers(f.read())[diff_ids[0]] == layer
+    finally:
+        docker("rmi", "-f", tag)
