@@ -357,3 +357,30 @@ def test_an_unrecordable_layer_keeps_its_tar(daemon, docker, tmp_path):
             assert _saved_layers(f.read())[diff_ids[0]] == layer
     finally:
         docker("rmi", "-f", tag)
+
+
+def test_vfs_layers_round_trip_too(tmp_path_factory):
+    """vfs: each layer dir is a full copy of its parent, whiteouts delete; the rebuild
+    reads only the files the layer's own tar wrote."""
+    root = tempfile.mkdtemp(prefix="dyvfs-", dir="/tmp")
+    engine = start_dockyardd(os.path.join(root, "dy"), "--storage-driver", "vfs")
+    try:
+        layers = _layers(str(tmp_path_factory.mktemp("vfs")))
+        archive, diff_ids = _archive(layers, "tarsplit/vfs:1")
+        engine.cli("load", input=archive, check=True)
+        data = os.path.join(engine.root, "data")
+        assert os.path.isdir(os.path.join(data, "vfs"))
+        for diff in diff_ids:
+            assert not os.path.exists(os.path.join(data, "content", "blobs", "sha256", diff[7:]))
+        path = os.path.join(root, "vfs.tar")
+        engine.cli("save", "-o", path, "tarsplit/vfs:1", check=True)
+        with open(path, "rb") as f:
+            saved = _saved_layers(f.read())
+        assert [saved[d] for d in diff_ids] == layers
+        out = engine.cli(
+            "run", "--rm", "tarsplit/vfs:1", "/bin/busybox", "cat", "/etc/msg", check=True
+        )
+        assert out.stdout == b"version two, longer\n"
+    finally:
+        engine.stop()
+        shutil.rmtree(root, ignore_errors=True)
