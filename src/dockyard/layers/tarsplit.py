@@ -22,8 +22,8 @@ from disk: ``Recorder.finish`` then raises ``Unrecordable`` and the caller keeps
 File format: ``MAGIC``, the tar's size (u64 BE) and sha256 (32 bytes), then one zstd frame
 of records: ``R`` u32 length + raw bytes; ``F`` u64 size + u32 length + path (UTF-8,
 surrogateescape); ``E`` the end.  The rebuild hashes what it emits and holds back its last
-chunk (the end-of-archive blocks) until the digest matches, so a layer changed on disk gives
-an error and never a complete, wrong tar.
+block (which ends with the end-of-archive blocks) until the digest matches, so a layer
+changed on disk gives an error and never a complete, wrong tar.
 """
 
 from __future__ import annotations
@@ -283,8 +283,12 @@ def open_tar(path: str, root: str) -> TarStream:
 
 def _rebuild(meta: BinaryIO, path: str, root: str, digest: str) -> Iterator[bytes]:
     """Yield the tar's bytes; the last chunk only once the whole tar hashed to ``digest``."""
+    try:
+        tree = Tree(root)
+    except OSError as exc:
+        log.error("layer %s cannot be rebuilt: %s", digest, exc)
+        raise Internal(f"layer {digest} cannot be rebuilt: its directory: {exc}") from exc
     reader = zstandard.ZstdDecompressor().stream_reader(meta, read_across_frames=False)
-    tree = Tree(root)
     hasher = hashlib.sha256()
     held = b""
     out = bytearray()  # headers and small files, gathered into ~1 MiB blocks

@@ -337,3 +337,12 @@ def test_many_directories_do_not_exhaust_fds(tmp_path: Path) -> None:
         data += f.read()
     assert data == tar
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_missing_layer_dir_is_an_error(tmp_path: Path) -> None:
+    tar = python_tar(tarfile.PAX_FORMAT, [(_info("a"), b"a")])
+    root = tmp_path / "root"
+    split = record(tar, root)
+    shutil.rmtree(root)
+    with pytest.raises(Internal, match="cannot be rebuilt"):
+        rebuild(split, root)
