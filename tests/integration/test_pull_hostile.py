@@ -65,7 +65,13 @@ def _ingests(engine) -> list[str]:
 
 
 def _has_blob(engine, d: str) -> bool:
-    return os.path.exists(os.path.join(engine.root, "data", "content", "blobs", "sha256", d[7:]))
+    """Whether the diff tar ``d`` is kept: in the content store (while a layer is applied
+    from it) or as tar-split metadata of an applied layer (after)."""
+    data = os.path.join(engine.root, "data")
+    split = os.path.join(data, "tarsplit", d[7:])
+    return os.path.exists(os.path.join(data, "content", "blobs", "sha256", d[7:])) or bool(
+        os.path.isdir(split) and os.listdir(split)
+    )
 
 
 def _image_ids(engine) -> set[str]:

@@ -159,7 +159,7 @@ async def _run_container(
 def _is_empty(build: Build, diff_id: str) -> bool:
     import tarfile
 
-    with build.images.content.open(diff_id) as f:
+    with build.images.tars.open(diff_id) as f:
         try:
             with tarfile.open(fileobj=f, mode="r|") as tf:
                 return next(iter(tf), None) is None

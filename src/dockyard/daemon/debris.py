@@ -9,7 +9,8 @@ module finds and removes it, logging each item and the bytes it gave back:
 - temp files: ``<data root>/tmp`` (loads, uploads, commits in progress), the content
   store's ``ingest/``, ``atomic_write`` temps (``.<name>.tmp-<pid>``) and overlay probes;
 - layer directories of the storage driver that neither a layer record (half-extracted
-  layers of an interrupted pull, load or commit) nor a container (its rw layer) owns;
+  layers of an interrupted pull, load or commit) nor a container (its rw layer) owns, and
+  tar-split files (``<data root>/tarsplit/<diff>/<chain>``) of layers without a record;
 - container directories (``<data root>/containers/<id>``, ``<exec root>/containers/<id>``)
   without a container record;
 - mounts under the data and exec roots that nothing owns: overlay roots of unknown layers,
@@ -92,6 +93,11 @@ def collect(
                 size = _size(path)
                 shutil.rmtree(path, ignore_errors=True)
                 report.add("container directory", path, size)
+    recorded = {
+        (r.diff_id.removeprefix("sha256:"), r.chain_id.removeprefix("sha256:"))
+        for r in ImageStore(db).layers()
+    }
+    _tar_splits(report, os.path.join(data_root, "tarsplit"), recorded)
     _cgroups(report, str(config.extra.get("cgroup-parent") or "/dockyard"), set(containers))
     if report.removed or report.kept:
         log.info(
@@ -163,6 +169,20 @@ def _mounts(
         if kind == "network namespace":
             _remove(point)
         report.add(kind, point, 0)
+
+
+def _tar_splits(report: Report, top: str, recorded: set[tuple[str, str]]) -> None:
+    """Split files of layers no record names (an apply that crashed before its record)."""
+    for diff in _ids_in(top):
+        directory = os.path.join(top, diff)
+        for entry in os.listdir(directory):
+            if (diff, entry) not in recorded:
+                path = os.path.join(directory, entry)
+                size = _size(path)
+                _remove(path)
+                report.add("tar-split file", path, size)
+        if not os.listdir(directory):
+            os.rmdir(directory)
 
 
 def _cgroups(report: Report, parent: str, containers: set[str]) -> None:

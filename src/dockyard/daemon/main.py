@@ -66,6 +66,7 @@ def _write_pidfile(path: str) -> None:
 
 async def run(config: Config) -> None:
     from dockyard.api import Services, make_app, restoregate
+    from dockyard.background import spawn
     from dockyard.build import BuildService, BuildStore
     from dockyard.containers.networking import Networking
     from dockyard.containers.service import ContainerService
@@ -157,6 +158,7 @@ async def run(config: Config) -> None:
     if os.environ.get("DOCKYARD_IDLE_TRIM", "1") != "0":
         trimmer = loop.create_task(memory.idle_trim(), name="idle-trim")
     cleanups: list = []
+    conversion: asyncio.Task[int] | None = None
     try:
         cleanups = await open_sites(runner, config)
         # After the listeners: a daemon that cannot serve leaves no supervisor behind.
@@ -166,6 +168,8 @@ async def run(config: Config) -> None:
         await containers.restore()
         restoregate.open_gate(app)
         await distribution.start()
+        # Layers stored before tar-split: their tars leave the content store, in the background.
+        conversion = spawn(images.convert_layer_tars())
         log.info(
             "dockyardd %s listening on %s (storage driver %s, data root %s)",
             __version__,
@@ -176,8 +180,9 @@ async def run(config: Config) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
-        if trimmer is not None:
-            trimmer.cancel()
+        for task in (trimmer, conversion):
+            if task is not None:
+                task.cancel()
         await runner.cleanup()
         await distribution.close()
         for cleanup in cleanups:

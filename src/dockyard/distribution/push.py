@@ -17,10 +17,12 @@ pushing again starts over and succeeds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
+from typing import BinaryIO
 
 from dockyard.distribution import manifests
 from dockyard.distribution.auth import AuthConfig
@@ -42,8 +44,8 @@ _LEVEL = 1  # isal levels 0-3; 1 is close to Go's default ratio, far faster
 class _Compressor:
     """Reads the stored tar, yields gzip chunks, and learns digest and size (a thread)."""
 
-    def __init__(self, path: str, loop: asyncio.AbstractEventLoop) -> None:
-        self.path = path
+    def __init__(self, open_tar: Callable[[], BinaryIO], loop: asyncio.AbstractEventLoop) -> None:
+        self.open_tar = open_tar  # the layer's diff tar (rebuilt by tar-split, or stored)
         self.loop = loop
         self.queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=8)
         self.hash = hashlib.sha256()
@@ -56,7 +58,7 @@ class _Compressor:
 
         try:
             c = isal_zlib.compressobj(_LEVEL, isal_zlib.DEFLATED, 31)
-            with open(self.path, "rb") as f:
+            with self.open_tar() as f:
                 while not self.stop.is_set():
                     data = f.read(_CHUNK)
                     if not data:
@@ -278,11 +280,11 @@ class Pusher:
     async def _upload_layer(
         self, repo: Repository, diff_id: str, short: str, emit: Emit
     ) -> manifests.Descriptor:
-        total = self.images.content.info(diff_id).size
-        path = self.images.content.path(diff_id)
+        tars = self.images.tars
+        total = await asyncio.to_thread(tars.size, diff_id)
         throttle = Throttle(lambda n: emit(Message.moving(short, "Pushing", n, total)))
         location = await self._start_upload(repo)
-        compressor = _Compressor(path, asyncio.get_running_loop())
+        compressor = _Compressor(functools.partial(tars.open, diff_id), asyncio.get_running_loop())
         worker = asyncio.create_task(asyncio.to_thread(compressor.run))
         try:
             headers = {"Content-Type": "application/octet-stream"}

@@ -19,6 +19,7 @@ import json
 import os
 import posixpath
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -38,7 +39,7 @@ class SaveItem:
     image_id: str
     config: bytes
     diff_ids: list[str]
-    layer_paths: list[str]  # content-store paths of the uncompressed layer tars
+    open_layer: Callable[[str], tuple[BinaryIO, int]]  # diff id -> (uncompressed tar, size)
     repo_tags: list[str]  # familiar "name:tag" forms
     full_names: list[str]  # "docker.io/library/name:tag" forms, for index annotations
 
@@ -95,24 +96,33 @@ def _add_dir(tar: tarfile.TarFile, name: str) -> None:
 
 def write_save(items: list[SaveItem], out: BinaryIO) -> None:
     """Stream one tarball holding ``items`` to ``out`` (each blob written once)."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(
+        # Large blocks: tarfile's stream writer slices its buffer per block written.
+        fileobj=out,
+        mode="w|",
+        format=tarfile.PAX_FORMAT,
+        bufsize=1 << 20,
+        copybufsize=1 << 20,
+    ) as tar:
         _add_dir(tar, "blobs")
         _add_dir(tar, "blobs/sha256")
         written: set[str] = set()
+        layer_sizes: dict[str, int] = {}
         manifest_json: list[dict[str, Any]] = []
         index: list[dict[str, Any]] = []
         repositories: dict[str, dict[str, str]] = {}
         for item in items:
             layers = []
-            for diff_id, path in zip(item.diff_ids, item.layer_paths):
+            for diff_id in item.diff_ids:
                 hex_ = diff_id.removeprefix("sha256:")
-                size = os.path.getsize(path)
-                if diff_id not in written:
-                    info = tarfile.TarInfo(f"blobs/sha256/{hex_}")
-                    info.size, info.mode = size, 0o644
-                    with open(path, "rb") as f:
+                if diff_id not in layer_sizes:
+                    f, size = item.open_layer(diff_id)
+                    with f:
+                        info = tarfile.TarInfo(f"blobs/sha256/{hex_}")
+                        info.size, info.mode = size, 0o644
                         tar.addfile(info, f)
-                    written.add(diff_id)
+                    layer_sizes[diff_id] = size
+                size = layer_sizes[diff_id]
                 layers.append(
                     {
                         "mediaType": "application/vnd.oci.image.layer.v1.tar",

@@ -58,11 +58,11 @@ class Intake:
         return self.images.store.layer(chain_id) is not None
 
     def has_blob(self, digest: str) -> bool:
+        """Whether the diff tar ``digest`` is at hand (stored, or rebuildable from a layer)."""
         try:
-            self.images.content.info(digest)
-        except Exception:  # NotFound or a malformed digest: not usable either way
+            return self.images.tars.has(digest)
+        except Exception:  # a malformed digest: not usable either way
             return False
-        return True
 
     def has_image(self, image_id: str) -> bool:
         return self.images.store.image(image_id) is not None
@@ -78,12 +78,11 @@ class Intake:
                 if self.has_layer(chain_id):
                     return False
                 images = self.images
-                layer = await asyncio.to_thread(
-                    apply_layer, images.content, images.driver, diff_id, chain_id, parent
-                )
+                layer = await asyncio.to_thread(apply_layer, images.tars, diff_id, chain_id, parent)
                 images.store.add_layer(
                     LayerRow(layer.chain_id, layer.diff_id, layer.parent, layer.size)
                 )
+                await asyncio.to_thread(images.tars.release, diff_id)
                 return True
         finally:
             if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
@@ -116,14 +115,12 @@ class Intake:
                 yield None
                 return
             images = self.images
-            hex_id = chain_id.removeprefix("sha256:")
-            parent_hex = parent.removeprefix("sha256:") if parent else None
-            target = await asyncio.to_thread(images.driver.create, hex_id, parent_hex)
+            target = await asyncio.to_thread(images.tars.create, chain_id, parent, diff_id)
             r, w = os.pipe()
             reader = os.fdopen(r, "rb", buffering=1 << 20)
             writer = os.fdopen(w, "wb", buffering=0)
             apply = asyncio.ensure_future(
-                asyncio.to_thread(apply_stream, images.driver, chain_id, target, reader)
+                asyncio.to_thread(apply_stream, images.tars, diff_id, chain_id, target, reader)
             )
             try:
                 yield writer
@@ -135,11 +132,12 @@ class Intake:
                     if isinstance(exc, Exception) and _broken_pipe(exc):
                         raise apply_exc from exc
                 else:
-                    await asyncio.to_thread(images.driver.remove, chain_id.removeprefix("sha256:"))
+                    await asyncio.to_thread(images.tars.remove_layer, chain_id, diff_id)
                 raise
             writer.close()
             size = await apply
             images.store.add_layer(LayerRow(chain_id, diff_id, parent, size))
+            await asyncio.to_thread(images.tars.release, diff_id)
 
     async def commit_image(
         self, raw_config: bytes, diff_ids: list[str], refs: list[reference.Reference]

@@ -11,6 +11,8 @@ import asyncio
 import fnmatch
 import functools
 import json
+import logging
+import os
 import re
 import shutil
 import tempfile
@@ -20,14 +22,14 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, BinaryIO
 
 from dockyard.content import LocalStore, write_blob
-from dockyard.errors import Conflict, InvalidParameter, NoSuchImage, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, NoSuchImage, NotFound
 from dockyard.events import EventBus
 from dockyard.filters import labels_match, parse_time, parse_until
 from dockyard.images import reference
 from dockyard.images.archive import LoadItem, SaveItem, plan_load, unpack, write_save
 from dockyard.images.chain import chain_ids, check_digest, is_full_id, short_id
 from dockyard.images.changes import apply_changes
-from dockyard.images.layer import AppliedLayer, apply_chain, ingest_layer
+from dockyard.images.layer import AppliedLayer, LayerTars, apply_chain, ingest_layer
 from dockyard.images.store import ImageRow, LayerRow, Store
 from dockyard.streampipe import stream_from_thread
 
@@ -38,6 +40,8 @@ IMAGE_LIST_FILTERS = ("dangling", "label", "reference", "before", "since", "unti
 PRUNE_FILTERS = ("dangling", "label", "until")
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
+
+log = logging.getLogger("dockyard.images")
 
 
 def now_rfc3339() -> str:
@@ -70,6 +74,10 @@ class ImageService:
         self.store = store
         self.content = content
         self.driver = driver
+        # Diff tars: rebuilt from layer dirs (tar-split), else read from the content store.
+        self.tars = LayerTars(
+            content, driver, os.path.join(os.path.dirname(content.root), "tarsplit")
+        )
         self.events = events
         self.tmpdir = tmpdir
         self.lock = asyncio.Lock()
@@ -396,7 +404,7 @@ class ImageService:
             if not leaves:
                 break
             for layer in leaves:
-                await asyncio.to_thread(self.driver.remove, layer.chain_id.removeprefix("sha256:"))
+                await asyncio.to_thread(self.tars.remove_layer, layer.chain_id, layer.diff_id)
                 self.store.delete_layer(layer.chain_id)
                 if not self.store.diff_id_users(layer.diff_id):
                     await asyncio.to_thread(self._delete_blob_if_unused, layer.diff_id)
@@ -491,12 +499,11 @@ class ImageService:
         them (``_discard``)."""
         image_id = await asyncio.to_thread(write_blob, self.content, raw_config)
         if self.store.image(image_id):
+            await self._release_tars(diff_ids)  # loaded again: the tars were ingested again
             return image_id
         written.append(image_id)
         known = {layer.chain_id for layer in self.store.layers()}
-        new: list[AppliedLayer] = await asyncio.to_thread(
-            apply_chain, self.content, self.driver, diff_ids, known
-        )
+        new: list[AppliedLayer] = await asyncio.to_thread(apply_chain, self.tars, diff_ids, known)
         for layer in new:
             self.store.add_layer(LayerRow(layer.chain_id, layer.diff_id, layer.parent, layer.size))
         chain = chain_ids(diff_ids)
@@ -514,7 +521,13 @@ class ImageService:
             ),
             chain,
         )
+        await self._release_tars(diff_ids)
         return image_id
+
+    async def _release_tars(self, diff_ids: list[str]) -> None:
+        """Drop the content-store tars that applied layers can rebuild now."""
+        for diff_id in dict.fromkeys(diff_ids):
+            await asyncio.to_thread(self.tars.release, diff_id)
 
     # ---- save / load ---------------------------------------------------------------------
     def _save_items(self, names: list[str]) -> list[SaveItem]:
@@ -547,7 +560,7 @@ class ImageService:
                     image_id=image_id,
                     config=raw,
                     diff_ids=diff_ids,
-                    layer_paths=[self.content.path(d) for d in diff_ids],
+                    open_layer=self.tars.open_sized,
                     repo_tags=[reference.parse(u).familiar() for u in unique],
                     full_names=unique,
                 )
@@ -670,6 +683,25 @@ class ImageService:
             if self.store.refs_of(image_id) or self.users(image_id):
                 return
             await self._delete_image(image_id, prune_parents=False)
+
+    # ---- start-up -------------------------------------------------------------------------
+    async def convert_layer_tars(self) -> int:
+        """Layers stored before tar-split keep their tar in the content store: give each a
+        split file and drop the tar (a background task at start-up; reads every layer)."""
+        done = 0
+        for row in self.store.layers():
+            self.leased[row.chain_id] += 1  # rmi meanwhile leaves this layer for later
+            try:
+                done += await asyncio.to_thread(self.tars.convert, row.diff_id, row.chain_id)
+            except DockyardError as exc:
+                log.warning("layer %s: not converted to tar-split: %s", row.diff_id, exc.message)
+            finally:
+                self.leased[row.chain_id] -= 1
+                if self.leased[row.chain_id] <= 0:
+                    del self.leased[row.chain_id]
+        if done:
+            log.info("converted %d stored layer tar(s) to tar-split metadata", done)
+        return done
 
     # ---- system df -------------------------------------------------------------------------
     def disk_usage(self) -> dict[str, Any]:

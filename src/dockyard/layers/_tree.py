@@ -29,6 +29,7 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Callable
 
 from dockyard.errors import InvalidParameter
 
@@ -69,6 +70,8 @@ class Tree:
     def __init__(self, root: str) -> None:
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._cache: dict[Parts, int] = {}
+        # Told of every removal (the tar-split recorder notices payloads a tar deletes).
+        self.on_remove: Callable[[Parts], None] | None = None
 
     def close(self) -> None:
         self.forget()
@@ -136,6 +139,8 @@ class Tree:
         st = self.lstat(dir_fd, name)
         if st is None:
             return
+        if self.on_remove is not None:
+            self.on_remove(path)
         if stat.S_ISDIR(st.st_mode):
             self.forget(path)
             shutil.rmtree(name, dir_fd=dir_fd)

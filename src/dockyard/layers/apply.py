@@ -44,6 +44,7 @@ from dockyard.errors import Internal, InvalidParameter
 from dockyard.layers import whiteout
 from dockyard.layers._tree import Parts, Tree, display, normalise
 from dockyard.layers.compression import READ_ERRORS
+from dockyard.layers.tarsplit import Recorder
 
 __all__ = ["apply_tar"]
 
@@ -83,28 +84,41 @@ def apply_tar(
     whiteouts: Literal["overlay", "naive"],
     allow_devices: bool = False,
     owner: tuple[int, int] | None = None,
+    recorder: Recorder | None = None,
 ) -> int:
     """Extract one uncompressed layer tar into ``root``; return the bytes of regular files.
 
     ``owner`` (uid, gid) replaces every entry's own: ``docker cp -a`` into a container
     that runs as a user gives that user the files, as moby's ``tarCopyOptions`` does.
+    ``recorder`` (wrapping ``stream``, which is then not read directly) records the tar's
+    headers and payload references so it can be rebuilt later (``tarsplit``).
 
     Raises ``InvalidParameter`` on a corrupt/truncated tar or a hostile entry.
     """
     if whiteouts not in ("overlay", "naive"):
         raise InvalidParameter(f"unknown whiteout format {whiteouts!r}: use 'overlay' or 'naive'")
     tree = Tree(root)
+    if recorder is not None:
+        tree.on_remove = recorder.removed
     try:
-        return _Applier(tree, whiteouts, allow_devices, owner).run(stream)
+        return _Applier(tree, whiteouts, allow_devices, owner, recorder).run(
+            recorder if recorder is not None else stream
+        )
     finally:
         tree.close()
 
 
 class _Applier:
     def __init__(
-        self, tree: Tree, whiteouts: str, allow_devices: bool, owner: tuple[int, int] | None = None
+        self,
+        tree: Tree,
+        whiteouts: str,
+        allow_devices: bool,
+        owner: tuple[int, int] | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.tree = tree
+        self.recorder = recorder
         self.owner = owner
         self.overlay = whiteouts == "overlay"
         self.allow_devices = allow_devices
@@ -119,6 +133,9 @@ class _Applier:
         except _TAR_ERRORS as exc:
             raise InvalidParameter(f"invalid layer tar: {exc}") from exc
         while True:
+            if self.recorder is not None and tf.firstmember is None:  # type: ignore[attr-defined]
+                # Before the next header (tarfile.open read the first one already).
+                self.recorder.flush(tf.offset)
             try:
                 member = tf.next()
             except _TAR_ERRORS as exc:
@@ -228,7 +245,7 @@ class _Applier:
                 create=existing is None or not stat.S_ISDIR(existing.st_mode),
             )
         elif member.isreg():
-            self.regular(tf, pfd, name, member)
+            self.regular(tf, pfd, parts, member)
         elif member.issym():
             os.symlink(member.linkname, name, dir_fd=pfd)
             self.metadata(pfd, name, member, symlink=True)
@@ -255,8 +272,10 @@ class _Applier:
             os.close(fd)
         self.dir_times.append((parts, _ns(member.mtime)))
 
-    def regular(self, tf: tarfile.TarFile, pfd: int, name: str, member: tarfile.TarInfo) -> None:
-        fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=pfd)
+    def regular(self, tf: tarfile.TarFile, pfd: int, parts: Parts, member: tarfile.TarInfo) -> None:
+        fd = os.open(parts[-1], _FILE_FLAGS, 0o600, dir_fd=pfd)
+        if self.recorder is not None:
+            self.recorder.payload(member, parts)
         try:
             _copy(tf, member, fd)
             self.metadata(fd, None, member)

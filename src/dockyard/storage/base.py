@@ -67,6 +67,11 @@ class Driver(Protocol):
         """Make an empty layer on ``parent``; return the directory to apply its tar into."""
         ...
 
+    def diff_dir(self, layer_id: str) -> str:
+        """The directory ``create`` returned for the layer; the tar-split rebuild reads
+        a layer's files from it (``images.layer.LayerTars``)."""
+        ...
+
     def sync(self, layer_id: str) -> None:
         """Flush the layer's files to disk; call after applying its tar and before recording
         it complete, so a power cut cannot leave a recorded layer with missing bytes."""

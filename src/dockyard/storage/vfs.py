@@ -43,6 +43,10 @@ class Vfs:
     def _dir(self, layer_id: str) -> str:
         return os.path.join(self.home, _layerid.check(layer_id))
 
+    def diff_dir(self, layer_id: str) -> str:
+        """The directory ``create`` returned for the layer (a full copy of its parents)."""
+        return self._dir(layer_id)
+
     def create(self, layer_id: str, parent: str | None) -> str:
         d = self._dir(layer_id)
         source = self._dir(parent) if parent is not None else None

@@ -63,3 +63,26 @@ def test_collect_removes_only_what_no_record_owns(tmp_path: Path) -> None:
     assert report.freed == 1000 + 5000 + 300 + len("partial")
     # a second start finds nothing
     assert debris.collect(db, content, driver, config).removed == []
+
+
+def test_collect_removes_tar_splits_of_unrecorded_layers(tmp_path: Path) -> None:
+    data, execr = tmp_path / "data", tmp_path / "exec"
+    db = open_db(str(tmp_path / "metadata.db"))
+    diff = "e" * 64
+    ImageStore(db).add_layer(LayerRow("sha256:" + KEEP_LAYER, "sha256:" + diff, None, 0))
+    content = LocalStore(str(data / "content"))
+    driver = Vfs(str(data))
+    driver.create(KEEP_LAYER, None)
+    splits = data / "tarsplit"
+    (splits / diff).mkdir(parents=True)
+    (splits / diff / KEEP_LAYER).write_bytes(b"k" * 10)
+    (splits / diff / ORPHAN).write_bytes(b"o" * 20)  # an apply that crashed before its record
+    (splits / ("f" * 64)).mkdir()
+    (splits / ("f" * 64) / ORPHAN).write_bytes(b"p" * 30)
+    config = Config(data_root=str(data), exec_root=str(execr))
+    config.extra["cgroup-parent"] = "dockyard-unit-nonexistent"
+    report = debris.collect(db, content, driver, config)
+    assert sorted(os.listdir(splits)) == [diff]
+    assert os.listdir(splits / diff) == [KEEP_LAYER]
+    assert [kind for kind, _, _ in report.removed] == ["tar-split file", "tar-split file"]
+    assert report.freed == 50

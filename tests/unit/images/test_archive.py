@@ -34,7 +34,17 @@ def test_save_then_plan_load_round_trip(tmp_path):
     image_id = "sha256:" + hashlib.sha256(config).hexdigest()
     out = io.BytesIO()
     write_save(
-        [SaveItem(image_id, config, [diff], [str(layer)], ["a/b:1"], ["docker.io/a/b:1"])], out
+        [
+            SaveItem(
+                image_id,
+                config,
+                [diff],
+                lambda _: (open(layer, "rb"), layer.stat().st_size),
+                ["a/b:1"],
+                ["docker.io/a/b:1"],
+            )
+        ],
+        out,
     )
     out.seek(0)
     work = tmp_path / "work"

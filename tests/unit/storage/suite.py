@@ -128,6 +128,14 @@ def test_create_base_layer_is_empty(driver: Driver) -> None:
     assert not driver.exists(layer_id(2))
 
 
+def test_diff_dir_names_the_directory_create_returned(driver: Driver) -> None:
+    """The tar-split rebuild reads a layer's files from ``diff_dir``."""
+    base = driver.create(layer_id(1), None)
+    child = driver.create(layer_id(2), layer_id(1))
+    assert driver.diff_dir(layer_id(1)) == base
+    assert driver.diff_dir(layer_id(2)) == child
+
+
 def test_chain_merged_view(driver: Driver) -> None:
     l1, l2, l3, rw = (layer_id(n) for n in (1, 2, 3, "c0ffee"))
     apply(driver, l1, None, BASE)
