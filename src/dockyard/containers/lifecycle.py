@@ -110,7 +110,20 @@ class Lifecycle:
         if not isinstance(host_config, dict):
             raise InvalidParameter("HostConfig must be a JSON object")
         image_name = str(body["Image"])
-        image_id = self.core.images.resolve(image_name)
+        # Held until the record is saved: an rmi meanwhile either finishes first (this then
+        # answers "No such image") or waits and sees this container as a user.
+        async with self.core.images.using(image_name) as image_id:
+            return await self._create(name, body, host_config, networking, image_name, image_id)
+
+    async def _create(
+        self,
+        name: str | None,
+        body: dict[str, Any],
+        host_config: dict[str, Any],
+        networking: Any,
+        image_name: str,
+        image_id: str,
+    ) -> dict[str, Any]:
         image_cfg = self.core.images.config(image_id).get("config") or {}
         config = createconfig.merge(body, image_cfg)
         entrypoint = config.get("Entrypoint") or []
