@@ -184,13 +184,13 @@ def test_rm_and_create_races_end_in_404_or_409(daemon, cleanup):
         assert api_request(daemon, "POST", "/images/load?quiet=1", archive)[0] == 200
         results: dict[str, tuple[int, bytes]] = {}
 
-        def create(name=name):
+        def create(name=name, results=results):
             status, body = api_request(
                 daemon, "POST", "/containers/create", json.dumps({"Image": name}).encode()
             )
             results["create"] = (status, body)
 
-        def remove(name=name):
+        def remove(name=name, results=results):
             results["rm"] = api_request(daemon, "DELETE", f"/images/{name}")
 
         threads = [threading.Thread(target=create), threading.Thread(target=remove)]
@@ -206,7 +206,7 @@ def test_rm_and_create_races_end_in_404_or_409(daemon, cleanup):
         if c_status == 201:
             cid = json.loads(c_body)["Id"]
             containers.append(cid)
-            status, body = api_request(daemon, "GET", f"/containers/{cid}/json")
+            body = api_request(daemon, "GET", f"/containers/{cid}/json")[1]
             image_id = json.loads(body)["Image"]
             assert api_request(daemon, "GET", f"/images/{image_id}/json")[0] == 200
             assert b"being used by stopped container" in r_body
@@ -228,12 +228,12 @@ def test_tag_moving_between_images_while_one_is_removed(daemon, cleanup):
         a_id = json.loads(api_request(daemon, "GET", f"/images/{a}/json")[1])["Id"]
         results: dict[str, int] = {}
 
-        def move(i=i, b=b):
+        def move(i=i, b=b, results=results):
             results["tag"] = api_request(daemon, "POST", f"/images/{b}/tag?repo=lockmove&tag={i}")[
                 0
             ]
 
-        def remove(a_id=a_id):
+        def remove(a_id=a_id, results=results):
             results["rm"] = api_request(daemon, "DELETE", f"/images/{a_id}?force=1")[0]
 
         threads = [threading.Thread(target=move), threading.Thread(target=remove)]

@@ -46,6 +46,7 @@ from dockyard.containers.record import Container, State
 from dockyard.containers.shim import ShimError
 from dockyard.errors import (
     Conflict,
+    DockyardError,
     Forbidden,
     Internal,
     InvalidParameter,
@@ -176,7 +177,12 @@ class Lifecycle:
             mounts=points,
             net={"requested": requested},
         )
-        await asyncio.to_thread(self._prepare_dirs, record)
+        try:
+            await asyncio.to_thread(self._prepare_dirs, record)
+        except BaseException:
+            # Half-made (a full disk): leave no directory or rw layer behind.
+            await asyncio.to_thread(self._discard_dirs, record)
+            raise
         if not name:
             # A concurrent create may have drawn the same random name while this one
             # awaited: draw again (no await from here to the save, so nothing can interleave).
@@ -197,6 +203,13 @@ class Lifecycle:
     def _prepare_dirs(self, c: Container) -> None:
         os.makedirs(os.path.dirname(c.log_path), mode=0o710, exist_ok=True)
         self.core.driver.prepare(c.rw_layer, c.top_layer)
+
+    def _discard_dirs(self, c: Container) -> None:
+        shutil.rmtree(os.path.dirname(c.log_path), ignore_errors=True)
+        try:
+            self.core.driver.remove(c.rw_layer)
+        except (DockyardError, OSError) as exc:
+            log.warning("could not remove the rw layer of a failed create %s: %s", c.id, exc)
 
     # ---- start -----------------------------------------------------------------------------
     async def start(self, name: str) -> None:
