@@ -187,9 +187,20 @@ def test_full_data_root_fails_cleanly_and_recovers(small_daemon):
         tagged = _post(daemon, "/images/busybox/tag?repo=fulltag&tag=1")
         if tagged[0] != 201:
             _assert_full(tagged, data, "tag")
-        net = _post(daemon, "/networks/create", {"Name": "fullnet"})
+        net = _post(
+            daemon,
+            "/networks/create",
+            {"Name": "fullnet", "Options": {"com.docker.network.bridge.name": "dyfullbr0"}},
+        )
         if net[0] != 201:
             _assert_full(net, data, "network create")
+            assert not os.path.exists("/sys/class/net/dyfullbr0")  # unprogrammed
+        # An existing container starts (an overlay mount needs no blocks) or says why not.
+        started = _post(daemon, "/containers/c1/start")
+        if started[0] != 204:
+            _assert_full(started, data, "start")
+        else:
+            assert _post(daemon, "/containers/c1/wait")[0] == 200
         # Still serving, busybox intact; running needs disk and says so.
         assert api_request(daemon, "GET", "/_ping")[0] == 200
         status, body = api_request(daemon, "GET", "/images/busybox/json")

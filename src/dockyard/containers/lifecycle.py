@@ -193,10 +193,14 @@ class Lifecycle:
             self.core._save(record)
         except sqlite3.IntegrityError as exc:
             self.core._records.pop(cid, None)  # never listed: it was not created
-            await asyncio.to_thread(self.core.driver.remove, cid)
+            await asyncio.to_thread(self._discard_dirs, record)
             raise Conflict(
                 f'Conflict. The container name "{stored_name}" is already in use'
             ) from exc
+        except BaseException:
+            self.core._records.pop(cid, None)  # not recorded (a full disk): not created
+            await asyncio.to_thread(self._discard_dirs, record)
+            raise
         self.core._event(record, "create")
         return {"Id": cid, "Warnings": []}
 
