@@ -248,3 +248,33 @@ def test_tag_moving_between_images_while_one_is_removed(daemon, cleanup):
         b_id = json.loads(api_request(daemon, "GET", f"/images/{b}/json")[1])["Id"]
         assert json.loads(body)["Id"] == b_id
         assert api_request(daemon, "GET", f"/images/{a_id}/json")[0] == 404
+
+
+def test_forced_rmi_keeps_the_layers_a_container_stands_on(daemon, cleanup):
+    images, containers = cleanup
+    base = _busybox_layer(daemon)
+    own = _with_file(base, "forced", b"still here\n")
+    images.append("lockforced:1")
+    archive = _archive([own, _tar({"top": b"t"})], ["lockforced:1"], "forced")
+    assert api_request(daemon, "POST", "/images/load?quiet=1", archive)[0] == 200
+    status, created = _create(daemon, "lockforced:1", ["cat", "/forced", "/top"])
+    assert status == 201
+    containers.append(created["Id"])
+    status, body = api_request(daemon, "DELETE", "/images/lockforced:1?force=1")
+    assert status == 200 and b"Deleted" in body  # moby deletes it: the container is stopped
+    # Collection runs again (another image goes); the container's layers stay.
+    images.append("lockforced-other:1")
+    other = _archive([_tar({"o": b"o"})], ["lockforced-other:1"], "other")
+    assert api_request(daemon, "POST", "/images/load?quiet=1", other)[0] == 200
+    assert api_request(daemon, "DELETE", "/images/lockforced-other:1")[0] == 200
+    assert api_request(daemon, "POST", f"/containers/{created['Id']}/start")[0] == 204
+    status, body = api_request(daemon, "POST", f"/containers/{created['Id']}/wait", timeout=60)
+    assert json.loads(body)["StatusCode"] == 0
+    logs = api_request(daemon, "GET", f"/containers/{created['Id']}/logs?stdout=1")[1]
+    assert b"still here" in logs
+    # Once the container goes, a prune reclaims the layers the forced rmi left.
+    api_request(daemon, "DELETE", f"/containers/{created['Id']}")
+    containers.remove(created["Id"])
+    status, body = api_request(daemon, "POST", "/images/prune")
+    assert status == 200
+    assert len(json.loads(body)["ImagesDeleted"] or []) >= 2, body

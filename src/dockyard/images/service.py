@@ -79,6 +79,9 @@ class ImageService:
         self._configs: dict[str, dict[str, Any]] = {}
         # Set by the containers service once it exists: image id -> container names using it.
         self.users: Callable[[str], list[str]] = lambda image_id: []
+        # Also set by it: chain ids containers' rw layers stand on.  A forced rmi deletes
+        # the image, not the layers under its stopped containers (moby keeps them too).
+        self.held_layers: Callable[[], set[str]] = set
 
     # ---- lookups -------------------------------------------------------------------------
     def resolve(self, name: str) -> str:
@@ -420,14 +423,15 @@ class ImageService:
         unused leaf nobody leases: a load applying it has leased it before looking."""
         removed: list[str] = []
         while leaves := [c.chain_id for c in self.store.unused_leaf_layers()]:
-            leaves = [c for c in leaves if not self.leased[c]]
+            held = self.held_layers()
+            leaves = [c for c in leaves if not self.leased[c] and c not in held]
             if not leaves:
                 break
             for chain_id in leaves:
                 async with self.locks.hold(exclusive=[layer_key(chain_id)]):
                     unused = {c.chain_id: c for c in self.store.unused_leaf_layers()}
                     layer = unused.get(chain_id)
-                    if layer is None or self.leased[chain_id]:
+                    if layer is None or self.leased[chain_id] or chain_id in self.held_layers():
                         continue
                     await asyncio.to_thread(self.driver.remove, chain_id.removeprefix("sha256:"))
                     self.store.delete_layer(chain_id)
@@ -467,6 +471,10 @@ class ImageService:
                 before = sum(layer.size for layer in self.store.layers())
                 deleted.extend(await self._prune_parents(row.parent))
                 reclaimed += before - sum(layer.size for layer in self.store.layers())
+        # Layers freed since the last collection (a forced rmi's, once its containers went).
+        before = sum(layer.size for layer in self.store.layers())
+        deleted.extend({"Deleted": c} for c in await self._collect_layers())
+        reclaimed += before - sum(layer.size for layer in self.store.layers())
         self.events.publish("image", "prune", "", {"reclaimed": str(reclaimed)})
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
