@@ -56,11 +56,17 @@ def small_daemon():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _fill(path: str) -> None:
-    """Allocate every free block of the file system holding ``path``."""
+def _fill(path: str, leave: int = 0) -> None:
+    """Allocate every free block of the file system holding ``path`` but ``leave`` bytes."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        offset, chunk = 0, 64 << 20
+        st = os.statvfs(os.path.dirname(path))
+        offset = max(0, st.f_bavail * st.f_frsize - leave) & ~0xFFFF
+        if offset:
+            os.posix_fallocate(fd, 0, offset)
+        if leave:
+            return
+        chunk = 64 << 20
         while chunk >= 4096:
             try:
                 os.posix_fallocate(fd, offset, chunk)
@@ -83,7 +89,7 @@ def _tree(data: str) -> set[str]:
 
 
 def _other_image(daemon) -> bytes:
-    """A `docker save` tarball of a new image: busybox plus a 2 MB layer."""
+    """A `docker save` tarball of a new image: busybox plus an 8 MB layer."""
     status, body = api_request(daemon, "GET", "/images/busybox/get", timeout=60)
     assert status == 200
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
@@ -92,7 +98,7 @@ def _other_image(daemon) -> bytes:
         base = tar.extractfile(manifest[0]["Layers"][0]).read()
     extra = io.BytesIO()
     with tarfile.open(fileobj=extra, mode="w") as tar:
-        blob = os.urandom(2 << 20)
+        blob = os.urandom(8 << 20)
         info = tarfile.TarInfo("big")
         info.size = len(blob)
         tar.addfile(info, io.BytesIO(blob))
@@ -217,7 +223,7 @@ def test_full_data_root_fails_cleanly_and_recovers(small_daemon):
     status, body = api_request(daemon, "POST", "/images/load?quiet=1", archive, timeout=60)
     assert status == 200 and b"Loaded image: fullother:1" in body
     status, logs = _run(daemon, "fullother:1", ["sh", "-c", "wc -c < /big"])
-    assert status == 201 and b"2097152" in logs
+    assert status == 201 and b"8388608" in logs
     status, logs = _run(daemon, "busybox", ["echo", "ran"])
     assert status == 201 and b"ran" in logs
     assert _post(daemon, "/images/busybox/tag?repo=fulltag&tag=2")[0] == 201
@@ -232,3 +238,26 @@ def test_full_data_root_fails_cleanly_and_recovers(small_daemon):
     assert status == 201 and b"65536" in logs
     for name in ("fullnet", "fullnet2"):
         api_request(daemon, "DELETE", f"/networks/{name}")
+
+
+def test_load_running_out_of_space_half_way_leaves_nothing(small_daemon):
+    """Room for the upload and its unpacking but not for the layers: the load fails while
+    ingesting or applying, and takes away every temp file, blob and layer it wrote."""
+    daemon, data = small_daemon
+    archive = _other_image(daemon)  # ~10 MB: spooled, unpacked, then ingested and applied
+    before = _tree(data)
+    filler = os.path.join(data, "filler")
+    _fill(filler, leave=len(archive) * 2 + (4 << 20))
+    try:
+        result = api_request(daemon, "POST", "/images/load?quiet=1", archive, timeout=60)
+        _assert_full(result, data, "load")
+        assert _tree(data) - before == {"filler"}
+        assert os.listdir(os.path.join(data, "tmp")) == []
+        assert os.listdir(os.path.join(data, "content", "ingest")) == []
+        assert api_request(daemon, "GET", "/images/fullother:1/json")[0] == 404
+    finally:
+        os.unlink(filler)
+    status, body = api_request(daemon, "POST", "/images/load?quiet=1", archive, timeout=60)
+    assert status == 200 and b"Loaded image: fullother:1" in body
+    status, logs = _run(daemon, "fullother:1", ["sh", "-c", "wc -c < /big"])
+    assert status == 201 and b"8388608" in logs
