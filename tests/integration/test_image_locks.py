@@ -209,7 +209,8 @@ def test_rm_and_create_races_end_in_404_or_409(daemon, cleanup):
             body = api_request(daemon, "GET", f"/containers/{cid}/json")[1]
             image_id = json.loads(body)["Image"]
             assert api_request(daemon, "GET", f"/images/{image_id}/json")[0] == 200
-            assert b"being used by stopped container" in r_body
+            assert b"unable to remove repository reference" in r_body
+            assert api_request(daemon, "GET", f"/images/{name}/json")[0] == 200  # still tagged
         else:
             assert b"No such image" in c_body
             assert b"Deleted" in r_body

@@ -327,6 +327,14 @@ class ImageService:
             )
         )
         if by_ref:
+            users = self.users(image_id)
+            single = len({r.name for r in refs}) == 1 and sum(not r.digest for r in refs) <= 1
+            if users and single and not force:
+                # moby's ImageDelete: untagging would leave a used image dangling.
+                raise Conflict(
+                    f'conflict: unable to remove repository reference "{name}" (must force) - '
+                    f"container {users[0]} is using its referenced image {short_id(image_id)}"
+                )
             target = str(reference.parse(name).with_default_tag())
             self.store.delete_ref(target)
             familiar = reference.parse(target).familiar()
