@@ -141,27 +141,20 @@ class KeyedLocks:
             del self._entries[key]
 
 
-class Leases:
-    """Chain ids and digests that work in progress holds: collection skips them."""
+class Leases(Counter[str]):
+    """Chain ids and digests that work in progress holds: collection skips them.
 
-    def __init__(self) -> None:
-        self._count: Counter[str] = Counter()
-
-    def __getitem__(self, name: str) -> int:
-        return self._count[name]
-
-    def __len__(self) -> int:
-        return len(self._count)
+    A ``Counter`` (``leased[name]`` is 0 when free); ``hold`` is the way to take some."""
 
     @contextmanager
     def hold(self, names: Iterable[str]) -> Iterator[None]:
         held = list(names)
         for name in held:
-            self._count[name] += 1
+            self[name] += 1
         try:
             yield
         finally:
             for name in held:
-                self._count[name] -= 1
-                if self._count[name] <= 0:
-                    del self._count[name]
+                self[name] -= 1
+                if self[name] <= 0:
+                    del self[name]
