@@ -125,7 +125,7 @@ class Intake:
         image_id = await asyncio.to_thread(write_blob, images.content, raw_config)
         names = [str(ref) for ref in refs]
         with images.leased.hold([image_id]):
-            previous = await images._record(
+            previous = await images.record_image(
                 raw_config, image_id, chain_ids(diff_ids), "", names, retag=False
             )
         changed = bool(previous) and previous[0] != image_id

@@ -557,9 +557,9 @@ class ImageService:
                     for diff_id, chain_id in zip(diff_ids, chain):
                         await self.ensure_layer(diff_id, chain_id, parent_id, sync=True)
                         parent_id = chain_id
-                return image_id, await self._record(raw_config, image_id, chain, parent, refs)
+                return image_id, await self.record_image(raw_config, image_id, chain, parent, refs)
 
-    async def _record(
+    async def record_image(
         self,
         raw_config: bytes,
         image_id: str,
