@@ -11,6 +11,8 @@
      ├── NotImplemented        501
      ├── Unavailable           503  a feature that this node does not offer (swarm)
      └── Internal              500  a daemon fault; the message says what broke
+          └── DiskFull              the data root's file system or quota is full (ENOSPC,
+                                    EDQUOT, SQLite's "database or disk is full")
 
 Only ``api/middleware.py`` maps these to HTTP statuses and only ``client/errors.py`` maps
 statuses back.  Messages say what was wrong and, where it helps, what to do next; they are
@@ -19,8 +21,11 @@ shown to users verbatim after "Error response from daemon: ".
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "Conflict",
+    "DiskFull",
     "DockyardError",
     "Forbidden",
     "Internal",
@@ -31,6 +36,7 @@ __all__ = [
     "NotModified",
     "Unauthorized",
     "Unavailable",
+    "disk_full",
 ]
 
 
@@ -83,3 +89,45 @@ class Unavailable(DockyardError):
 
 class Internal(DockyardError):
     """The daemon failed; the message names what broke (HTTP 500)."""
+
+
+class DiskFull(Internal):
+    """The data root's file system (or the quota on it) is full.
+
+    dockerd answers ENOSPC with 500 and the errno text ("write /var/lib/docker/...: no
+    space left on device"); this keeps that status and says where, and what to do.  Made by
+    :func:`disk_full` at the API boundary, from whatever layer ran out of space."""
+
+    def __init__(self, data_root: str, detail: str) -> None:
+        super().__init__(
+            f"no space left on device: the file system of the data root {data_root} is full "
+            f"({detail}); free space there (docker system prune, docker image prune) and "
+            "try again"
+        )
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_SQLITE_FULL = 13  # sqlite3.Error.sqlite_errorcode for "database or disk is full"
+
+
+def disk_full(exc: BaseException, data_root: str) -> DiskFull | None:
+    """A ``DiskFull`` if ``exc`` or anything it was raised from is ENOSPC, EDQUOT or
+    SQLITE_FULL (wrapped errors keep their cause), else None."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, DiskFull):
+            return cur
+        if isinstance(cur, OSError) and cur.errno in _NO_SPACE:
+            return DiskFull(data_root, _describe(cur))
+        if getattr(cur, "sqlite_errorcode", None) == _SQLITE_FULL:
+            return DiskFull(data_root, f"metadata database: {cur}")
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _describe(exc: OSError) -> str:
+    """Go's shape, "open /path: no space left on device", as dockerd prints it."""
+    text = (exc.strerror or "no space left on device").lower()
+    return f"{exc.filename}: {text}" if exc.filename else text

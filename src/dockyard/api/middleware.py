@@ -12,6 +12,7 @@ import msgspec
 from aiohttp import web
 
 from dockyard import errors
+from dockyard.api.keys import SYSTEM
 from dockyard.api.version import DEFAULT_VERSION, format_version, negotiate
 
 __all__ = ["STATUS", "common_headers", "error_middleware", "error_response", "json_response"]
@@ -59,6 +60,12 @@ def error_response(message: str, status: int) -> web.Response:
     return json_response({"message": message}, status)
 
 
+def _data_root(request: web.Request) -> str:
+    """Named in disk-full errors; the system service holds the daemon's config."""
+    system = request.app.get(SYSTEM)
+    return str(getattr(getattr(system, "config", None), "data_root", "") or "(data root)")
+
+
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
@@ -70,6 +77,10 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
         request["version"] = negotiate(request.match_info.get("version"))
         response = await handler(request)
     except errors.DockyardError as exc:
+        full = errors.disk_full(exc, _data_root(request))
+        if full is not None:
+            log.warning("%s %s: %s", request.method, request.path, full.message)
+            exc = full
         response = error_response(exc.message, status_of(exc))
     except web.HTTPNotFound:
         response = error_response("page not found", 404)
@@ -86,8 +97,13 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
             log.debug("client went away during %s %s: %s", request.method, request.path, exc)
             return web.Response(status=499)  # never sent: the connection is gone
     except Exception as exc:
-        log.exception("internal error on %s %s", request.method, request.path)
-        response = error_response(f"internal error: {exc}", 500)
+        full = errors.disk_full(exc, _data_root(request))
+        if full is not None:
+            log.warning("%s %s: %s", request.method, request.path, full.message)
+            response = error_response(full.message, status_of(full))
+        else:
+            log.exception("internal error on %s %s", request.method, request.path)
+            response = error_response(f"internal error: {exc}", 500)
     if not response.prepared:
         common_headers(response)
     return response

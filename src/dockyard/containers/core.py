@@ -70,6 +70,7 @@ class ContainerCore:
         self._records: dict[str, Container] = {c.id: c for c in store.all()}
         self._locks: dict[str, asyncio.Lock] = {}
         images.users = self.image_users
+        images.held_layers = self.held_layers
         self._add_parts()
 
     def _add_parts(self) -> None:
@@ -105,6 +106,10 @@ class ContainerCore:
 
     def image_users(self, image_id: str) -> list[str]:
         return [c.id[:12] for c in self._records.values() if c.image_id == image_id]
+
+    def held_layers(self) -> set[str]:
+        """Chain ids the containers' rw layers stand on: image GC must keep them."""
+        return {"sha256:" + c.top_layer for c in self._records.values() if c.top_layer}
 
     def volume_users(self, name: str) -> list[str]:
         from dockyard.containers.mounts import uses_volume

@@ -248,45 +248,44 @@ class Filesystem:
         created = image_time()
         with spool:
             spool.seek(0)
-            async with self.core.images.lock:
-                written: list[str] = []
-                try:
-                    diff_id = await asyncio.to_thread(ingest_layer, self.core.images.content, spool)
-                    written.append(diff_id)
-                    new = {
-                        "architecture": parent_cfg.get("architecture", "amd64"),
-                        "author": author,
-                        "comment": comment,
-                        "config": config,
-                        "container": c.id,
-                        "container_config": c.config,
-                        "created": created,
-                        "docker_version": "dockyard-0.1.0",
-                        "history": [
-                            *(parent_cfg.get("history") or []),
-                            {
-                                "created": created,
-                                "author": author,
-                                "comment": comment,
-                                "created_by": " ".join([c.path, *c.args]),
-                            },
-                        ],
-                        "os": "linux",
-                        "rootfs": {
-                            "type": "layers",
-                            "diff_ids": [
-                                *parent_cfg.get("rootfs", {}).get("diff_ids", []),
-                                diff_id,
-                            ],
+            written: list[str] = []
+            try:
+                diff_id = await asyncio.to_thread(ingest_layer, self.core.images.content, spool)
+                written.append(diff_id)
+                new = {
+                    "architecture": parent_cfg.get("architecture", "amd64"),
+                    "author": author,
+                    "comment": comment,
+                    "config": config,
+                    "container": c.id,
+                    "container_config": c.config,
+                    "created": created,
+                    "docker_version": "dockyard-0.1.0",
+                    "history": [
+                        *(parent_cfg.get("history") or []),
+                        {
+                            "created": created,
+                            "author": author,
+                            "comment": comment,
+                            "created_by": " ".join([c.path, *c.args]),
                         },
-                    }
-                    raw = _json.dumps(new, separators=(",", ":")).encode()
-                    image_id = await self.core.images.register(
-                        raw, new["rootfs"]["diff_ids"], parent=c.image_id, written=written
-                    )
-                except BaseException:
-                    await self.core.images._discard(written)
-                    raise
+                    ],
+                    "os": "linux",
+                    "rootfs": {
+                        "type": "layers",
+                        "diff_ids": [
+                            *parent_cfg.get("rootfs", {}).get("diff_ids", []),
+                            diff_id,
+                        ],
+                    },
+                }
+                raw = _json.dumps(new, separators=(",", ":")).encode()
+                image_id, _ = await self.core.images.register(
+                    raw, new["rootfs"]["diff_ids"], parent=c.image_id, written=written
+                )
+            except BaseException:
+                await self.core.images._discard(written)
+                raise
         if repo:
             await self.core.images.tag(image_id, repo, tag)
         self.core._event(c, "commit", comment=comment)

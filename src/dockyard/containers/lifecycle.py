@@ -46,6 +46,7 @@ from dockyard.containers.record import Container, State
 from dockyard.containers.shim import ShimError
 from dockyard.errors import (
     Conflict,
+    DockyardError,
     Forbidden,
     Internal,
     InvalidParameter,
@@ -110,7 +111,20 @@ class Lifecycle:
         if not isinstance(host_config, dict):
             raise InvalidParameter("HostConfig must be a JSON object")
         image_name = str(body["Image"])
-        image_id = self.core.images.resolve(image_name)
+        # Held until the record is saved: an rmi meanwhile either finishes first (this then
+        # answers "No such image") or waits and sees this container as a user.
+        async with self.core.images.using(image_name) as image_id:
+            return await self._create(name, body, host_config, networking, image_name, image_id)
+
+    async def _create(
+        self,
+        name: str | None,
+        body: dict[str, Any],
+        host_config: dict[str, Any],
+        networking: Any,
+        image_name: str,
+        image_id: str,
+    ) -> dict[str, Any]:
         image_cfg = self.core.images.config(image_id).get("config") or {}
         config = createconfig.merge(body, image_cfg)
         entrypoint = config.get("Entrypoint") or []
@@ -167,7 +181,12 @@ class Lifecycle:
             net={"requested": requested},
             links=made_links,
         )
-        await asyncio.to_thread(self._prepare_dirs, record)
+        try:
+            await asyncio.to_thread(self._prepare_dirs, record)
+        except BaseException:
+            # Half-made (a full disk): leave no directory or rw layer behind.
+            await asyncio.to_thread(self._discard_dirs, record)
+            raise
         if not name:
             # A concurrent create may have drawn the same random name while this one
             # awaited: draw again (no await from here to the save, so nothing can interleave).
@@ -180,16 +199,27 @@ class Lifecycle:
             self.core._save(record)
         except sqlite3.IntegrityError as exc:
             self.core._records.pop(cid, None)  # never listed: it was not created
-            await asyncio.to_thread(self.core.driver.remove, cid)
+            await asyncio.to_thread(self._discard_dirs, record)
             raise Conflict(
                 f'Conflict. The container name "{stored_name}" is already in use'
             ) from exc
+        except BaseException:
+            self.core._records.pop(cid, None)  # not recorded (a full disk): not created
+            await asyncio.to_thread(self._discard_dirs, record)
+            raise
         self.core._event(record, "create")
         return {"Id": cid, "Warnings": []}
 
     def _prepare_dirs(self, c: Container) -> None:
         os.makedirs(os.path.dirname(c.log_path), mode=0o710, exist_ok=True)
         self.core.driver.prepare(c.rw_layer, c.top_layer)
+
+    def _discard_dirs(self, c: Container) -> None:
+        shutil.rmtree(os.path.dirname(c.log_path), ignore_errors=True)
+        try:
+            self.core.driver.remove(c.rw_layer)
+        except (DockyardError, OSError) as exc:
+            log.warning("could not remove the rw layer of a failed create %s: %s", c.id, exc)
 
     # ---- start -----------------------------------------------------------------------------
     async def start(self, name: str) -> None:

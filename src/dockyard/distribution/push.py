@@ -138,6 +138,13 @@ class Pusher:
         image_id = self.images.resolve(str(ref))
         config = self.images.config(image_id)
         diff_ids: list[str] = list(config.get("rootfs", {}).get("diff_ids", []))
+        # An rmi meanwhile must not delete the blobs this reads (the image may go).
+        with self.images.leased.hold([image_id, *diff_ids]):
+            await self._push_image(repo, ref, emit, image_id, diff_ids)
+
+    async def _push_image(
+        self, repo: Repository, ref: Reference, emit: Emit, image_id: str, diff_ids: list[str]
+    ) -> None:
         with self.images.content.open(image_id) as f:
             raw_config = f.read()
         shorts = [d.split(":", 1)[1][:12] for d in diff_ids]
@@ -185,9 +192,9 @@ class Pusher:
         from dockyard.images.service import now_rfc3339
 
         name = str(Reference(ref.domain, ref.path, None, digest))
-        async with self.images.lock:
-            if self.images.store.image(image_id) is not None:
-                self.images.store.set_ref(name, image_id, now_rfc3339())
+        # Check and write with no await between: nothing can remove the image meanwhile.
+        if self.images.store.image(image_id) is not None:
+            self.images.store.set_ref(name, image_id, now_rfc3339())
 
     async def _push_layer(
         self, repo: Repository, diff_id: str, short: str, emit: Emit

@@ -5,9 +5,10 @@ image service's write path in small steps instead of ``register``'s all-at-once:
 
 - ``lease`` holds chain ids and blob digests while a pull runs: ``_collect_layers`` (rmi,
   prune) skips them, so a layer applied but not yet owned by an image is never collected;
-- ``ensure_layer`` applies one stored diff on its parent under a per-chain-id lock (two
-  pulls sharing a layer apply it once; the global image lock is not held meanwhile);
-- ``commit_image`` records the image and points its references at it under the global lock.
+- ``ensure_layer`` applies one stored diff on its parent under the layer's lock (two pulls
+  or a pull and a load sharing a layer apply it once);
+- ``commit_image`` records the image and points its references at it, holding only that
+  image and those references (``locks.py``).
 
 A crash between steps leaves layers without images, which the next collection removes.
 """
@@ -15,24 +16,20 @@ A crash between steps leaves layers without images, which the next collection re
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import BinaryIO
 
 from dockyard.content import write_blob
-from dockyard.filters import parse_time
 from dockyard.images import reference
 from dockyard.images.chain import chain_ids
-from dockyard.images.layer import apply_layer, apply_stream
-from dockyard.images.service import ImageService, now_rfc3339
-from dockyard.images.store import ImageRow, LayerRow
+from dockyard.images.layer import apply_stream
+from dockyard.images.locks import layer_key
+from dockyard.images.service import ImageService
+from dockyard.images.store import LayerRow
 
 __all__ = ["Intake"]
-
-_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 class Intake:
@@ -40,19 +37,11 @@ class Intake:
 
     def __init__(self, images: ImageService) -> None:
         self.images = images
-        self._layer_locks: dict[str, asyncio.Lock] = {}
 
     @contextmanager
     def lease(self, names: list[str]) -> Iterator[None]:
-        for name in names:
-            self.images.leased[name] += 1
-        try:
+        with self.images.leased.hold(names):
             yield
-        finally:
-            for name in names:
-                self.images.leased[name] -= 1
-                if self.images.leased[name] <= 0:
-                    del self.images.leased[name]
 
     def has_layer(self, chain_id: str) -> bool:
         return self.images.store.layer(chain_id) is not None
@@ -72,21 +61,7 @@ class Intake:
 
     async def ensure_layer(self, diff_id: str, chain_id: str, parent: str | None) -> bool:
         """Apply the stored ``diff_id`` as ``chain_id``; False if it was already there."""
-        lock = self._layer_locks.setdefault(chain_id, asyncio.Lock())
-        try:
-            async with lock:
-                if self.has_layer(chain_id):
-                    return False
-                images = self.images
-                layer = await asyncio.to_thread(apply_layer, images.tars, diff_id, chain_id, parent)
-                images.store.add_layer(
-                    LayerRow(layer.chain_id, layer.diff_id, layer.parent, layer.size)
-                )
-                await asyncio.to_thread(images.tars.release, diff_id)
-                return True
-        finally:
-            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
-                self._layer_locks.pop(chain_id, None)
+        return await self.images.ensure_layer(diff_id, chain_id, parent)
 
     @property
     def independent_layers(self) -> bool:
@@ -109,8 +84,7 @@ class Intake:
         verified and committed ``diff_id``) waits for the apply and records the layer;
         leaving it with an error removes whatever was applied, and an apply error (a
         hostile tar) wins over the broken pipe it caused in the writer."""
-        lock = self._layer_locks.setdefault(chain_id, asyncio.Lock())
-        async with lock:
+        async with self.images.locks.hold(exclusive=[layer_key(chain_id)]):
             if self.has_layer(chain_id):
                 yield None
                 return
@@ -148,43 +122,24 @@ class Intake:
         newer image" and "Image is up to date"."""
         images = self.images
         image_id = await asyncio.to_thread(write_blob, images.content, raw_config)
-        chain = chain_ids(diff_ids)
-        async with images.lock:
-            if images.store.image(image_id) is None:
-                size = sum((images.store.layer(c).size for c in chain), 0)  # type: ignore[union-attr]
-                config = json.loads(raw_config)
-                images.store.add_image(
-                    ImageRow(
-                        id=image_id,
-                        created=parse_time(config.get("created")),
-                        size=size,
-                        top_layer=chain[-1] if chain else None,
-                        parent="",
-                        last_tag_time=_ZERO_TIME,
-                        added_ns=time.time_ns(),
-                    ),
-                    chain,
-                )
-            changed = False
-            for i, ref in enumerate(refs):
-                before = images.store.resolve_ref(str(ref))
-                if before != image_id:
-                    images.store.set_ref(str(ref), image_id, now_rfc3339())
-                    if i == 0:
-                        changed = True
-                    if not ref.digest:
-                        images.events.publish("image", "tag", image_id, {"name": ref.familiar()})
+        names = [str(ref) for ref in refs]
+        with images.leased.hold([image_id]):
+            previous = await images.record_image(
+                raw_config, image_id, chain_ids(diff_ids), "", names, retag=False
+            )
+        changed = bool(previous) and previous[0] != image_id
+        for ref, was in zip(refs, previous):
+            if was != image_id and not ref.digest:
+                images.events.publish("image", "tag", image_id, {"name": ref.familiar()})
         return image_id, changed
 
     async def discard(self, digests: list[str]) -> None:
         """After a failed pull: drop its layers and the blobs nothing else uses."""
-        async with self.images.lock:
-            await self.images._discard(digests)
+        await self.images._discard(digests)
 
     async def collect(self) -> None:
         """Remove layers no image holds (left by a pull the daemon did not finish)."""
-        async with self.images.lock:
-            await self.images._collect_layers()
+        await self.images._collect_layers()
 
 
 def _broken_pipe(exc: BaseException) -> bool:

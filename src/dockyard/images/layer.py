@@ -28,14 +28,12 @@ from dockyard import layers
 from dockyard.content import LocalStore
 from dockyard.errors import DockyardError, Internal, InvalidParameter, NotFound
 from dockyard.fsutil import atomic_write, fsync_dir
-from dockyard.images.chain import chain_ids
 from dockyard.layers import tarsplit
 from dockyard.layers.compression import READ_ERRORS
 
 __all__ = [
     "AppliedLayer",
     "LayerTars",
-    "apply_chain",
     "apply_layer",
     "apply_stream",
     "ingest_layer",
@@ -275,26 +273,3 @@ def apply_stream(
         raise
     stream.close()
     return size
-
-
-def apply_chain(tars: LayerTars, diff_ids: list[str], known: set[str]) -> list[AppliedLayer]:
-    """Make sure every layer of the chain exists in the driver; returns the new ones.
-
-    ``known`` holds the chain ids the metadata store already records (and so are complete).
-    """
-    created: list[AppliedLayer] = []
-    parent: str | None = None
-    for diff_id, chain_id in zip(diff_ids, chain_ids(diff_ids)):
-        if chain_id not in known:
-            target = tars.create(chain_id, parent, diff_id)
-            try:
-                with tars.open(diff_id) as blob:
-                    size = tars.apply(blob, target, diff_id, chain_id)  # syncs the layer
-            except BaseException:
-                tars.remove_layer(chain_id, diff_id)
-                for layer in created:
-                    tars.remove_layer(layer.chain_id, layer.diff_id)
-                raise
-            created.append(AppliedLayer(chain_id, diff_id, parent, size))
-        parent = chain_id
-    return created

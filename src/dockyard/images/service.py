@@ -1,8 +1,9 @@
 """The image service: what the image endpoints call (asyncio world).
 
 Metadata lives in :class:`Store` and is touched only from the event-loop thread; tar, blob
-and driver work runs in threads.  One lock serialises mutations (import, load, tag, delete,
-prune), so a layer being written by one request is never collected by another.
+and driver work runs in threads.  Work on one image never waits for work on another: keyed
+locks (``locks.py``) serialise only what touches the same image, reference or layer, and
+leases keep what a load, pull, build or commit is writing from being collected meanwhile.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, BinaryIO
 
 from dockyard.content import LocalStore, write_blob
@@ -29,7 +31,8 @@ from dockyard.images import reference
 from dockyard.images.archive import LoadItem, SaveItem, plan_load, unpack, write_save
 from dockyard.images.chain import chain_ids, check_digest, is_full_id, short_id
 from dockyard.images.changes import apply_changes
-from dockyard.images.layer import AppliedLayer, LayerTars, apply_chain, ingest_layer
+from dockyard.images.layer import LayerTars, apply_layer, ingest_layer
+from dockyard.images.locks import KeyedLocks, Leases, image_key, layer_key, ref_key
 from dockyard.images.store import ImageRow, LayerRow, Store
 from dockyard.streampipe import stream_from_thread
 
@@ -80,12 +83,15 @@ class ImageService:
         )
         self.events = events
         self.tmpdir = tmpdir
-        self.lock = asyncio.Lock()
-        # Chain ids and blob digests an unfinished pull or push holds: never collected.
-        self.leased: Counter[str] = Counter()
+        self.locks = KeyedLocks()
+        # Chain ids and blob digests an unfinished load, pull, build or commit holds.
+        self.leased = Leases()
         self._configs: dict[str, dict[str, Any]] = {}
         # Set by the containers service once it exists: image id -> container names using it.
         self.users: Callable[[str], list[str]] = lambda image_id: []
+        # Also set by it: chain ids containers' rw layers stand on.  A forced rmi deletes
+        # the image, not the layers under its stopped containers (moby keeps them too).
+        self.held_layers: Callable[[], set[str]] = set
 
     # ---- lookups -------------------------------------------------------------------------
     def resolve(self, name: str) -> str:
@@ -293,23 +299,78 @@ class ImageService:
             out[0]["Tags"] = tags or None
         return out
 
+    # ---- holding images and references ---------------------------------------------------
+    @asynccontextmanager
+    async def using(self, name: str) -> AsyncIterator[str]:
+        """Resolve ``name`` and keep that image from being deleted until the block ends.
+
+        Container create holds it from resolving the image to recording the container, so an
+        ``rmi`` either finishes first (create then says "No such image") or sees the new
+        container as a user."""
+        async with self._resolved(name, exclusive=False) as image_id:
+            yield image_id
+
+    @asynccontextmanager
+    async def _resolved(self, name: str, exclusive: bool) -> AsyncIterator[str]:
+        """Resolve ``name``, lock the image, and check that ``name`` still means it (a tag
+        may have moved while this waited)."""
+        while True:
+            image_id = self.resolve(name)
+            key = [image_key(image_id)]
+            async with self.locks.hold(exclusive=key if exclusive else (), shared=key):
+                if self.resolve(name) != image_id:
+                    continue
+                yield image_id
+                return
+
+    @asynccontextmanager
+    async def _pointing(self, image_id: str, refs: list[str]) -> AsyncIterator[None]:
+        """Hold ``image_id``, the references about to point at it and the images they point
+        at now (their ``rmi`` lists references first), re-checked once held."""
+
+        def owners() -> dict[str, str | None]:
+            return {r: self.store.resolve_ref(r) for r in refs}
+
+        while True:
+            before = owners()
+            images = {image_id, *(o for o in before.values() if o)}
+            async with self.locks.hold(
+                exclusive=[ref_key(r) for r in refs], shared=[image_key(i) for i in images]
+            ):
+                if owners() != before:
+                    continue
+                if self.store.image(image_id) is None:
+                    raise NoSuchImage(image_id)
+                yield
+                return
+
     # ---- tag / remove / prune ------------------------------------------------------------
     async def tag(self, name: str, repo: str, tag: str) -> None:
-        async with self.lock:
+        ref = reference.parse_repo_tag(repo, tag)
+        if ref.digest:
+            raise InvalidParameter("refusing to create a tag with a digest reference")
+        ref = ref.with_default_tag()
+        while True:
             image_id = self.resolve(name)
-            ref = reference.parse_repo_tag(repo, tag)
-            if ref.digest:
-                raise InvalidParameter("refusing to create a tag with a digest reference")
-            ref = ref.with_default_tag()
-            self.store.set_ref(str(ref), image_id, now_rfc3339())
+            async with self._pointing(image_id, [str(ref)]):
+                if self.resolve(name) != image_id:
+                    continue
+                self.store.set_ref(str(ref), image_id, now_rfc3339())
+                break
         self.events.publish("image", "tag", image_id, {"name": ref.familiar()})
 
     async def remove(self, name: str, force: bool, noprune: bool) -> list[dict[str, str]]:
-        async with self.lock:
-            return await self._remove(name, force, noprune)
+        async with self._resolved(name, exclusive=True) as image_id:
+            out, parent = await self._remove(name, image_id, force)
+        if parent and not noprune:
+            out.extend(await self._prune_parents(parent))
+        return out
 
-    async def _remove(self, name: str, force: bool, noprune: bool) -> list[dict[str, str]]:
-        image_id = self.resolve(name)
+    async def _remove(
+        self, name: str, image_id: str, force: bool
+    ) -> tuple[list[dict[str, str]], str]:
+        """Untag or delete (caller holds the image exclusively); returns what was done and
+        the parent to consider pruning once the lock is released."""
         refs = [reference.parse(n) for n in self.store.refs_of(image_id)]
         out: list[dict[str, str]] = []
         by_ref = (
@@ -322,6 +383,14 @@ class ImageService:
             )
         )
         if by_ref:
+            users = self.users(image_id)
+            single = len({r.name for r in refs}) == 1 and sum(not r.digest for r in refs) <= 1
+            if users and single and not force:
+                # moby's ImageDelete: untagging would leave a used image dangling.
+                raise Conflict(
+                    f'conflict: unable to remove repository reference "{name}" (must force) - '
+                    f"container {users[0]} is using its referenced image {short_id(image_id)}"
+                )
             target = str(reference.parse(name).with_default_tag())
             self.store.delete_ref(target)
             familiar = reference.parse(target).familiar()
@@ -338,7 +407,7 @@ class ImageService:
                     self.events.publish("image", "untag", image_id, {"name": r.familiar()})
                     remaining.remove(r)
             if any(not r.digest for r in remaining):
-                return out
+                return out, ""
             refs = remaining
         else:
             repos = {r.name for r in refs}
@@ -362,27 +431,42 @@ class ImageService:
             self.store.delete_ref(str(ref))
             out.append({"Untagged": ref.familiar()})
             self.events.publish("image", "untag", image_id, {"name": ref.familiar()})
-        out.extend(await self._delete_image(image_id, prune_parents=not noprune))
+        parent = self.parent_of(image_id)
+        out.extend(await self._delete_image(image_id))
+        return out, parent
+
+    async def _prune_parents(self, parent: str) -> list[dict[str, str]]:
+        """Delete untagged parents nothing else uses, one image lock at a time (a child's
+        lock is released first: locks are only ever taken in one sorted batch)."""
+        out: list[dict[str, str]] = []
+        while parent:
+            async with self.locks.hold(exclusive=[image_key(parent)]):
+                row = self.store.image(parent)
+                if (
+                    row is None
+                    or self.store.refs_of(parent)
+                    or self.store.children(parent)
+                    or self.users(parent)
+                ):
+                    break
+                out.extend(await self._delete_image(parent))
+            parent = row.parent
         return out
 
-    async def _delete_image(
-        self, image_id: str, prune_parents: bool = True
-    ) -> list[dict[str, str]]:
-        row = self.store.image(image_id)
+    async def _delete_image(self, image_id: str) -> list[dict[str, str]]:
+        """Delete one image record and what only it held (caller holds it exclusively)."""
         self.store.delete_image(image_id)
         self._configs.pop(image_id, None)
         out = [{"Deleted": image_id}]
         self.events.publish("image", "delete", image_id, {"name": image_id})
         out.extend({"Deleted": c} for c in await self._collect_layers())
-        await asyncio.to_thread(self._delete_blob_if_unused, image_id)
-        if prune_parents and row and row.parent:
-            parent = self.store.image(row.parent)
-            if parent and not self.store.refs_of(parent.id) and not self.store.children(parent.id):
-                out.extend(await self._delete_image(parent.id))
+        if not self.leased[image_id]:
+            await asyncio.to_thread(self._delete_blob_if_unused, image_id)
         return out
 
     async def _discard(self, written: list[str]) -> None:
-        """After a failed import or load: drop its layers and the blobs nothing else uses."""
+        """After a failed import or load (its leases released): drop its layers and the
+        blobs nothing else uses."""
         await self._collect_layers()
         for digest in written:
             if not self.store.diff_id_users(digest) and self.store.image(digest) is None:
@@ -397,18 +481,27 @@ class ImageService:
             pass
 
     async def _collect_layers(self) -> list[str]:
-        """Remove layers that no image holds any more; returns their chain ids."""
+        """Remove layers that no image holds any more; returns their chain ids.
+
+        Each layer is removed under its own lock and only if, once held, it is still an
+        unused leaf nobody leases: a load applying it has leased it before looking."""
         removed: list[str] = []
-        while leaves := self.store.unused_leaf_layers():
-            leaves = [layer for layer in leaves if not self.leased[layer.chain_id]]
+        while leaves := [c.chain_id for c in self.store.unused_leaf_layers()]:
+            held = self.held_layers()
+            leaves = [c for c in leaves if not self.leased[c] and c not in held]
             if not leaves:
                 break
-            for layer in leaves:
-                await asyncio.to_thread(self.tars.remove_layer, layer.chain_id, layer.diff_id)
-                self.store.delete_layer(layer.chain_id)
+            for chain_id in leaves:
+                async with self.locks.hold(exclusive=[layer_key(chain_id)]):
+                    unused = {c.chain_id: c for c in self.store.unused_leaf_layers()}
+                    layer = unused.get(chain_id)
+                    if layer is None or self.leased[chain_id] or chain_id in self.held_layers():
+                        continue
+                    await asyncio.to_thread(self.tars.remove_layer, chain_id, layer.diff_id)
+                    self.store.delete_layer(chain_id)
                 if not self.store.diff_id_users(layer.diff_id):
                     await asyncio.to_thread(self._delete_blob_if_unused, layer.diff_id)
-                removed.append(layer.chain_id)
+                removed.append(chain_id)
         return removed
 
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
@@ -418,10 +511,10 @@ class ImageService:
             until = parse_until(filters["until"][-1])
         deleted: list[dict[str, str]] = []
         reclaimed = 0
-        async with self.lock:
-            for row in self.store.images():
+        for row in self.store.images():
+            async with self.locks.hold(exclusive=[image_key(row.id)]):
                 if self.store.image(row.id) is None:
-                    continue  # removed above as the untagged parent of a pruned image
+                    continue  # removed meanwhile, or as the untagged parent of a pruned image
                 if self.users(row.id) or self.store.children(row.id):
                     continue
                 tags = [n for n in self.store.refs_of(row.id) if not reference.parse(n).digest]
@@ -438,6 +531,14 @@ class ImageService:
                     deleted.append({"Untagged": reference.parse(name).familiar()})
                 deleted.extend(await self._delete_image(row.id))
                 reclaimed += before - sum(layer.size for layer in self.store.layers())
+            if row.parent:
+                before = sum(layer.size for layer in self.store.layers())
+                deleted.extend(await self._prune_parents(row.parent))
+                reclaimed += before - sum(layer.size for layer in self.store.layers())
+        # Layers freed since the last collection (a forced rmi's, once its containers went).
+        before = sum(layer.size for layer in self.store.layers())
+        deleted.extend({"Deleted": c} for c in await self._collect_layers())
+        reclaimed += before - sum(layer.size for layer in self.store.layers())
         self.events.publish("image", "prune", "", {"reclaimed": str(reclaimed)})
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
@@ -461,68 +562,111 @@ class ImageService:
             )
         container_config = empty_container_config()
         apply_changes(container_config, changes)
-        async with self.lock:
-            written: list[str] = []
-            try:
-                diff_id = await asyncio.to_thread(ingest_layer, self.content, body)
-                written.append(diff_id)
-                created = now_rfc3339()
-                config = {
-                    "architecture": arch or "amd64",
-                    "comment": message,
-                    "config": container_config,
-                    "container_config": empty_container_config(),
-                    "created": created,
-                    "docker_version": "dockyard-0.1.0",
-                    "history": [{"created": created, "comment": message or "Imported from -"}],
-                    "os": "linux",
-                    "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-                }
-                raw = json.dumps(config, separators=(",", ":")).encode()
-                image_id = await self.register(raw, [diff_id], parent="", written=written)
-            except BaseException:
-                await self._discard(written)
-                raise
-            if ref is not None:
-                self.store.set_ref(str(ref), image_id, now_rfc3339())
+        written: list[str] = []
+        try:
+            diff_id = await asyncio.to_thread(ingest_layer, self.content, body)
+            written.append(diff_id)
+            created = now_rfc3339()
+            config = {
+                "architecture": arch or "amd64",
+                "comment": message,
+                "config": container_config,
+                "container_config": empty_container_config(),
+                "created": created,
+                "docker_version": "dockyard-0.1.0",
+                "history": [{"created": created, "comment": message or "Imported from -"}],
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            }
+            raw = json.dumps(config, separators=(",", ":")).encode()
+            refs = [str(ref)] if ref is not None else []
+            image_id, _ = await self.register(raw, [diff_id], "", written, refs)
+        except BaseException:
+            await self._discard(written)
+            raise
         self.events.publish("image", "import", image_id, {"name": image_id})
         if ref is not None:
             self.events.publish("image", "tag", image_id, {"name": ref.familiar()})
         return image_id
 
     async def register(
-        self, raw_config: bytes, diff_ids: list[str], parent: str, written: list[str]
-    ) -> str:
-        """Store a config, apply its chain and record the image (caller holds the lock).
+        self,
+        raw_config: bytes,
+        diff_ids: list[str],
+        parent: str,
+        written: list[str],
+        refs: list[str] = [],  # noqa: B006 (never mutated)
+    ) -> tuple[str, list[str | None]]:
+        """Store a config, apply its chain, record the image and point ``refs`` at it.
 
-        Blobs this call writes are appended to ``written`` so a failing caller can discard
-        them (``_discard``)."""
-        image_id = await asyncio.to_thread(write_blob, self.content, raw_config)
-        if self.store.image(image_id):
-            await self._release_tars(diff_ids)  # loaded again: the tars were ingested again
-            return image_id
-        written.append(image_id)
-        known = {layer.chain_id for layer in self.store.layers()}
-        new: list[AppliedLayer] = await asyncio.to_thread(apply_chain, self.tars, diff_ids, known)
-        for layer in new:
-            self.store.add_layer(LayerRow(layer.chain_id, layer.diff_id, layer.parent, layer.size))
+        The chain and blobs are leased throughout, so no collection removes a layer between
+        applying it and recording the image that holds it.  Blobs this call writes are
+        appended to ``written`` so a failing caller can discard them (``_discard``).
+        Returns the image id and, per ref, the image it pointed at before."""
         chain = chain_ids(diff_ids)
-        size = sum((self.store.layer(c).size for c in chain), 0)  # type: ignore[union-attr]
-        config = json.loads(raw_config)
-        self.store.add_image(
-            ImageRow(
-                id=image_id,
-                created=parse_time(config.get("created")),
-                size=size,
-                top_layer=chain[-1] if chain else None,
-                parent=parent,
-                last_tag_time=_ZERO_TIME,
-                added_ns=time.time_ns(),
-            ),
-            chain,
-        )
-        await self._release_tars(diff_ids)
-        return image_id
+        with self.leased.hold([*chain, *diff_ids]):
+            image_id = await asyncio.to_thread(write_blob, self.content, raw_config)
+            with self.leased.hold([image_id]):
+                if self.store.image(image_id) is None:
+                    written.append(image_id)
+                    parent_id: str | None = None
+                    for diff_id, chain_id in zip(diff_ids, chain):
+                        await self.ensure_layer(diff_id, chain_id, parent_id)
+                        parent_id = chain_id
+                before = await self.record_image(raw_config, image_id, chain, parent, refs)
+            # applied (or loaded again): the tars ingested for them are rebuilt from now on
+            await self._release_tars(diff_ids)
+            return image_id, before
+
+    async def record_image(
+        self,
+        raw_config: bytes,
+        image_id: str,
+        chain: list[str],
+        parent: str,
+        refs: list[str],
+        retag: bool = True,
+    ) -> list[str | None]:
+        """Add the image row (if new) and point ``refs`` at it, holding both; returns what
+        each ref pointed at before.  ``retag=False`` leaves refs already there untouched
+        (a pull that found nothing new does not bump LastTagTime)."""
+        async with self.locks.hold(shared=[image_key(image_id)]):
+            if self.store.image(image_id) is None:
+                size = sum((self.store.layer(c).size for c in chain), 0)  # type: ignore[union-attr]
+                config = json.loads(raw_config)
+                self.store.add_image(
+                    ImageRow(
+                        id=image_id,
+                        created=parse_time(config.get("created")),
+                        size=size,
+                        top_layer=chain[-1] if chain else None,
+                        parent=parent,
+                        last_tag_time=_ZERO_TIME,
+                        added_ns=time.time_ns(),
+                    ),
+                    chain,
+                )
+        if not refs:
+            return []
+        async with self._pointing(image_id, refs):
+            before = [self.store.resolve_ref(r) for r in refs]
+            for r, was in zip(refs, before):
+                if retag or was != image_id:
+                    self.store.set_ref(r, image_id, now_rfc3339())
+            return before
+
+    async def ensure_layer(self, diff_id: str, chain_id: str, parent: str | None) -> bool:
+        """Apply the stored ``diff_id`` as ``chain_id`` unless it exists (the caller leases
+        it and has its parent); False if it was already there.  Under the layer's lock, so
+        two loads or pulls sharing a layer apply it once."""
+        async with self.locks.hold(exclusive=[layer_key(chain_id)]):
+            if self.store.layer(chain_id) is not None:
+                return False
+            # durable before it is recorded (LayerTars.apply syncs the layer)
+            layer = await asyncio.to_thread(apply_layer, self.tars, diff_id, chain_id, parent)
+            self.store.add_layer(LayerRow(layer.chain_id, layer.diff_id, layer.parent, layer.size))
+            await asyncio.to_thread(self.tars.release, diff_id)
+            return True
 
     async def _release_tars(self, diff_ids: list[str]) -> None:
         """Drop the content-store tars that applied layers can rebuild now."""
@@ -578,22 +722,19 @@ class ImageService:
         return stream_from_thread(lambda sink: write_save(items, sink))
 
     async def load(self, body: BinaryIO) -> list[str]:
+        """Load a ``docker save`` tarball.  No lock is held while the body arrives (it may
+        take minutes); each image then leases its layers and locks only its own keys."""
         messages: list[str] = []
-        async with self.lock:
-            workdir = tempfile.mkdtemp(prefix="load-", dir=self.tmpdir)
-            ingested: list[str] = []
-            try:
-                unpacked = await asyncio.to_thread(unpack, body, workdir)
-                for item in await asyncio.to_thread(plan_load, unpacked):
-                    messages.extend(await self._load_one(item, ingested))
-            except BaseException:
-                await self._discard(ingested)
-                raise
-            finally:
-                await asyncio.to_thread(shutil.rmtree, workdir, True)
+        workdir = tempfile.mkdtemp(prefix="load-", dir=self.tmpdir)
+        try:
+            unpacked = await asyncio.to_thread(unpack, body, workdir)
+            for item in await asyncio.to_thread(plan_load, unpacked):
+                messages.extend(await self._load_one(item))
+        finally:
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
         return messages
 
-    async def _load_one(self, item: LoadItem, ingested: list[str]) -> list[str]:
+    async def _load_one(self, item: LoadItem) -> list[str]:
         try:
             config = json.loads(item.config)
             diff_ids = config["rootfs"]["diff_ids"]
@@ -605,29 +746,37 @@ class ImageService:
                 f"{len(diff_ids) if isinstance(diff_ids, list) else '?'} layers, the manifest "
                 f"{len(item.layers)}"
             )
-        for diff_id, path in zip(diff_ids, item.layers):
+        for diff_id in diff_ids:
             check_digest(diff_id, "layer diff id")
-            with open(path, "rb") as f:
-                try:
-                    await asyncio.to_thread(ingest_layer, self.content, f, diff_id)
-                except InvalidParameter as exc:
-                    raise InvalidParameter(
-                        f"invalid archive: layer {diff_id}: {exc.message}"
-                    ) from exc
-            ingested.append(diff_id)
-        image_id = await self.register(item.config, diff_ids, parent="", written=ingested)
+        refs = [reference.parse(tag).with_default_tag() for tag in item.repo_tags]
+        ingested: list[str] = []
+        try:
+            with self.leased.hold([*chain_ids(diff_ids), *diff_ids]):
+                for diff_id, path in zip(diff_ids, item.layers):
+                    with open(path, "rb") as f:
+                        try:
+                            await asyncio.to_thread(ingest_layer, self.content, f, diff_id)
+                        except InvalidParameter as exc:
+                            raise InvalidParameter(
+                                f"invalid archive: layer {diff_id}: {exc.message}"
+                            ) from exc
+                    ingested.append(diff_id)
+                image_id, previous = await self.register(
+                    item.config, diff_ids, "", ingested, [str(r) for r in refs]
+                )
+        except BaseException:
+            await asyncio.shield(self._discard(ingested))
+            raise
         messages = []
-        for tag in item.repo_tags:
-            ref = reference.parse(tag).with_default_tag()
-            previous = self.store.set_ref(str(ref), image_id, now_rfc3339())
-            if previous:
+        for ref, before in zip(refs, previous):
+            if before and before != image_id:
                 messages.append(
                     f"The image {ref.familiar()} already exists, renaming the old one with ID "
-                    f"{previous} to empty string"
+                    f"{before} to empty string"
                 )
             messages.append(f"Loaded image: {ref.familiar()}")
             self.events.publish("image", "tag", image_id, {"name": ref.familiar()})
-        if not item.repo_tags:
+        if not refs:
             messages.append(f"Loaded image ID: {image_id}")
         self.events.publish("image", "load", image_id, {"name": image_id})
         return messages
@@ -658,31 +807,31 @@ class ImageService:
         """Register one build step's image: ``config`` (its rootfs holds the parent's diff
         ids) plus one new layer, either an uncompressed tar to ingest or a ``diff_id``
         already in the content store, or none for a config-only step."""
-        async with self.lock:
-            written: list[str] = []
-            try:
-                if layer is not None:
-                    diff_id = await asyncio.to_thread(ingest_layer, self.content, layer)
-                    written.append(diff_id)
-                if diff_id:
-                    config["rootfs"]["diff_ids"].append(diff_id)
-                raw = json.dumps(config, separators=(",", ":")).encode()
-                return await self.register(
-                    raw, list(config["rootfs"]["diff_ids"]), parent=parent, written=written
-                )
-            except BaseException:
-                await self._discard(written)
-                raise
+        written: list[str] = []
+        try:
+            if layer is not None:
+                diff_id = await asyncio.to_thread(ingest_layer, self.content, layer)
+                written.append(diff_id)
+            if diff_id:
+                config["rootfs"]["diff_ids"].append(diff_id)
+            raw = json.dumps(config, separators=(",", ":")).encode()
+            image_id, _ = await self.register(
+                raw, list(config["rootfs"]["diff_ids"]), parent=parent, written=written
+            )
+            return image_id
+        except BaseException:
+            await asyncio.shield(self._discard(written))
+            raise
 
     async def drop_intermediate(self, image_id: str) -> None:
         """Delete an untagged image nothing builds on (a RUN step's temporary commit),
         leaving its parents alone."""
-        async with self.lock:
+        async with self.locks.hold(exclusive=[image_key(image_id)]):
             if self.store.image(image_id) is None or self.store.children(image_id):
                 return
             if self.store.refs_of(image_id) or self.users(image_id):
                 return
-            await self._delete_image(image_id, prune_parents=False)
+            await self._delete_image(image_id)
 
     # ---- start-up -------------------------------------------------------------------------
     async def convert_layer_tars(self) -> int:

@@ -77,10 +77,13 @@ class Store:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield self._conn
+            self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            # A failed COMMIT (SQLITE_FULL, SQLITE_IOERR) may leave the transaction open;
+            # left so, every later BEGIN on this connection would fail.
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
 
     # images
     def images(self) -> list[ImageRow]:

@@ -527,6 +527,10 @@ class NetworkService:
             except sqlite3.IntegrityError as exc:
                 await asyncio.to_thread(self._unprogram, n)
                 raise Conflict(f"network with name {name} already exists") from exc
+            except BaseException:
+                # Not recorded (a full disk): no bridge or rule may outlive the failure.
+                await asyncio.to_thread(self._unprogram, n)
+                raise
             self._records[n.id] = n
             self._allocators[n.id] = allocators
         self._event("create", n)

@@ -134,6 +134,10 @@ class VolumeService:
                 self.store.insert(v)
             except sqlite3.IntegrityError:
                 return self.get(name)
+            except BaseException:
+                # Not recorded (a full disk): the directory must not outlive the failure.
+                await asyncio.to_thread(self.driver.remove, name)
+                raise
         self._event("create", name)
         return v
 
