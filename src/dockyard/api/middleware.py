@@ -66,6 +66,17 @@ def _data_root(request: web.Request) -> str:
     return str(getattr(getattr(system, "config", None), "data_root", "") or "(data root)")
 
 
+def stream_error_message(request: web.Request, exc: BaseException) -> str:
+    """The message of an error met after a stream's 200 (load, build): a full disk says so
+    as the error answers before a stream do, anything else keeps its own message."""
+    full = errors.disk_full(exc, _data_root(request))
+    if full is not None:
+        return full.message
+    if isinstance(exc, errors.DockyardError):
+        return exc.message
+    return f"internal error: {exc}"
+
+
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()

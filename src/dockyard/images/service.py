@@ -467,10 +467,15 @@ class ImageService:
     async def _discard(self, written: list[str]) -> None:
         """After a failed import or load (its leases released): drop its layers and the
         blobs nothing else uses."""
-        await self._collect_layers()
-        for digest in written:
-            if not self.store.diff_id_users(digest) and self.store.image(digest) is None:
-                await asyncio.to_thread(self._delete_blob_if_unused, digest)
+        try:
+            await self._collect_layers()
+        finally:
+            for digest in written:
+                if not self.store.diff_id_users(digest) and self.store.image(digest) is None:
+                    await asyncio.to_thread(self._delete_blob_if_unused, digest)
+                elif not self.leased[digest]:
+                    # a tar ingested again for a layer that is there: its split rebuilds it
+                    await asyncio.to_thread(self.tars.release, digest)
 
     def _delete_blob_if_unused(self, digest: str) -> None:
         if self.leased[digest]:

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from dockyard.api import query
 from dockyard.api.keys import BUILD
-from dockyard.api.middleware import json_response
+from dockyard.api.middleware import json_response, stream_error_message
 from dockyard.api.routing import Routes
 from dockyard.api.streams import start_stream
 from dockyard.build import BuildError, BuildOptions
@@ -174,10 +174,11 @@ async def build(request: web.Request) -> web.StreamResponse:
         except DockyardError as exc:
             if stream.response is None:
                 raise
-            detail: dict[str, Any] = {"message": exc.message}
+            message = stream_error_message(request, exc)
+            detail: dict[str, Any] = {"message": message}
             if isinstance(exc, BuildError) and exc.code:
                 detail["code"] = exc.code
-            await stream({"errorDetail": detail, "error": exc.message})
+            await stream({"errorDetail": detail, "error": message})
         except Exception as exc:
             if stream.response is None:
                 raise

@@ -11,12 +11,12 @@ from aiohttp import web
 
 from dockyard.api import query, shapes
 from dockyard.api.keys import DISTRIBUTION, IMAGES
-from dockyard.api.middleware import json_response
+from dockyard.api.middleware import json_response, stream_error_message
 from dockyard.api.routing import Routes
 from dockyard.api.streams import byte_stream, json_lines, spool, start_stream
 from dockyard.api.version import IMAGE_SHARED_SIZE
 from dockyard.distribution.progress import Message, encode
-from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.errors import DockyardError, InvalidParameter, disk_full
 from dockyard.images.service import IMAGE_LIST_FILTERS, PRUNE_FILTERS
 
 routes = Routes()
@@ -47,7 +47,14 @@ async def create_image(request: web.Request) -> web.StreamResponse:
             "fromSrc must be '-' (the tar in the request body); URLs are not supported"
         )
     service = request.app[IMAGES]
-    body = await spool(request, service.tmpdir)
+    try:
+        body = await spool(request, service.tmpdir)
+    except OSError as exc:
+        # the upload did not fit on the disk: dockerd has answered 200 by then and says so
+        # in the stream, as for any other failed load
+        if disk_full(exc, "") is None:
+            raise
+        return await _stream_error(request, stream_error_message(request, exc))
     with body:
         image_id = await service.import_tar(
             body,
@@ -77,14 +84,21 @@ async def save_many(request: web.Request) -> web.StreamResponse:
 @routes.post("/images/load")
 async def load(request: web.Request) -> web.StreamResponse:
     service = request.app[IMAGES]
-    body = await spool(request, service.tmpdir)
+    try:
+        body = await spool(request, service.tmpdir)
+    except OSError as exc:
+        # the upload did not fit on the disk: dockerd has answered 200 by then and says so
+        # in the stream, as for any other failed load
+        if disk_full(exc, "") is None:
+            raise
+        return await _stream_error(request, stream_error_message(request, exc))
     with body:
         try:
             messages = await service.load(body)
         except DockyardError as exc:
             # moby's postImagesLoad has sent 200 before it reads the archive: a bad one is
             # the stream's only line, and `docker load` prints it and exits 1
-            return await _stream_error(request, exc.message)
+            return await _stream_error(request, stream_error_message(request, exc))
 
     async def lines() -> AsyncIterator[object]:
         for message in messages:
