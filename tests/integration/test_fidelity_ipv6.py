@@ -55,7 +55,10 @@ class Lab:
         return self.engine.cli(*args, check=True).stdout.decode()
 
     def inspect(self, kind: str, name: str) -> dict:
-        return json.loads(self.docker(kind, "inspect", name))[0]
+        # at dockerd 20.10's API version on both engines, so the shapes compare (1.44+ adds
+        # DNSNames and GwPriority to endpoints)
+        out = self.engine.cli(kind, "inspect", name, check=True, env={"DOCKER_API_VERSION": "1.41"})
+        return json.loads(out.stdout)[0]
 
     @property
     def bridge(self) -> str:
