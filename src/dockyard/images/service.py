@@ -9,16 +9,10 @@ leases keep what a load, pull, build or commit is writing from being collected m
 from __future__ import annotations
 
 import asyncio
-import fnmatch
-import functools
 import json
 import logging
 import os
-import re
-import shutil
-import tempfile
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, BinaryIO
@@ -28,13 +22,13 @@ from dockyard.errors import Conflict, DockyardError, InvalidParameter, NoSuchIma
 from dockyard.events import EventBus
 from dockyard.filters import labels_match, parse_time, parse_until
 from dockyard.images import reference
-from dockyard.images.archive import LoadItem, SaveItem, plan_load, unpack, write_save
-from dockyard.images.chain import chain_ids, check_digest, is_full_id, short_id
+from dockyard.images.chain import chain_ids, is_full_id, short_id
 from dockyard.images.changes import apply_changes
 from dockyard.images.layer import LayerTars, apply_layer, ingest_layer
 from dockyard.images.locks import KeyedLocks, Leases, image_key, layer_key, ref_key
 from dockyard.images.store import ImageRow, LayerRow, Store
-from dockyard.streampipe import stream_from_thread
+from dockyard.images.transfer import ImageTransfer
+from dockyard.images.views import ImageViews, _parse_ref, _parses, empty_container_config
 
 __all__ = ["IMAGE_LIST_FILTERS", "PRUNE_FILTERS", "ImageService", "empty_container_config"]
 
@@ -56,16 +50,7 @@ def now_rfc3339() -> str:
 
 
 # References are immutable; listing parses every stored one on each request.
-_parse_ref = functools.lru_cache(maxsize=8192)(reference.parse)
-
-
-def _match_reference(pattern: str, ref: reference.Reference) -> bool:
-    """moby's FamiliarMatch: glob on the familiar string and familiar name, '*' stops at '/'."""
-    rx = re.compile(fnmatch.translate(pattern).replace(".*", "[^/]*"))
-    return bool(rx.match(ref.familiar()) or rx.match(ref.familiar_name))
-
-
-class ImageService:
+class ImageService(ImageViews, ImageTransfer):
     def __init__(
         self,
         store: Store,
@@ -138,166 +123,6 @@ class ImageService:
             ref = _parse_ref(name)
             (digests if ref.digest else tags).append(ref.familiar())
         return tags, digests
-
-    # ---- list / inspect / history --------------------------------------------------------
-    def list(
-        self, all_: bool, filters: dict[str, list[str]], shared_size: bool = False
-    ) -> list[dict[str, Any]]:
-        """Image summaries; ``shared_size`` fills SharedSize (bytes of layers another image
-        also uses) instead of moby's -1 for "not computed"."""
-        rows = self.store.images()
-        shared = self._shared_sizes(rows) if shared_size else {}
-        refs: dict[str, list[reference.Reference]] = {}
-        for name, image_id in self.store.refs():
-            refs.setdefault(image_id, []).append(_parse_ref(name))
-        with_children = {r.parent for r in rows if r.parent}
-        before = self._bound(filters.get("before"))
-        since = self._bound(filters.get("since"))
-        until = parse_until(filters["until"][-1]) if filters.get("until") else None
-        out = []
-        for row in rows:
-            own = refs.get(row.id, [])
-            tagged = [r for r in own if not r.digest]
-            dangling = not tagged
-            if not all_ and not own and row.id in with_children and not filters:
-                continue
-            if "dangling" in filters:
-                want = filters["dangling"][-1].lower() in ("true", "1")
-                if dangling != want:
-                    continue
-            if before is not None and row.created >= before:
-                continue
-            if since is not None and row.created <= since:
-                continue
-            if until is not None and row.created >= until:
-                continue
-            cfg = self.config(row.id).get("config") or {}
-            labels = cfg.get("Labels") or None
-            if not labels_match(labels or {}, filters.get("label", [])):
-                continue
-            if "reference" in filters:
-                own = [r for r in own if any(_match_reference(p, r) for p in filters["reference"])]
-                tagged = [r for r in own if not r.digest]
-                if not own:
-                    continue
-            repo_tags = [r.familiar() for r in tagged]
-            repo_digests = [r.familiar() for r in own if r.digest]
-            out.append(
-                {
-                    "Containers": -1,
-                    "Created": row.created,
-                    "Id": row.id,
-                    "Labels": labels,
-                    "ParentId": row.parent,
-                    # the newest shape: an older client's "<none>" placeholders are
-                    # the API's encoder's business (api/shapes.py)
-                    "RepoDigests": repo_digests,
-                    "RepoTags": repo_tags,
-                    "SharedSize": shared.get(row.id, -1),
-                    "Size": row.size,
-                    "VirtualSize": row.size,
-                }
-            )
-        return out
-
-    def _shared_sizes(self, rows: list[ImageRow]) -> dict[str, int]:
-        chains = {row.id: set(self.store.image_chain(row.id)) for row in rows}
-        users = Counter(c for chain in chains.values() for c in chain)
-        sizes: dict[str, int] = {}
-        for image_id, chain in chains.items():
-            total = 0
-            for chain_id in chain:
-                layer = self.store.layer(chain_id) if users[chain_id] > 1 else None
-                total += layer.size if layer is not None else 0
-            sizes[image_id] = total
-        return sizes
-
-    def _bound(self, values: list[str] | None) -> int | None:
-        if not values:
-            return None
-        return self.store.image(self.resolve(values[-1])).created  # type: ignore[union-attr]
-
-    def _check_platform(self, name: str, image_id: str, platform: dict[str, str] | None) -> None:
-        """Refuse an image that is not of the asked-for platform (moby's single-platform
-        store does the same for inspect/history/save ``platform=``)."""
-        if platform is None:
-            return
-        cfg = self.config(image_id)
-        have = {
-            "os": cfg.get("os", ""),
-            "architecture": cfg.get("architecture", ""),
-            "variant": cfg.get("variant", ""),
-        }
-        want = {"os": "linux", **{k: v for k, v in platform.items() if v}}
-        if any(_norm_arch(have.get(k, "")) != _norm_arch(v) for k, v in want.items()):
-            raise NoSuchImage(
-                f"image with reference {name} was found but does not match the specified "
-                f"platform: wanted {_fmt_platform(want)}, actual: {_fmt_platform(have)}"
-            )
-
-    def inspect(self, name: str, platform: dict[str, str] | None = None) -> dict[str, Any]:
-        image_id = self.resolve(name)
-        row = self.store.image(image_id)
-        assert row is not None
-        self._check_platform(name, image_id, platform)
-        cfg = self.config(image_id)
-        tags, digests = self._tags_digests(image_id)
-        chain = self.store.image_chain(image_id)
-        return {
-            "Id": image_id,
-            "RepoTags": tags,
-            "RepoDigests": digests,
-            "Parent": row.parent,
-            "Comment": cfg.get("comment", ""),
-            "Created": cfg.get("created"),  # None: the encoder zeroes or omits it
-            "Container": cfg.get("container", ""),
-            "ContainerConfig": cfg.get("container_config") or empty_container_config(),
-            "DockerVersion": cfg.get("docker_version", ""),
-            "Author": cfg.get("author", ""),
-            "Config": cfg.get("config") or empty_container_config(),
-            "Architecture": cfg.get("architecture", ""),
-            **({"Variant": cfg["variant"]} if cfg.get("variant") else {}),
-            "Os": cfg.get("os", ""),
-            "Size": row.size,
-            "VirtualSize": row.size,
-            "GraphDriver": {
-                "Data": self.driver.metadata(chain[-1].removeprefix("sha256:")) if chain else None,
-                "Name": self.driver.name,
-            },
-            "RootFS": {"Type": "layers", "Layers": list(cfg.get("rootfs", {}).get("diff_ids", []))},
-            "Metadata": {"LastTagTime": row.last_tag_time},
-        }
-
-    def history(self, name: str, platform: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        image_id = self.resolve(name)
-        self._check_platform(name, image_id, platform)
-        cfg = self.config(image_id)
-        chain = self.store.image_chain(image_id)
-        sizes = [self.store.layer(c).size if self.store.layer(c) else 0 for c in chain]  # type: ignore[union-attr]
-        entries = cfg.get("history") or [{"created": cfg.get("created")} for _ in chain]
-        out: list[dict[str, Any]] = []
-        layer_index = 0
-        for entry in entries:
-            size = 0
-            if not entry.get("empty_layer"):
-                size = sizes[layer_index] if layer_index < len(sizes) else 0
-                layer_index += 1
-            out.append(
-                {
-                    "Comment": entry.get("comment", ""),
-                    "Created": parse_time(entry.get("created")),
-                    "CreatedBy": entry.get("created_by", ""),
-                    "Id": "<missing>",
-                    "Size": size,
-                    "Tags": None,
-                }
-            )
-        out.reverse()
-        if out:
-            tags, _ = self._tags_digests(image_id)
-            out[0]["Id"] = image_id
-            out[0]["Tags"] = tags or None
-        return out
 
     # ---- holding images and references ---------------------------------------------------
     @asynccontextmanager
@@ -678,114 +503,6 @@ class ImageService:
         for diff_id in dict.fromkeys(diff_ids):
             await asyncio.to_thread(self.tars.release, diff_id)
 
-    # ---- save / load ---------------------------------------------------------------------
-    def _save_items(self, names: list[str]) -> list[SaveItem]:
-        """Resolve every name first, so an unknown one is a 404 before any byte is sent."""
-        wanted: dict[str, list[reference.Reference]] = {}
-        for name in names:
-            ref = reference.parse(name) if _parses(name) else None
-            if ref is not None and not ref.tag and not ref.digest:
-                repo_refs = [reference.parse(n) for n, _ in self.store.refs()]
-                matches = [r for r in repo_refs if r.name == ref.name and not r.digest]
-                if matches:  # a bare repository name saves all of its tags (moby does)
-                    for r in matches:
-                        wanted.setdefault(self.resolve(str(r)), []).append(r)
-                    continue
-            image_id = self.resolve(name)
-            entry = wanted.setdefault(image_id, [])
-            if ref is not None and (ref.tag or not ref.digest) and not is_full_id(name):
-                full = ref.with_default_tag()
-                if self.store.resolve_ref(str(full)) == image_id:
-                    entry.append(full)
-        items = []
-        for image_id, refs in wanted.items():
-            config = self.config(image_id)
-            diff_ids = list(config.get("rootfs", {}).get("diff_ids", []))
-            unique = list(dict.fromkeys(str(r) for r in refs))
-            with self.content.open(image_id) as f:
-                raw = f.read()
-            items.append(
-                SaveItem(
-                    image_id=image_id,
-                    config=raw,
-                    diff_ids=diff_ids,
-                    open_layer=self.tars.open_sized,
-                    repo_tags=[reference.parse(u).familiar() for u in unique],
-                    full_names=unique,
-                )
-            )
-        return items
-
-    async def save(
-        self, names: list[str], platform: dict[str, str] | None = None
-    ) -> AsyncIterator[bytes]:
-        items = self._save_items(names)
-        for name in names if platform is not None else ():
-            self._check_platform(name, self.resolve(name), platform)
-        for item in items:
-            self.events.publish("image", "save", item.image_id, {"name": item.image_id})
-        return stream_from_thread(lambda sink: write_save(items, sink))
-
-    async def load(self, body: BinaryIO) -> list[str]:
-        """Load a ``docker save`` tarball.  No lock is held while the body arrives (it may
-        take minutes); each image then leases its layers and locks only its own keys."""
-        messages: list[str] = []
-        workdir = tempfile.mkdtemp(prefix="load-", dir=self.tmpdir)
-        try:
-            unpacked = await asyncio.to_thread(unpack, body, workdir)
-            for item in await asyncio.to_thread(plan_load, unpacked):
-                messages.extend(await self._load_one(item))
-        finally:
-            await asyncio.to_thread(shutil.rmtree, workdir, True)
-        return messages
-
-    async def _load_one(self, item: LoadItem) -> list[str]:
-        try:
-            config = json.loads(item.config)
-            diff_ids = config["rootfs"]["diff_ids"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidParameter(f"invalid archive: image config is not valid: {exc}") from exc
-        if not isinstance(diff_ids, list) or len(diff_ids) != len(item.layers):
-            raise InvalidParameter(
-                "invalid archive: the image config names "
-                f"{len(diff_ids) if isinstance(diff_ids, list) else '?'} layers, the manifest "
-                f"{len(item.layers)}"
-            )
-        for diff_id in diff_ids:
-            check_digest(diff_id, "layer diff id")
-        refs = [reference.parse(tag).with_default_tag() for tag in item.repo_tags]
-        ingested: list[str] = []
-        try:
-            with self.leased.hold([*chain_ids(diff_ids), *diff_ids]):
-                for diff_id, path in zip(diff_ids, item.layers):
-                    with open(path, "rb") as f:
-                        try:
-                            await asyncio.to_thread(ingest_layer, self.content, f, diff_id)
-                        except InvalidParameter as exc:
-                            raise InvalidParameter(
-                                f"invalid archive: layer {diff_id}: {exc.message}"
-                            ) from exc
-                    ingested.append(diff_id)
-                image_id, previous = await self.register(
-                    item.config, diff_ids, "", ingested, [str(r) for r in refs]
-                )
-        except BaseException:
-            await asyncio.shield(self._discard(ingested))
-            raise
-        messages = []
-        for ref, before in zip(refs, previous):
-            if before and before != image_id:
-                messages.append(
-                    f"The image {ref.familiar()} already exists, renaming the old one with ID "
-                    f"{before} to empty string"
-                )
-            messages.append(f"Loaded image: {ref.familiar()}")
-            self.events.publish("image", "tag", image_id, {"name": ref.familiar()})
-        if not refs:
-            messages.append(f"Loaded image ID: {image_id}")
-        self.events.publish("image", "load", image_id, {"name": image_id})
-        return messages
-
     # ---- the builder's steps (issue 13) -----------------------------------------------------
     def top_layer(self, image_id: str) -> str | None:
         """The chain id of an image's top layer (None for an image without layers)."""
@@ -865,44 +582,3 @@ class ImageService:
             image["SharedSize"] = 0
             image["Containers"] = len(self.users(image["Id"]))
         return {"LayersSize": layers_size, "Images": images}
-
-
-def _norm_arch(value: str) -> str:
-    return {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}.get(value, value)
-
-
-def _fmt_platform(p: dict[str, str]) -> str:
-    """containerd's platforms.Format: os/arch[/variant]."""
-    parts = [p.get("os") or "unknown", p.get("architecture") or "unknown"]
-    return "/".join(parts + ([p["variant"]] if p.get("variant") else []))
-
-
-def _parses(name: str) -> bool:
-    try:
-        reference.parse(name)
-    except InvalidParameter:
-        return False
-    return True
-
-
-def empty_container_config() -> dict[str, Any]:
-    """The Config object moby writes for an image with nothing set (keys always present)."""
-    return {
-        "Hostname": "",
-        "Domainname": "",
-        "User": "",
-        "AttachStdin": False,
-        "AttachStdout": False,
-        "AttachStderr": False,
-        "Tty": False,
-        "OpenStdin": False,
-        "StdinOnce": False,
-        "Env": None,
-        "Cmd": None,
-        "Image": "",
-        "Volumes": None,
-        "WorkingDir": "",
-        "Entrypoint": None,
-        "OnBuild": None,
-        "Labels": None,
-    }
