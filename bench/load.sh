@@ -34,7 +34,7 @@ _remove_networks() {
     ip link del "$DY_BRIDGE" 2>/dev/null || true
     PYTHONPATH="$BENCH_REPO/src" "$BENCH_PY" -c "from dockyard.network import iptables; iptables.teardown('${DY_BRIDGE^^}')" \
         2>/dev/null || true
-    rmdir /sys/fs/cgroup/dockyard-bench-load 2>/dev/null || true
+    rmdir /sys/fs/cgroup/dockyard-bench-load /sys/fs/cgroup/*/dockyard-bench-load 2>/dev/null || true  # v2, v1
 }
 mkdir -p "$BENCH_RUN"
 printf '{"bridge": "%s", "bip": "10.233.78.1/24", "cgroup-parent": "dockyard-bench-load",

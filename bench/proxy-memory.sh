@@ -24,7 +24,7 @@ _remove_networks() {
     ip link del "$DY_BRIDGE" 2>/dev/null || true
     PYTHONPATH="$BENCH_REPO/src" "$BENCH_PY" -c "from dockyard.network import iptables; iptables.teardown('${DY_BRIDGE^^}')" \
         2>/dev/null || true
-    rmdir /sys/fs/cgroup/dockyard-bench-proxymem 2>/dev/null || true
+    rmdir /sys/fs/cgroup/dockyard-bench-proxymem /sys/fs/cgroup/*/dockyard-bench-proxymem 2>/dev/null || true  # v2, v1
 }
 N=${N:-10}
 USERLAND=true
