@@ -10,7 +10,7 @@ with_tests=0
 [ "${1:-}" = "--test" ] && with_tests=1
 
 apt_pkgs=(busybox-static ca-certificates tini iptables libseccomp2 gcc libc6-dev)  # libseccomp2: seccomp filters; gcc: dockyard-runtime's client
-[ $with_tests = 1 ] && apt_pkgs+=(docker.io docker-compose docker-registry skopeo buildah apache2-utils hyperfine jq wrk iproute2 procps curl bc)  # tests: ip, pgrep, registry peers, htpasswd; bench: curl, bc
+[ $with_tests = 1 ] && apt_pkgs+=(docker.io docker-compose docker-registry skopeo buildah apache2-utils hyperfine jq wrk iproute2 procps curl bc e2fsprogs)  # tests: ip, pgrep, registry peers, htpasswd, mkfs.ext4 (the disk-full test); bench: curl, bc
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
