@@ -1,6 +1,7 @@
 """A container's lifecycle (asyncio world): the state machine behind create, start, stop,
-kill, restart, pause, remove and rename, the exit path, the restart policy and the restore
-after a daemon restart.
+kill, restart, pause and remove, the exit path, the restart policy and the restore after a
+daemon restart (rename and prune, which move no container between states, are in
+``housekeeping.py``).
 
 States (``State.Status``) and what moves a container between them::
 
@@ -607,7 +608,7 @@ class Lifecycle:
             await self._start(c)
         self.core._event(c, "restart")
 
-    # ---- remove / rename -------------------------------------------------------------------
+    # ---- remove ------------------------------------------------------------------------------
     async def remove(self, name: str, force: bool, volumes: bool) -> None:
         c = self.core.get(name)
         if c.state.Restarting:
@@ -665,68 +666,7 @@ class Lifecycle:
         shutil.rmtree(os.path.dirname(c.log_path), ignore_errors=True)
         shutil.rmtree(os.path.join(self.core.exec_root, "containers", c.id), ignore_errors=True)
 
-    async def remove_link(self, name: str) -> None:
-        """``DELETE /containers/{parent/alias}?link=1``: forget the link, keep both
-        containers; a running parent's /etc/hosts loses the target's line (moby's rmLink)."""
-        self.core.get(name)  # 404 for an unknown name, as moby answers first
-        full = name if name.startswith("/") else "/" + name
-        parent_name, _, _ = full.rpartition("/")
-        if not parent_name:
-            raise Internal("Conflict, cannot remove the default link name of the container")
-        parent = next((p for p in self.core._records.values() if p.name == parent_name), None)
-        if parent is None or full not in parent.links:
-            raise Internal(f"Cannot get parent {parent_name} for link name {name}")
-        del parent.links[full]
-        self.core._save(parent)
-        if parent.state.Running and self.core.net is not None:
-            await self.core.net.refresh_hosts(parent)
-
-    async def rename(self, name: str, new: str) -> None:
-        c = self.core.get(name)
-        stored = names.validate(new)
-        if stored == c.name:
-            raise InvalidParameter("Renaming a container with the same name as its current name")
-        holder = next((o for o in self.core._records.values() if o.name == stored), None)
-        if holder is not None and holder.id != c.id:
-            raise Conflict(
-                f'Conflict. The container name "{stored}" is already in use by container "{holder.id}". You have to remove (or rename) that container to be able to reuse that name.'
-            )
-        old = c.name
-        c.name = stored
-        c.links = {stored + n[len(old) :]: t for n, t in c.links.items()}  # "/new/alias"
-        self.core._save(c)
-        self.core._event(c, "rename", oldName=old)
-
-    # ---- prune / pause ---------------------------------------------------------------------
-    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
-        deleted = []
-        reclaimed = 0
-        for c in list(self.core._records.values()):
-            if c.state.Running:
-                continue
-            labels = c.config.get("Labels") or {}
-            if not all(
-                (
-                    item.partition("=")[0] in labels
-                    and (
-                        not item.partition("=")[1]
-                        or labels[item.partition("=")[0]] == item.partition("=")[2]
-                    )
-                )
-                for item in filters.get("label", [])
-            ):
-                continue
-            # moby counts each removed container's own layer (its written files)
-            size = (await asyncio.to_thread(self.core.sizes, c.id))[0]
-            try:
-                await self.remove(c.id, force=False, volumes=False)
-            except (Conflict, NotFound):
-                continue  # started or removed meanwhile
-            deleted.append(c.id)
-            reclaimed += size
-        self.core.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
-
+    # ---- pause ---------------------------------------------------------------------
     async def pause(self, name: str, pause: bool) -> None:
         c = self.core.get(name)
         if not pause and not c.state.Paused:

@@ -4,8 +4,9 @@ It is ``core.ContainerCore`` -- what every part shares: the records (SQLite thro
 ``Store``, cached in ``_records``), lookup by id or name, the per-container lock, saving and
 events -- plus the parts, and hands each call to the part that does it:
 
-- ``lifecycle.py``: create, start, stop, kill, restart, pause, remove, rename, wait, prune,
-  the exit path, restart policies and ``restore`` (the state machine, listed there);
+- ``lifecycle.py``: create, start, stop, kill, restart, pause, remove, wait, the exit path,
+  restart policies and ``restore`` (the state machine, listed there);
+- ``housekeeping.py``: rename, link removal, prune;
 - ``streams.py``: attach, resize, logs;
 - ``filesystem.py``: archive (docker cp), changes, export, commit;
 - ``resources.py``: update, stats, top;
@@ -27,6 +28,7 @@ from dockyard.containers.attach import Hub, Subscriber
 from dockyard.containers.core import ContainerCore, NoSuchContainer
 from dockyard.containers.execs import Execs
 from dockyard.containers.filesystem import Filesystem
+from dockyard.containers.housekeeping import Housekeeping
 from dockyard.containers.lifecycle import Lifecycle, now_rfc3339, parse_signal
 from dockyard.containers.logs import Entry
 from dockyard.containers.record import Container
@@ -64,6 +66,7 @@ class ContainerService(ContainerCore):
         self.streams = Streams(self)
         self.lifecycle = Lifecycle(self, self.streams)
         self.fs = Filesystem(self, self.lifecycle)
+        self.housekeeping = Housekeeping(self, self.lifecycle)
         self.resources = Resources(self)
         self.execs = Execs(self)
 
@@ -91,15 +94,15 @@ class ContainerService(ContainerCore):
 
     async def remove(self, name: str, force: bool, volumes: bool, link: bool = False) -> None:
         if link:
-            await self.lifecycle.remove_link(name)
+            await self.housekeeping.remove_link(name)
         else:
             await self.lifecycle.remove(name, force, volumes)
 
     async def rename(self, name: str, new: str) -> None:
-        await self.lifecycle.rename(name, new)
+        await self.housekeeping.rename(name, new)
 
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
-        return await self.lifecycle.prune(filters)
+        return await self.housekeeping.prune(filters)
 
     async def restore(self) -> None:
         await self.lifecycle.restore()
