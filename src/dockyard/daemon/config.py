@@ -294,46 +294,46 @@ def _security_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
             raise ConfigError(f"invalid value for {key}: {extra[key]!r} is not a {kind.__name__}")
 
 
-def _registry_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
-    """The registry flags into their daemon.json keys (not both), as dockerd merges them."""
-    for key, attr in (
-        ("registry-mirrors", "registry_mirrors"),
-        ("insecure-registries", "insecure_registries"),
-        ("max-concurrent-downloads", "max_concurrent_downloads"),
-        ("max-concurrent-uploads", "max_concurrent_uploads"),
-        ("max-download-attempts", "max_download_attempts"),
-    ):
+def _merge_flags(
+    args: argparse.Namespace, extra: dict[str, Any], table: tuple[tuple[str, str], ...]
+) -> None:
+    """Flags into their daemon.json keys (``table``: key, argparse attribute), refusing a
+    key given both ways, as dockerd merges them."""
+    for key, attr in table:
         value = getattr(args, attr, None)
         if value is None:
             continue
         if key in extra:
             raise ConfigError(
                 "the following directives are specified both as a flag and in the "
-                f"configuration file: {key}: (from flag: {value}, from file: {extra[key]})"
+                f"configuration file: {key}: (from flag: {_flag_text(value)}, "
+                f"from file: {extra[key]})"
             )
         extra[key] = value
+
+
+_REGISTRY_FLAGS = (
+    ("registry-mirrors", "registry_mirrors"),
+    ("insecure-registries", "insecure_registries"),
+    ("max-concurrent-downloads", "max_concurrent_downloads"),
+    ("max-concurrent-uploads", "max_concurrent_uploads"),
+    ("max-download-attempts", "max_download_attempts"),
+)
+_IPV6_FLAGS = (
+    ("userland-proxy", "userland_proxy"),
+    ("ipv6", "ipv6"),
+    ("fixed-cidr-v6", "fixed_cidr_v6"),
+    ("ip6tables", "ip6tables"),
+    ("experimental", "experimental"),
+)
 
 
 def _ipv6_flags(args: argparse.Namespace, extra: dict[str, Any]) -> None:
     """--ipv6/--fixed-cidr-v6/--ip6tables/--experimental/--userland-proxy into their
     daemon.json keys (not both; a key must have its type: a string "false" would read as
     true), then dockerd's start-up checks (moby daemon/config, daemon_unix.go)."""
-    for key, attr in (
-        ("userland-proxy", "userland_proxy"),
-        ("ipv6", "ipv6"),
-        ("fixed-cidr-v6", "fixed_cidr_v6"),
-        ("ip6tables", "ip6tables"),
-        ("experimental", "experimental"),
-    ):
-        value = getattr(args, attr, None)
-        if value is not None:
-            if key in extra:
-                raise ConfigError(
-                    "the following directives are specified both as a flag and in the "
-                    f"configuration file: {key}: (from flag: {_flag_text(value)}, "
-                    f"from file: {extra[key]})"
-                )
-            extra[key] = value
+    _merge_flags(args, extra, _IPV6_FLAGS)
+    for key, _ in _IPV6_FLAGS:
         kind = str if key == "fixed-cidr-v6" else bool
         if key in extra and not isinstance(extra[key], kind):
             raise ConfigError(f"invalid value for {key}: {extra[key]!r} is not a {kind.__name__}")
@@ -396,7 +396,7 @@ def load(args: argparse.Namespace) -> Config:
     config.extra = {k: v for k, v in data.items() if k in _OTHER_KEYS}
     _runtime_flags(args, config.extra)
     _security_flags(args, config.extra)
-    _registry_flags(args, config.extra)
+    _merge_flags(args, config.extra, _REGISTRY_FLAGS)
     _ipv6_flags(args, config.extra)
     config.registry = _registry_config(config)
     from dockyard.containers.runtimes import RuntimeConfigError, Runtimes
