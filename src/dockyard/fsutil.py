@@ -8,6 +8,7 @@ the old content or the new one, never a torn file.
 from __future__ import annotations
 
 import os
+import threading
 
 __all__ = ["atomic_write", "fsync_dir"]
 
@@ -25,7 +26,11 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = True
     """Replace ``path`` with ``data`` atomically and, unless ``durable`` is false (state
     that a reboot makes meaningless anyway), durably."""
     directory = os.path.dirname(path) or "."
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    # Per thread, not only per process: two threads replacing the same file at once (two
+    # pushes of one tag to a registry worker) must not write into one temp file.
+    tmp = os.path.join(
+        directory, f".{os.path.basename(path)}.tmp-{os.getpid()}-{threading.get_native_id()}"
+    )
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)

@@ -7,7 +7,7 @@ them, and records go before files on removal.  So what no record owns is debris,
 module finds and removes it, logging each item and the bytes it gave back:
 
 - temp files: ``<data root>/tmp`` (loads, uploads, commits in progress), the content
-  store's ``ingest/``, ``atomic_write`` temps (``.<name>.tmp-<pid>``) and overlay probes;
+  store's ``ingest/``, ``atomic_write`` temps (``.<name>.tmp-<pid>-<tid>``) and overlay probes;
 - layer directories of the storage driver that neither a layer record (half-extracted
   layers of an interrupted pull, load or commit) nor a container (its rw layer) owns, and
   tar-split files (``<data root>/tarsplit/<diff>/<chain>``) of layers without a record;
@@ -42,7 +42,7 @@ __all__ = ["Report", "collect"]
 log = logging.getLogger("dockyard.debris")
 
 _ID = re.compile(r"[0-9a-f]{64}")
-_ATOMIC_TEMP = re.compile(r"\..+\.tmp-\d+")
+_ATOMIC_TEMP = re.compile(r"\..+\.tmp-\d+(-\d+)?")
 _CGROUP_ROOT = "/sys/fs/cgroup"
 
 
