@@ -185,7 +185,7 @@ async def _gc_loop(storage: FilesystemStorage, config: Config) -> None:
                 gc.collect, storage, config.gc_grace, config.delete_untagged, False
             )
             log.info("online gc: %s", report.summary())
-        except OSError as exc:
+        except Exception as exc:  # the next period tries again: one bad run must not end GC
             log.warning("online gc failed: %s", exc)
 
 

@@ -486,7 +486,7 @@ class FilesystemStorage:
         if not os.path.isdir(os.path.join(repo, "_manifests")):
             raise RegistryError("NAME_UNKNOWN", f"repository {name} not found", {"name": name})
         try:
-            return sorted(os.listdir(os.path.join(repo, "_manifests", "tags")))
+            return sorted(_names(os.path.join(repo, "_manifests", "tags")))
         except FileNotFoundError:
             return []
 
@@ -499,6 +499,8 @@ class FilesystemStorage:
         except FileNotFoundError:
             return []
         for entry in entries:
+            if entry.name.startswith("."):
+                continue  # an atomic write's temp file, left by a kill
             try:
                 with open(entry.path, encoding="utf-8") as f:
                     media_type = f.read()
@@ -510,7 +512,7 @@ class FilesystemStorage:
     def links(self, name: str) -> list[str]:
         """Every blob linked to ``name`` (GC)."""
         try:
-            return ["sha256:" + n for n in os.listdir(os.path.join(self._repo(name), "_layers"))]
+            return ["sha256:" + n for n in _names(os.path.join(self._repo(name), "_layers"))]
         except FileNotFoundError:
             return []
 
@@ -545,7 +547,7 @@ class FilesystemStorage:
         directory = os.path.join(self._repo(name), "_referrers", _hex(digest))
         out = []
         try:
-            names = sorted(os.listdir(directory))
+            names = sorted(_names(directory))
         except FileNotFoundError:
             return []
         for entry in names:
@@ -555,3 +557,9 @@ class FilesystemStorage:
             except (FileNotFoundError, ValueError):
                 continue
         return out
+
+
+def _names(directory: str) -> list[str]:
+    """A directory's entries without the temp files of atomic writes (``.<name>.tmp-…``)
+    that a kill -9 mid-write leaves: never a tag, link or referrer."""
+    return [n for n in os.listdir(directory) if not n.startswith(".")]

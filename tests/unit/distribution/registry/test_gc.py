@@ -183,3 +183,19 @@ def test_periodic_gc_in_the_server(tmp_path):
         assert resp.status == 404
 
     run(tmp_path)
+
+
+def test_temp_files_left_by_a_kill_are_never_tags_links_or_manifests(tmp_path):
+    """A kill -9 inside an atomic write leaves ``.<name>.tmp-<pid>-<tid>`` beside the tags,
+    links and revisions: it must not list as a tag, nor make GC fail on a bad digest."""
+    storage = FilesystemStorage(str(tmp_path))
+    kept = _manifest(storage, "app", "v1", [b"kept layer"])
+    repo = os.path.join(storage.root, "repositories", "app")
+    for sub in ("_manifests/tags", "_layers", "_manifests/revisions"):
+        with open(os.path.join(repo, sub, ".v2.tmp-4242-4243"), "w") as f:
+            f.write("partial")
+    assert storage.tags("app") == ["v1"]
+    assert all(d.startswith("sha256:") and len(d) == 71 for d in storage.links("app"))
+    assert [r.digest for r in storage.revisions("app")] == [kept]
+    report = gc.collect(storage, grace=60, delete_untagged=True, dry_run=False)
+    assert report.blobs == [] and _exists(storage, kept)
