@@ -50,7 +50,9 @@ def _error_response(request: web.Request, exc: RegistryError) -> web.Response:
         headers["WWW-Authenticate"] = exc.challenge
     if exc.code == "RANGE_INVALID" and isinstance(exc.detail, dict) and "size" in exc.detail:
         size = int(exc.detail["size"])  # type: ignore[call-overload]
-        headers["Range"] = f"0-{max(size - 1, 0)}"
+        headers["Range"] = f"0-{max(size - 1, 0)}"  # an upload session's received bytes
+    if exc.code == "RANGE_INVALID" and isinstance(exc.detail, dict) and "length" in exc.detail:
+        headers["Content-Range"] = f"bytes */{exc.detail['length']}"  # a blob GET's Range
     if request.method == "HEAD":
         return web.Response(status=exc.status, headers=headers)
     return web.json_response({"errors": [entry]}, status=exc.status, headers=headers)

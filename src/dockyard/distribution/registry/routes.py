@@ -180,9 +180,28 @@ async def get_blob(request: web.Request, reg: Registry, m: dict[str, str]) -> we
         headers["Content-Length"] = str(blob.size)
         headers["Content-Type"] = "application/octet-stream"
         return web.Response(headers=headers)
+    _check_range(request, blob.size)
     response = web.FileResponse(blob.path, chunk_size=_READ, headers=headers)
     response.content_type = "application/octet-stream"
     return response
+
+
+def _check_range(request: web.Request, size: int) -> None:
+    """A ``Range`` that is malformed or starts past the end: the spec's ``RANGE_INVALID``
+    (416, with ``Content-Range: bytes */size``) in a JSON body, not aiohttp's bare one."""
+    if "Range" not in request.headers:
+        return
+    try:
+        wanted = request.http_range
+    except ValueError:
+        wanted = None
+    start = 0 if wanted is None else wanted.start
+    if wanted is None or (start is not None and start >= size and size > 0):
+        raise RegistryError(
+            "RANGE_INVALID",
+            f"the range {request.headers['Range'][:80]!r} is not within the blob's {size} bytes",
+            {"length": size},
+        )
 
 
 async def _stream_blob(

@@ -54,6 +54,12 @@ async def test_monolithic_post_put_and_ranged_get(client, tmp_path):
     assert resp.headers["Docker-Content-Digest"] == digest
     resp = await client.get(f"/v2/a/b/blobs/{digest}", headers={"Range": "bytes=100-199"})
     assert resp.status == 206 and await resp.read() == data[100:200]
+    for bad in ("bytes=20000-", "bytes=oops", "lines=1-2"):
+        resp = await client.get(f"/v2/a/b/blobs/{digest}", headers={"Range": bad})
+        assert resp.status == 416, bad
+        assert (await resp.json())["errors"][0]["code"] == "RANGE_INVALID"
+        assert resp.headers["Content-Range"] == "bytes */10000"
+        assert resp.headers["Docker-Distribution-API-Version"] == "registry/2.0"
     resp = await client.head(f"/v2/a/b/blobs/{digest}")
     assert resp.status == 200 and resp.headers["Content-Length"] == "10000"
     # Blobs are per repository: another repository cannot read it by digest.
