@@ -5,7 +5,8 @@
 set -uo pipefail
 here=$(dirname "$0")
 rc=0
-for b in cli-startup images-list idle-rss run-latency concurrent-run container-memory runtime-run volume-io network log-throughput; do
+for b in cli-startup images-list idle-rss run-latency concurrent-run container-memory runtime-run \
+    volume-io network log-throughput build pull registry layer-disk daemon-stop; do
     bash "$here/$b.sh" || { echo "bench: $b failed" >&2; rc=1; }
     echo
 done
