@@ -26,6 +26,7 @@ import os
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 from dockyard.distribution.registry import manifest as manifests
 from dockyard.distribution.registry.base import Revision, Storage
@@ -125,9 +126,9 @@ class Proxy:
         for upstream in self.upstreams:
             prefix = upstream.config.prefix
             if not prefix:
-                return upstream, name
+                return upstream, _official(upstream, name)
             if name.startswith(prefix + "/"):
-                return upstream, name[len(prefix) + 1 :]
+                return upstream, _official(upstream, name[len(prefix) + 1 :])
         return None
 
     async def close(self) -> None:
@@ -326,3 +327,15 @@ class Proxy:
             os.close(lock_fd)  # followers in other workers see the end
             self._fetches.pop(digest, None)
             fetch.notify()
+
+
+_HUB_HOSTS = ("registry-1.docker.io", "index.docker.io", "docker.io")
+
+
+def _official(upstream: Upstream, remote: str) -> str:
+    """Docker Hub keeps its official images under ``library/``: ``cache/hub/busybox`` asks
+    Hub for ``library/busybox``, as the docker CLI's ``busybox`` does."""
+    host = urlsplit(upstream.config.url).hostname or ""
+    if host in _HUB_HOSTS and "/" not in remote:
+        return "library/" + remote
+    return remote

@@ -236,3 +236,31 @@ def test_single_flight_across_workers(tmp_path):
                 await worker.close()
 
     asyncio.run(main())
+
+
+def test_routes_by_prefix_longest_first_and_hub_official_images(tmp_path):
+    """Several upstreams at once, each under its own prefix (the upstream's host is the
+    natural one); Docker Hub's official images are asked for under ``library/``."""
+    from dockyard.distribution.registry.filesystem import FilesystemStorage
+    from dockyard.distribution.registry.proxy import Proxy
+
+    proxy = Proxy(
+        FilesystemStorage(str(tmp_path)),
+        (
+            UpstreamConfig(prefix="docker.io", url="https://registry-1.docker.io"),
+            UpstreamConfig(prefix="ghcr.io", url="https://ghcr.io"),
+            UpstreamConfig(prefix="ghcr.io/team", url="http://127.0.0.1:5999"),
+        ),
+    )
+
+    def where(name: str) -> tuple[str, str] | None:
+        found = proxy.route(name)
+        return None if found is None else (found[0].config.url, found[1])
+
+    assert where("docker.io/busybox") == ("https://registry-1.docker.io", "library/busybox")
+    assert where("docker.io/bitnami/redis") == ("https://registry-1.docker.io", "bitnami/redis")
+    assert where("ghcr.io/org/app") == ("https://ghcr.io", "org/app")
+    assert where("ghcr.io/team/app") == ("http://127.0.0.1:5999", "app")  # longest prefix
+    assert where("ghcr.io/app") == ("https://ghcr.io", "app")  # not Hub: no library/
+    assert where("local/app") is None  # not cached: an ordinary repository
+    asyncio.run(proxy.close())
