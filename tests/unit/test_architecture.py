@@ -44,3 +44,15 @@ def test_every_package_is_in_the_package_table() -> None:
     assert "containers" in packages
     missing = [name for name in packages if f"| `{name}/` |" not in DOC]
     assert not missing, f"add to ARCHITECTURE.md's package table: {missing}"
+
+
+def test_no_module_is_over_700_lines() -> None:
+    """A module past 700 lines holds more than one job (issue 16): split it by what a
+    reader looks for, as containers/ was."""
+    root = Path(dockyard.__file__).parent
+    long = {
+        str(p.relative_to(root)): n
+        for p in root.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 700
+    }
+    assert not long, f"split these modules: {long}"
