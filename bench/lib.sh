@@ -64,6 +64,32 @@ BENCH_PY=${BENCH_PY:-/opt/dockyard/venv/bin/python3}  # has dockyard importable
 
 _log() { echo "bench: $*" >&2; }
 
+# bench_private_roots RUN LIB BRIDGE BIP POOL [JSON]: run this benchmark on roots, a bridge,
+# a subnet and a cgroup parent of its own, so that it can run beside the others (each start
+# clears leftovers under its roots): sets the engines' paths under RUN and LIB, writes
+# dockyardd's daemon.json (plus the extra JSON members in JSON, e.g. '"userland-proxy": false')
+# and makes _remove_networks take only that bridge, its chains and its cgroup parent.
+bench_private_roots() {
+    local run=$1 lib=$2 bridge=$3 bip=$4 pool=$5 extra=${6:-}
+    BENCH_RUN=$run BENCH_LIB=$lib BENCH_LOGS=$run/logs
+    REF_SOCK=$run/docker.sock REF_HOST=unix://$run/docker.sock
+    REF_DATA=$lib/docker REF_EXEC=$run/docker-exec
+    REF_PIDFILE=$run/docker.pid REF_CTRD_PIDFILE=$run/containerd.pid
+    DY_SOCK=$run/dockyard.sock DY_HOST=unix://$run/dockyard.sock
+    DY_DATA=$lib/dockyard DY_EXEC=$run/dockyard-exec DY_PIDFILE=$run/dockyard.pid
+    DY_BRIDGE=$bridge BENCH_CGROUP_PARENT=$(basename "$run")
+    DY_EXTRA_ARGS="${DY_EXTRA_ARGS:-} --config-file $run/dockyardd.json"
+    mkdir -p "$run"
+    printf '{"bridge": "%s", "bip": "%s", "cgroup-parent": "%s",\n "default-address-pools": [{"base": "%s", "size": 24}]%s}\n' \
+        "$bridge" "$bip" "$BENCH_CGROUP_PARENT" "$pool" "${extra:+, $extra}" >"$run/dockyardd.json"
+    _remove_networks() {
+        ip link del "$DY_BRIDGE" 2>/dev/null || true
+        PYTHONPATH="$BENCH_REPO/src" "$BENCH_PY" -c \
+            "from dockyard.network import iptables; iptables.teardown('${DY_BRIDGE^^}')" 2>/dev/null || true
+        rmdir "/sys/fs/cgroup/$BENCH_CGROUP_PARENT" /sys/fs/cgroup/*/"$BENCH_CGROUP_PARENT" 2>/dev/null || true  # v2, v1
+    }
+}
+
 # ---------------------------------------------------------------- processes --
 
 # _pidfiles FILE...: the pid in each existing FILE, one per line (dockerd

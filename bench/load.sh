@@ -20,26 +20,8 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 # Private roots, bridge and cgroup parent: other benchmarks may run at the same time.
-BENCH_RUN=${BENCH_RUN_LOAD:-/run/dockyard-bench-load}
-BENCH_LIB=${BENCH_LIB_LOAD:-/var/lib/dockyard-bench-load}
-BENCH_LOGS=$BENCH_RUN/logs
-REF_SOCK=$BENCH_RUN/docker.sock REF_HOST=unix://$BENCH_RUN/docker.sock
-REF_DATA=$BENCH_LIB/docker REF_EXEC=$BENCH_RUN/docker-exec
-REF_PIDFILE=$BENCH_RUN/docker.pid REF_CTRD_PIDFILE=$BENCH_RUN/containerd.pid
-DY_SOCK=$BENCH_RUN/dockyard.sock DY_HOST=unix://$BENCH_RUN/dockyard.sock
-DY_DATA=$BENCH_LIB/dockyard DY_EXEC=$BENCH_RUN/dockyard-exec DY_PIDFILE=$BENCH_RUN/dockyard.pid
-DY_BRIDGE=dyload0
-DY_EXTRA_ARGS="${DY_EXTRA_ARGS:-} --config-file $BENCH_RUN/dockyardd.json"
-_remove_networks() {
-    ip link del "$DY_BRIDGE" 2>/dev/null || true
-    PYTHONPATH="$BENCH_REPO/src" "$BENCH_PY" -c "from dockyard.network import iptables; iptables.teardown('${DY_BRIDGE^^}')" \
-        2>/dev/null || true
-    rmdir /sys/fs/cgroup/dockyard-bench-load /sys/fs/cgroup/*/dockyard-bench-load 2>/dev/null || true  # v2, v1
-}
-mkdir -p "$BENCH_RUN"
-printf '{"bridge": "%s", "bip": "10.233.78.1/24", "cgroup-parent": "dockyard-bench-load",
- "default-address-pools": [{"base": "10.235.0.0/16", "size": 24}]}\n' "$DY_BRIDGE" \
-    >"$BENCH_RUN/dockyardd.json"
+bench_private_roots "${BENCH_RUN_LOAD:-/run/dockyard-bench-load}" \
+    "${BENCH_LIB_LOAD:-/var/lib/dockyard-bench-load}" dyload0 10.233.78.1/24 10.235.0.0/16
 CLIENTS=${CLIENTS:-200}
 DURATION=${DURATION:-60}
 SETTLE=${SETTLE:-30}

@@ -11,28 +11,12 @@
 #   PROXY=0  run dockyardd with "userland-proxy": false
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-BENCH_RUN=/run/dockyard-bench-proxymem
-BENCH_LIB=/var/lib/dockyard-bench-proxymem
-BENCH_LOGS=$BENCH_RUN/logs
-DY_SOCK=$BENCH_RUN/dockyard.sock DY_HOST=unix://$BENCH_RUN/dockyard.sock
-DY_DATA=$BENCH_LIB/dockyard DY_EXEC=$BENCH_RUN/dockyard-exec DY_PIDFILE=$BENCH_RUN/dockyard.pid
-REF_PIDFILE=$BENCH_RUN/docker.pid REF_CTRD_PIDFILE=$BENCH_RUN/containerd.pid
-REF_EXEC=$BENCH_RUN/docker-exec REF_DATA=$BENCH_LIB/docker REF_SOCK=$BENCH_RUN/docker.sock
-DY_BRIDGE=dyproxm0
-DY_EXTRA_ARGS="${DY_EXTRA_ARGS:-} --config-file $BENCH_RUN/dockyardd.json"
-_remove_networks() {
-    ip link del "$DY_BRIDGE" 2>/dev/null || true
-    PYTHONPATH="$BENCH_REPO/src" "$BENCH_PY" -c "from dockyard.network import iptables; iptables.teardown('${DY_BRIDGE^^}')" \
-        2>/dev/null || true
-    rmdir /sys/fs/cgroup/dockyard-bench-proxymem /sys/fs/cgroup/*/dockyard-bench-proxymem 2>/dev/null || true  # v2, v1
-}
 N=${N:-10}
 USERLAND=true
 [[ ${PROXY:-1} == 0 ]] && USERLAND=false
-mkdir -p "$BENCH_RUN"
-printf '{"bridge": "%s", "bip": "10.233.79.1/24", "cgroup-parent": "dockyard-bench-proxymem",
- "default-address-pools": [{"base": "10.236.0.0/16", "size": 24}], "userland-proxy": %s}\n' \
-    "$DY_BRIDGE" "$USERLAND" >"$BENCH_RUN/dockyardd.json"
+# Private roots, bridge and cgroup parent: other benchmarks may run at the same time.
+bench_private_roots /run/dockyard-bench-proxymem /var/lib/dockyard-bench-proxymem dyproxm0 \
+    10.233.79.1/24 10.236.0.0/16 "\"userland-proxy\": $USERLAND"
 
 bench_init
 dy_start

@@ -15,29 +15,10 @@
 # 0.1 s during the cold pulls.  The same docker CLI drives both engines.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-# Private roots: other benchmarks may be running with lib.sh's defaults at the same time,
-# and each start clears leftovers under its roots.
-BENCH_RUN=/run/dockyard-bench-pull
-BENCH_LIB=/var/lib/dockyard-bench-pull
-BENCH_LOGS=$BENCH_RUN/logs
-REF_SOCK=$BENCH_RUN/docker.sock REF_HOST=unix://$BENCH_RUN/docker.sock
-REF_DATA=$BENCH_LIB/docker REF_EXEC=$BENCH_RUN/docker-exec
-REF_PIDFILE=$BENCH_RUN/docker.pid REF_CTRD_PIDFILE=$BENCH_RUN/containerd.pid
-DY_SOCK=$BENCH_RUN/dockyard.sock DY_HOST=unix://$BENCH_RUN/dockyard.sock
-DY_DATA=$BENCH_LIB/dockyard DY_EXEC=$BENCH_RUN/dockyard-exec DY_PIDFILE=$BENCH_RUN/dockyard.pid
-# dockyardd gets a bridge, subnet and cgroup parent of its own, and only those are removed
-# at the end (lib.sh's _remove_networks would take every dockyard0/docker0 on the host).
-DY_BRIDGE=dypull0
-DY_EXTRA_ARGS="${DY_EXTRA_ARGS:-} --config-file $BENCH_RUN/dockyardd.json"
-_remove_networks() {
-    ip link del "$DY_BRIDGE" 2>/dev/null || true
-    "$BENCH_PY" -c "from dockyard.network import iptables; iptables.teardown('${DY_BRIDGE^^}')" \
-        2>/dev/null || true
-}
-mkdir -p "$BENCH_RUN"
-printf '{"bridge": "%s", "bip": "10.233.77.1/24", "cgroup-parent": "dockyard-bench-pull",
- "default-address-pools": [{"base": "10.234.0.0/16", "size": 24}]}\n' "$DY_BRIDGE" \
-    >"$BENCH_RUN/dockyardd.json"
+# Private roots, bridge and cgroup parent: other benchmarks may run at the same time, and
+# each start clears leftovers under its roots.
+bench_private_roots /run/dockyard-bench-pull /var/lib/dockyard-bench-pull dypull0 \
+    10.233.77.1/24 10.234.0.0/16
 ROUNDS=${ROUNDS:-3}
 LAYERS=${LAYERS:-10}
 LAYER_MB=${LAYER_MB:-50}
