@@ -5,11 +5,20 @@ The build's JSON stream starts with its first message: an error before that (bad
 parameters, a Dockerfile that does not parse, a missing Dockerfile) is a plain HTTP error
 as moby answers it, one after it is an ``errorDetail`` line.  A client that hangs up
 cancels the build.
+
+Build secrets (``RUN --mount=type=secret``) travel in a dockyard-only request header, since
+the legacy API has no BuildKit session to fetch them through: ``X-Dockyard-Build-Secrets``
+is base64 (standard alphabet) of a JSON object mapping each secret id to its content, itself
+base64: ``{"npmrc": "dG9rZW4K"}``.  ``dockyard build --secret`` sends it.  A value over
+``SECRET_MAX_BYTES`` (BuildKit's limit, 500 KiB) or a malformed header is a 400.  The
+contents are mounted for the RUN steps that ask for them and are kept nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import io
 import logging
 import time
@@ -35,6 +44,9 @@ log = logging.getLogger("dockyard.api")
 # a handler when the peer goes away, and a build may print nothing for minutes.
 _HANGUP_POLL = 0.25
 
+SECRETS_HEADER = "X-Dockyard-Build-Secrets"
+SECRET_MAX_BYTES = 500 * 1024  # BuildKit's limit for one secret
+
 
 def _json(q: Mapping[str, str], key: str, kind: type) -> Any:
     raw = q.get(key)
@@ -49,7 +61,40 @@ def _json(q: Mapping[str, str], key: str, kind: type) -> Any:
     return value
 
 
-def _options(q: Any, registry_config: str = "") -> BuildOptions:
+def _secrets(header: str) -> dict[str, bytes]:
+    """``X-Dockyard-Build-Secrets`` decoded: id -> content (see the module docstring)."""
+    if not header:
+        return {}
+    try:
+        table = msgspec.json.decode(base64.b64decode(header.strip(), validate=True))
+    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        raise InvalidParameter(
+            f"invalid {SECRETS_HEADER} header: base64 of a JSON object expected ({exc})"
+        ) from None
+    if not isinstance(table, dict):
+        raise InvalidParameter(f"invalid {SECRETS_HEADER} header: a JSON object expected")
+    out: dict[str, bytes] = {}
+    for ident, encoded in table.items():
+        if not ident or not isinstance(encoded, str):
+            raise InvalidParameter(
+                f"invalid {SECRETS_HEADER} header: secret {ident!r} needs an id and a base64 string"
+            )
+        try:
+            value = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidParameter(
+                f"invalid {SECRETS_HEADER} header: secret {ident!r} is not base64"
+            ) from None
+        if len(value) > SECRET_MAX_BYTES:
+            raise InvalidParameter(
+                f"secret {ident!r} is {len(value)} bytes: the limit is {SECRET_MAX_BYTES} "
+                "bytes (500 KiB)"
+            )
+        out[ident] = value
+    return out
+
+
+def _options(q: Any, registry_config: str = "", secrets: str = "") -> BuildOptions:
     if query.boolean(q, "squash"):
         raise InvalidParameter("squash is only supported with experimental mode")
     if q.get("version") == "2":
@@ -85,6 +130,7 @@ def _options(q: Any, registry_config: str = "") -> BuildOptions:
         remote=q.get("remote", ""),
         build_id=q.get("buildid", ""),
         registry_config=registry_config,
+        secrets=_secrets(secrets),
     )
 
 
@@ -154,7 +200,12 @@ async def _try(stream: _Stream, message: dict[str, Any]) -> None:
 
 @routes.post("/build")
 async def build(request: web.Request) -> web.StreamResponse:
-    options = _options(request.query, request.headers.get("X-Registry-Config", ""))
+    headers = request.headers
+    options = _options(
+        request.query,
+        headers.get("X-Registry-Config", ""),
+        headers.get(SECRETS_HEADER, ""),
+    )
     service = request.app[BUILD]
     body = io.BufferedReader(_Body(request, asyncio.get_running_loop()), 1 << 16)
     stream = _Stream(request)
