@@ -21,6 +21,7 @@ import base64
 import binascii
 import io
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -255,29 +256,34 @@ async def prune(request: web.Request) -> web.StreamResponse:
     q = request.query
     filters = query.parse_filters(q.get("filters"), ("until", "unused-for", "type", "id"))
     until_raw = (filters.get("until") or filters.get("unused-for") or [None])[-1]
-    until = None
-    if until_raw:
-        until = (
-            float(parse_until(until_raw))
-            if not until_raw[-1].isalpha()
-            else (time.time() - _duration_seconds(until_raw))
-        )
+    until = prune_until(until_raw, time.time()) if until_raw else None
     keep = query.integer(q, "keep-storage", 0) or 0
     return json_response(await request.app[BUILD].prune(query.boolean(q, "all"), until, keep))
 
 
-def _duration_seconds(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    total, number = 0.0, ""
-    for ch in text:
-        if ch.isdigit() or ch == ".":
-            number += ch
-        elif ch in units and number:
-            total += float(number) * units[ch]
-            number = ""
-        else:
-            raise InvalidParameter(f"invalid until filter {text!r}: use e.g. 24h")
-    return total
+_GO_DURATION = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$")
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def prune_until(text: str, now: float) -> float:
+    """``until`` (or ``unused-for``) as a unix time: records last used before it go.  A Go
+    duration (``24h``, ``1h30m``, ``90s``: that long before ``now``), what dockerd's
+    ``builder prune`` takes; also an RFC 3339 timestamp or unix seconds, as the other
+    prune endpoints take ``until``."""
+    text = text.strip()
+    if text == "0":
+        return now
+    if _GO_DURATION.match(text):
+        seconds = sum(float(n) * _GO_UNITS[u] for n, u in _GO_PART.findall(text))
+        return now - (-seconds if text.startswith("-") else seconds)
+    try:
+        return float(parse_until(text))
+    except InvalidParameter:
+        raise InvalidParameter(
+            f'invalid "until" filter {text!r}: give a duration (e.g. 24h), an RFC 3339 '
+            "timestamp or unix seconds"
+        ) from None
 
 
 @routes.post("/build/cancel")
