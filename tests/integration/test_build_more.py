@@ -154,3 +154,22 @@ def test_several_heredocs_on_one_run_line(daemon, ctx):
     assert result.returncode == 0, result.stderr
     out = daemon.cli("run", "--rm", "dy-build-heredocs", "cat", "/one", "/two").stdout
     assert out == b"hello world\nliteral $WHO\n"
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "message"),
+    [
+        ("FROM busybox\nRUN echo ran\nRUN <<EOF\necho never\n", b"line 3: unterminated heredoc"),
+        ('FROM busybox\nRUN echo ran\nENV A="open\n', b"line 3:"),
+    ],
+)
+def test_unterminated_heredoc_or_quote_fails_before_anything_runs(
+    daemon, dockyard, ctx, dockerfile, message
+):
+    write(ctx, {"Dockerfile": dockerfile})
+    before = set(daemon.cli("ps", "-aq", check=True).stdout.split())
+    for result in (build(daemon, ctx), dockyard("build", ctx)):
+        assert result.returncode == 1
+        assert message in result.stderr, result.stderr
+        assert b"Step 1/" not in result.stdout and b"ran" not in result.stdout
+    assert set(daemon.cli("ps", "-aq", check=True).stdout.split()) == before

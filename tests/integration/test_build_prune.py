@@ -5,6 +5,7 @@ timestamp and unix seconds, and ``--keep-storage``, checked on the records that 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from engines import api_request
 from test_build import _remove_new_images, build, write  # noqa: F401
 
 
@@ -48,6 +50,13 @@ def _fill(daemon, ctx: str, ident: str, size: int) -> None:
     result = build(daemon, ctx, "--no-cache", "-t", "dy-build-prune")
     assert result.returncode == 0, result.stderr
     assert _name(ident) in _mounts(daemon)
+
+
+def _df(daemon) -> dict[str, int]:
+    """The build cache records of ``GET /system/df``: id -> size."""
+    status, body = api_request(daemon, "GET", "/system/df")
+    assert status == 200, body
+    return {r["ID"]: r["Size"] for r in json.loads(body).get("BuildCache") or []}
 
 
 def _prune(daemon, *args: str) -> str:
@@ -90,15 +99,20 @@ def test_prune_keep_storage_removes_the_oldest_first(daemon, dockyard, ctx):
     time.sleep(1.1)
     _fill(daemon, ctx, "dy-keep-b", 100_000)
     a, b = _name("dy-keep-a"), _name("dy-keep-b")
+    # system df lists both cache mounts with their sizes (and the CLI's table shows them).
+    assert _df(daemon) == {a[:25]: 300_000, b[:25]: 100_000}
+    table = daemon.cli("system", "df", "-v", check=True).stdout.decode()
+    assert a[:12] in table and b[:12] in table
     # 400 kB held, 250 kB may stay: the oldest (a, 300 kB) goes, b stays.
     out = _prune(daemon, "--keep-storage", "250k")
     assert a[:25] in out and b[:25] not in out
     assert "Total reclaimed space: 300kB" in out
     assert a not in _mounts(daemon) and b in _mounts(daemon)
+    assert _df(daemon) == {b[:25]: 100_000}
     # Everything fits: nothing more goes (the dockyard CLI sends the same request).
     result = dockyard("builder", "prune", "-f", "--keep-storage", "1m")
     assert result.returncode == 0 and b in _mounts(daemon)
     assert b"Total reclaimed space: 0B" in result.stdout
     _prune(daemon)
-    assert b not in _mounts(daemon)
+    assert b not in _mounts(daemon) and _df(daemon) == {}
     daemon.cli("rmi", "dy-build-prune")
