@@ -18,6 +18,7 @@ import os
 import posixpath
 import re
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from email.message import Message
 
@@ -90,10 +91,13 @@ async def download(
     path = os.path.join(directory, "download")
     digest = hashlib.sha256()
     size = 0
+    get = {"max_redirects": MAX_REDIRECTS, "allow_redirects": True, "proxy": _proxy(url)}
     try:
+        # trust_env stays off: it would also send the daemon's ~/.netrc credentials to
+        # whatever host a Dockerfile names; the proxy variables are applied by _proxy.
         async with (
-            aiohttp.ClientSession(timeout=timeout, trust_env=True) as session,
-            session.get(url, max_redirects=MAX_REDIRECTS, allow_redirects=True) as resp,
+            aiohttp.ClientSession(timeout=timeout, trust_env=False) as session,
+            session.get(url, **get) as resp,
         ):
             if resp.status >= 400:
                 raise InvalidParameter(
@@ -133,6 +137,16 @@ async def download(
     if checksum and got != checksum:
         raise InvalidParameter(f"ADD {url}: checksum mismatch: expected {checksum}, got {got}")
     return Download(path, name, got)
+
+
+def _proxy(url: str) -> str | None:
+    """The daemon environment's proxy for ``url`` (``HTTP(S)_PROXY``, ``NO_PROXY``), as Go's
+    ProxyFromEnvironment picks it for moby's download."""
+    parts = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies_environment().get(parts.scheme.lower())
+    if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or ""):
+        return None
+    return proxy
 
 
 def _too_big(url: str, max_bytes: int) -> str:

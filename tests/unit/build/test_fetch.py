@@ -121,3 +121,14 @@ def test_unreachable_and_stalled_within_the_timeout(server, tmp_path):
     with pytest.raises(InvalidParameter, match=r"ADD .*/stall: no answer within 2s"):
         _get(server + "/stall", tmp_path / "b", connect_timeout=2, read_timeout=1)
     assert time.monotonic() - start < 2.5
+
+
+def test_proxy_from_the_environment_and_no_netrc(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("no_proxy", "localhost,.internal")
+    assert fetch._proxy("http://files.example/x") == "http://127.0.0.1:9"
+    assert fetch._proxy("https://files.example/x") is None
+    assert fetch._proxy("http://localhost:8080/x") is None
+    assert fetch._proxy("http://a.internal/x") is None
