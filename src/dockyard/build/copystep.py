@@ -83,6 +83,8 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
         raise InvalidParameter(
             f"line {ins.line}: ADD --checksum needs exactly one source, and it must be a URL"
         )
+    if urls and flags.get("from"):
+        raise InvalidParameter(f"line {ins.line}: ADD --from cannot take a URL source")
     if not urls:
         await _copy(build, st, ins, specs, dest, inline, [], [])
         return
