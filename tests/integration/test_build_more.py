@@ -173,3 +173,48 @@ def test_unterminated_heredoc_or_quote_fails_before_anything_runs(
         assert message in result.stderr, result.stderr
         assert b"Step 1/" not in result.stdout and b"ran" not in result.stdout
     assert set(daemon.cli("ps", "-aq", check=True).stdout.split()) == before
+
+
+def test_run_network_none_and_copy_chmod_parents_exclude(daemon, ctx):
+    """BuildKit's flags the legacy dockerd refuses, end to end on dockyardd."""
+    write(
+        ctx,
+        {
+            "Dockerfile": (
+                "FROM busybox\n"
+                "RUN --network=none ls /sys/class/net > /nets\n"
+                "RUN ls /sys/class/net > /nets-default\n"
+                "COPY --chmod=0750 run.sh /bin/run.sh\n"
+                "COPY --parents src/a/*.txt src/b/*.txt /tree/\n"
+                "COPY --exclude=*.log --exclude=skip logs/ /logs/\n"
+            ),
+            "run.sh": "#!/bin/sh\n",
+            "src/a/one.txt": "1",
+            "src/b/two.txt": "2",
+            "src/b/no.md": "x",
+            "logs/keep.txt": "k",
+            "logs/drop.log": "d",
+            "logs/skip/x": "x",
+        },
+    )
+    result = build(daemon, ctx, "-t", "dy-build-flags")
+    assert result.returncode == 0, result.stderr
+    run = daemon.cli(
+        "run", "--rm", "dy-build-flags", "sh", "-c",
+        "cat /nets; echo --; stat -c '%a %n' /bin/run.sh; find /tree /logs | sort",
+    )  # fmt: skip
+    nets, _, rest = run.stdout.decode().partition("--\n")
+    assert nets == "lo\n"  # no network but loopback
+    assert rest.splitlines() == [
+        "750 /bin/run.sh",
+        "/logs",
+        "/logs/keep.txt",
+        "/tree",
+        "/tree/src",
+        "/tree/src/a",
+        "/tree/src/a/one.txt",
+        "/tree/src/b",
+        "/tree/src/b/two.txt",
+    ]
+    default = daemon.cli("run", "--rm", "dy-build-flags", "cat", "/nets-default").stdout
+    assert b"eth0" in default  # the default network has more than loopback
