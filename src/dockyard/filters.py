@@ -34,7 +34,7 @@ def parse_time(value: str | None) -> int:
         text = text[:-1] + "+00:00"
     main, dot, rest = text.partition(".")
     if dot:
-        digits = "".join(ch for ch in rest if ch.isdigit())
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]  # the fraction only
         tz = rest[len(digits) :]
         text = f"{main}.{digits[:6]}{tz}"
     try:

@@ -106,8 +106,9 @@ def config(engine, image: str) -> dict:
 def history(engine, image: str) -> list[tuple[str, bool]]:
     status, body = api_request(engine, "GET", f"/images/{image}/history")
     assert status == 200, body
-    norm = re.compile(r"(file|dir|multi):[0-9a-f]{64}")
-    return [(norm.sub("<hash>", h["CreatedBy"]), h["Size"] == 0) for h in json.loads(body)]
+    # A URL's hash (ADD <url>) has no prefix: the prefix, or its absence, must match.
+    norm = re.compile(r"(file:|dir:|multi:|)[0-9a-f]{64}(?= in )")
+    return [(norm.sub(r"\1<hash>", h["CreatedBy"]), h["Size"] == 0) for h in json.loads(body)]
 
 
 def steps(output: bytes) -> list[str]:

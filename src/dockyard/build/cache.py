@@ -68,6 +68,8 @@ class Cache:
             os.mkdir(path, 0o755 if mode is None else mode)
             os.chmod(path, 0o755 if mode is None else mode)
             os.chown(path, uid or 0, gid or 0)
+        else:
+            os.utime(path)  # its mtime is its last use: what prune's until measures
         return path
 
     # ---- prune / df --------------------------------------------------------------------------

@@ -5,18 +5,22 @@ scratch layer over the parent, and registered through the image service.
 The cache key holds the expanded arguments, the flags and the content hash of the
 sources, so a touched but unchanged file still hits.  ``created_by`` is moby's:
 ``/bin/sh -c #(nop) COPY file:<hash> in /dst `` (``dir:`` for a directory, ``multi:`` for
-several sources, ``--chown=u:g`` glued in front as moby does).
+several sources, ``--chown=u:g`` glued in front as moby does).  ``ADD <url>`` downloads
+the file first (``fetch``) and hashes its content, as moby's legacy builder does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import posixpath
 import re
+import shutil
 import tempfile
 from typing import IO, TYPE_CHECKING
 
+from dockyard.build import fetch
 from dockyard.build.cache import step_key
 from dockyard.build.config import probe
 from dockyard.build.copier import Writer
@@ -58,12 +62,9 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
     what = ins.keyword
     flags = ins.flags
     raw_sources, dest = list(ins.args[:-1]), _dest(st, ins.args[-1])
-    chown = st.word(str(flags["chown"])) if flags.get("chown") else ""
-    chmod = _chmod(st.word(str(flags["chmod"]))) if flags.get("chmod") else None
-    excludes = Matcher([st.word(p) for p in flags.get("exclude", [])])  # type: ignore[union-attr]
-    parents = bool(flags.get("parents"))
     inline: list[tuple[str, bytes]] = []
     specs: list[str] = []
+    urls: list[str] = []  # ADD's, downloaded by the daemon
     for word in raw_sources:
         doc = _heredoc(ins, word)
         if doc is not None:
@@ -74,13 +75,65 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
         if _URL.match(spec):
             if what == "COPY":
                 raise InvalidParameter(f"line {ins.line}: COPY: source can't be a URL: {spec}")
-            raise InvalidParameter(
-                f"line {ins.line}: ADD {spec}: this daemon has no network access for builds; "
-                "download the file into the context and ADD it from there"
-            )
+            urls.append(spec)
+            continue
         specs.append(spec)
-    if flags.get("checksum"):
-        raise InvalidParameter(f"line {ins.line}: ADD --checksum is only for URL sources")
+    checksum = st.word(str(flags["checksum"])) if flags.get("checksum") else ""
+    if checksum and (len(urls) != 1 or specs or inline):
+        raise InvalidParameter(
+            f"line {ins.line}: ADD --checksum needs exactly one source, and it must be a URL"
+        )
+    if urls and flags.get("from"):
+        raise InvalidParameter(f"line {ins.line}: ADD --from cannot take a URL source")
+    if not urls:
+        await _copy(build, st, ins, specs, dest, inline, [], [])
+        return
+    tmp = tempfile.mkdtemp(prefix="add-url-", dir=build.images.tmpdir)
+    try:
+        downloads = await _download(build, ins, urls, dest, checksum, tmp)
+        await _copy(build, st, ins, specs, dest, inline, urls, downloads)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, tmp, True)
+
+
+async def _download(
+    build: Build, ins: Instruction, urls: list[str], dest: str, checksum: str, tmp: str
+) -> list[Source]:
+    """Each URL downloaded (``fetch``) into its own dir of ``tmp``, as a source named as
+    moby names it."""
+    out: list[Source] = []
+    for i, url in enumerate(urls):
+        directory = os.path.join(tmp, str(i))
+        os.mkdir(directory, 0o700)
+        got = await fetch.download(
+            url, directory, fetch.check_checksum(checksum) if checksum else ""
+        )
+        if not got.name and (dest.endswith("/") or len(urls) > 1):
+            raise InvalidParameter(f"line {ins.line}: cannot determine filename from url: {url}")
+        path = os.path.join(directory, got.name or "download")
+        os.rename(got.path, path)
+        out.append(Source(path, got.name or "download", False))
+    return out
+
+
+async def _copy(
+    build: Build,
+    st: StageState,
+    ins: Instruction,
+    specs: list[str],
+    dest: str,
+    inline: list[tuple[str, bytes]],
+    urls: list[str],
+    downloads: list[Source],
+) -> None:
+    """The step once its sources are known: the context's (or ``--from``'s) ``specs``,
+    heredocs, and downloaded URLs."""
+    what = ins.keyword
+    flags = ins.flags
+    chown = st.word(str(flags["chown"])) if flags.get("chown") else ""
+    chmod = _chmod(st.word(str(flags["chmod"]))) if flags.get("chmod") else None
+    excludes = Matcher([st.word(p) for p in flags.get("exclude", [])])  # type: ignore[union-attr]
+    parents = bool(flags.get("parents"))
     from_image = ""
     if flags.get("from"):
         from_image = await _from_image(build, st, st.word(str(flags["from"])))
@@ -91,13 +144,18 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
     for name, content in inline:
         digest.append("file:" + hashlib.sha256(content).hexdigest() + ":" + name)
         files["<<" + name] = digest[-1]
+    for url, download in zip(urls, downloads, strict=True):
+        # As moby: the downloaded content (with its name and mode) is the source's hash,
+        # which history shows bare (no "file:").
+        digest.append(hash_sources([download]))
+        files[url] = digest[-1]
     if len(digest) > 1 and not dest.endswith("/"):
         raise InvalidParameter(
             f"line {ins.line}: When using {what} with more than one source file, the "
             "destination must be a directory and end with a /"
         )
     if len(digest) == 1:
-        src_hash = digest[0].rsplit(":", 1)[0] if inline else digest[0]
+        src_hash = digest[0].rsplit(":", 1)[0] if inline and not urls else digest[0]
     else:
         src_hash = "multi:" + hashlib.sha256(":".join(digest).encode()).hexdigest()
     chown_comment = f"--chown={chown}" if chown else ""
@@ -130,6 +188,7 @@ async def copy(build: Build, st: StageState, ins: Instruction) -> None:
         inline,
         what,
         link,
+        downloads,
     )
     with spool:
         await build.commit(st, key, container_config, layer=spool)
@@ -247,6 +306,7 @@ def _write_layer(
     inline: list[tuple[str, bytes]],
     what: str,
     link: bool = False,
+    downloads: list[Source] | None = None,
 ) -> IO[bytes]:
     """The step's layer tar.  With ``--link`` it is written into an empty root, not over
     the parent, so that it is the same layer whatever the parent (BuildKit's --link); a
@@ -273,9 +333,10 @@ def _write_layer(
                 sources: list[Source] = []
                 for spec in specs:
                     sources.extend(resolve(build.context.root, spec, what, ex))
+                fetched = downloads or []
+                multi = len(sources) + len(inline) + len(fetched) > 1
+                target = dest if not multi or dest.endswith("/") else dest + "/"
                 if sources:
-                    multi = len(sources) + len(inline) > 1
-                    target = dest if not multi or dest.endswith("/") else dest + "/"
                     writer.copy(
                         sources,
                         target,
@@ -284,6 +345,8 @@ def _write_layer(
                         excludes=ex,
                         parents=parents,
                     )
+                if fetched:  # never unpacked, even an archive (moby)
+                    writer.copy(fetched, target, chmod=chmod)
             for name, content in inline:
                 target = posixpath.join(dest, name) if dest.endswith("/") else dest
                 writer.write_file(target, content, chmod if chmod is not None else 0o644)

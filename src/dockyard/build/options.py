@@ -37,3 +37,6 @@ class BuildOptions:
     remote: str = ""
     registry_config: str = ""  # X-Registry-Config: credentials for pulls, by registry
     build_id: str = ""
+    # RUN --mount=type=secret contents by id (X-Dockyard-Build-Secrets): never printed,
+    # never in a layer, the history or the cache key.
+    secrets: dict[str, bytes] = field(default_factory=dict, repr=False)

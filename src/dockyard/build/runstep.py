@@ -7,7 +7,9 @@ its environment, no entrypoint and no health check; the history and the cache ke
 command prefixed with the build args (``|2 A=1 B=2 /bin/sh -c make``).  Heredocs are handed
 to the shell, which implements them (``RUN <<EOF`` alone runs the body as the script, or
 executes it when it starts with ``#!``).  ``--mount`` binds context paths, stage files,
-cache directories and tmpfs; ``--network`` overrides the build's network mode.
+cache directories, tmpfs and secrets (the build's ``secrets``, a private file per step;
+their content is in no layer, history entry or cache key: as BuildKit, a changed secret
+does not bust the cache); ``--network`` overrides the build's network mode.
 """
 
 from __future__ import annotations
@@ -191,10 +193,9 @@ def _prepare_mounts(
         elif spec.type == "tmpfs":
             mounts.append(RunMount("tmpfs", spec.target, spec.size))
         elif spec.type == "secret":
-            if spec.required:
-                raise InvalidParameter(
-                    f"secret {spec.id}: not found (the legacy build API carries no secrets)"
-                )
+            path = _secret_file(build, spec, stack)
+            if path:
+                mounts.append(RunMount("bind", spec.target, path, readonly=True))
         elif spec.type == "bind" and not spec.from_:
             source = scoped(build.context.root, spec.source or ".")
             if not os.path.exists(source):
@@ -212,6 +213,31 @@ def _prepare_mounts(
                 source = target
             mounts.append(RunMount("bind", spec.target, source, readonly=spec.readonly))
     return mounts
+
+
+def _secret_file(build: Build, spec: MountSpec, stack: contextlib.ExitStack) -> str:
+    """The secret's content in a private file for this step's bind mount, removed when the
+    step ends; "" for an optional secret the build was not given (BuildKit then mounts
+    nothing).  The file lives in the data root's tmp dir (0700, emptied at daemon start),
+    so a crash cannot leave it behind; its mode and owner are what the step sees (BuildKit's
+    defaults: 0400, root)."""
+    value = build.options.secrets.get(spec.id)
+    if value is None:
+        if spec.required:
+            raise InvalidParameter(
+                f"secret {spec.id} not found: it is required (pass it with "
+                f"dockyard build --secret id={spec.id},src=FILE)"
+            )
+        return ""
+    tmp = tempfile.mkdtemp(prefix="secret-", dir=build.images.tmpdir)
+    stack.callback(shutil.rmtree, tmp, True)
+    path = os.path.join(tmp, "secret")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(value)
+    os.chown(path, spec.uid or 0, spec.gid or 0)
+    os.chmod(path, 0o400 if spec.mode is None else spec.mode)
+    return path
 
 
 async def _from_mount(

@@ -52,7 +52,7 @@ class BuildService:
         if options.remote and options.remote != "-":
             raise InvalidParameter(
                 f"remote context {options.remote!r}: this daemon builds from an uploaded "
-                "context only (it has no network access for builds)"
+                "context only (no remote contexts)"
             )
         context = await asyncio.to_thread(
             open_context, body, options.dockerfile, self.images.tmpdir

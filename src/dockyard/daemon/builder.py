@@ -5,6 +5,9 @@ container service's public methods, so it gets exactly the isolation of ``docker
 The commit makes a temporary image (the container service writes its own config and
 history); the builder reads the new layer's diff id from it, registers its own image with
 moby's config and history on the same layer, and then ``release`` drops the temporary one.
+Before the commit the mount points the runtime had to make for the step's ``--mount``s
+(an empty ``/run/secrets/id`` file, a ``/cache`` dir) leave the rw layer, as BuildKit
+removes its mount stubs: a secret's name stays out of the image too.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import asyncio
 import base64
 import binascii
 import json
+import os
+import stat
 from typing import Any
 
 import msgspec
@@ -22,7 +27,7 @@ from dockyard.errors import DockyardError, Internal, NotFound
 from dockyard.images import reference
 from dockyard.images.service import ImageService
 
-__all__ = ["ContainerStepRunner", "RegistryPuller"]
+__all__ = ["ContainerStepRunner", "RegistryPuller", "drop_stubs"]
 
 
 class RegistryPuller:
@@ -72,6 +77,7 @@ class ContainerStepRunner:
         self.containers = containers
         self.images = images
         self._commits: dict[str, str] = {}
+        self._targets: dict[str, list[str]] = {}  # container -> its mount targets
 
     async def create(self, request: RunRequest) -> str:
         host_config: dict[str, Any] = {
@@ -102,7 +108,9 @@ class ContainerStepRunner:
             "HostConfig": {k: v for k, v in host_config.items() if v},
         }
         created = await self.containers.create(None, body)
-        return str(created["Id"])
+        cid = str(created["Id"])
+        self._targets[cid] = [m.target for m in request.mounts]
+        return cid
 
     async def run(self, container_id: str, output: Output) -> int:
         _, _, subscriber = await self.containers.attach(container_id, True, True)
@@ -122,6 +130,15 @@ class ContainerStepRunner:
             pass
 
     async def commit(self, container_id: str) -> str:
+        targets = self._targets.pop(container_id, [])
+        driver = self.containers.driver
+        if targets and hasattr(driver, "diff_dir"):
+            c = self.containers.get(container_id)
+            lower = [
+                driver.diff_dir(ch.removeprefix("sha256:"))
+                for ch in self.images.store.image_chain(c.image_id)
+            ]
+            await asyncio.to_thread(drop_stubs, driver.diff_dir(c.rw_layer), lower, targets)
         image_id = await self.containers.commit(container_id, "", "", "", "", [], False, None)
         self._commits[container_id] = image_id
         diff_ids = self.images.config(image_id).get("rootfs", {}).get("diff_ids", [])
@@ -133,11 +150,44 @@ class ContainerStepRunner:
             await self.images.drop_intermediate(image_id)
 
     async def remove(self, container_id: str) -> None:
+        self._targets.pop(container_id, None)
         await self.release(container_id)
         try:
             await self.containers.remove(container_id, True, True)
         except NotFound:
             pass
+
+
+def drop_stubs(upper: str, lower: list[str], targets: list[str]) -> None:
+    """Remove from the rw layer ``upper`` the mount points made for ``targets``: each
+    target, then its parents, while the path is in no image layer of ``lower`` and is an
+    empty file or an empty (not opaque) directory.  A path an image layer has stops the
+    walk: it was not made for the mount."""
+    for target in targets:
+        parts = [p for p in target.split("/") if p and p != "."]
+        while parts:
+            rel = os.path.join(*parts)
+            if ".." in parts or any(os.path.lexists(os.path.join(d, rel)) for d in lower):
+                break
+            path = os.path.join(upper, rel)
+            try:
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+                    os.unlink(path)
+                elif stat.S_ISDIR(st.st_mode) and not _opaque(path):
+                    os.rmdir(path)  # OSError when not empty: the step wrote there
+                else:
+                    break
+            except OSError:
+                break
+            parts.pop()
+
+
+def _opaque(path: str) -> bool:
+    try:
+        return os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        return False
 
 
 def _mount(m: Any) -> dict[str, Any]:

@@ -147,7 +147,15 @@ async def run(config: Config) -> None:
     # A stop must be quick (containers keep running; clients reconnect): requests still in
     # flight get half a second, then are cancelled.  Long polls (``wait`` of a ``run -d``
     # whose CLI is gone, event and log streams) would otherwise hold the full timeout.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
+    # max_field_size: build secrets travel in one header (X-Dockyard-Build-Secrets, up to
+    # 500 KiB each, base64 twice); aiohttp's default of 8 KiB would refuse all but tiny ones.
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=0.5,
+        max_field_size=4 << 20,
+    )
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -32,3 +32,27 @@ def test_absent_or_garbled_registry_config():
     assert _auth_header("e30=", "docker.io") is None  # {} as the docker CLI sends it
     assert _auth_header("%%%", "docker.io") is None
     assert _auth_header(_config(["not", "a", "map"]), "docker.io") is None
+
+
+def test_mount_stubs_leave_the_rw_layer(tmp_path):
+    from dockyard.daemon.builder import drop_stubs
+
+    upper, lower = tmp_path / "upper", tmp_path / "lower"
+    (lower / "run").mkdir(parents=True)
+    (lower / "etc").mkdir()
+    (upper / "run" / "secrets").mkdir(parents=True)
+    (upper / "run" / "secrets" / "token").write_bytes(b"")  # the stub of a secret's file
+    (upper / "cache" / "deep").mkdir(parents=True)  # a cache mount's stub dirs
+    (upper / "keep").mkdir()
+    (upper / "keep" / "written").write_bytes(b"the step wrote this")
+    (upper / "etc").mkdir()  # the image has /etc: not a stub, even if empty
+    drop_stubs(
+        str(upper),
+        [str(lower)],
+        ["/run/secrets/token", "/cache/deep", "/keep/written", "/keep/x", "/etc"],
+    )
+    assert not (upper / "run" / "secrets").exists()
+    assert (upper / "run").is_dir()  # /run is in the image: the walk stops below it
+    assert not (upper / "cache").exists()
+    assert (upper / "keep" / "written").read_bytes() == b"the step wrote this"
+    assert (upper / "etc").is_dir()

@@ -5,13 +5,23 @@ The build's JSON stream starts with its first message: an error before that (bad
 parameters, a Dockerfile that does not parse, a missing Dockerfile) is a plain HTTP error
 as moby answers it, one after it is an ``errorDetail`` line.  A client that hangs up
 cancels the build.
+
+Build secrets (``RUN --mount=type=secret``) travel in a dockyard-only request header, since
+the legacy API has no BuildKit session to fetch them through: ``X-Dockyard-Build-Secrets``
+is base64 (standard alphabet) of a JSON object mapping each secret id to its content, itself
+base64: ``{"npmrc": "dG9rZW4K"}``.  ``dockyard build --secret`` sends it.  A value over
+``SECRET_MAX_BYTES`` (BuildKit's limit, 500 KiB) or a malformed header is a 400.  The
+contents are mounted for the RUN steps that ask for them and are kept nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import io
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +45,9 @@ log = logging.getLogger("dockyard.api")
 # a handler when the peer goes away, and a build may print nothing for minutes.
 _HANGUP_POLL = 0.25
 
+SECRETS_HEADER = "X-Dockyard-Build-Secrets"
+SECRET_MAX_BYTES = 500 * 1024  # BuildKit's limit for one secret
+
 
 def _json(q: Mapping[str, str], key: str, kind: type) -> Any:
     raw = q.get(key)
@@ -49,7 +62,40 @@ def _json(q: Mapping[str, str], key: str, kind: type) -> Any:
     return value
 
 
-def _options(q: Any, registry_config: str = "") -> BuildOptions:
+def _secrets(header: str) -> dict[str, bytes]:
+    """``X-Dockyard-Build-Secrets`` decoded: id -> content (see the module docstring)."""
+    if not header:
+        return {}
+    try:
+        table = msgspec.json.decode(base64.b64decode(header.strip(), validate=True))
+    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        raise InvalidParameter(
+            f"invalid {SECRETS_HEADER} header: base64 of a JSON object expected ({exc})"
+        ) from None
+    if not isinstance(table, dict):
+        raise InvalidParameter(f"invalid {SECRETS_HEADER} header: a JSON object expected")
+    out: dict[str, bytes] = {}
+    for ident, encoded in table.items():
+        if not ident or not isinstance(encoded, str):
+            raise InvalidParameter(
+                f"invalid {SECRETS_HEADER} header: secret {ident!r} needs an id and a base64 string"
+            )
+        try:
+            value = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidParameter(
+                f"invalid {SECRETS_HEADER} header: secret {ident!r} is not base64"
+            ) from None
+        if len(value) > SECRET_MAX_BYTES:
+            raise InvalidParameter(
+                f"secret {ident!r} is {len(value)} bytes: the limit is {SECRET_MAX_BYTES} "
+                "bytes (500 KiB)"
+            )
+        out[ident] = value
+    return out
+
+
+def _options(q: Any, registry_config: str = "", secrets: str = "") -> BuildOptions:
     if query.boolean(q, "squash"):
         raise InvalidParameter("squash is only supported with experimental mode")
     if q.get("version") == "2":
@@ -85,6 +131,7 @@ def _options(q: Any, registry_config: str = "") -> BuildOptions:
         remote=q.get("remote", ""),
         build_id=q.get("buildid", ""),
         registry_config=registry_config,
+        secrets=_secrets(secrets),
     )
 
 
@@ -154,7 +201,12 @@ async def _try(stream: _Stream, message: dict[str, Any]) -> None:
 
 @routes.post("/build")
 async def build(request: web.Request) -> web.StreamResponse:
-    options = _options(request.query, request.headers.get("X-Registry-Config", ""))
+    headers = request.headers
+    options = _options(
+        request.query,
+        headers.get("X-Registry-Config", ""),
+        headers.get(SECRETS_HEADER, ""),
+    )
     service = request.app[BUILD]
     body = io.BufferedReader(_Body(request, asyncio.get_running_loop()), 1 << 16)
     stream = _Stream(request)
@@ -204,29 +256,34 @@ async def prune(request: web.Request) -> web.StreamResponse:
     q = request.query
     filters = query.parse_filters(q.get("filters"), ("until", "unused-for", "type", "id"))
     until_raw = (filters.get("until") or filters.get("unused-for") or [None])[-1]
-    until = None
-    if until_raw:
-        until = (
-            float(parse_until(until_raw))
-            if not until_raw[-1].isalpha()
-            else (time.time() - _duration_seconds(until_raw))
-        )
+    until = prune_until(until_raw, time.time()) if until_raw else None
     keep = query.integer(q, "keep-storage", 0) or 0
     return json_response(await request.app[BUILD].prune(query.boolean(q, "all"), until, keep))
 
 
-def _duration_seconds(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    total, number = 0.0, ""
-    for ch in text:
-        if ch.isdigit() or ch == ".":
-            number += ch
-        elif ch in units and number:
-            total += float(number) * units[ch]
-            number = ""
-        else:
-            raise InvalidParameter(f"invalid until filter {text!r}: use e.g. 24h")
-    return total
+_GO_DURATION = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$")
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def prune_until(text: str, now: float) -> float:
+    """``until`` (or ``unused-for``) as a unix time: records last used before it go.  A Go
+    duration (``24h``, ``1h30m``, ``90s``: that long before ``now``), what dockerd's
+    ``builder prune`` takes; also an RFC 3339 timestamp or unix seconds, as the other
+    prune endpoints take ``until``."""
+    text = text.strip()
+    if text == "0":
+        return now
+    if _GO_DURATION.match(text):
+        seconds = sum(float(n) * _GO_UNITS[u] for n, u in _GO_PART.findall(text))
+        return now - (-seconds if text.startswith("-") else seconds)
+    try:
+        return float(parse_until(text))
+    except InvalidParameter:
+        raise InvalidParameter(
+            f'invalid "until" filter {text!r}: give a duration (e.g. 24h), an RFC 3339 '
+            "timestamp or unix seconds"
+        ) from None
 
 
 @routes.post("/build/cancel")

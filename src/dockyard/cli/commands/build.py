@@ -4,6 +4,8 @@ the docker CLI does, sent to ``POST /build``; the legacy builder's stream printe
 The Dockerfile and ``.dockerignore`` always travel (the daemon reads them even when they
 are ignored, then drops them); a Dockerfile outside the context travels under a private
 name, as docker's CLI sends it.  A failing RUN makes the command exit with that RUN's code.
+``--secret`` contents travel in dockyardd's own ``X-Dockyard-Build-Secrets`` header (the
+legacy API has no BuildKit session), for ``RUN --mount=type=secret``.
 """
 
 from __future__ import annotations
@@ -137,6 +139,73 @@ def _build_args(items: list[str]) -> dict[str, str | None]:
     return out
 
 
+SECRETS_HEADER = "X-Dockyard-Build-Secrets"  # dockyardd's own: see api/routes/build.py
+SECRET_MAX_BYTES = 500 * 1024  # BuildKit's limit for one secret, which dockyardd keeps
+
+
+def _secret(spec: str) -> tuple[str, bytes]:
+    """One ``--secret`` value as buildx reads it: ``id=X,src=FILE`` (also ``source=``),
+    ``id=X,env=VAR``, ``type=file|env``; ``id=X`` alone takes the environment variable X,
+    else the file X."""
+    import csv
+
+    fields: dict[str, str] = {}
+    for item in next(csv.reader([spec]), []):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise CommandError(f"invalid secret {spec!r}: field '{item}' must be a key=value pair")
+        key = key.strip().lower()
+        if key not in ("type", "id", "src", "source", "env"):
+            raise CommandError(f"invalid secret {spec!r}: unexpected key '{key}'")
+        fields["src" if key == "source" else key] = value
+    kind = fields.get("type", "")
+    if kind not in ("", "file", "env"):
+        raise CommandError(f"invalid secret {spec!r}: unsupported secret type {kind!r}")
+    src, env = fields.get("src", ""), fields.get("env", "")
+    if kind == "env" and not env:
+        env, src = src, ""
+    ident = fields.get("id", "") or os.path.basename(src) or env
+    if not ident:
+        raise CommandError(f"invalid secret {spec!r}: it needs an id")
+    if not src and not env:
+        if kind != "file" and ident in os.environ:
+            env = ident
+        else:
+            src = ident
+    if env:
+        if env not in os.environ:
+            raise CommandError(
+                f"failed to read secret {ident}: environment variable {env} is not set"
+            )
+        value = os.environ[env].encode()
+    else:
+        try:
+            with open(src, "rb") as f:
+                value = f.read(SECRET_MAX_BYTES + 1)
+        except OSError as exc:
+            raise CommandError(
+                f"failed to read secret {ident} from {src}: {exc.strerror or exc}"
+            ) from None
+    if len(value) > SECRET_MAX_BYTES:
+        raise CommandError(
+            f"secret {ident} is over {SECRET_MAX_BYTES} bytes (500 KiB), the largest a build takes"
+        )
+    return ident, value
+
+
+def _secrets_header(specs: list[str]) -> str:
+    """``X-Dockyard-Build-Secrets``: base64 of ``{"id": base64(content)}``, or ""."""
+    import base64
+
+    table = {}
+    for spec in specs:
+        ident, value = _secret(spec)
+        table[ident] = base64.b64encode(value).decode("ascii")
+    if not table:
+        return ""
+    return base64.b64encode(json.dumps(table).encode()).decode("ascii")
+
+
 def _registry_config(cli) -> str:  # type: ignore[no-untyped-def]
     """``X-Registry-Config`` as the docker CLI sends it (``GetAllCredentials``): every
     stored registry's credentials by key, for the pulls of FROM images not present."""
@@ -230,16 +299,17 @@ def _view(progress: str, quiet: bool):  # type: ignore[no-untyped-def]
             default="auto",
             help="Set type of progress output (auto, plain, tty, quiet); auto is tty on a terminal",
         ),
-        Flag("secret", "", "list", help="Secret to expose to the build (id=,src=)"),
+        Flag(
+            "secret",
+            "",
+            "list",
+            help="Secret to expose to the build (id=ID,src=FILE or id=ID,env=VAR)",
+        ),
     ],
     args=(1, 1),
 )
 def build(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
-    if opts["secret"]:
-        raise CommandError(
-            "ERROR: --secret needs BuildKit's session, which the legacy build API "
-            "(the only one dockyardd speaks) cannot carry"
-        )
+    secrets_header = _secrets_header(opts["secret"])
     if opts["progress"] not in ("auto", "plain", "quiet", "tty"):
         raise CommandError(
             f'invalid --progress value "{opts["progress"]}": use auto, plain, tty or quiet'
@@ -308,6 +378,8 @@ def build(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     ]
     params = [(k, v) for k, v in params if v is not None]
     headers = {"Content-Type": "application/x-tar", "X-Registry-Config": _registry_config(cli)}
+    if secrets_header:
+        headers[SECRETS_HEADER] = secrets_header
     view = _view(opts["progress"], quiet)
     image_id = ""
     with body:
