@@ -170,6 +170,8 @@ def drop_stubs(upper: str, lower: list[str], targets: list[str]) -> None:
             if ".." in parts or any(os.path.lexists(os.path.join(d, rel)) for d in lower):
                 break
             path = os.path.join(upper, rel)
+            if _through_link(upper, parts):
+                break  # the step swapped a parent for a symlink: never act outside upper
             try:
                 st = os.lstat(path)
                 if stat.S_ISREG(st.st_mode) and st.st_size == 0:
@@ -181,6 +183,19 @@ def drop_stubs(upper: str, lower: list[str], targets: list[str]) -> None:
             except OSError:
                 break
             parts.pop()
+
+
+def _through_link(upper: str, parts: list[str]) -> bool:
+    """Whether any parent of ``parts`` inside ``upper`` is a symlink (or not a directory)."""
+    path = upper
+    for part in parts[:-1]:
+        path = os.path.join(path, part)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return True
+        except OSError:
+            return True
+    return False
 
 
 def _opaque(path: str) -> bool:

@@ -56,3 +56,19 @@ def test_mount_stubs_leave_the_rw_layer(tmp_path):
     assert not (upper / "cache").exists()
     assert (upper / "keep" / "written").read_bytes() == b"the step wrote this"
     assert (upper / "etc").is_dir()
+
+
+def test_mount_stubs_never_followed_through_a_symlink(tmp_path):
+    """A step that swaps a stub's parent for a symlink to a host path (absolute, so it
+    would resolve on the host) must not make the clean-up delete anything there."""
+    from dockyard.daemon.builder import drop_stubs
+
+    upper, lower, outside = tmp_path / "upper", tmp_path / "lower", tmp_path / "host"
+    lower.mkdir()
+    (outside / "y").mkdir(parents=True)  # an empty host dir the walk must not remove
+    (outside / "f").write_bytes(b"")  # an empty host file it must not unlink
+    upper.mkdir()
+    (upper / "x").symlink_to(outside)
+    drop_stubs(str(upper), [str(lower)], ["/x/y", "/x/f"])
+    assert (outside / "y").is_dir() and (outside / "f").exists()
+    assert (upper / "x").is_symlink()
