@@ -9,7 +9,9 @@ scopes); an empty list means "any authenticated client" (``GET /v2/``).  Three m
 - token: a ``Bearer`` JWT from the configured issuer, verified against its public keys,
   must grant every needed action (docs/spec/auth/token.md in distribution).  Without one the
   answer is 401 with ``WWW-Authenticate: Bearer realm=…,service=…,scope=…`` so the client
-  knows where to get a token and for what.
+  knows where to get a token and for what.  A signed-in user's token that names the
+  repository but leaves the action out (the token server refused it) is 403 ``DENIED``, as
+  Docker Hub answers a push to someone else's repository: a new token would not help.
 
 With a signing key, ``/token`` is this registry's own token server: it authenticates the
 htpasswd users (or none: anonymous) and grants the requested actions that the rules allow.
@@ -259,7 +261,7 @@ class Authorizer:
             if source is not None:
                 try:
                     self._check_token(request, [source])
-                except Challenge:
+                except RegistryError:  # a Challenge (401) or DENIED (403)
                     request[MOUNT_DENIED] = True
         elif self.htpasswd is not None:
             creds = _basic(request)
@@ -282,14 +284,24 @@ class Authorizer:
             if isinstance(entry, dict):
                 key = (str(entry.get("type")), str(entry.get("name")))
                 granted.setdefault(key, set()).update(map(str, entry.get("actions") or []))
+        subject = str(claims.get("sub", ""))
         for access in needed:
-            have = granted.get((access.type, access.name), set())
-            if "*" not in have and not set(access.actions) <= have:
-                raise Challenge(
-                    challenge + ',error="insufficient_scope"',
-                    f"the token does not grant {access.scope()}",
+            have = granted.get((access.type, access.name))
+            if have is not None and ("*" in have or set(access.actions) <= have):
+                continue
+            if have is not None and subject:
+                # The token server has ruled on this repository for a signed-in user and
+                # left these actions out: a new token cannot help (Docker Hub's "denied").
+                raise RegistryError(
+                    "DENIED",
+                    f"requested access to the resource is denied: {subject} may not "
+                    f"{'/'.join(sorted(set(access.actions) - have))} {access.name}",
                 )
-        request[USER] = str(claims.get("sub", ""))
+            raise Challenge(
+                challenge + ',error="insufficient_scope"',
+                f"the token does not grant {access.scope()}",
+            )
+        request[USER] = subject
 
     def _verify(self, token: str, challenge: str) -> dict[str, object]:
         import jwt

@@ -111,11 +111,14 @@ def test_token_server_and_scopes(tmp_path, htpasswd, signing_key):
         resp = await client.get("/v2/team/app/tags/list", headers=bearer)
         assert resp.status == 404  # allowed; the repository does not exist
         resp = await client.post("/v2/team/app/blobs/uploads/", headers=bearer)
-        assert resp.status == 401
-        assert 'error="insufficient_scope"' in resp.headers["WWW-Authenticate"]
-        # A token for one repository does not open another.
+        assert resp.status == 403  # the token server refused bob push: DENIED, no challenge
+        body = await resp.json()
+        assert body["errors"][0]["code"] == "DENIED" and "bob" in body["errors"][0]["message"]
+        assert "WWW-Authenticate" not in resp.headers
+        # A token for one repository does not open another: a challenge for its scope.
         resp = await client.get("/v2/team/other/tags/list", headers=bearer)
         assert resp.status == 401
+        assert 'error="insufficient_scope"' in resp.headers["WWW-Authenticate"]
         # Anonymous: only public/*.
         anon = await token("repository:public/x:pull repository:team/app:pull")
         claims = jwt.decode(anon, options={"verify_signature": False})
@@ -143,7 +146,7 @@ def test_token_server_and_scopes(tmp_path, htpasswd, signing_key):
             f"/v2/team/app/blobs/uploads/?mount={digest_of(b'private')}&from=secret",
             headers={"Authorization": f"Bearer {bob_push}"},
         )
-        assert resp.status == 401  # bob may not push to team/app at all
+        assert resp.status == 403  # bob may not push to team/app at all
         alice_push = await token("repository:team/app:pull,push", _basic("alice", "a-pass"))
         resp = await client.post(
             f"/v2/team/app/blobs/uploads/?mount={digest_of(b'private')}&from=secret",
