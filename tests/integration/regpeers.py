@@ -477,8 +477,12 @@ class FakeRegistry:
     """A registry serving fixed images, with hooks to break a blob's delivery.
 
     ``images`` maps "repo:tag" to an Image; ``blob_hook(digest, request_count, range_start)``
-    may return a replacement behaviour: ("cut", n) sends n bytes then drops the connection,
-    ("stall", seconds) sleeps before sending, ("corrupt",) flips a byte, None serves it."""
+    may return a replacement behaviour: ("cut", n) sends n bytes then closes the connection
+    (an orderly FIN), ("reset", n) sends n bytes then resets it (RST, as a crashed proxy),
+    ("hang", n) sends n bytes then nothing more while keeping the connection open,
+    ("stall", seconds) sleeps before sending, ("corrupt",) flips a byte, None serves it.
+    ``blob_gets`` counts GETs per blob, ``blob_max_active`` the most blob GETs in flight at
+    once (what ``max-concurrent-downloads`` bounds)."""
 
     def __init__(self) -> None:
         from aiohttp import web
@@ -486,6 +490,8 @@ class FakeRegistry:
         self.images: dict[str, Image] = {}
         self.raw_manifests: dict[str, tuple[bytes, str]] = {}
         self.blob_gets: dict[str, int] = {}
+        self.blob_active = 0
+        self.blob_max_active = 0
         self.ranges: list[tuple[str, int]] = []
         self.blob_hook: Callable[[str, int, int], tuple | None] = lambda d, n, r: None
         self.search_results: list[dict] = []
@@ -564,6 +570,16 @@ class FakeRegistry:
         if request.method == "HEAD":
             return web.Response(headers={"Content-Length": str(len(data))})
         count = self.blob_gets[d] = self.blob_gets.get(d, 0) + 1
+        self.blob_active += 1
+        self.blob_max_active = max(self.blob_max_active, self.blob_active)
+        try:
+            return await self._send_blob(request, d, data, count)
+        finally:
+            self.blob_active -= 1
+
+    async def _send_blob(self, request, d: str, data: bytes, count: int):  # type: ignore[no-untyped-def]
+        from aiohttp import web
+
         start = 0
         rng = request.headers.get("Range", "")
         if rng.startswith("bytes="):
@@ -581,10 +597,18 @@ class FakeRegistry:
         if action and action[0] == "stall":
             await asyncio.sleep(action[1])
         await resp.prepare(request)
-        if action and action[0] == "cut":
+        if action and action[0] in ("cut", "reset", "hang"):
             await resp.write(body[: action[1]])
             await asyncio.sleep(0.05)
-            request.transport.close()
+            if action[0] == "hang":
+                await asyncio.sleep(3600)  # cancelled by stop() or when the client goes
+            elif action[0] == "reset":
+                sock = request.transport.get_extra_info("socket")
+                # SO_LINGER on, 0 s: close() sends RST and drops unsent data
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                request.transport.abort()
+            else:
+                request.transport.close()
             return resp
         await resp.write(body)
         await resp.write_eof()
