@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -354,6 +355,32 @@ def token_config(directory: str, addr: str) -> dict:
                 {"user": "bob", "repository": "tok/*", "actions": ["pull"]},
             ],
         },
+    }
+
+
+# ---- what a pull leaves in a daemon's data root -------------------------------------------
+def data_state(engine) -> dict[str, set[str]]:
+    """What a pull may leave: images, layer records, layer directories, content blobs,
+    ingests (read from the data root; the metadata database read-only)."""
+    data = os.path.join(engine.root, "data")
+    db = sqlite3.connect(f"file:{os.path.join(data, 'metadata.db')}?mode=ro", uri=True)
+    try:
+        images = {r[0] for r in db.execute("SELECT id FROM images")}
+        layers = {r[0] for r in db.execute("SELECT chain_id FROM layers")}
+    finally:
+        db.close()
+    dirs: set[str] = set()
+    for home in ("overlay2", os.path.join("vfs", "dir")):
+        path = os.path.join(data, home)
+        if os.path.isdir(path):
+            dirs |= {f"{home}/{n}" for n in os.listdir(path)}
+    blobs = os.path.join(data, "content", "blobs", "sha256")
+    return {
+        "images": images,
+        "layers": layers,
+        "dirs": dirs,
+        "blobs": set(os.listdir(blobs)) if os.path.isdir(blobs) else set(),
+        "ingest": set(os.listdir(os.path.join(data, "content", "ingest"))),
     }
 
 

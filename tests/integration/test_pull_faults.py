@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 import sys
 import time
 
@@ -20,7 +19,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from engines import api_request, start_dockyardd
-from regpeers import FakeRegistry, digest, layer_tar, make_image
+from regpeers import FakeRegistry, data_state, digest, layer_tar, make_image
 
 TIMEOUT = 2.0  # seconds, read and connect
 ENV = {
@@ -61,31 +60,6 @@ def _tar(size: int) -> bytes:
     return layer_tar({"data/blob": os.urandom(size), "etc/x": b"x\n"})
 
 
-def _state(engine) -> dict[str, set[str]]:
-    """What a pull may leave: images, layer records, layer directories, content blobs,
-    ingests (read from the data root; the metadata database read-only)."""
-    data = os.path.join(engine.root, "data")
-    db = sqlite3.connect(f"file:{os.path.join(data, 'metadata.db')}?mode=ro", uri=True)
-    try:
-        images = {r[0] for r in db.execute("SELECT id FROM images")}
-        layers = {r[0] for r in db.execute("SELECT chain_id FROM layers")}
-    finally:
-        db.close()
-    dirs: set[str] = set()
-    for home in ("overlay2", os.path.join("vfs", "dir")):
-        path = os.path.join(data, home)
-        if os.path.isdir(path):
-            dirs |= {f"{home}/{n}" for n in os.listdir(path)}
-    blobs = os.path.join(data, "content", "blobs", "sha256")
-    return {
-        "images": images,
-        "layers": layers,
-        "dirs": dirs,
-        "blobs": set(os.listdir(blobs)) if os.path.isdir(blobs) else set(),
-        "ingest": set(os.listdir(os.path.join(data, "content", "ingest"))),
-    }
-
-
 @pytest.mark.parametrize("fault", ["hang", "reset"])
 def test_fault_mid_body_resumes_with_range(dy, fake, fault):
     tar = _tar(2_000_000)
@@ -116,7 +90,7 @@ def test_persistent_fault_gives_up_naming_the_layer(dy, fake, fault):
     layer = digest(image.layers[1])
     fake.add(f"{fault}/always:1", image)
     fake.blob_hook = lambda d, n, start: (fault, 1000) if d == layer else None
-    before = _state(dy)
+    before = data_state(dy)
     started = time.monotonic()
     status, lines = _pull(dy, f"{fake.host}/{fault}/always", "1")
     elapsed = time.monotonic() - started
@@ -131,7 +105,7 @@ def test_persistent_fault_gives_up_naming_the_layer(dy, fake, fault):
         assert elapsed < 20
     assert fake.blob_gets[layer] == 2
     assert dy.cli("inspect", f"{fake.host}/{fault}/always:1").returncode != 0
-    assert _state(dy) == before  # no image, layer, layer directory, blob or ingest
+    assert data_state(dy) == before  # no image, layer, layer directory, blob or ingest
 
 
 def test_unreachable_registry_fails_within_the_connect_timeout(dy):
