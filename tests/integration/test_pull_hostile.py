@@ -329,6 +329,27 @@ def test_docker_manifest_list_resolves_platform(dy, fake):
         dy.cli("rmi", "-f", name)
 
 
+def test_layer_already_present_is_not_fetched(dy, fake):
+    """A second image over the first's layer: "Already exists" for it, and the registry
+    sees no second GET of its blob."""
+    base = _tar()
+    first = make_image([base])
+    second = make_image([base, _tar()])
+    fake.add("exists/a:1", first)
+    fake.add("exists/b:1", second)
+    shared, own = digest(first.layers[0]), digest(second.layers[1])
+    try:
+        status, lines = _pull(dy, f"{fake.host}/exists/a", "1")
+        assert status == 200 and "error" not in lines[-1], lines[-2:]
+        assert fake.blob_gets == {digest(first.config): 1, shared: 1}
+        status, lines = _pull(dy, f"{fake.host}/exists/b", "1")
+        assert status == 200 and "error" not in lines[-1], lines[-2:]
+        assert [m["status"] for m in lines if m.get("id") == shared[7:19]] == ["Already exists"]
+        assert fake.blob_gets[shared] == 1 and fake.blob_gets[own] == 1
+    finally:
+        dy.cli("rmi", f"{fake.host}/exists/a:1", f"{fake.host}/exists/b:1")
+
+
 def test_two_pulls_share_one_download(dy, fake):
     shared = _tar(3_000_000)
     a = make_image([shared, layer_tar({"a": b"a"})])
