@@ -384,6 +384,78 @@ def data_state(engine) -> dict[str, set[str]]:
     }
 
 
+# ---- a TCP proxy that resets connections -------------------------------------------------
+class ResettingProxy:
+    """A loopback TCP proxy to ``upstream`` ("host:port"): while ``cut_after`` is set, a
+    connection that has sent more than that many bytes upstream (an upload under way) is
+    reset on both sides (RST, SO_LINGER 0), as a registry or load balancer dying mid-body."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self.cut_after: int | None = None
+        self.resets = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def stop(self) -> None:
+        self._closed = True
+        self._sock.close()
+        with self._lock:
+            for s in self._open:
+                s.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._sock.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self._lock:
+                self._open += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, upload: bool) -> None:
+        sent = 0
+        try:
+            while True:
+                data = src.recv(1 << 16)
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                sent += len(data)
+                limit = self.cut_after
+                if upload and limit is not None and sent > limit:
+                    self.resets += 1
+                    for s in (src, dst):
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                        s.close()
+                    return
+                dst.sendall(data)
+        except OSError:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+
 # ---- an aiohttp server in a thread -------------------------------------------------------------
 class ThreadServer:
     """Run an aiohttp app on 127.0.0.1:<free port> in a thread with its own loop."""
