@@ -388,13 +388,17 @@ def data_state(engine) -> dict[str, set[str]]:
 class ResettingProxy:
     """A loopback TCP proxy to ``upstream`` ("host:port"): while ``cut_after`` is set, a
     connection that has sent more than that many bytes upstream (an upload under way) is
-    reset on both sides (RST, SO_LINGER 0), as a registry or load balancer dying mid-body."""
+    reset on both sides (RST, SO_LINGER 0), as a registry or load balancer dying mid-body.
+    While ``hold_after`` is set, such a connection is held instead (nothing more forwarded,
+    ``held`` counts them), so a test can act in the middle of an upload."""
 
     def __init__(self, upstream: str) -> None:
         host, port = upstream.rsplit(":", 1)
         self.upstream = (host, int(port))
         self.cut_after: int | None = None
+        self.hold_after: int | None = None
         self.resets = 0
+        self.held = 0
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(16)
@@ -447,6 +451,11 @@ class ResettingProxy:
                         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
                         s.close()
                     return
+                hold = self.hold_after
+                if upload and hold is not None and sent > hold:
+                    self.held += 1
+                    while self.hold_after is not None and not self._closed:
+                        time.sleep(0.05)
                 dst.sendall(data)
         except OSError:
             for s in (src, dst):

@@ -7,13 +7,16 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import sys
+import threading
+import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from engines import api_request
+from engines import api_request, start_dockyardd
 from regpeers import ResettingProxy, data_state, digest, layer_tar, start_registry
 
 ANON = {"X-Registry-Auth": "e30="}
@@ -201,3 +204,50 @@ def test_push_reset_midway_leaves_nothing_broken_and_succeeds_again(daemon, regi
     finally:
         daemon.cli("rmi", f"{target}:1")
         proxy.stop()
+
+
+def test_push_killed_midway_leaves_nothing_broken_and_succeeds_again(workdir, registry):
+    """dockyardd is killed (-9) while a layer uploads: after a restart the image and the data
+    root are as before, the registry has no manifest, and the same push succeeds."""
+    dy = start_dockyardd(os.path.join(workdir, "pushkill"))
+    proxy = ResettingProxy(registry.host)
+    target = f"{proxy.host}/killed/app"
+    media = "application/vnd.docker.distribution.manifest.v2+json"
+    try:
+        files = {"data/r": os.urandom(3_000_000), "etc/msg": b"pushed\n"}
+        dy.cli("import", "-", f"{target}:1", input=layer_tar(files), check=True)
+        image_id = dy.cli("inspect", "-f", "{{.Id}}", f"{target}:1").stdout
+        before = data_state(dy)
+        proxy.hold_after = 1_000_000
+        pushing = threading.Thread(target=lambda: _quietly(_push, dy, target, "1"), daemon=True)
+        pushing.start()
+        deadline = time.monotonic() + 30
+        while not proxy.held:
+            assert time.monotonic() < deadline, "the upload never got under way"
+            time.sleep(0.05)
+        dy.proc.send_signal(signal.SIGKILL)
+        dy.proc.wait(10)
+        pushing.join(10)
+        proxy.hold_after = None
+        dy = start_dockyardd(dy.root)
+        assert dy.cli("inspect", "-f", "{{.Id}}", f"{target}:1").stdout == image_id
+        assert data_state(dy) == before
+        assert _get(registry.host, "/v2/killed/app/manifests/1", media)[0] == 404
+        status, lines = _push(dy, target, "1")
+        assert status == 200 and "error" not in lines[-1], lines[-3:]
+        code, raw = _get(registry.host, "/v2/killed/app/manifests/1", media)
+        assert code == 200 and digest(raw) == lines[-1]["aux"]["Digest"]
+        for desc in json.loads(raw)["layers"]:
+            code, blob = _get(registry.host, f"/v2/killed/app/blobs/{desc['digest']}")
+            assert code == 200 and digest(blob) == desc["digest"]
+    finally:
+        proxy.hold_after = None
+        dy.stop()
+        proxy.stop()
+
+
+def _quietly(fn, *args) -> None:  # type: ignore[no-untyped-def]
+    try:
+        fn(*args)
+    except Exception:
+        pass  # the daemon was killed under the request
