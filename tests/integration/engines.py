@@ -249,8 +249,11 @@ class Engine:
         return result
 
 
-def start_dockyardd(root: str, *extra: str, wrapper: tuple[str, ...] = ()) -> Engine:
-    """``wrapper`` prefixes the command (e.g. ``nsenter --net=...`` for a private netns)."""
+def start_dockyardd(
+    root: str, *extra: str, wrapper: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> Engine:
+    """``wrapper`` prefixes the command (e.g. ``nsenter --net=...`` for a private netns);
+    ``env`` adds to the daemon's environment (e.g. a short registry read timeout)."""
     os.makedirs(root, exist_ok=True)
     engine = Engine(
         root=root, sock=os.path.join(root, "d.sock"), log=os.path.join(root, "daemon.log")
@@ -278,7 +281,13 @@ def start_dockyardd(root: str, *extra: str, wrapper: tuple[str, ...] = ()) -> En
         *extra,
     ]
     with open(engine.log, "ab") as log:
-        engine.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        engine.proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, **env} if env else None,
+        )
     try:
         engine.wait_ready()
     except BaseException:

@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -357,6 +358,113 @@ def token_config(directory: str, addr: str) -> dict:
     }
 
 
+# ---- what a pull leaves in a daemon's data root -------------------------------------------
+def data_state(engine) -> dict[str, set[str]]:
+    """What a pull may leave: images, layer records, layer directories, content blobs,
+    ingests (read from the data root; the metadata database read-only)."""
+    data = os.path.join(engine.root, "data")
+    db = sqlite3.connect(f"file:{os.path.join(data, 'metadata.db')}?mode=ro", uri=True)
+    try:
+        images = {r[0] for r in db.execute("SELECT id FROM images")}
+        layers = {r[0] for r in db.execute("SELECT chain_id FROM layers")}
+    finally:
+        db.close()
+    dirs: set[str] = set()
+    for home in ("overlay2", os.path.join("vfs", "dir")):
+        path = os.path.join(data, home)
+        if os.path.isdir(path):
+            dirs |= {f"{home}/{n}" for n in os.listdir(path)}
+    blobs = os.path.join(data, "content", "blobs", "sha256")
+    return {
+        "images": images,
+        "layers": layers,
+        "dirs": dirs,
+        "blobs": set(os.listdir(blobs)) if os.path.isdir(blobs) else set(),
+        "ingest": set(os.listdir(os.path.join(data, "content", "ingest"))),
+    }
+
+
+# ---- a TCP proxy that resets connections -------------------------------------------------
+class ResettingProxy:
+    """A loopback TCP proxy to ``upstream`` ("host:port"): while ``cut_after`` is set, a
+    connection that has sent more than that many bytes upstream (an upload under way) is
+    reset on both sides (RST, SO_LINGER 0), as a registry or load balancer dying mid-body.
+    While ``hold_after`` is set, such a connection is held instead (nothing more forwarded,
+    ``held`` counts them), so a test can act in the middle of an upload."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self.cut_after: int | None = None
+        self.hold_after: int | None = None
+        self.resets = 0
+        self.held = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def stop(self) -> None:
+        self._closed = True
+        self._sock.close()
+        with self._lock:
+            for s in self._open:
+                s.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._sock.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self._lock:
+                self._open += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, upload: bool) -> None:
+        sent = 0
+        try:
+            while True:
+                data = src.recv(1 << 16)
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                sent += len(data)
+                limit = self.cut_after
+                if upload and limit is not None and sent > limit:
+                    self.resets += 1
+                    for s in (src, dst):
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                        s.close()
+                    return
+                hold = self.hold_after
+                if upload and hold is not None and sent > hold:
+                    self.held += 1
+                    while self.hold_after is not None and not self._closed:
+                        time.sleep(0.05)
+                dst.sendall(data)
+        except OSError:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+
 # ---- an aiohttp server in a thread -------------------------------------------------------------
 class ThreadServer:
     """Run an aiohttp app on 127.0.0.1:<free port> in a thread with its own loop."""
@@ -477,8 +585,12 @@ class FakeRegistry:
     """A registry serving fixed images, with hooks to break a blob's delivery.
 
     ``images`` maps "repo:tag" to an Image; ``blob_hook(digest, request_count, range_start)``
-    may return a replacement behaviour: ("cut", n) sends n bytes then drops the connection,
-    ("stall", seconds) sleeps before sending, ("corrupt",) flips a byte, None serves it."""
+    may return a replacement behaviour: ("cut", n) sends n bytes then closes the connection
+    (an orderly FIN), ("reset", n) sends n bytes then resets it (RST, as a crashed proxy),
+    ("hang", n) sends n bytes then nothing more while keeping the connection open,
+    ("stall", seconds) sleeps before sending, ("corrupt",) flips a byte, None serves it.
+    ``blob_gets`` counts GETs per blob, ``blob_max_active`` the most blob GETs in flight at
+    once (what ``max-concurrent-downloads`` bounds)."""
 
     def __init__(self) -> None:
         from aiohttp import web
@@ -486,6 +598,8 @@ class FakeRegistry:
         self.images: dict[str, Image] = {}
         self.raw_manifests: dict[str, tuple[bytes, str]] = {}
         self.blob_gets: dict[str, int] = {}
+        self.blob_active = 0
+        self.blob_max_active = 0
         self.ranges: list[tuple[str, int]] = []
         self.blob_hook: Callable[[str, int, int], tuple | None] = lambda d, n, r: None
         self.search_results: list[dict] = []
@@ -564,6 +678,16 @@ class FakeRegistry:
         if request.method == "HEAD":
             return web.Response(headers={"Content-Length": str(len(data))})
         count = self.blob_gets[d] = self.blob_gets.get(d, 0) + 1
+        self.blob_active += 1
+        self.blob_max_active = max(self.blob_max_active, self.blob_active)
+        try:
+            return await self._send_blob(request, d, data, count)
+        finally:
+            self.blob_active -= 1
+
+    async def _send_blob(self, request, d: str, data: bytes, count: int):  # type: ignore[no-untyped-def]
+        from aiohttp import web
+
         start = 0
         rng = request.headers.get("Range", "")
         if rng.startswith("bytes="):
@@ -581,10 +705,18 @@ class FakeRegistry:
         if action and action[0] == "stall":
             await asyncio.sleep(action[1])
         await resp.prepare(request)
-        if action and action[0] == "cut":
+        if action and action[0] in ("cut", "reset", "hang"):
             await resp.write(body[: action[1]])
             await asyncio.sleep(0.05)
-            request.transport.close()
+            if action[0] == "hang":
+                await asyncio.sleep(3600)  # cancelled by stop() or when the client goes
+            elif action[0] == "reset":
+                sock = request.transport.get_extra_info("socket")
+                # SO_LINGER on, 0 s: close() sends RST and drops unsent data
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                request.transport.abort()
+            else:
+                request.transport.close()
             return resp
         await resp.write(body)
         await resp.write_eof()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -299,12 +300,23 @@ def test_pull_of_many_layers_plain_and_on_a_terminal(pair, reg_engine, registry,
         reg_engine.cli("push", ref, check=True)
         res = pair.same("pull", ref, prep=_rmi(reg_engine, ref), sort_lines=True)
         assert res.stdout.count(b": Pull complete\n") == 3
+        # off a terminal: plain lines, no bars, no cursor movement
+        assert b"\x1b" not in res.stdout and b"[=" not in res.stdout and b"\r" not in res.stdout
         reg_engine.cli("rmi", ref, check=True)
         code, out = _on_terminal(reg_engine, tmp_path, "pull", ref)
         assert code == 0
         # each layer's line is redrawn in place, not printed line after line
         assert out.count(b"\x1b[2K\r") >= 6 and out.count(b" Pull complete \r") == 3
+        assert re.search(rb"Downloading \[=*> *\] +[0-9.]+[kM]B/[0-9.]+[kM]B", out), out[-2000:]
         assert out.endswith(f"{ref}\r\n".encode())
+        # run's and create's implicit pull draws the same bars (on stderr, the terminal too)
+        reg_engine.cli("rmi", ref, check=True)
+        code, out = _on_terminal(reg_engine, tmp_path, "create", ref)
+        assert code == 0, out[-2000:]
+        reg_engine.cli("rm", out.split()[-1].decode(), check=True)
+        assert b"Unable to find image" in out
+        assert out.count(b" Pull complete \r") == 3 and b"\x1b[2K\r" in out
+        assert re.search(rb"Downloading \[=*> *\]", out), out[-2000:]
     finally:
         reg_engine.cli("rmi", ref)
 

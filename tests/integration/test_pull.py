@@ -170,22 +170,35 @@ def test_pull_by_digest(daemon, dockerd, fresh):
 
 
 def test_layer_already_present_is_not_downloaded(daemon, registry):
-    """An image over busybox's layer (which the daemon has): 'Already exists' for it."""
+    """An image of two layers, busybox's (which the daemon keeps) and one of its own: the
+    pull says "Already exists" for busybox's layer and downloads only the other."""
     name = f"{registry.host}/tests/onbusybox:1"
-    daemon.cli("tag", "busybox", name, check=True)
+    cname = "onbusybox-src"
+    daemon.cli("run", "--name", cname, "busybox", "sh", "-c", "echo mine > /mine", check=True)
+    try:
+        daemon.cli("commit", cname, name, check=True)
+    finally:
+        daemon.cli("rm", "-f", cname)
     try:
         daemon.cli("push", name, check=True)
         daemon.cli("rmi", name, check=True)
         status, body = _pull_raw(daemon, name)
         lines = [json.loads(line) for line in body.splitlines()]
         assert status == 200
-        assert (
-            "Downloaded newer image" in lines[-1]["status"] or "up to date" in lines[-1]["status"]
-        )
-        assert daemon.cli("run", "--rm", name, "echo", "ran").stdout == b"ran\n"
+        assert lines[-1]["status"] == f"Status: Downloaded newer image for {name}"
+        layers = [
+            m["id"] for m in lines if m.get("status") in ("Already exists", "Pulling fs layer")
+        ]
+        assert len(layers) == 2
+        assert [m["status"] for m in lines if m.get("id") == layers[0]] == ["Already exists"]
+        mine = [m["status"] for m in lines if m.get("id") == layers[1]]
+        assert mine[0] == "Pulling fs layer" and mine[-1] == "Pull complete"
+        downloading = {m["id"] for m in lines if m.get("status") == "Downloading"}
+        assert downloading <= {layers[1]}
+        assert daemon.cli("run", "--rm", name, "cat", "/mine").stdout == b"mine\n"
         # the last tag of the repository takes its digest references along (moby)
         out = daemon.cli("rmi", name)
-        assert out.stdout.decode().splitlines() == [
+        assert out.stdout.decode().splitlines()[:2] == [
             f"Untagged: {name}",
             f"Untagged: {name.rsplit(':', 1)[0]}@{lines[-2]['status'].split()[-1]}",
         ]

@@ -22,7 +22,7 @@ import zstandard
 sys.path.insert(0, os.path.dirname(__file__))
 
 from engines import api_request, start_dockyardd
-from regpeers import FakeRegistry, digest, layer_tar, make_image
+from regpeers import FakeRegistry, data_state, digest, layer_tar, make_image
 
 FLAGS = ("--max-download-attempts", "2")
 
@@ -155,13 +155,27 @@ def _escape(tf: tarfile.TarFile) -> None:
     tf.addfile(info, __import__("io").BytesIO(b"evil"))
 
 
-@pytest.mark.parametrize("kind", ["dotdot", "symlink-then-write", "device"])
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink-then-write", "hardlink", "device"])
 def test_hostile_layer_is_refused(dy, fake, kind):
+    """The same refusals as ``load`` (images/layer.py), reached through a pull."""
     import io
 
     def add(tf: tarfile.TarFile) -> None:
         if kind == "dotdot":
             _escape(tf)
+        elif kind == "absolute":
+            info = tarfile.TarInfo("/tmp/escaped-by-pull")
+            info.size = 4
+            tf.addfile(info, io.BytesIO(b"evil"))
+        elif kind == "hardlink":
+            # a link to a host file, then a write through it
+            link = tarfile.TarInfo("etc/pw")
+            link.type = tarfile.LNKTYPE
+            link.linkname = "../../../../../../../../tmp/escaped-by-pull-target"
+            tf.addfile(link)
+            info = tarfile.TarInfo("etc/pw")
+            info.size = 4
+            tf.addfile(info, io.BytesIO(b"evil"))
         elif kind == "symlink-then-write":
             link = tarfile.TarInfo("etc/link")
             link.type, link.linkname = tarfile.SYMTYPE, "/tmp"
@@ -174,14 +188,24 @@ def test_hostile_layer_is_refused(dy, fake, kind):
             dev.type, dev.devmajor, dev.devminor = tarfile.BLKTYPE, 8, 0
             tf.addfile(dev)
 
+    target = "/tmp/escaped-by-pull-target"
+    with open(target, "wb") as f:
+        f.write(b"host file\n")
     tar = layer_tar({"ok": b"1"}, add)
     fake.add(f"hostile/{kind}:1", make_image([tar]))
     before = _image_ids(dy)
-    status, lines = _pull(dy, f"{fake.host}/hostile/{kind}", "1")
-    assert status == 200 and "error" in lines[-1], lines[-2:]
-    assert _image_ids(dy) == before
-    assert not os.path.exists("/tmp/escaped-by-pull")
-    assert _ingests(dy) == []
+    state = data_state(dy)
+    try:
+        status, lines = _pull(dy, f"{fake.host}/hostile/{kind}", "1")
+        assert status == 200 and "error" in lines[-1], lines[-2:]
+        assert _image_ids(dy) == before
+        assert not os.path.exists("/tmp/escaped-by-pull")
+        with open(target, "rb") as f:
+            assert f.read() == b"host file\n"
+        assert _ingests(dy) == []
+        assert data_state(dy) == state
+    finally:
+        os.unlink(target)
 
 
 def test_schema1_is_refused(dy, fake):
@@ -243,6 +267,89 @@ def test_index_resolves_platform_and_zstd_layers(dy, fake):
         dy.cli("rmi", "-f", digest(amd.config), digest(arm.config))
 
 
+def test_oci_image_manifest(dy, fake):
+    """An OCI image manifest (not an index), with OCI config and layer media types."""
+    image = make_image([_tar(), _tar()])
+    fake.add("oci/blobs:only", image)  # serves the blobs
+    manifest = json.loads(image.manifest)
+    manifest["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+    manifest["config"]["mediaType"] = "application/vnd.oci.image.config.v1+json"
+    for layer in manifest["layers"]:
+        layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+    raw = json.dumps(manifest).encode()
+    fake.raw_manifests["oci/img:1"] = (raw, "application/vnd.oci.image.manifest.v1+json")
+    name = f"{fake.host}/oci/img:1"
+    try:
+        status, lines = _pull(dy, f"{fake.host}/oci/img", "1")
+        assert status == 200 and "error" not in lines[-1], lines[-2:]
+        assert lines[-2] == {"status": f"Digest: {digest(raw)}"}
+        fmt = "{{.Id}} {{json .RepoDigests}}"
+        out = dy.cli("inspect", "-f", fmt, name).stdout.decode().split(" ", 1)
+        assert out[0] == digest(image.config)
+        assert json.loads(out[1]) == [f"{fake.host}/oci/img@{digest(raw)}"]
+        assert sum(m.get("status") == "Pull complete" for m in lines) == 2
+    finally:
+        dy.cli("rmi", name)
+
+
+def test_docker_manifest_list_resolves_platform(dy, fake):
+    amd = make_image([_tar()])
+    arm = make_image([_tar()], arch="arm64")
+    fake.add("list/img:amd", amd)
+    fake.add("list/img:arm", arm)
+    media = "application/vnd.docker.distribution.manifest.v2+json"
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [
+            {
+                "mediaType": media,
+                "digest": img.manifest_digest,
+                "size": len(img.manifest),
+                "platform": {"os": "linux", "architecture": arch},
+            }
+            for img, arch in ((arm, "arm64"), (amd, "amd64"))
+        ],
+    }
+    raw = json.dumps(index).encode()
+    fake.raw_manifests["list/img:1"] = (raw, index["mediaType"])
+    name = f"{fake.host}/list/img:1"
+    try:
+        status, lines = _pull(dy, f"{fake.host}/list/img", "1")
+        assert status == 200 and "error" not in lines[-1], lines[-2:]
+        assert lines[-2] == {"status": f"Digest: {digest(raw)}"}  # the list's digest
+        assert dy.cli("inspect", "-f", "{{.Id}}", name).stdout.decode().strip() == digest(
+            amd.config
+        )
+        assert digest(arm.layers[0]) not in fake.blob_gets  # only the platform's layers
+        info = json.loads(api_request(dy, "GET", f"/distribution/{name}/json")[1])
+        assert info["Descriptor"]["mediaType"] == index["mediaType"]
+        assert {"architecture": "arm64", "os": "linux"} in info["Platforms"]
+    finally:
+        dy.cli("rmi", "-f", name)
+
+
+def test_layer_already_present_is_not_fetched(dy, fake):
+    """A second image over the first's layer: "Already exists" for it, and the registry
+    sees no second GET of its blob."""
+    base = _tar()
+    first = make_image([base])
+    second = make_image([base, _tar()])
+    fake.add("exists/a:1", first)
+    fake.add("exists/b:1", second)
+    shared, own = digest(first.layers[0]), digest(second.layers[1])
+    try:
+        status, lines = _pull(dy, f"{fake.host}/exists/a", "1")
+        assert status == 200 and "error" not in lines[-1], lines[-2:]
+        assert fake.blob_gets == {digest(first.config): 1, shared: 1}
+        status, lines = _pull(dy, f"{fake.host}/exists/b", "1")
+        assert status == 200 and "error" not in lines[-1], lines[-2:]
+        assert [m["status"] for m in lines if m.get("id") == shared[7:19]] == ["Already exists"]
+        assert fake.blob_gets[shared] == 1 and fake.blob_gets[own] == 1
+    finally:
+        dy.cli("rmi", f"{fake.host}/exists/a:1", f"{fake.host}/exists/b:1")
+
+
 def test_two_pulls_share_one_download(dy, fake):
     shared = _tar(3_000_000)
     a = make_image([shared, layer_tar({"a": b"a"})])
@@ -279,16 +386,18 @@ def test_kill_9_mid_pull_then_pull_again(engine, fake):
     slow = digest(image.layers[1])
     fake.blob_hook = lambda d, n, start: ("stall", 30) if d == slow else None
     before = _image_ids(dy)
+    state = data_state(dy)
     name = f"{fake.host}/crash/img:1"
     thread = threading.Thread(
         target=lambda: _safe(lambda: _pull(dy, f"{fake.host}/crash/img", "1")), daemon=True
     )
     thread.start()
     deadline = time.monotonic() + 20
-    while fake.blob_gets.get(slow, 0) == 0 or not _has_blob(dy, digest(tars[0])):
-        assert time.monotonic() < deadline, "the pull never reached the second layer"
+    # the bottom layer's chain id is its diff id: wait until it is applied and recorded
+    while fake.blob_gets.get(slow, 0) == 0 or digest(tars[0]) not in data_state(dy)["layers"]:
+        assert time.monotonic() < deadline, "the pull never applied the first layer"
         time.sleep(0.05)
-    time.sleep(0.3)  # the first layer is applied meanwhile (or being applied)
+    assert _has_blob(dy, digest(tars[0]))
     dy.proc.send_signal(signal.SIGKILL)
     dy.proc.wait(10)
     thread.join(10)
@@ -297,6 +406,9 @@ def test_kill_9_mid_pull_then_pull_again(engine, fake):
     assert _image_ids(dy) == before
     assert dy.cli("inspect", name).returncode != 0
     assert _ingests(dy) == []
+    # the layer applied before the kill is collected: its record, directory and blobs
+    assert not _has_blob(dy, digest(tars[0]))
+    assert data_state(dy) == state
     # the same pull succeeds
     fake.blob_hook = lambda d, n, start: None
     try:

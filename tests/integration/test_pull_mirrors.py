@@ -31,9 +31,25 @@ def mirror(daemon):
 
 
 @pytest.fixture(scope="module")
-def configured(workdir, mirror):
-    """A dockyardd whose daemon.json names the mirror for Docker Hub and for a host that
-    does not exist, one insecure registry and one insecure CIDR, and non-default limits."""
+def origin(daemon):
+    """A docker-registry holding tests/alltags:t1 and :t2, which the mirror lacks."""
+    reg = start_registry()
+    repo = f"{reg.host}/tests/alltags"
+    try:
+        for tag in ("t1", "t2"):
+            daemon.cli("tag", "busybox", f"{repo}:{tag}", check=True)
+            daemon.cli("push", f"{repo}:{tag}", check=True)
+        daemon.cli("rmi", f"{repo}:t1", f"{repo}:t2", check=True)
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture(scope="module")
+def configured(workdir, mirror, origin):
+    """A dockyardd whose daemon.json names the mirror for Docker Hub, for a host that does
+    not exist and for ``origin`` (which the mirror lacks), one insecure registry and one
+    insecure CIDR, and non-default limits."""
     root = os.path.join(workdir, "mirrors")
     os.makedirs(root, exist_ok=True)
     dead = f"127.0.0.1:{free_port()}"
@@ -41,7 +57,10 @@ def configured(workdir, mirror):
         "cgroup-parent": cgroup_parent(root),
         **network_config(root),
         "registry-mirrors": [f"http://{dead}", f"http://{mirror.host}"],
-        "registry-mirrors-by-host": {"registry.invalid:5000": [f"http://{mirror.host}"]},
+        "registry-mirrors-by-host": {
+            "registry.invalid:5000": [f"http://{mirror.host}"],
+            origin.host: [f"http://{dead}", f"http://{mirror.host}"],
+        },
         "insecure-registries": ["myregistry.example:5000", "10.77.0.0/16"],
         "max-concurrent-downloads": 2,
         "max-concurrent-uploads": 4,
@@ -77,6 +96,42 @@ def test_mirror_for_any_registry_host(configured):
         assert engine.cli("inspect", name).returncode == 0
     finally:
         engine.cli("rmi", name)
+
+
+def test_pull_all_tags_goes_to_the_mirrors(configured):
+    """``pull --all-tags`` lists and pulls tags through the mirrors as a single pull does:
+    registry.invalid:5000 itself cannot be reached, its mirror has the repository."""
+    engine, _ = configured
+    repo = "registry.invalid:5000/library/busybox"
+    try:
+        out = engine.cli("pull", "--all-tags", repo)
+        assert out.returncode == 0, out.stderr
+        assert b"latest: Pulling from library/busybox" in out.stdout
+        assert out.stdout.splitlines()[-2] in (
+            f"Status: Image is up to date for {repo}".encode(),
+            f"Status: Downloaded newer image for {repo}".encode(),
+        )
+        assert engine.cli("inspect", f"{repo}:latest").returncode == 0
+    finally:
+        engine.cli("rmi", f"{repo}:latest")
+
+
+@pytest.mark.parametrize("all_tags", [False, True])
+def test_mirror_lacking_the_image_falls_through_to_the_registry(configured, origin, all_tags):
+    """The first mirror is dead, the second answers but lacks the repository: the pull
+    (one tag, or every tag) comes from the registry itself."""
+    engine, _ = configured
+    repo = f"{origin.host}/tests/alltags"
+    args = ("pull", "--all-tags", repo) if all_tags else ("pull", f"{repo}:t1")
+    try:
+        out = engine.cli(*args)
+        assert out.returncode == 0, out.stderr
+        assert b"t1: Pulling from tests/alltags" in out.stdout
+        for tag in ("t1", "t2") if all_tags else ("t1",):
+            digests = engine.cli("inspect", "-f", "{{json .RepoDigests}}", f"{repo}:{tag}")
+            assert json.loads(digests.stdout)[0].startswith(f"{repo}@sha256:"), digests.stderr
+    finally:
+        engine.cli("rmi", f"{repo}:t1", f"{repo}:t2")
 
 
 def test_info_shows_the_registry_config(configured, mirror):

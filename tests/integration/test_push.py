@@ -4,16 +4,20 @@ images pushed by dockyardd pulled and run by dockerd."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import signal
 import sys
+import threading
+import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from engines import api_request
-from regpeers import layer_tar, start_registry
+from engines import api_request, start_dockyardd
+from regpeers import ResettingProxy, data_state, digest, layer_tar, start_registry
 
 ANON = {"X-Registry-Auth": "e30="}
 
@@ -148,3 +152,102 @@ def test_docker_py_push(api, daemon, registry, local_image):
         assert not any("error" in line for line in lines)
     finally:
         api.images.remove(f"{repo}:v")
+
+
+def _get(host: str, path: str, accept: str = "") -> tuple[int, bytes]:
+    h, port = host.rsplit(":", 1)
+    conn = http.client.HTTPConnection(h, int(port), timeout=30)
+    try:
+        conn.request("GET", path, headers={"Accept": accept} if accept else {})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_push_reset_midway_leaves_nothing_broken_and_succeeds_again(daemon, registry, local_image):
+    """The registry's connection is reset in the middle of the layer upload: the push ends
+    with an error, the local image and the daemon's data are as before, the registry has no
+    manifest; pushed again, it succeeds and the registry serves what the manifest names."""
+    proxy = ResettingProxy(registry.host)
+    target = f"{proxy.host}/cut/app"
+    media = "application/vnd.docker.distribution.manifest.v2+json"
+    image_id = daemon.cli("inspect", "-f", "{{.Id}}", local_image).stdout
+    daemon.cli("tag", local_image, f"{target}:1", check=True)
+    try:
+        before = data_state(daemon)
+        proxy.cut_after = 1_000_000  # the layer is ~3 MB of random bytes
+        status, lines = _push(daemon, target, "1")
+        assert status == 200 and "error" in lines[-1], lines[-3:]
+        assert proxy.resets >= 1
+        assert not any("digest: sha256:" in m.get("status", "") for m in lines)
+        assert data_state(daemon) == before
+        assert daemon.cli("inspect", "-f", "{{.Id}}", f"{target}:1").stdout == image_id
+        digests = daemon.cli("inspect", "-f", "{{json .RepoDigests}}", f"{target}:1").stdout
+        assert proxy.host.encode() not in digests
+        assert _get(registry.host, "/v2/cut/app/manifests/1", media)[0] == 404
+        # pushed again, through a healthy connection
+        proxy.cut_after = None
+        status, lines = _push(daemon, target, "1")
+        assert status == 200 and "error" not in lines[-1], lines[-3:]
+        pushed = lines[-1]["aux"]["Digest"]
+        code, raw = _get(registry.host, "/v2/cut/app/manifests/1", media)
+        assert code == 200 and digest(raw) == pushed
+        manifest = json.loads(raw)
+        for desc in [manifest["config"], *manifest["layers"]]:
+            code, blob = _get(registry.host, f"/v2/cut/app/blobs/{desc['digest']}")
+            assert code == 200 and digest(blob) == desc["digest"] and len(blob) == desc["size"]
+        assert (
+            f"{target}@{pushed}".encode()
+            in daemon.cli("inspect", "-f", "{{json .RepoDigests}}", f"{target}:1").stdout
+        )
+    finally:
+        daemon.cli("rmi", f"{target}:1")
+        proxy.stop()
+
+
+def test_push_killed_midway_leaves_nothing_broken_and_succeeds_again(workdir, registry):
+    """dockyardd is killed (-9) while a layer uploads: after a restart the image and the data
+    root are as before, the registry has no manifest, and the same push succeeds."""
+    dy = start_dockyardd(os.path.join(workdir, "pushkill"))
+    proxy = ResettingProxy(registry.host)
+    target = f"{proxy.host}/killed/app"
+    media = "application/vnd.docker.distribution.manifest.v2+json"
+    try:
+        files = {"data/r": os.urandom(3_000_000), "etc/msg": b"pushed\n"}
+        dy.cli("import", "-", f"{target}:1", input=layer_tar(files), check=True)
+        image_id = dy.cli("inspect", "-f", "{{.Id}}", f"{target}:1").stdout
+        before = data_state(dy)
+        proxy.hold_after = 1_000_000
+        pushing = threading.Thread(target=lambda: _quietly(_push, dy, target, "1"), daemon=True)
+        pushing.start()
+        deadline = time.monotonic() + 30
+        while not proxy.held:
+            assert time.monotonic() < deadline, "the upload never got under way"
+            time.sleep(0.05)
+        dy.proc.send_signal(signal.SIGKILL)
+        dy.proc.wait(10)
+        pushing.join(10)
+        proxy.hold_after = None
+        dy = start_dockyardd(dy.root)
+        assert dy.cli("inspect", "-f", "{{.Id}}", f"{target}:1").stdout == image_id
+        assert data_state(dy) == before
+        assert _get(registry.host, "/v2/killed/app/manifests/1", media)[0] == 404
+        status, lines = _push(dy, target, "1")
+        assert status == 200 and "error" not in lines[-1], lines[-3:]
+        code, raw = _get(registry.host, "/v2/killed/app/manifests/1", media)
+        assert code == 200 and digest(raw) == lines[-1]["aux"]["Digest"]
+        for desc in json.loads(raw)["layers"]:
+            code, blob = _get(registry.host, f"/v2/killed/app/blobs/{desc['digest']}")
+            assert code == 200 and digest(blob) == desc["digest"]
+    finally:
+        proxy.hold_after = None
+        dy.stop()
+        proxy.stop()
+
+
+def _quietly(fn, *args) -> None:  # type: ignore[no-untyped-def]
+    try:
+        fn(*args)
+    except Exception:
+        pass  # the daemon was killed under the request

@@ -178,15 +178,7 @@ class Puller:
         """Every tag of the repository (``fromImage`` without a tag, as ``--all-tags`` sends),
         one after another, and one final status for the repository (moby
         pullV2Repository)."""
-        endpoints = await asyncio.to_thread(self.config.endpoints, ref.domain)
-        repo = await self.transport.open(
-            [e for e in endpoints if not e.mirror], ref.path, auth, ["pull"]
-        )
-        try:
-            async with repo.request("GET", repo.url("tags/list")) as resp:
-                body = await _read_limited(resp, _MAX_MANIFEST, "the tag list")
-        except RegistryError as exc:
-            raise manifest_error(exc, ref) from exc
+        body = await self._tag_list(ref, auth)
         try:
             tags = json.loads(body).get("tags") or []
         except (ValueError, AttributeError) as exc:
@@ -197,6 +189,28 @@ class Puller:
             changed = await self.pull(tagged, auth, platform, emit, final=False) or changed
         verb = "Downloaded newer image" if changed else "Image is up to date"
         emit(Message.text(f"Status: {verb} for {ref.familiar_name}"))
+
+    async def _tag_list(self, ref: Reference, auth: AuthConfig) -> bytes:
+        """The repository's ``tags/list`` from its first endpoint that has it: mirrors in
+        order (one that fails or lacks the repository is skipped, as ``resolve`` does for
+        one tag), then the registry itself."""
+        endpoints = await asyncio.to_thread(self.config.endpoints, ref.domain)
+        errors: list[DockyardError] = []
+        for endpoint in endpoints:
+            try:
+                repo = await self.transport.open([endpoint], ref.path, auth, ["pull"])
+                async with repo.request("GET", repo.url("tags/list")) as resp:
+                    return await _read_limited(resp, _MAX_MANIFEST, "the tag list")
+            except DockyardError as exc:
+                error = manifest_error(exc, ref) if isinstance(exc, RegistryError) else exc
+                if endpoint.mirror or (endpoint.scheme == "https" and endpoint.insecure):
+                    log.info("endpoint %s failed for %s: %s", endpoint.url, ref, error.message)
+                    errors.append(error)
+                    continue
+                if error is exc:
+                    raise
+                raise error from exc
+        raise errors[-1]
 
     async def pull(
         self,

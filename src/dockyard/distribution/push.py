@@ -8,8 +8,9 @@ on the same registry) or "Pushing" progress and "Pushed"; last "<tag>: digest: .
 and an ``aux`` record.
 
 A layer is gzip-compressed (``isal``, deterministic: no name, mtime 0) while it uploads, in
-one streamed PATCH; its compressed digest is remembered per diff id (``store``), so pushing
-the same image elsewhere sends the same digests, and the next push checks them with HEAD.
+one streamed PATCH; its compressed digest is remembered per diff id (``store``), so the next
+push to that registry checks it with HEAD.  A push elsewhere compresses again and sends the
+same digests because the output is deterministic (pinned by a unit test on a known layer).
 An interrupted push leaves only an unfinished upload on the registry, which it expires;
 pushing again starts over and succeeds.
 """

@@ -26,12 +26,23 @@ import aiohttp
 
 from dockyard.distribution.auth import AuthConfig, Authorizer
 from dockyard.distribution.config import Endpoint, RegistryConfig
-from dockyard.errors import DockyardError, Internal, NotFound, Unauthorized
+from dockyard.errors import DockyardError, Internal, InvalidParameter, NotFound, Unauthorized
 
-__all__ = ["RegistryError", "Repository", "Transport", "describe_error", "registry_message"]
+__all__ = [
+    "RegistryError",
+    "Repository",
+    "Transport",
+    "describe_error",
+    "registry_message",
+    "timeout_from_env",
+]
 
 CONNECT_TIMEOUT = 30.0  # seconds: Go's net.Dialer timeout in moby's registry transport
 READ_TIMEOUT = 60.0  # a registry that sends nothing for this long is hung
+# Overrides read when the daemon starts (the Transport is made then): tests shorten them to
+# see a hung or unreachable registry fail in seconds; an operator on a slow link lengthens them.
+CONNECT_TIMEOUT_ENV = "DOCKYARD_REGISTRY_CONNECT_TIMEOUT"
+READ_TIMEOUT_ENV = "DOCKYARD_REGISTRY_READ_TIMEOUT"
 USER_AGENT = "docker/20.10.24 go/go1.19 (dockyard)"
 
 
@@ -95,11 +106,28 @@ def describe_error(method: str, url: str, exc: BaseException) -> str:
     return f'{method.capitalize()} "{url}": {what}'
 
 
+def timeout_from_env(name: str, default: float) -> float:
+    """Seconds from the environment variable ``name``; ``default`` when unset, refused when
+    not a positive number (a daemon that silently kept 60 s would hide the mistake)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise InvalidParameter(f"{name}={raw!r}: expected a positive number of seconds")
+    return value
+
+
 class Transport:
     """The daemon's registry connections; ``close`` at shutdown."""
 
     def __init__(self, config: RegistryConfig) -> None:
         self.config = config
+        self.connect_timeout = timeout_from_env(CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT)
+        self.read_timeout = timeout_from_env(READ_TIMEOUT_ENV, READ_TIMEOUT)
         self._session: aiohttp.ClientSession | None = None
         self._ssl: dict[str, tuple[tuple, ssl.SSLContext]] = {}
 
@@ -107,7 +135,7 @@ class Transport:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(
-                total=None, connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
+                total=None, connect=self.connect_timeout, sock_read=self.read_timeout
             )
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=10)
             self._session = aiohttp.ClientSession(
