@@ -32,6 +32,7 @@ import aiohttp
 from dockyard.content import Ingester, Writer
 from dockyard.distribution.transport import RegistryError, Repository, describe_error
 from dockyard.errors import DockyardError, Internal, InvalidParameter
+from dockyard.streampipe import PipeWriter
 
 __all__ = ["LayerSink", "fetch_layer"]
 
@@ -127,7 +128,7 @@ class LayerSink:
         digest: str,
         size: int,
         diff_id: str,
-        tee: BinaryIO | None = None,
+        tee: BinaryIO | PipeWriter | None = None,
         store: bool = True,
     ) -> None:
         if not store and tee is None:
@@ -186,11 +187,10 @@ class LayerSink:
         if self._writer is not None:
             self._writer.write(out)
         if self.tee is not None:
-            # A pipe write interrupted by a signal may take only part of the data.
-            view = memoryview(out)
             try:
-                while view:
-                    view = view[self.tee.write(view) :]
+                done = self.tee.write(out)
+                while done < len(out):  # an OS pipe's write cut short by a signal
+                    done += self.tee.write(memoryview(out)[done:])
             except BrokenPipeError as exc:
                 # The apply failed.  Its error is the one to report unless the download is
                 # corrupt too (a flipped byte breaks the tar before the digest is known).

@@ -16,11 +16,9 @@ A crash between steps leaves layers without images, which the next collection re
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from dockyard.content import write_blob
 from dockyard.images import reference
@@ -29,6 +27,7 @@ from dockyard.images.layer import apply_stream
 from dockyard.images.locks import layer_key
 from dockyard.images.service import ImageService
 from dockyard.images.store import LayerRow
+from dockyard.streampipe import PipeWriter, thread_pipe
 
 __all__ = ["Intake", "LayerFeed"]
 
@@ -38,7 +37,7 @@ class LayerFeed:
     """Where a downloading layer's tar goes: ``pipe`` into its apply and, if ``store``, the
     content store as well (the apply then relies on the store to check the diff id)."""
 
-    pipe: BinaryIO
+    pipe: PipeWriter
     store: bool
 
 
@@ -110,12 +109,16 @@ class Intake:
             images = self.images
             store = not images.tars.recordable()
             target = await asyncio.to_thread(images.tars.create, chain_id, parent, diff_id)
-            r, w = os.pipe()
-            reader = os.fdopen(r, "rb", buffering=1 << 20)
-            writer = os.fdopen(w, "wb", buffering=0)
+            reader, writer = thread_pipe()
             apply = asyncio.ensure_future(
                 asyncio.to_thread(
-                    apply_stream, images.tars, diff_id, chain_id, target, reader, checked=store
+                    apply_stream,
+                    images.tars,
+                    diff_id,
+                    chain_id,
+                    target,
+                    reader,  # type: ignore[arg-type]  # read() is all a tar reader needs
+                    checked=store,
                 )
             )
             try:
