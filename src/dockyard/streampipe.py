@@ -10,8 +10,8 @@ thread ends.
 ``thread_pipe``: a pipe between two threads of the daemon (a download decompressing into
 an apply).  An OS pipe would copy every byte into the kernel and out again, in 64 KiB
 steps that each wake the other side; this one hands the writer's chunks over as they are,
-up to a few MiB ahead, and keeps a pipe's semantics: EOF once the writer closed and the
-reader drained it, ``BrokenPipeError`` in the writer once the reader closed.
+up to 1 MiB (and one write) ahead, and keeps a pipe's semantics: EOF once the writer closed
+and the reader drained it, ``BrokenPipeError`` in the writer once the reader closed.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ class PipeReader:
         self._chunk = b""
 
 
-def thread_pipe(ahead: int = 4 << 20) -> tuple[PipeReader, PipeWriter]:
+def thread_pipe(ahead: int = 1 << 20) -> tuple[PipeReader, PipeWriter]:
     """A (reader, writer) pair for two threads; the writer runs at most ``ahead`` bytes (plus
     one write) ahead of the reader."""
     pipe = _Pipe(ahead)

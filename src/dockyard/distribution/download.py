@@ -5,7 +5,8 @@ updates the compressed digest, goes through a streaming decompressor (gzip by ``
 zstd by ``zstandard``, or none for plain tar), and the tar goes to a content-store ingest
 whose commit checks the diff id, or to a pipe into a concurrent apply, or both.
 ``fetch_layer`` is asyncio: it reads the HTTP body and hands chunks of ~1 MiB to the sink in
-a thread, so downloads of several layers and their decompression run side by side.
+a thread, the next chunk arriving while the sink works on the previous one, so downloads of
+several layers and their decompression run side by side.
 
 A broken transfer (reset, truncated body, read timeout) is resumed where it stopped with
 ``Range: bytes=N-`` (a registry that ignores Range gets its first N bytes skipped), after a
@@ -301,6 +302,8 @@ async def _transfer(
     async with repo.request("GET", url, headers=headers, ok=(200, 206)) as resp:
         skip = offset if resp.status == 200 else 0  # Range ignored: drop what we have
         pending = bytearray()
+        # The previous chunk, decompressed in a thread while the next one arrives.
+        feeding: asyncio.Future[None] | None = None
         try:
             async for chunk in resp.content.iter_chunked(1 << 18):
                 if skip:
@@ -310,14 +313,19 @@ async def _transfer(
                         continue
                 pending += chunk
                 if len(pending) >= _CHUNK:
+                    if feeding is not None:
+                        await feeding
+                        progress(sink.received)
                     data, pending = bytes(pending), bytearray()
-                    await asyncio.to_thread(sink.feed, data)
-                    progress(sink.received)
+                    feeding = asyncio.ensure_future(asyncio.to_thread(sink.feed, data))
         finally:
-            # What arrived before a break is kept: the retry resumes after it.
+            # What arrived before a break is kept: the retry resumes after it.  A chunk the
+            # sink refused raises here, and what came after it is dropped.
+            if feeding is not None:
+                await feeding
             if pending:
                 await asyncio.to_thread(sink.feed, bytes(pending))
-                progress(sink.received)
+            progress(sink.received)
     if sink.received < sink.size:
         raise aiohttp.ClientPayloadError(
             f"unexpected EOF: got {sink.received} of {sink.size} bytes"
