@@ -1,20 +1,28 @@
-"""A blocking writer in a thread feeding an async byte stream (bridges both worlds).
+"""Byte streams between threads and the event loop.
 
+``stream_from_thread``: a blocking writer in a thread feeding an async byte stream.
 ``tarfile`` writes synchronously; the HTTP response is async.  The producer thread writes
 into a sink that buffers 1 MiB chunks and hands them to the event loop, at most a few in
 flight (so a slow client never makes the daemon buffer a whole image); when the consumer
 goes away (client hung up) the next write in the thread raises BrokenPipeError and the
 thread ends.
+
+``thread_pipe``: a pipe between two threads of the daemon (a download decompressing into
+an apply).  An OS pipe would copy every byte into the kernel and out again, in 64 KiB
+steps that each wake the other side; this one hands the writer's chunks over as they are,
+up to 1 MiB (and one write) ahead, and keeps a pipe's semantics: EOF once the writer closed
+and the reader drained it, ``BrokenPipeError`` in the writer once the reader closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import BinaryIO
 
-__all__ = ["stream_from_thread"]
+__all__ = ["PipeReader", "PipeWriter", "stream_from_thread", "thread_pipe"]
 
 _CHUNK = 1 << 20
 _IN_FLIGHT = 4
@@ -81,3 +89,99 @@ async def stream_from_thread(produce: Callable[[BinaryIO], None]) -> AsyncIterat
             yield item
     finally:
         sink.closed.set()
+
+
+class _Pipe:
+    """What both ends of a ``thread_pipe`` share."""
+
+    def __init__(self, ahead: int) -> None:
+        self.ahead = ahead
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.queued = 0
+        self.writer_closed = False
+        self.reader_closed = False
+        self.changed = threading.Condition()
+
+
+class PipeWriter:
+    """The writing end: ``write`` blocks while the reader is ``ahead`` bytes behind."""
+
+    def __init__(self, pipe: _Pipe) -> None:
+        self._pipe = pipe
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        pipe = self._pipe
+        chunk = bytes(data)  # a no-op for bytes: the reader gets the very object
+        with pipe.changed:
+            while pipe.queued >= pipe.ahead and not pipe.reader_closed:
+                pipe.changed.wait()
+            if pipe.reader_closed:
+                raise BrokenPipeError("the reading end of the pipe is closed")
+            if pipe.writer_closed:
+                raise ValueError("write to a closed pipe")
+            if chunk:
+                pipe.chunks.append(chunk)
+                pipe.queued += len(chunk)
+                pipe.changed.notify_all()
+        return len(chunk)
+
+    def close(self) -> None:
+        """End of data: the reader gets EOF once it has read what is queued."""
+        with self._pipe.changed:
+            self._pipe.writer_closed = True
+            self._pipe.changed.notify_all()
+
+
+class PipeReader:
+    """The reading end, a minimal binary file object (``read`` only, as ``tarfile`` uses)."""
+
+    def __init__(self, pipe: _Pipe) -> None:
+        self._pipe = pipe
+        self._chunk = b""
+        self._at = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left for None or < 0); b"" only at EOF."""
+        if size is None or size < 0:
+            parts = []
+            while part := self.read(1 << 20):
+                parts.append(part)
+            return b"".join(parts)
+        if size == 0:
+            return b""
+        if self._at >= len(self._chunk) and not self._next():
+            return b""
+        if self._at == 0 and size >= len(self._chunk):
+            chunk, self._chunk = self._chunk, b""
+            return chunk  # a whole chunk: no copy
+        out = self._chunk[self._at : self._at + size]
+        self._at += len(out)
+        return out
+
+    def _next(self) -> bool:
+        pipe = self._pipe
+        with pipe.changed:
+            while not pipe.chunks and not pipe.writer_closed and not pipe.reader_closed:
+                pipe.changed.wait()
+            if not pipe.chunks or pipe.reader_closed:
+                return False
+            self._chunk, self._at = pipe.chunks.popleft(), 0
+            pipe.queued -= len(self._chunk)
+            pipe.changed.notify_all()
+        return True
+
+    def close(self) -> None:
+        """Stop reading: what is queued is dropped and the writer gets ``BrokenPipeError``."""
+        with self._pipe.changed:
+            self._pipe.reader_closed = True
+            self._pipe.chunks.clear()
+            self._pipe.queued = 0
+            self._pipe.changed.notify_all()
+        self._chunk = b""
+
+
+def thread_pipe(ahead: int = 1 << 20) -> tuple[PipeReader, PipeWriter]:
+    """A (reader, writer) pair for two threads; the writer runs at most ``ahead`` bytes (plus
+    one write) ahead of the reader."""
+    pipe = _Pipe(ahead)
+    return PipeReader(pipe), PipeWriter(pipe)

@@ -103,6 +103,48 @@ def test_digest_mismatch_fails_and_leaves_nothing(dy, fake):
     _assert_nothing_left(dy, before, f"{fake.host}/bad/img:1", [digest(tar)])
 
 
+def test_wrong_diff_id_fails_and_leaves_nothing(dy, fake):
+    """The blob is the one the manifest names, but its tar is not the config's diff id: the
+    apply it streams into refuses it, and nothing of the layer stays."""
+    served, named = _tar(), _tar()
+    image = make_image([named], compress=lambda _: gzip.compress(served, mtime=0))
+    fake.add("bad/diffid:1", image)
+    before = _image_ids(dy)
+    status, lines = _pull(dy, f"{fake.host}/bad/diffid", "1")
+    assert status == 200
+    assert "not the diff id" in lines[-1]["error"], lines[-2:]
+    _assert_nothing_left(dy, before, f"{fake.host}/bad/diffid:1", [digest(named), digest(served)])
+
+
+def test_unrecordable_layer_is_fetched_again_into_the_store(dy, fake):
+    """A tar that writes a name twice cannot be rebuilt from its layer: the pull fetches it
+    a second time into the content store, so save still gives the very same tar."""
+    import io
+
+    def again(tf: tarfile.TarFile) -> None:
+        info = tarfile.TarInfo("etc/x")
+        info.size = 7
+        tf.addfile(info, io.BytesIO(b"second\n"))
+
+    tar = layer_tar({"etc/x": b"first\n", "data": os.urandom(100_000)}, again)
+    image = make_image([tar])
+    fake.add("twice/img:1", image)
+    name = f"{fake.host}/twice/img:1"
+    try:
+        status, lines = _pull(dy, f"{fake.host}/twice/img", "1")
+        assert status == 200 and "error" not in lines[-1], lines[-2:]
+        assert fake.blob_gets[digest(image.layers[0])] == 2
+        blob = os.path.join(dy.root, "data", "content", "blobs", "sha256", digest(tar)[7:])
+        with open(blob, "rb") as f:
+            assert f.read() == tar
+        saved = dy.cli("save", name, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(saved)) as tf:
+            assert tf.extractfile(f"blobs/sha256/{digest(tar)[7:]}").read() == tar
+        assert _ingests(dy) == []
+    finally:
+        dy.cli("rmi", name)
+
+
 def test_cut_download_resumes_with_range(dy, fake):
     tar = _tar(2_000_000)
     image = make_image([tar])

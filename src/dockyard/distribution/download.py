@@ -1,19 +1,23 @@
-"""One layer blob: fetched, verified and decompressed into the content store as it streams.
+"""One layer blob: fetched, verified and decompressed as it streams.
 
 Two worlds meet here.  ``LayerSink`` is blocking (run in a thread): every compressed chunk
 updates the compressed digest, goes through a streaming decompressor (gzip by ``isal``,
-zstd by ``zstandard``, or none for plain tar) and is written to a content-store ingest whose
-commit checks the diff id.  ``fetch_layer`` is asyncio: it reads the HTTP body and hands
-chunks of ~1 MiB to the sink in a thread, so downloads of several layers and their
-decompression run side by side.
+zstd by ``zstandard``, or none for plain tar), and the tar goes to a content-store ingest
+whose commit checks the diff id, or to a pipe into a concurrent apply, or both.
+``fetch_layer`` is asyncio: it reads the HTTP body and hands chunks of ~1 MiB to the sink in
+a thread, the next chunk arriving while the sink works on the previous one, so downloads of
+several layers and their decompression run side by side.
 
 A broken transfer (reset, truncated body, read timeout) is resumed where it stopped with
 ``Range: bytes=N-`` (a registry that ignores Range gets its first N bytes skipped), after a
 back-off, up to ``max-download-attempts`` tries in all, as moby's xfer/download.go.  The
 sink keeps its decompressor state across attempts, so no byte is processed twice.
 
-Guarantees: the diff-id blob becomes visible only if the compressed digest *and* the diff id
-match; on any failure the ingest is aborted and nothing is left in the content store.
+Guarantees: the sink's ``finish`` succeeds only if the compressed digest matches, and, when
+it stores the tar, the diff id too: the diff-id blob becomes visible only then, and on any
+failure the ingest is aborted and nothing is left in the content store.  A tar that only
+goes to the pipe is written nowhere else: the apply at the other end checks its diff id
+(``LayerTars.apply``), which is what spares writing and hashing the tar a second time.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import aiohttp
 from dockyard.content import Ingester, Writer
 from dockyard.distribution.transport import RegistryError, Repository, describe_error
 from dockyard.errors import DockyardError, Internal, InvalidParameter
+from dockyard.streampipe import PipeWriter
 
 __all__ = ["LayerSink", "fetch_layer"]
 
@@ -112,9 +117,11 @@ class _Plain:
 
 
 class LayerSink:
-    """Compressed bytes in, a verified diff-id blob out (blocking world).
+    """Compressed bytes in, a verified diff-id blob and/or a tar on a pipe out (blocking world).
 
-    ``digest``/``size`` are the manifest descriptor's; ``diff_id`` the config's."""
+    ``digest``/``size`` are the manifest descriptor's; ``diff_id`` the config's.  ``tee`` is
+    a pipe to a concurrent apply of the same tar; ``store=False`` (only with a ``tee``)
+    leaves the tar out of the content store, the apply then being the one to check it."""
 
     def __init__(
         self,
@@ -122,17 +129,23 @@ class LayerSink:
         digest: str,
         size: int,
         diff_id: str,
-        tee: BinaryIO | None = None,
+        tee: BinaryIO | PipeWriter | None = None,
+        store: bool = True,
     ) -> None:
+        if not store and tee is None:
+            raise ValueError("a layer sink needs a content store or a tee")
         self.digest = digest
-        self.tee = tee  # a pipe to a concurrent apply of the same bytes
+        self.tee = tee
         self.size = size
         self.diff_id = diff_id
         self.received = 0
         self._hash = hashlib.sha256()
         self._decoder: Any = None
         self._head = b""
-        self._writer: Writer = content.writer(f"layer-{digest}", expected=diff_id)
+        self._broken: BrokenPipeError | None = None  # the apply stopped reading the tee
+        self._writer: Writer | None = (
+            content.writer(f"layer-{digest}", expected=diff_id) if store else None
+        )
 
     def feed(self, data: bytes) -> None:
         if self.received + len(data) > self.size:
@@ -142,6 +155,8 @@ class LayerSink:
             )
         self.received += len(data)
         self._hash.update(data)
+        if self._broken is not None:
+            return  # only the digest matters now: it decides which error to report
         if self._decoder is None:
             self._head += data
             if len(self._head) < 4 and self.received < self.size:
@@ -170,26 +185,37 @@ class LayerSink:
             self._write(out)
 
     def _write(self, out: bytes) -> None:
-        self._writer.write(out)
+        if self._writer is not None:
+            self._writer.write(out)
         if self.tee is not None:
             try:
-                self.tee.write(out)
-            except BrokenPipeError as exc:  # the apply failed: its error is the one to report
-                raise InvalidParameter(f"layer {self.digest}: applying it failed") from exc
+                done = self.tee.write(out)
+                while done < len(out):  # an OS pipe's write cut short by a signal
+                    done += self.tee.write(memoryview(out)[done:])
+            except BrokenPipeError as exc:
+                # The apply failed.  Its error is the one to report unless the download is
+                # corrupt too (a flipped byte breaks the tar before the digest is known).
+                self._broken = exc
 
     def finish(self) -> str:
-        """Verify both digests and commit; returns the diff id."""
+        """Verify the compressed digest and, when storing, commit the tar under its checked
+        diff id; returns the diff id."""
         if self.received != self.size or self._hash.hexdigest() != self.digest.split(":", 1)[1]:
             got = "sha256:" + self._hash.hexdigest()
-            self._writer.abort()
+            self.abort()
             raise InvalidParameter(
                 f"filesystem layer verification failed for digest {self.digest}"
                 + (f" (got {got}, {self.received} bytes)" if self.received == self.size else "")
             )
+        if self._broken is not None:
+            self.abort()
+            raise InvalidParameter(f"layer {self.digest}: applying it failed") from self._broken
         if self._decoder is None:  # an empty blob: only plausible for an empty plain tar
             self._decoder = _Plain()
             self._write(self._head)
         self._decoder.finish()
+        if self._writer is None:
+            return self.diff_id  # checked by the apply the tee feeds
         try:
             return self._writer.commit()
         except InvalidParameter as exc:
@@ -199,7 +225,8 @@ class LayerSink:
             ) from exc
 
     def abort(self) -> None:
-        self._writer.abort()
+        if self._writer is not None:
+            self._writer.abort()
 
 
 _RETRYABLE = (
@@ -275,6 +302,8 @@ async def _transfer(
     async with repo.request("GET", url, headers=headers, ok=(200, 206)) as resp:
         skip = offset if resp.status == 200 else 0  # Range ignored: drop what we have
         pending = bytearray()
+        # The previous chunk, decompressed in a thread while the next one arrives.
+        feeding: asyncio.Future[None] | None = None
         try:
             async for chunk in resp.content.iter_chunked(1 << 18):
                 if skip:
@@ -284,14 +313,19 @@ async def _transfer(
                         continue
                 pending += chunk
                 if len(pending) >= _CHUNK:
+                    if feeding is not None:
+                        await feeding
+                        progress(sink.received)
                     data, pending = bytes(pending), bytearray()
-                    await asyncio.to_thread(sink.feed, data)
-                    progress(sink.received)
+                    feeding = asyncio.ensure_future(asyncio.to_thread(sink.feed, data))
         finally:
-            # What arrived before a break is kept: the retry resumes after it.
+            # What arrived before a break is kept: the retry resumes after it.  A chunk the
+            # sink refused raises here, and what came after it is dropped.
+            if feeding is not None:
+                await feeding
             if pending:
                 await asyncio.to_thread(sink.feed, bytes(pending))
-                progress(sink.received)
+            progress(sink.received)
     if sink.received < sink.size:
         raise aiohttp.ClientPayloadError(
             f"unexpected EOF: got {sink.received} of {sink.size} bytes"

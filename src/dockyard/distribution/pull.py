@@ -20,9 +20,8 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from dockyard.distribution import manifests
 from dockyard.distribution.auth import AuthConfig
@@ -34,7 +33,7 @@ from dockyard.distribution.store import BlobSource, Store
 from dockyard.distribution.transport import RegistryError, Repository, Transport
 from dockyard.errors import DockyardError, Internal, InvalidParameter, NotFound
 from dockyard.images.chain import chain_ids, check_digest
-from dockyard.images.intake import Intake
+from dockyard.images.intake import Intake, LayerFeed
 from dockyard.images.reference import Reference
 
 __all__ = ["Puller", "manifest_error", "resolve"]
@@ -370,9 +369,16 @@ class Puller:
         async with self.slots:
             if stream is None:
                 return await self._fetch(repo, desc, diff_id, short, emit, None)
-            async with self.intake.streamed_layer(diff_id, stream.chain_id, stream.parent) as tee:
+
+            def store_tar() -> Awaitable[str]:
+                log.info("layer %s: fetching it again to store its tar", desc.digest)
+                return self._fetch(repo, desc, diff_id, short, emit, None)
+
+            async with self.intake.streamed_layer(
+                diff_id, stream.chain_id, stream.parent, store_tar
+            ) as feed:
                 stream.created.set()
-                return await self._fetch(repo, desc, diff_id, short, emit, tee)
+                return await self._fetch(repo, desc, diff_id, short, emit, feed)
 
     async def _fetch(
         self,
@@ -381,10 +387,17 @@ class Puller:
         diff_id: str,
         short: str,
         emit: Emit,
-        tee: BinaryIO | None,
+        feed: LayerFeed | None,
     ) -> str:
+        """Download the layer into the content store, or into ``feed``'s apply."""
         sink = await asyncio.to_thread(
-            LayerSink, self.intake.images.content, desc.digest, desc.size, diff_id, tee
+            LayerSink,
+            self.intake.images.content,
+            desc.digest,
+            desc.size,
+            diff_id,
+            feed.pipe if feed else None,
+            feed.store if feed else True,
         )
 
         def progress(n: int) -> None:

@@ -16,10 +16,9 @@ A crash between steps leaves layers without images, which the next collection re
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import BinaryIO
+from dataclasses import dataclass
 
 from dockyard.content import write_blob
 from dockyard.images import reference
@@ -28,8 +27,18 @@ from dockyard.images.layer import apply_stream
 from dockyard.images.locks import layer_key
 from dockyard.images.service import ImageService
 from dockyard.images.store import LayerRow
+from dockyard.streampipe import PipeWriter, thread_pipe
 
-__all__ = ["Intake"]
+__all__ = ["Intake", "LayerFeed"]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerFeed:
+    """Where a downloading layer's tar goes: ``pipe`` into its apply and, if ``store``, the
+    content store as well (the apply then relies on the store to check the diff id)."""
+
+    pipe: PipeWriter
+    store: bool
 
 
 class Intake:
@@ -74,30 +83,46 @@ class Intake:
 
     @asynccontextmanager
     async def streamed_layer(
-        self, diff_id: str, chain_id: str, parent: str | None
-    ) -> AsyncIterator[BinaryIO | None]:
+        self,
+        diff_id: str,
+        chain_id: str,
+        parent: str | None,
+        store_tar: Callable[[], Awaitable[object]],
+    ) -> AsyncIterator[LayerFeed | None]:
         """A pipe to write the layer's tar into while it downloads; it is applied meanwhile.
 
         The layer directory is created before the first yield returns control, so a child's
         ``streamed_layer`` may start once this one has yielded (``independent_layers``).
         Yields None if the layer exists already.  Leaving the block normally (the download
-        verified and committed ``diff_id``) waits for the apply and records the layer;
-        leaving it with an error removes whatever was applied, and an apply error (a
-        hostile tar) wins over the broken pipe it caused in the writer."""
+        verified its compressed digest) waits for the apply, which checks the diff id, and
+        records the layer; leaving it with an error removes whatever was applied, and an
+        apply error (a hostile tar) wins over the broken pipe it caused in the writer.
+
+        The tar goes to the content store too only when ``LayerFeed.store`` says so (the
+        driver's layers cannot rebuild it).  A tar that its own layer cannot rebuild after
+        all (a name it writes twice) must stay somewhere: ``store_tar`` is then awaited to
+        fetch it again into the content store before the layer is recorded."""
         async with self.images.locks.hold(exclusive=[layer_key(chain_id)]):
             if self.has_layer(chain_id):
                 yield None
                 return
             images = self.images
+            store = not images.tars.recordable()
             target = await asyncio.to_thread(images.tars.create, chain_id, parent, diff_id)
-            r, w = os.pipe()
-            reader = os.fdopen(r, "rb", buffering=1 << 20)
-            writer = os.fdopen(w, "wb", buffering=0)
+            reader, writer = thread_pipe()
             apply = asyncio.ensure_future(
-                asyncio.to_thread(apply_stream, images.tars, diff_id, chain_id, target, reader)
+                asyncio.to_thread(
+                    apply_stream,
+                    images.tars,
+                    diff_id,
+                    chain_id,
+                    target,
+                    reader,  # type: ignore[arg-type]  # read() is all a tar reader needs
+                    checked=store,
+                )
             )
             try:
-                yield writer
+                yield LayerFeed(writer, store)
             except BaseException as exc:
                 writer.close()
                 try:
@@ -109,9 +134,16 @@ class Intake:
                     await asyncio.to_thread(images.tars.remove_layer, chain_id, diff_id)
                 raise
             writer.close()
-            size = await apply
+            size, recorded = await apply
+            if not recorded and not store:
+                try:
+                    await store_tar()
+                except BaseException:
+                    await asyncio.to_thread(images.tars.remove_layer, chain_id, diff_id)
+                    raise
             images.store.add_layer(LayerRow(chain_id, diff_id, parent, size))
-            await asyncio.to_thread(images.tars.release, diff_id)
+            if store:
+                await asyncio.to_thread(images.tars.release, diff_id)
 
     async def commit_image(
         self, raw_config: bytes, diff_ids: list[str], refs: list[reference.Reference]

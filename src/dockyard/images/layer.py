@@ -3,7 +3,9 @@
 A layer's bytes are on disk once: extracted in the storage driver.  The uncompressed tar
 arrives in the content store under its diff id (verified there), is applied from it while
 ``layers.tarsplit`` records what is needed to rebuild it, and is then deleted
-(``LayerTars.release``).  Every reader of a diff tar (save, push, a later apply on another
+(``LayerTars.release``).  A pulled layer skips the content store: its tar streams from the
+download into the apply, whose recorder checks the diff id (``apply_stream``); only a tar
+that cannot be recorded is then fetched again into the store.  Every reader of a diff tar (save, push, a later apply on another
 parent, the builder) goes through ``LayerTars.open``, which rebuilds the tar from a layer
 directory plus its split file and falls back to a tar still in the content store: a layer
 whose tar could not be recorded (logged), or a data root from before tar-split.
@@ -137,16 +139,25 @@ class LayerTars:
                 continue
         return self.content.info(diff_id).size
 
-    def apply(self, stream: BinaryIO, target: str, diff_id: str, chain_id: str) -> int:
+    def apply(
+        self, stream: BinaryIO, target: str, diff_id: str, chain_id: str, *, checked: bool = True
+    ) -> tuple[int, bool]:
         """Apply ``stream`` (read to its end) into ``target``, make the layer durable and
-        record its split file."""
+        record its split file.  Returns the bytes of regular files and whether the split was
+        recorded: if not, only a stored tar gives the layer's tar back.
+
+        ``checked=False`` is for a tar that nothing verified (a download streamed into the
+        apply and not stored): its digest must be ``diff_id`` or the apply fails.  The
+        recorder is what hashes it, so this needs ``recordable()``."""
         hex_ = chain_id.removeprefix("sha256:")
         if not self.recordable():
+            if not checked:
+                raise Internal(f"layer {diff_id}: this storage driver cannot check a tar")
             size = layers.apply_tar(stream, target, whiteouts=self.driver.whiteouts)
             while stream.read(_CHUNK):
                 pass
             self.driver.sync(hex_)
-            return size
+            return size, False
         recorder = tarsplit.Recorder(stream)
         size = layers.apply_tar(
             recorder,  # type: ignore[arg-type]
@@ -154,24 +165,32 @@ class LayerTars:
             whiteouts=self.driver.whiteouts,
             recorder=recorder,
         )
-        # Durable before the caller records the layer, and before a split makes the tar
-        # in the content store redundant.
-        self.driver.sync(hex_)
+        split: tarsplit.Split | None = None
         try:
             split = recorder.finish()
         except tarsplit.Unrecordable as exc:
             log.warning("layer %s: keeping its tar in the content store: %s", diff_id, exc)
-            return size
-        if split.digest != diff_id:  # a corrupt download: the content store refuses it too
-            log.warning("layer %s: the applied tar is %s; not recorded", diff_id, split.digest)
-            return size
+        if recorder.digest != diff_id:
+            if not checked:  # a corrupt download: nothing of it may stay
+                raise InvalidParameter(
+                    f"layer {diff_id}: the uncompressed content is {recorder.digest}, not the "
+                    "diff id the image config gives"
+                )
+            # a stored tar is checked by the content store: this one changed on disk since
+            log.warning("layer %s: the applied tar is %s; not recorded", diff_id, recorder.digest)
+            split = None
+        # Durable before the caller records the layer, and before a split makes the tar
+        # in the content store redundant.
+        self.driver.sync(hex_)
+        if split is None:
+            return size, False
         directory = self._dir(diff_id)
         try:
             os.makedirs(directory, 0o700, exist_ok=True)
             atomic_write(os.path.join(directory, hex_), split.data, 0o600)
         except OSError as exc:
             raise Internal(f"failed to write the tar-split of layer {diff_id}: {exc}") from exc
-        return size
+        return size, True
 
     def convert(self, diff_id: str, chain_id: str) -> bool:
         """Give a layer stored before tar-split a split file, then drop its stored tar.
@@ -250,7 +269,7 @@ def apply_layer(tars: LayerTars, diff_id: str, chain_id: str, parent: str | None
     target = tars.create(chain_id, parent, diff_id)
     try:
         with tars.open(diff_id) as blob:
-            size = tars.apply(blob, target, diff_id, chain_id)
+            size, _ = tars.apply(blob, target, diff_id, chain_id)
     except BaseException:
         tars.remove_layer(chain_id, diff_id)
         raise
@@ -258,18 +277,25 @@ def apply_layer(tars: LayerTars, diff_id: str, chain_id: str, parent: str | None
 
 
 def apply_stream(
-    tars: LayerTars, diff_id: str, chain_id: str, target: str, stream: BinaryIO
-) -> int:
+    tars: LayerTars,
+    diff_id: str,
+    chain_id: str,
+    target: str,
+    stream: BinaryIO,
+    *,
+    checked: bool = True,
+) -> tuple[int, bool]:
     """Apply a tar arriving on ``stream`` (a pipe fed while the layer downloads) into the
-    layer directory ``target`` that ``driver.create`` made.
+    layer directory ``target`` that ``driver.create`` made; ``LayerTars.apply`` says what
+    ``checked`` and the result are.
 
     The stream is read to its end so the writer never blocks on a full pipe; on failure it
     is closed first (the writer then gets EPIPE) and the half-written layer removed."""
     try:
-        size = tars.apply(stream, target, diff_id, chain_id)
+        applied = tars.apply(stream, target, diff_id, chain_id, checked=checked)
     except BaseException:
         stream.close()
         tars.remove_layer(chain_id, diff_id)
         raise
     stream.close()
-    return size
+    return applied

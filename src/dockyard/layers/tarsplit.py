@@ -143,6 +143,12 @@ class Recorder:
         """``apply_tar`` deleted ``path`` (and what is below it)."""
         self._removals[path] = len(self._payloads)
 
+    @property
+    def digest(self) -> str:
+        """The sha256 of what was read so far (the whole tar once ``finish`` ran, even when
+        it raised ``Unrecordable``)."""
+        return "sha256:" + self._hash.hexdigest()
+
     # -- the end ----------------------------------------------------------------------------
     def finish(self) -> Split:
         """Record the rest of the stream (end blocks, trailing bytes) and return the split.

@@ -108,3 +108,68 @@ def test_truncated_stream_with_matching_digest_is_refused(store, compress, name)
         _feed(sink, blob)
     sink.abort()
     assert list(store.walk()) == [] and _ingests(store) == []
+
+
+class _ShortPipe(io.BytesIO):
+    """A pipe whose writes a signal cuts short: each takes at most 1000 bytes."""
+
+    def write(self, data) -> int:  # type: ignore[no-untyped-def,override]
+        return super().write(bytes(data[:1000]))
+
+
+def test_tee_only_sink_writes_nothing_to_the_store(store):
+    """``store=False``: the tar goes whole to the pipe (short writes resumed), and nothing to
+    the content store; the diff id is the apply's to check."""
+    tar = _tar()
+    blob = gzip.compress(tar)
+    pipe = _ShortPipe()
+    sink = LayerSink(store, _digest(blob), len(blob), _digest(tar), pipe, store=False)
+    assert _feed(sink, blob) == _digest(tar)
+    assert pipe.getvalue() == tar
+    assert list(store.walk()) == [] and _ingests(store) == []
+
+
+def test_tee_only_sink_still_checks_the_compressed_digest(store):
+    tar = _tar()
+    blob = gzip.compress(tar)
+    bad = bytearray(blob)
+    bad[-20] ^= 1
+    sink = LayerSink(store, _digest(blob), len(blob), _digest(tar), io.BytesIO(), store=False)
+    with pytest.raises(InvalidParameter, match="verification failed"):
+        _feed(sink, bytes(bad))
+    sink.abort()
+    assert _ingests(store) == []
+
+
+def test_tee_and_store_get_the_same_tar(store):
+    tar = _tar()
+    blob = gzip.compress(tar)
+    pipe = _ShortPipe()
+    sink = LayerSink(store, _digest(blob), len(blob), _digest(tar), pipe)
+    assert _feed(sink, blob) == _digest(tar)
+    assert pipe.getvalue() == tar
+    with store.open(_digest(tar)) as f:
+        assert f.read() == tar
+
+
+class _ClosedPipe(io.BytesIO):
+    """The apply failed and closed its end."""
+
+    def write(self, data) -> int:  # type: ignore[no-untyped-def,override]
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_failed_apply_is_reported_once_the_digest_is_known(store):
+    """The download goes on hashing after the apply stopped: a good blob reports the apply's
+    failure (a hostile tar), a corrupt one the verification failure (dockerd's error)."""
+    tar = _tar()
+    blob = gzip.compress(tar)
+    sink = LayerSink(store, _digest(blob), len(blob), _digest(tar), _ClosedPipe(), store=False)
+    with pytest.raises(InvalidParameter, match="applying it failed") as info:
+        _feed(sink, blob)
+    assert isinstance(info.value.__cause__, BrokenPipeError)
+    bad = bytes([blob[0] ^ 1]) + blob[1:]  # no longer gzip: the tar is garbage at once
+    sink = LayerSink(store, _digest(blob), len(blob), _digest(tar), _ClosedPipe(), store=False)
+    with pytest.raises(InvalidParameter, match="verification failed"):
+        _feed(sink, bad)
+    assert list(store.walk()) == [] and _ingests(store) == []
