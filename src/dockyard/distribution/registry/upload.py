@@ -35,10 +35,14 @@ _HASH_CACHE_MAX = 256  # upload sessions whose running hash a process remembers
 
 
 def hash_file(path: str) -> str:
+    """The digest of a session's data (a PUT on another worker than the last PATCH).
+    One reused buffer: a fresh 4 MiB ``bytes`` per read is 1024 page faults."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK * 4):
-            h.update(chunk)
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return "sha256:" + h.hexdigest()
 
 
