@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from dockyard.distribution.registry import manifest as manifests
-from dockyard.distribution.registry.base import Revision, Storage
+from dockyard.distribution.registry.base import Revision, Storage, UploadWriter
 from dockyard.distribution.registry.errors import RegistryError
 from dockyard.distribution.registry.names import check_digest, check_name, is_digest
 from dockyard.distribution.registry.proxy import BlobStream, Proxy
@@ -59,6 +59,12 @@ def _page(items: list[str], n: int | None, last: str | None) -> Page:
         return Page(items, None)
     chosen = items[:n]
     return Page(chosen, chosen[-1] if chosen else None)
+
+
+def _write(writer: UploadWriter, chunks: list[bytes]) -> None:
+    """Write a batch as it arrived: joining it first would copy every byte once more."""
+    for chunk in chunks:
+        writer.write(chunk)
 
 
 def _accepts(accept: list[str], media_type: str) -> bool:
@@ -162,13 +168,13 @@ class Registry:
                 pending.append(chunk)
                 pending_size += len(chunk)
                 if pending_size >= _BATCH:
-                    data, pending, pending_size = b"".join(pending), [], 0
-                    await asyncio.to_thread(writer.write, data)
+                    chunks, pending, pending_size = pending, [], 0
+                    await asyncio.to_thread(_write, writer, chunks)
         except ConnectionResetError as exc:
             # The client went away: keep what arrived, so that it can resume from the
             # range a status GET reports (the session expires if it never comes back).
             if pending:
-                await asyncio.to_thread(writer.write, b"".join(pending))
+                await asyncio.to_thread(_write, writer, pending)
             writer.close()
             raise RegistryError(
                 "BLOB_UPLOAD_INVALID", f"the client went away after {writer.size} bytes"
@@ -178,7 +184,7 @@ class Registry:
             raise
         try:
             if pending:
-                await asyncio.to_thread(writer.write, b"".join(pending))
+                await asyncio.to_thread(_write, writer, pending)
         finally:
             writer.close()
         if length is not None and writer.size - start != length:
