@@ -15,7 +15,7 @@ import time
 
 from engines import REPO, make_busybox, start_dockyardd
 
-from dockyard.runtime.supervisor.client import SupervisorClient
+from dockyard.runtime.supervisor.client import SupervisorClient, SupervisorError
 
 TICKER = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done"
 
@@ -50,7 +50,16 @@ def test_upgrade_hands_the_supervisor_over(workdir, monkeypatch):
                 engine.proc.args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
             )
         engine.wait_ready()
+        # /_ping answers before restore is done, and the handover is part of the restore:
+        # wait for it (a loaded CI host takes longer) instead of asking once.
+        deadline = time.monotonic() + 30
         after = sup.call("ping")
+        while after["stamp"] == before["stamp"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+            try:
+                after = sup.call("ping")
+            except (OSError, SupervisorError):  # gone for a moment while it re-executes
+                continue
         assert after["pid"] == before["pid"]  # the same process, re-executed
         assert after["stamp"] != before["stamp"]
         with open(f"/proc/{after['pid']}/cmdline", "rb") as f:
