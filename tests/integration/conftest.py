@@ -94,3 +94,15 @@ def dy_cli(engine):
         return engine.cli(*args, program=[sys.executable, "-m", "dockyard.cli.main"], **kw)
 
     return run
+
+
+@pytest.fixture
+def fake():
+    """A scriptable in-process registry (``regpeers.FakeRegistry``), stopped after the test."""
+    from regpeers import FakeRegistry
+
+    reg = FakeRegistry()
+    try:
+        yield reg
+    finally:
+        reg.stop()

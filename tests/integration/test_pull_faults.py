@@ -19,7 +19,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from engines import api_request, start_dockyardd
-from regpeers import FakeRegistry, data_state, digest, layer_tar, make_image
+from regpeers import data_state, digest, layer_tar, make_image
 
 TIMEOUT = 2.0  # seconds, read and connect
 ENV = {
@@ -36,15 +36,6 @@ def dy(workdir):
         yield engine
     finally:
         engine.stop()
-
-
-@pytest.fixture
-def fake():
-    reg = FakeRegistry()
-    try:
-        yield reg
-    finally:
-        reg.stop()
 
 
 def _pull(engine, name: str, tag: str) -> tuple[int, list[dict] | dict]:

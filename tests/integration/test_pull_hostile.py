@@ -22,7 +22,7 @@ import zstandard
 sys.path.insert(0, os.path.dirname(__file__))
 
 from engines import api_request, start_dockyardd
-from regpeers import FakeRegistry, data_state, digest, layer_tar, make_image
+from regpeers import data_state, digest, layer_tar, make_image
 
 FLAGS = ("--max-download-attempts", "2")
 
@@ -39,15 +39,6 @@ def engine(workdir):
 @pytest.fixture
 def dy(engine):
     return engine["engine"]
-
-
-@pytest.fixture
-def fake():
-    reg = FakeRegistry()
-    try:
-        yield reg
-    finally:
-        reg.stop()
 
 
 def _pull(engine, name: str, tag: str, platform: str = "") -> tuple[int, list[dict] | dict]:
