@@ -179,6 +179,18 @@ def test_full_data_root_fails_cleanly_and_recovers(small_daemon):
     assert status == 201
     assert _post(daemon, "/containers/c1/start")[0] == 204
     assert _post(daemon, "/containers/c1/wait")[0] == 200
+    # c2 runs through the filling and is killed on a full disk: its exit may not be
+    # recordable, and must be cleaned up all the same (no overlay left mounted).
+    assert (
+        _post(daemon, "/containers/create?name=c2", {"Image": "busybox", "Cmd": ["sleep", "600"]})[
+            0
+        ]
+        == 201
+    )
+    assert _post(daemon, "/containers/c2/start")[0] == 204
+    merged2 = json.loads(api_request(daemon, "GET", "/containers/c2/json")[1])["GraphDriver"][
+        "Data"
+    ]["MergedDir"]
     busybox = json.loads(api_request(daemon, "GET", "/images/busybox/json")[1])
     before = _tree(data)
     filler = os.path.join(data, "filler")
@@ -213,6 +225,9 @@ def test_full_data_root_fails_cleanly_and_recovers(small_daemon):
             _assert_full(started, data, "start")
         else:
             assert _post(daemon, "/containers/c1/wait")[0] == 200
+        assert _post(daemon, "/containers/c2/kill")[0] == 204
+        assert _post(daemon, "/containers/c2/wait")[0] == 200
+        assert not _mounted(merged2)
         # Still serving, busybox intact; running needs disk and says so.
         assert api_request(daemon, "GET", "/_ping")[0] == 200
         status, body = api_request(daemon, "GET", "/images/busybox/json")

@@ -395,7 +395,7 @@ class Lifecycle:
             OOMKilled=oom,
             Health=health_state,
         )
-        self.core._save(c)
+        self._save_exit(c)
         try:
             await self.core.shim.call("delete", id=cid)
         except Exception:  # already forgotten by the supervisor
@@ -411,7 +411,7 @@ class Lifecycle:
             except Exception as exc:
                 log.warning("network teardown of %s: %s", cid[:12], exc)
             if self.core._records.get(cid) is c:  # not removed meanwhile: never bring it back
-                self.core._save(c)
+                self._save_exit(c)
         if oom:
             self.core._event(c, "oom")
         self.core._event(c, "die", exitCode=str(code))
@@ -419,6 +419,16 @@ class Lifecycle:
             if not fut.done():
                 fut.set_result(code)
         return c
+
+    def _save_exit(self, c: Container) -> None:
+        """An exit whose record cannot be written (a full disk) is still cleaned up: its
+        rootfs, volumes and network must not stay held.  The record in memory says exited;
+        the next save writes it, and a restart finds the process gone either way."""
+        try:
+            self.core._save(c)
+        except Exception as exc:
+            self.core._records[c.id] = c
+            log.error("could not record the exit of %s (cleaned up anyway): %s", c.id[:12], exc)
 
     def _should_restart(self, c: Container) -> bool:
         policy = c.host_config.get("RestartPolicy") or {}
@@ -509,7 +519,9 @@ class Lifecycle:
             raise InvalidParameter(f"invalid condition: {condition!r}")
         if condition == "removed":
             waiters = self._remove_waiters.setdefault(c.id, [])
-        elif condition in ("not-running", "") and not c.state.Running:
+        elif condition in ("not-running", "") and not c.state.Running and c.id not in self._exiting:
+            # (an exit still being cleaned up answers once its rootfs and network are gone,
+            # so what the client does next finds the container fully stopped)
             fut.set_result(c.state.ExitCode)
             return fut
         else:

@@ -51,9 +51,17 @@ class LocalDriver:
         the create once the record is written, and the record names this directory, so the
         new directory and each directory entry made for it are fsynced, child first."""
         path = self.path(name)
-        os.makedirs(path, mode=0o755, exist_ok=True)
-        for directory in (path, os.path.dirname(path), self.root):
-            fsync_dir(directory)
+        fresh = not os.path.lexists(os.path.dirname(path))
+        try:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            for directory in (path, os.path.dirname(path), self.root):
+                fsync_dir(directory)
+        except OSError:
+            # A full disk can let the volume's own directory in and refuse ``_data``: a
+            # half-made volume must not stay behind, since nothing records it.
+            if fresh:
+                self.remove(name)
+            raise
         return path
 
     def mount(self, name: str, options: dict[str, str]) -> str:

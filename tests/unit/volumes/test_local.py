@@ -37,3 +37,25 @@ def test_create_of_an_existing_volume_keeps_its_data(tmp_path):
         f.write("x")
     assert driver.create("v1") == path
     assert os.listdir(path) == ["keep"]
+
+
+def test_create_that_fails_halfway_leaves_no_directory(tmp_path, monkeypatch):
+    """A full disk let ``volumes/NAME`` in and refused ``_data`` (seen in CI's disk-full
+    test): the half-made directory, which no record names, goes with the error."""
+    root = tmp_path / "volumes"
+    driver = LocalDriver(str(root))
+    real_mkdir = os.mkdir
+
+    def mkdir(path, mode=0o777, **kw):
+        if str(path).endswith("_data"):
+            raise OSError(28, "No space left on device", str(path))
+        return real_mkdir(path, mode, **kw)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    try:
+        driver.create("v1")
+    except OSError as exc:
+        assert exc.errno == 28
+    else:
+        raise AssertionError("create succeeded without _data")
+    assert os.listdir(root) == []
