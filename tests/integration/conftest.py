@@ -97,6 +97,14 @@ def dy_cli(engine):
 
 
 @pytest.fixture
+def ctx():
+    """An empty build context directory, removed after the test."""
+    path = tempfile.mkdtemp(prefix="dy-build-ctx-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def fake():
     """A scriptable in-process registry (``regpeers.FakeRegistry``), stopped after the test."""
     from regpeers import FakeRegistry

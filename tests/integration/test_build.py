@@ -71,13 +71,6 @@ def _all_images(engine) -> list[str]:
     return list(dict.fromkeys(out.split()))
 
 
-@pytest.fixture
-def ctx():
-    path = tempfile.mkdtemp(prefix="dy-build-ctx-")
-    yield path
-    subprocess.run(["rm", "-rf", path], check=False)
-
-
 def filesystem(engine, image: str) -> dict[str, tuple]:
     """Every path of the image's file system: type, mode, owner, size, link, content hash."""
     cid = engine.cli("create", image, "true", check=True).stdout.decode().strip()

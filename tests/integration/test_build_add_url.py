@@ -10,27 +10,14 @@ import http.server
 import io
 import os
 import socket
-import subprocess
-import sys
 import tarfile
-import tempfile
 import threading
 import time
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-
 from test_build import _remove_new_images, build, same_build, write  # noqa: F401
 
 FILES: dict[str, bytes] = {}
-
-
-@pytest.fixture
-def ctx():
-    path = tempfile.mkdtemp(prefix="dy-build-addurl-")
-    yield path
-    subprocess.run(["rm", "-rf", path], check=False)
 
 
 def _archive() -> bytes:

@@ -7,23 +7,10 @@ legacy dockerd has no heredocs)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import tempfile
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-
 from test_build import _remove_new_images, build, config, same_build, write  # noqa: F401
-
-
-@pytest.fixture
-def ctx():
-    path = tempfile.mkdtemp(prefix="dy-build-more-")
-    yield path
-    subprocess.run(["rm", "-rf", path], check=False)
-
 
 STAGES = """\
 FROM busybox AS base

@@ -7,24 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
-
-import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
 
 from engines import api_request
 from test_build import _remove_new_images, build, write  # noqa: F401
-
-
-@pytest.fixture
-def ctx():
-    path = tempfile.mkdtemp(prefix="dy-build-prune-")
-    yield path
-    subprocess.run(["rm", "-rf", path], check=False)
 
 
 def _mounts(daemon) -> set[str]:

@@ -17,9 +17,6 @@ import tempfile
 import uuid
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-
 from regpeers import (
     Pki,
     free_port,

@@ -10,14 +10,9 @@ test makes in dockyardd are removed at the end."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-
 from regpeers import write_htpasswd
 from test_interop_registry import Made, _unique
 from test_interop_registry import registries as registries  # the fixture

@@ -7,12 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-
 from engines import api_request
 from regpeers import free_port, layer_tar, start_registry
 

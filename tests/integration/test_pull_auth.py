@@ -8,13 +8,9 @@ import base64
 import json
 import os
 import shutil
-import sys
 import tempfile
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-
 from engines import api_request
 from regpeers import Pki, TokenServer, layer_tar, start_registry
 

@@ -11,13 +11,9 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import time
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-
 from engines import api_request, start_dockyardd
 from regpeers import data_state, digest, layer_tar, make_image
 

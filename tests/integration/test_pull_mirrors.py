@@ -9,9 +9,6 @@ import os
 import sys
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-
 from engines import api_request, cgroup_parent, network_config, start_dockyardd
 from regpeers import FakeRegistry, free_port, start_registry
 

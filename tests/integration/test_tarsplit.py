@@ -12,16 +12,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
 import urllib.request
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-
 from engines import api_request, start_dockyardd
 from regpeers import start_registry
 
