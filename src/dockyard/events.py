@@ -36,6 +36,7 @@ class Event(msgspec.Struct, omit_defaults=True, rename={"from_": "from"}):
 
 _QUEUE_LIMIT = 4096
 _HISTORY = 1024
+_HISTORY_DECODER = msgspec.msgpack.Decoder(list[Event])
 
 
 def matches(event: Event, filters: Mapping[str, list[str]]) -> bool:
@@ -81,10 +82,31 @@ class EventBus:
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[Event | None]] = set()
         self._history: collections.deque[Event] = collections.deque(maxlen=_HISTORY)
+        self._packed = b""  # older history, packed by ``compact``
 
     @property
     def listeners(self) -> int:
         return len(self._subscribers)
+
+    def compact(self) -> None:
+        """Pack the history into one msgpack blob, once the daemon is idle after a burst.
+
+        The last 1024 events of a burst were allocated wherever the allocator had room at
+        its peak, so a few of them (each an Event, an Actor, a dict and strings: some ten
+        small objects) sit in nearly every 1 MiB pymalloc arena the burst opened and keep it
+        resident.  One bytes object (a few hundred KB, outside pymalloc) holds the same
+        history; a ``since`` replay decodes it (bench/README.md, "Daemon RSS under load.sh").
+        """
+        if not self._history:
+            return
+        self._packed = msgspec.msgpack.encode(self._recent())
+        self._history = collections.deque(maxlen=_HISTORY)
+
+    def _recent(self) -> list[Event]:
+        """The history, oldest first: the packed part still in the window, then the rest."""
+        keep = _HISTORY - len(self._history)
+        old = _HISTORY_DECODER.decode(self._packed)[-keep:] if self._packed and keep else []
+        return [*old, *self._history]
 
     def publish(
         self,
@@ -106,6 +128,8 @@ class EventBus:
         if type_ == "container":
             event.status, event.id, event.from_ = action, actor_id, from_
         self._history.append(event)
+        if self._packed and len(self._history) == _HISTORY:
+            self._packed = b""  # wholly out of the window now
         for queue in list(self._subscribers):
             try:
                 queue.put_nowait(event)
@@ -123,7 +147,9 @@ class EventBus:
         """Replay history from ``since``, then follow live events until ``until``."""
         queue: asyncio.Queue[Event | None] = asyncio.Queue(_QUEUE_LIMIT)
         now = time.time_ns()
-        replay = [e for e in self._history if since_ns is not None and e.timeNano >= since_ns]
+        replay = (
+            [e for e in self._recent() if e.timeNano >= since_ns] if since_ns is not None else []
+        )
         if until_ns is None or until_ns > now:
             self._subscribers.add(queue)
         try:

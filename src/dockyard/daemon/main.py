@@ -164,7 +164,10 @@ async def run(config: Config) -> None:
     memory.install_tracemalloc(loop)
     trimmer = None
     if os.environ.get("DOCKYARD_IDLE_TRIM", "1") != "0":
-        trimmer = loop.create_task(memory.idle_trim(), name="idle-trim")
+        trimmer = loop.create_task(
+            memory.idle_trim(compact=(events.compact, memory.clear_request_caches)),
+            name="idle-trim",
+        )
     cleanups: list = []
     conversion: asyncio.Task[int] | None = None
     try:

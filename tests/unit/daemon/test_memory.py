@@ -20,10 +20,17 @@ def _burn(seconds: float) -> None:
 
 
 def test_idle_trim_after_a_busy_spell_only(caplog):
+    compacted: list[str] = []
+
+    def failing() -> None:
+        raise RuntimeError("a compaction step broke")
+
     async def scenario() -> list[str]:
-        task = asyncio.create_task(memory.idle_trim(0.2))
+        steps = (lambda: compacted.append("events"), failing)
+        task = asyncio.create_task(memory.idle_trim(0.2, compact=steps))
         await asyncio.sleep(0.5)  # quiet from the start: nothing to give back
         quiet = [r.message for r in caplog.records if "returned" in r.message]
+        assert compacted == []
         junk = [bytearray(2000) for _ in range(20000)]
         _burn(memory.BUSY_CPU + 0.2)
         del junk
@@ -36,6 +43,23 @@ def test_idle_trim_after_a_busy_spell_only(caplog):
         trims = asyncio.run(scenario())
     assert len(trims) == 1, trims
     assert "MB of freed heap to the OS" in trims[0]
+    # the compaction steps ran once, before the trim; one failing did not stop it
+    assert compacted == ["events"]
+    assert any("a compaction step broke" in r.message for r in caplog.records)
+
+
+def test_clear_request_caches_empties_yarls_url_caches():
+    """Each request path names an id, so yarl's URL caches fill with a burst's URLs; the
+    idle compaction empties them (they are only caches)."""
+    from yarl import URL, _url
+
+    memory.clear_request_caches()  # (the first call imports aiohttp, which parses a URL)
+    for i in range(50):
+        URL(f"/v1.47/containers/{i:064x}/json?size=1")
+    filled = [v for v in vars(_url).values() if hasattr(v, "cache_info")]
+    assert sum(v.cache_info().currsize for v in filled) > 0
+    memory.clear_request_caches()
+    assert sum(v.cache_info().currsize for v in filled) == 0
 
 
 def test_trim_and_arena_limit_on_glibc():
