@@ -9,7 +9,7 @@ venv="${DOCKYARD_VENV:-/opt/dockyard/venv}"
 with_tests=0
 [ "${1:-}" = "--test" ] && with_tests=1
 
-apt_pkgs=(busybox-static ca-certificates tini iptables libseccomp2 gcc libc6-dev)  # libseccomp2: seccomp filters; gcc: dockyard-runtime's client
+apt_pkgs=(busybox-static ca-certificates tini iptables libseccomp2 libjemalloc2 gcc libc6-dev)  # libseccomp2: seccomp filters; libjemalloc2: the daemon's allocator (daemon/launch.py); gcc: dockyard-runtime's client
 [ $with_tests = 1 ] && apt_pkgs+=(docker.io docker-compose docker-registry skopeo buildah apache2-utils hyperfine jq wrk iproute2 procps curl bc e2fsprogs)  # tests: ip, pgrep, registry peers, htpasswd, mkfs.ext4 (the disk-full test); bench: curl, bc
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

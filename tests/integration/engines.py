@@ -267,7 +267,7 @@ def start_dockyardd(
         *wrapper,
         sys.executable,
         "-m",
-        "dockyard.daemon.main",
+        "dockyard.daemon.launch",
         "-H",
         engine.host,
         "--data-root",

@@ -16,7 +16,9 @@ from engines import ping, start_dockyardd
 
 def _dockyardd(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "dockyard.daemon.main", *args], capture_output=True, timeout=timeout
+        [sys.executable, "-m", "dockyard.daemon.launch", *args],
+        capture_output=True,
+        timeout=timeout,
     )
 
 
@@ -357,3 +359,33 @@ def test_daemon_wide_security_errors(workdir):
         out.returncode == 1
         and b"specified both as a flag and in the configuration file" in out.stderr
     )
+
+
+def test_daemon_runs_on_jemalloc_and_its_supervisor_does_not(daemon):
+    """The launcher (daemon/launch.py) preloads jemalloc into the daemon only: the
+    supervisor it starts, and so every container, gets the environment the daemon was
+    started with."""
+    from dockyard.daemon.launch import JEMALLOC_PATHS
+
+    if not any(os.path.exists(p) for p in JEMALLOC_PATHS):
+        pytest.fail("libjemalloc2 is not installed: ./install.sh installs it")
+    with open(f"/proc/{daemon.proc.pid}/maps", encoding="utf-8") as f:
+        assert "libjemalloc" in f.read()
+    with open(f"/proc/{daemon.proc.pid}/environ", "rb") as f:
+        assert b"PYTHONMALLOC=malloc" in f.read().split(b"\0")
+    supervisors = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"dockyard.runtime.supervisor" in cmd and any(daemon.root.encode() in a for a in cmd):
+            supervisors.append(pid)
+    assert supervisors
+    for pid in supervisors:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read().split(b"\0")
+        assert not any(e.startswith((b"LD_PRELOAD=", b"PYTHONMALLOC=")) for e in env), env
+        with open(f"/proc/{pid}/maps", encoding="utf-8") as f:
+            assert "libjemalloc" not in f.read()

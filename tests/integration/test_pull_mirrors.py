@@ -161,7 +161,7 @@ def test_bad_registry_options_stop_the_daemon(workdir):
         [
             sys.executable,
             "-m",
-            "dockyard.daemon.main",
+            "dockyard.daemon.launch",
             "--config-file",
             path,
             "--data-root",
