@@ -141,7 +141,10 @@ class Writer:
                 if excludes and excludes.ignored(rel):
                     continue
                 self._copy_entry(os.path.join(top, name), os.path.join(dst, rel), chmod)
-        self._set_meta(dst, os.stat(src), chmod, is_dir=True)
+        # A destination directory that was there before the step keeps its owner under
+        # --chown: it is not one of the things the step made (moby's fixPermissions).
+        existed = self.owner is not None and self._rel(dst) not in self.written
+        self._set_meta(dst, os.stat(src), chmod, is_dir=True, keep_owner=existed)
 
     def _copy_dir(self, src: str, target: str, chmod: int | None) -> None:
         st = os.lstat(src)
@@ -180,9 +183,16 @@ class Writer:
             shutil.copyfileobj(fin, fout, 1 << 20)
         self._set_meta(target, st, chmod, is_dir=False)
 
-    def _set_meta(self, target: str, st: os.stat_result, chmod: int | None, is_dir: bool) -> None:
-        uid, gid = self.owner or (0, 0)
-        os.lchown(target, uid, gid)
+    def _set_meta(
+        self,
+        target: str,
+        st: os.stat_result,
+        chmod: int | None,
+        is_dir: bool,
+        keep_owner: bool = False,
+    ) -> None:
+        if not keep_owner:
+            os.lchown(target, *(self.owner or (0, 0)))
         mode = chmod if chmod is not None else stat.S_IMODE(st.st_mode)
         os.chmod(target, mode)
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))

@@ -159,7 +159,9 @@ async def _copy(
     else:
         src_hash = "multi:" + hashlib.sha256(":".join(digest).encode()).hexdigest()
     chown_comment = f"--chown={chown}" if chown else ""
-    comment = f"{what} {chown_comment}{src_hash} in {dest} "
+    # History shows the destination as written (expanded, not joined to WORKDIR), as
+    # moby's performCopy does: ``COPY . .`` is "... in . ".
+    comment = f"{what} {chown_comment}{src_hash} in {st.word(ins.args[-1])} "
     container_config = probe(st.config, [*st.shell, "#(nop) " + comment])
     container_config["Image"] = st.image_id
     options = [chown, chmod, parents, list(flags.get("exclude", []))]  # type: ignore[call-overload]

@@ -1,0 +1,3 @@
+from .views import app
+
+__all__ = ["app"]
