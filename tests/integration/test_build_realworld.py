@@ -168,3 +168,41 @@ def test_buildkit_era_dockerfile_on_dockyardd(daemon, ctx, workers):
     # the cache mount's contents never reach a layer
     assert "No such file" in daemon.cli("run", "--rm", tag, "ls", "/var/cache/pkg").stderr.decode()
     daemon.cli("rmi", tag)
+
+
+@pytest.mark.parametrize("name", ["goservice", "webapp", "keyvalue"])
+def test_more_projects_same_as_dockerd(dockerd, daemon, ctx, name):
+    """A Go-style builder pattern, the Node "Dockerizing a web app" guide and a redis-like
+    official image (each Dockerfile's header says more), built and run on both."""
+    tag = f"dy-rw-{name}"
+    same_build(dockerd, daemon, _context(ctx, name), tag)
+    assert _run(daemon, tag) == _run(dockerd, tag)
+    for engine in (dockerd, daemon):
+        engine.cli("rmi", tag)
+
+
+def test_webapp_dockerignore_kept_the_right_files(daemon, ctx):
+    out = build(daemon, _context(ctx, "webapp"), "-t", "dy-rw-webapp-files")
+    assert out.returncode == 0, out.stderr.decode()
+    files = filesystem(daemon, "dy-rw-webapp-files")
+    app = sorted(k.removeprefix("home/node/app/") for k in files if k.startswith("home/node/app/"))
+    assert app == [
+        ".dockerignore",
+        ".install-stamp",
+        "Dockerfile",
+        "README.md",
+        "node_modules",
+        "node_modules/express",
+        "package-lock.json",
+        "package.json",
+        "src",
+        "src/server.js",
+        "src/static",
+        "src/static/app.css",
+    ]
+    assert files["home/node/app"][2:4] == (1000, 1000)  # made and chowned before USER/WORKDIR
+    assert files["home/node/app/src/server.js"][2:4] == (1000, 1000)  # --chown=<uid>: gid=uid
+    assert _run(daemon, "dy-rw-webapp-files").startswith(
+        "production on 3000 in /home/node/app as 1000\n"
+    )
+    daemon.cli("rmi", "dy-rw-webapp-files")

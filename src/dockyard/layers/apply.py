@@ -86,7 +86,9 @@ def apply_tar(
     owner: tuple[int, int] | None = None,
     recorder: Recorder | None = None,
 ) -> int:
-    """Extract one uncompressed layer tar into ``root``; return the bytes of regular files.
+    """Extract one uncompressed layer tar into ``root``; return the layer's size as
+    dockerd's overlay2 reports it (``directory.Size`` of the applied diff): the bytes of
+    regular files plus each symlink's own size, the length of its target.
 
     ``owner`` (uid, gid) replaces every entry's own: ``docker cp -a`` into a container
     that runs as a user gives that user the files, as moby's ``tarCopyOptions`` does.
@@ -249,6 +251,7 @@ class _Applier:
         elif member.issym():
             os.symlink(member.linkname, name, dir_fd=pfd)
             self.metadata(pfd, name, member, symlink=True)
+            self.total += len(os.fsencode(member.linkname))
         elif member.islnk():
             self.hardlink(pfd, parts, member)
         else:

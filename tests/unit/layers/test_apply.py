@@ -418,3 +418,13 @@ def test_decompress_sniffs_and_streams(codec: str, root: Path) -> None:
 def test_decompress_short_input() -> None:
     assert decompress(io.BytesIO(b"ab")).read() == b"ab"
     assert decompress(io.BytesIO(b"")).read() == b""
+
+
+def test_size_counts_symlinks_as_dockerds_overlay2_does(root: Path) -> None:
+    """dockerd's overlay2 sizes a layer with ``directory.Size`` of its diff: regular files
+    plus each symlink's lstat size (the length of its target); directories and hard links
+    (one inode) add nothing.  A layer that only adds a symlink is not an empty layer."""
+    assert apply(make_tar(S("entrypoint.sh", "usr/local/bin/run.sh")), root) == 20
+    assert os.lstat(root / "entrypoint.sh").st_size == 20
+    data = make_tar(D("d"), E("d/f", data=b"12345"), H("d/h", "d/f"), S("d/s", "f"))
+    assert apply(data, root) == 5 + 1

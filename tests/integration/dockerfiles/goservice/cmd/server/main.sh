@@ -1,0 +1,1 @@
+echo "goservice $(cat /etc/goservice/VERSION) as $(id -un): $*"
