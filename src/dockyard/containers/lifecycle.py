@@ -426,8 +426,7 @@ class Lifecycle:
         the next save writes it, and a restart finds the process gone either way."""
         try:
             self.core._save(c)
-        except Exception as exc:
-            self.core._records[c.id] = c
+        except Exception as exc:  # (``_save`` updated ``_records`` before writing)
             log.error("could not record the exit of %s (cleaned up anyway): %s", c.id[:12], exc)
 
     def _should_restart(self, c: Container) -> bool:
