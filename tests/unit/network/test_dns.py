@@ -9,7 +9,7 @@ import pytest
 import uvloop
 from dnslib import EDNS0, QTYPE, RCODE, RR, A, DNSRecord
 
-from dockyard.network.dns import Resolver, _ptr_address, split_hostport
+from dockyard.network.dns import Resolver, _bind_pair, _ptr_address, split_hostport
 
 CONTAINERS = {
     ("c1", "web"): ["10.0.0.2"],
@@ -76,7 +76,10 @@ class FakeUpstream:
                 if out is not None:
                     self.transport.sendto(out, addr)
 
-        self.udp, _ = await loop.create_datagram_endpoint(Proto, local_addr=("127.0.0.1", 0))
+        # One port free for both protocols (a UDP port's number can be taken for TCP by
+        # another process: binding them one after the other flaked on a loaded run).
+        udp_sock, tcp_sock = _bind_pair("127.0.0.1", 0)
+        self.udp, _ = await loop.create_datagram_endpoint(Proto, sock=udp_sock)
         self.port = self.udp.get_extra_info("sockname")[1]
 
         async def client(reader, writer):
@@ -89,7 +92,7 @@ class FakeUpstream:
             except asyncio.IncompleteReadError:
                 writer.close()
 
-        self.tcp = await asyncio.start_server(client, "127.0.0.1", self.port)
+        self.tcp = await asyncio.start_server(client, sock=tcp_sock)
         return self
 
     def close(self):
