@@ -71,13 +71,18 @@ def _all_images(engine) -> list[str]:
     return list(dict.fromkeys(out.split()))
 
 
-def filesystem(engine, image: str) -> dict[str, tuple]:
-    """Every path of the image's file system: type, mode, owner, size, link, content hash."""
+def export_image(engine, image: str) -> bytes:
+    """The image's file system as ``docker export`` of a container made from it."""
     cid = engine.cli("create", image, "true", check=True).stdout.decode().strip()
     try:
-        data = engine.cli("export", cid, check=True).stdout
+        return engine.cli("export", cid, check=True).stdout
     finally:
         engine.cli("rm", "-f", cid)
+
+
+def filesystem(engine, image: str) -> dict[str, tuple]:
+    """Every path of the image's file system: type, mode, owner, size, link, content hash."""
+    data = export_image(engine, image)
     out = {}
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         for m in tf:

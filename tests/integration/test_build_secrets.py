@@ -17,6 +17,7 @@ import tempfile
 
 import pytest
 from engines import api_request
+from test_build import export_image
 
 SECRET = b"hunter2-\x00-very-secret\n"
 ENV_SECRET = "from-the-environment"
@@ -47,11 +48,7 @@ def _write(root: str, name: str, data: bytes) -> str:
 
 
 def _export(daemon, image: str) -> dict[str, bytes]:
-    cid = daemon.cli("create", image, "true", check=True).stdout.decode().strip()
-    try:
-        data = daemon.cli("export", cid, check=True).stdout
-    finally:
-        daemon.cli("rm", "-f", cid)
+    data = export_image(daemon, image)
     out = {}
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         for m in tf:
