@@ -178,6 +178,7 @@ async def run(config: Config) -> None:
         networks.restore_allocations()
         await containers.restore()
         restoregate.open_gate(app)
+        memory.warm_up()
         await distribution.start()
         # Layers stored before tar-split: their tars leave the content store, in the background.
         conversion = spawn(images.convert_layer_tars())

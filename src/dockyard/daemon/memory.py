@@ -17,6 +17,11 @@ core).  It must be set before the first thread allocates, so ``limit_arenas`` ru
 in ``main``; ``DOCKYARD_MALLOC_ARENA_MAX=N`` sets it, for measuring: 2 gained nothing
 measurable under ``bench/load.sh``, so the default is glibc's.
 
+Under jemalloc (``daemon/launch.py``) ``malloc_trim`` reaches only glibc's own small heap;
+jemalloc's background thread returns pages.  What stays after a burst there is
+fragmentation, which ``warm_up`` (long-lived objects made before the first burst) and the
+compaction steps keep down.  SIGUSR2 logs ``report()``: RSS and jemalloc's split of it.
+
 ``DOCKYARD_TRACEMALLOC=1`` starts ``tracemalloc`` at start-up; each SIGUSR2 then logs the
 top allocation sites and what grew since the previous SIGUSR2 (the first one is the
 baseline), so a leak shows up as a line that grows from one dump to the next.  Debug only:
@@ -32,6 +37,7 @@ import gc
 import logging
 import os
 import signal
+import sys
 import tracemalloc
 from collections.abc import Callable, Sequence
 
@@ -41,9 +47,12 @@ __all__ = [
     "clear_request_caches",
     "idle_trim",
     "install_tracemalloc",
+    "jemalloc_stats",
     "limit_arenas",
+    "report",
     "rss_kb",
     "trim",
+    "warm_up",
 ]
 
 log = logging.getLogger("dockyard.daemon")
@@ -83,6 +92,50 @@ def trim() -> bool:
     return bool(_LIBC.malloc_trim(0))
 
 
+_JEMALLOC_STATS = (
+    "allocated",
+    "active",
+    "resident",
+    "metadata",
+    "mapped",
+    "retained",
+    "arenas.4096.tcache_bytes",  # 4096: all arenas; freed blocks held in thread caches
+)
+
+
+def jemalloc_stats() -> dict[str, int] | None:
+    """jemalloc's own totals (bytes), or None when it is not the allocator.
+
+    ``allocated`` is what live objects hold, ``active`` the pages their slabs occupy (the
+    difference is fragmentation), ``resident`` what jemalloc has in RAM (metadata and dirty
+    pages not yet purged included): the split says whether RSS is data, fragmentation or
+    pages waiting to go back."""
+    mallctl = getattr(_LIBC, "mallctl", None) if _LIBC is not None else None
+    if mallctl is None:
+        return None
+    epoch = ctypes.c_uint64(1)
+    size = ctypes.c_size_t(ctypes.sizeof(epoch))
+    if mallctl(b"epoch", ctypes.byref(epoch), ctypes.byref(size), ctypes.byref(epoch), size):
+        return None
+    out: dict[str, int] = {}
+    for name in _JEMALLOC_STATS:
+        value = ctypes.c_size_t(0)
+        size = ctypes.c_size_t(ctypes.sizeof(value))
+        if mallctl(f"stats.{name}".encode(), ctypes.byref(value), ctypes.byref(size), None, 0):
+            return None
+        out[name.rsplit(".", 1)[-1]] = value.value
+    return out
+
+
+def report() -> str:
+    """One line on where the daemon's memory is, for the log."""
+    line = f"memory: RSS {rss_kb() / 1024:.1f} MB"
+    stats = jemalloc_stats()
+    if stats is not None:
+        line += "; jemalloc " + ", ".join(f"{k} {v / 1048576:.1f} MB" for k, v in stats.items())
+    return line
+
+
 def rss_kb() -> int:
     """This process's resident set (kB), as ``ps`` and the benchmarks see it."""
     try:
@@ -101,7 +154,8 @@ def _cpu() -> float:
 
 
 def clear_request_caches() -> None:
-    """Empty yarl's and aiohttp's per-request ``lru_cache``s.
+    """Empty yarl's and aiohttp's per-request ``lru_cache``s, and CPython's attribute
+    lookup cache (it keeps each looked-up name alive, such as pyroute2's ``f"get_{key}"``).
 
     yarl keeps the last 128 URLs it parsed in each of several caches; every request path
     names a container or exec id, so after a burst each holds URL objects (with their query
@@ -109,6 +163,7 @@ def clear_request_caches() -> None:
     middleware chain the same way.  They are only caches: the next request fills them."""
     import importlib
 
+    sys._clear_type_cache()  # it holds every attribute name looked up, such as f"get_{key}"
     for name in ("yarl._url", "yarl._parse", "aiohttp.web_app", "aiohttp.helpers"):
         try:
             module = importlib.import_module(name)
@@ -148,12 +203,42 @@ async def idle_trim(
                 (before - after) / 1024,
                 after / 1024,
             )
+            log.info("%s", report())
             since_trim = _cpu()
 
 
+# Modules the container paths import on first use (measured: sys.modules before and after
+# bench/load.sh), and the objects they build once and keep.
+WARM_MODULES = (
+    "dockyard.containers.health",
+    "dockyard.network.etcfiles",
+    "dockyard.network.proxy",
+    "dockyard.network.proxyproc",
+)
+
+
+def warm_up() -> None:
+    """Import and build at start-up what the first containers would otherwise import and
+    build in the middle of a burst of requests.
+
+    Those objects live for the daemon's life; made during a burst they land one here and
+    one there among the burst's short-lived objects, and each keeps its page resident once
+    the burst is gone (under ``bench/load.sh``: about a thousand blocks of module code and
+    the decoded default seccomp profile).  Made now, they pack together."""
+    import importlib
+
+    from dockyard.containers import seccomp
+
+    for name in WARM_MODULES:
+        importlib.import_module(name)
+    seccomp.default_profile()
+
+
 def install_tracemalloc(loop: asyncio.AbstractEventLoop) -> bool:
-    """With ``DOCKYARD_TRACEMALLOC=1``: trace allocations, dump them on SIGUSR2."""
+    """SIGUSR2 logs where the memory is (``report``); with ``DOCKYARD_TRACEMALLOC=1`` it also
+    dumps the traced allocations.  True when tracing."""
     if os.environ.get(TRACE_ENV) != "1":
+        loop.add_signal_handler(signal.SIGUSR2, lambda: log.warning("%s", report()))
         return False
     if not tracemalloc.is_tracing():
         tracemalloc.start(TRACE_FRAMES)
@@ -185,6 +270,7 @@ def install_tracemalloc(loop: asyncio.AbstractEventLoop) -> bool:
                 lines += [f"      {line}" for line in diff.traceback.format(limit=TRACE_FRAMES)]
         else:
             state["baseline"] = snap
+        lines.append(report())
         log.warning("\n".join(lines))
 
     loop.add_signal_handler(signal.SIGUSR2, dump)

@@ -49,3 +49,27 @@ def test_launcher_runs_the_daemon():
         timeout=60,
     )
     assert real.returncode == 0 and real.stdout.startswith("dockyardd version"), real.stderr
+
+
+def test_jemalloc_takes_every_setting_and_the_override_replaces_them():
+    """A setting jemalloc does not know is only a warning on stderr, and the daemon would
+    silently run without it: check each is taken, and that ``DOCKYARD_MALLOC_CONF`` wins."""
+    assert JEMALLOC is not None, "libjemalloc2 is missing: install.sh installs it"
+    read = (
+        "import ctypes; v = ctypes.c_uint(0); n = ctypes.c_size_t(4); "
+        "assert ctypes.CDLL(None).mallctl(b'opt.tcache_nslots_small_max', "
+        "ctypes.byref(v), ctypes.byref(n), None, 0) == 0; print(v.value)"
+    )
+
+    def run(environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        env = launch.allocator_env(environ)
+        assert env is not None
+        return subprocess.run(
+            [sys.executable, "-c", read], env=env, capture_output=True, text=True, check=True
+        )
+
+    default = run(dict(os.environ))
+    assert "<jemalloc>" not in default.stderr, default.stderr
+    assert default.stdout.strip() == "16"
+    custom = run(dict(os.environ, DOCKYARD_MALLOC_CONF="tcache_nslots_small_max:32"))
+    assert custom.stdout.strip() == "32" and "<jemalloc>" not in custom.stderr

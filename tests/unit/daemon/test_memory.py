@@ -1,16 +1,20 @@
 """The daemon's memory hooks: the idle trim runs once the daemon goes quiet after a busy
-spell (and not while it is busy or was never busy), the tracemalloc switch dumps on SIGUSR2."""
+spell (and not while it is busy or was never busy), SIGUSR2 reports
+where the memory is and, with the tracemalloc switch, dumps the traced allocations."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 import tracemalloc
 
-from dockyard.daemon import memory
+from dockyard.daemon import launch, memory
 
 
 def _burn(seconds: float) -> None:
@@ -89,11 +93,48 @@ def test_tracemalloc_switch_dumps_on_sigusr2(caplog, monkeypatch):
     assert "live objects by type" in dumps[0] and "growth since the first dump" in dumps[1]
 
 
-def test_tracemalloc_switch_off_by_default(monkeypatch):
+def test_tracemalloc_switch_off_by_default_sigusr2_reports(caplog, monkeypatch):
+    """Without tracing SIGUSR2 still logs the RSS (and jemalloc's split when it is the
+    allocator) rather than killing the daemon, SIGUSR2's default action."""
     monkeypatch.delenv(memory.TRACE_ENV, raising=False)
 
     async def scenario() -> bool:
-        return memory.install_tracemalloc(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        tracing = memory.install_tracemalloc(loop)
+        try:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            await asyncio.sleep(0.2)
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR2)
+        return tracing
 
-    assert asyncio.run(scenario()) is False
+    with caplog.at_level(logging.WARNING, logger="dockyard.daemon"):
+        assert asyncio.run(scenario()) is False
     assert not tracemalloc.is_tracing()
+    assert [r.message for r in caplog.records if r.message.startswith("memory: RSS ")]
+
+
+def test_jemalloc_stats_split_under_jemalloc():
+    """Under jemalloc (as dockyardd runs) the report splits live data, fragmentation and
+    pages not yet purged; elsewhere it says nothing about jemalloc."""
+    lib = next((p for p in launch.JEMALLOC_PATHS if os.path.exists(p)), None)
+    assert lib is not None, "libjemalloc2 is missing: install.sh installs it"
+    code = (
+        "from dockyard.daemon import memory; print(memory.jemalloc_stats()); print(memory.report())"
+    )
+    env = {**os.environ, "LD_PRELOAD": lib, "PYTHONMALLOC": "malloc"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    stats = ast.literal_eval(out[0])
+    assert 0 < stats["allocated"] <= stats["active"] <= stats["resident"] <= stats["mapped"]
+    assert "jemalloc allocated" in out[1]
+    assert memory.jemalloc_stats() is None  # this test process runs on glibc malloc
+
+
+def test_warm_up_imports_what_containers_load_on_first_use():
+    from dockyard.containers import seccomp
+
+    memory.warm_up()
+    assert all(name in sys.modules for name in memory.WARM_MODULES)
+    assert seccomp.default_profile.cache_info().currsize == 1
