@@ -58,6 +58,7 @@ class RunRequest:
     cpu_period: int = 0
     cpu_quota: int = 0
     ulimits: tuple[dict[str, Any], ...] = ()
+    cgroup_parent: str = ""
 
 
 class StepRunner(Protocol):

@@ -34,6 +34,7 @@ class BuildOptions:
     cpu_period: int = 0
     cpu_quota: int = 0
     ulimits: tuple[dict[str, Any], ...] = ()
+    cgroup_parent: str = ""
     remote: str = ""
     registry_config: str = ""  # X-Registry-Config: credentials for pulls, by registry
     build_id: str = ""

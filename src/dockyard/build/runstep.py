@@ -125,6 +125,7 @@ async def _run_container(
         cpu_period=options.cpu_period,
         cpu_quota=options.cpu_quota,
         ulimits=options.ulimits,
+        cgroup_parent=options.cgroup_parent,
     )
     cid = await build.runner.create(request)
     ok = failed = False

@@ -92,6 +92,7 @@ class ContainerStepRunner:
             "CpuPeriod": request.cpu_period,
             "CpuQuota": request.cpu_quota,
             "Ulimits": list(request.ulimits) or None,
+            "CgroupParent": request.cgroup_parent,
         }
         body: dict[str, Any] = {
             "Image": request.image_id,

@@ -128,6 +128,7 @@ def _options(q: Any, registry_config: str = "", secrets: str = "") -> BuildOptio
         cpu_period=query.integer(q, "cpuperiod", 0) or 0,
         cpu_quota=query.integer(q, "cpuquota", 0) or 0,
         ulimits=tuple(_json(q, "ulimits", list)),
+        cgroup_parent=q.get("cgroupparent", ""),
         remote=q.get("remote", ""),
         build_id=q.get("buildid", ""),
         registry_config=registry_config,

@@ -247,6 +247,31 @@ def _view(progress: str, quiet: bool):  # type: ignore[no-untyped-def]
     return StepView(sys.stdout)
 
 
+def _resources(opts: dict[str, object]) -> list[tuple[str, object]]:
+    """The RUN steps' limits, as the docker CLI sends them (only those set)."""
+    from dockyard.cli.commands.create_opts import UsageError, _ram, parse_ulimits
+
+    swap = str(opts["memory_swap"])
+    try:
+        params: list[tuple[str, object]] = [
+            ("shmsize", _ram(str(opts["shm_size"]))),
+            ("memory", _ram(str(opts["memory"]))),
+            ("memswap", -1 if swap == "-1" else _ram(swap)),
+            ("cpushares", opts["cpu_shares"]),
+            ("cpusetcpus", opts["cpuset_cpus"]),
+            ("cpuperiod", opts["cpu_period"]),
+            ("cpuquota", opts["cpu_quota"]),
+            ("cgroupparent", opts["cgroup_parent"]),
+        ]
+        ulimits = parse_ulimits(list(opts["ulimit"]))  # type: ignore[call-overload]
+    except UsageError as exc:
+        raise CommandError(str(exc)) from None
+    out = [(k, str(v)) for k, v in params if v]
+    if ulimits:
+        out.append(("ulimits", json.dumps(ulimits)))
+    return out
+
+
 @command(
     "[OPTIONS] PATH | URL | -",
     "Build an image from a Dockerfile",
@@ -280,6 +305,21 @@ def _view(progress: str, quiet: bool):  # type: ignore[no-untyped-def]
             help="Set the networking mode for the RUN instructions during build",
         ),
         Flag("add-host", "", "list", help="Add a custom host-to-IP mapping (host:ip)"),
+        Flag("shm-size", "", "str", default="", help="Size of /dev/shm for RUN steps"),
+        Flag("memory", "m", "str", default="", help="Memory limit for RUN steps"),
+        Flag(
+            "memory-swap",
+            "",
+            "str",
+            default="",
+            help="Swap limit equal to memory plus swap: -1 to enable unlimited swap",
+        ),
+        Flag("cpu-shares", "c", "int", default=0, help="CPU shares (relative weight)"),
+        Flag("cpuset-cpus", "", "str", default="", help="CPUs in which to allow execution"),
+        Flag("cpu-period", "", "int", default=0, help="Limit the CPU CFS period"),
+        Flag("cpu-quota", "", "int", default=0, help="Limit the CPU CFS quota"),
+        Flag("ulimit", "", "list", help="Ulimit options"),
+        Flag("cgroup-parent", "", "str", default="", help="Parent cgroup for RUN steps"),
         Flag("cache-from", "", "list", help="Images to consider as cache sources"),
         Flag(
             "rm", "", default=True, help="Remove intermediate containers after a successful build"
@@ -310,6 +350,7 @@ def _view(progress: str, quiet: bool):  # type: ignore[no-untyped-def]
 )
 def build(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
     secrets_header = _secrets_header(opts["secret"])
+    resources = _resources(opts)
     if opts["progress"] not in ("auto", "plain", "quiet", "tty"):
         raise CommandError(
             f'invalid --progress value "{opts["progress"]}": use auto, plain, tty or quiet'
@@ -375,6 +416,7 @@ def build(cli, opts, args) -> int:  # type: ignore[no-untyped-def]
         ("extrahosts", ",".join(opts["add_host"]) or None),
         ("cachefrom", json.dumps(opts["cache_from"]) if opts["cache_from"] else None),
         ("platform", opts["platform"] or None),
+        *resources,
     ]
     params = [(k, v) for k, v in params if v is not None]
     headers = {"Content-Type": "application/x-tar", "X-Registry-Config": _registry_config(cli)}

@@ -196,6 +196,23 @@ def _ram(text: str) -> int:
         raise UsageError(str(exc)) from None
 
 
+def parse_ulimits(specs: list[str]) -> list[dict[str, object]]:
+    """``--ulimit NAME=SOFT[:HARD]`` (run, create and build) as the API's ``Ulimits``."""
+    ulimits: list[dict[str, object]] = []
+    for spec in specs:
+        name, eq, values = spec.partition("=")
+        soft, _, hard = values.partition(":")
+        try:
+            if not eq or not name:
+                raise ValueError(spec)
+            ulimits.append({"Name": name, "Hard": int(hard or soft), "Soft": int(soft)})
+        except ValueError:
+            raise UsageError(
+                f'invalid argument "{spec}" for "--ulimit" flag: invalid ulimit argument: {spec}'
+            ) from None
+    return ulimits
+
+
 def _parse_ports(specs: list[str]) -> tuple[dict, dict]:  # type: ignore[type-arg]
     """nat.ParsePortSpecs: ``[ip:][hostPort:]containerPort[/proto]`` with ranges."""
     exposed: dict[str, dict] = {}  # type: ignore[type-arg]
@@ -352,15 +369,7 @@ def create_body(opts: dict, image: str, cmd: list[str], detach: bool) -> dict:  
         raise UsageError(
             "invalid restart policy format: maximum retry count can only be used with 'on-failure'"
         )
-    ulimits = []
-    for spec in opts["ulimit"]:
-        name, eq, values = spec.partition("=")
-        if not eq:
-            raise UsageError(
-                f'invalid argument "{spec}" for "--ulimit" flag: invalid ulimit argument: {spec}'
-            )
-        soft, _, hard = values.partition(":")
-        ulimits.append({"Name": name, "Hard": int(hard or soft), "Soft": int(soft)})
+    ulimits = parse_ulimits(opts["ulimit"])
     devices = []
     for spec in opts["device"]:
         parts = spec.split(":")
