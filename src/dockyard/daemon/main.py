@@ -102,7 +102,9 @@ async def run(config: Config) -> None:
     await asyncio.to_thread(debris.collect, db, content, driver, config)
     events = EventBus()
     images = ImageService(Store(db), content, driver, events, tmpdir)
-    distribution = DistributionService(config.registry or RegistryConfig(), images, SourceStore(db))
+    distribution = DistributionService(
+        config.registry or RegistryConfig(), images, SourceStore(db), config.data_root
+    )
     shim_root = os.path.join(config.exec_root, "supervisor")
     volumes = VolumeService(
         VolumeStore(db), LocalDriver(os.path.join(config.data_root, "volumes")), events

@@ -27,7 +27,7 @@ from dockyard.distribution.push import Pusher
 from dockyard.distribution.search import search
 from dockyard.distribution.store import Store
 from dockyard.distribution.transport import Transport
-from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.errors import DockyardError, InvalidParameter, disk_full
 from dockyard.images import reference
 from dockyard.images.intake import Intake
 from dockyard.images.service import ImageService
@@ -40,7 +40,10 @@ _DONE = object()
 
 
 class DistributionService:
-    def __init__(self, config: RegistryConfig, images: ImageService, sources: Store) -> None:
+    def __init__(
+        self, config: RegistryConfig, images: ImageService, sources: Store, data_root: str = ""
+    ) -> None:
+        self.data_root = data_root  # named by a full disk's error
         self.config = config
         self.images = images
         self.sources = sources
@@ -66,8 +69,10 @@ class DistributionService:
         plat = manifests.parse_platform(platform) if platform else None
         auth = AuthConfig.decode(auth_header)
         if ref.tag is None and ref.digest is None:
-            return await _stream(lambda emit: self.puller.pull_all_tags(ref, auth, plat, emit))
-        return await _stream(lambda emit: self.puller.pull(ref, auth, plat, emit))
+            return await _stream(
+                lambda emit: self.puller.pull_all_tags(ref, auth, plat, emit), self.data_root
+            )
+        return await _stream(lambda emit: self.puller.pull(ref, auth, plat, emit), self.data_root)
 
     # ---- push ----------------------------------------------------------------------------
     async def push(
@@ -112,7 +117,9 @@ class DistributionService:
         # A named tag that is not there: moby's "tag does not exist", once the registry answers.
         missing = None if tags or not (tag or ref.tag) else wanted[0]
         push = self.pusher.push
-        return await _stream(lambda emit: push(repo, tags, auth, emit, bool(local), missing))
+        return await _stream(
+            lambda emit: push(repo, tags, auth, emit, bool(local), missing), self.data_root
+        )
 
     # ---- login / search -----------------------------------------------------------------
     async def login(self, body: dict[str, Any]) -> dict[str, str]:
@@ -175,9 +182,10 @@ def _pull_reference(image: str, tag: str) -> reference.Reference:
 
 
 async def _stream(
-    run: Callable[[Callable[[Message], None]], Awaitable[object]],
+    run: Callable[[Callable[[Message], None]], Awaitable[object]], data_root: str = ""
 ) -> AsyncIterator[Message]:
-    """Start ``run(emit)``; return once it emitted its first message (or raise its error)."""
+    """Start ``run(emit)``; return once it emitted its first message (or raise its error).
+    A later error is the stream's last line; a full disk says so as the API's errors do."""
     queue: asyncio.Queue[object] = asyncio.Queue()
 
     async def body() -> None:
@@ -203,6 +211,8 @@ async def _stream(
         item: object = first
         try:
             while item is not _DONE:
+                if isinstance(item, BaseException):
+                    item = disk_full(item, data_root) or item
                 if isinstance(item, DockyardError):
                     yield Message.failure(item.message)
                 elif isinstance(item, BaseException):

@@ -37,3 +37,33 @@ def test_lines_are_byte_identical_to_dockerd():
     assert (
         encode(Message.failure("boom")) == b'{"errorDetail":{"message":"boom"},"error":"boom"}\r\n'
     )
+
+
+def test_stream_error_after_the_first_line_names_a_full_disk():
+    """A pull that runs out of space after its 200 ends its stream with the same message a
+    full disk gives before one: the data root, and what to do; other errors keep theirs."""
+    import asyncio
+    import errno
+
+    from dockyard.distribution.progress import Message
+    from dockyard.distribution.service import _stream
+
+    def failing(exc: BaseException):
+        async def run(emit) -> None:
+            emit(Message(status="Pulling from library/app", id="latest"))
+            await asyncio.sleep(0)
+            raise exc
+
+        return run
+
+    async def lines(exc: BaseException) -> list[Message]:
+        return [m async for m in await _stream(failing(exc), "/var/lib/dy")]
+
+    full = OSError(errno.ENOSPC, "No space left on device", "/var/lib/dy/tmp/ingest/x")
+    last = asyncio.run(lines(full))[-1]
+    assert last.error.startswith(
+        "no space left on device: the file system of the data root /var/lib/dy is full "
+        "(/var/lib/dy/tmp/ingest/x: no space left on device)"
+    )
+    other = asyncio.run(lines(ValueError("bad layer")))[-1]
+    assert other.error == "bad layer"
