@@ -8,14 +8,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import select
 import socket
 import tarfile
 import threading
+import time
 from urllib.parse import quote
 
 import pytest
-from engines import api_request
+from engines import UnixHTTPConnection, api_request
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
@@ -279,3 +281,55 @@ def test_forced_rmi_keeps_the_layers_a_container_stands_on(daemon, cleanup):
     status, body = api_request(daemon, "POST", "/images/prune")
     assert status == 200
     assert len(json.loads(body)["ImagesDeleted"] or []) >= 2, body
+
+
+@pytest.mark.parametrize("engine_name", ["dockerd", "daemon"])
+def test_rmi_during_save_lets_the_save_finish(request, engine_name):
+    """``docker save`` of an image being removed: the rmi answers at once (as dockerd does)
+    and the save still writes the whole image; then its layers go (dockyardd: checked on
+    disk).  The client reads the first bytes, lets the rmi run, then reads the rest."""
+    engine = request.getfixturevalue(engine_name)
+    big = bytes(range(256)) * (24 * 4096)  # 24 MiB: more than the socket buffers hold
+    base = _busybox_layer(engine)
+    tag = "dy-save-rmi:1"
+    status, _ = api_request(
+        engine,
+        "POST",
+        "/images/load?quiet=1",
+        _archive([base, _tar({"big": big}), _tar({"last": b"after the big one\n"})], [tag]),
+        timeout=120,
+    )
+    assert status == 200
+    before = _layer_dirs(engine) if engine_name == "daemon" else None
+    conn = UnixHTTPConnection(engine.sock, 120)
+    try:
+        conn.request("GET", f"/v1.41/images/{quote(tag)}/get")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        head = resp.read(65536)
+        status, body = api_request(engine, "DELETE", f"/images/{quote(tag)}?force=1")
+        assert status == 200, body
+        rest = resp.read()
+    finally:
+        conn.close()
+    with tarfile.open(fileobj=io.BytesIO(head + rest)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        assert manifest[0]["RepoTags"] == [tag]
+        layers = [tar.extractfile(name).read() for name in manifest[0]["Layers"]]
+    assert len(layers) == 3
+    with tarfile.open(fileobj=io.BytesIO(layers[1])) as layer:
+        assert layer.extractfile("big").read() == big
+    with tarfile.open(fileobj=io.BytesIO(layers[2])) as layer:  # opened after the rmi
+        assert layer.extractfile("last").read() == b"after the big one\n"
+    status, _ = api_request(engine, "GET", f"/images/{quote(tag)}/json")
+    assert status == 404
+    if before is not None:  # the saved layer went once the save was done
+        deadline = time.monotonic() + 10
+        while len(_layer_dirs(engine)) >= len(before) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(_layer_dirs(engine)) == len(before) - 2
+
+
+def _layer_dirs(engine) -> set[str]:
+    """dockyardd's overlay2 layer directories."""
+    return {n for n in os.listdir(os.path.join(engine.root, "data", "overlay2")) if n != "l"}

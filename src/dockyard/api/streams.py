@@ -9,6 +9,7 @@ before the first chunk, as the Go clients expect.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from dockyard.api.middleware import common_headers
 __all__ = ["byte_stream", "close", "json_lines", "spool"]
 
 _CHUNK = 1 << 20
+log = logging.getLogger("dockyard.api")
 
 
 async def spool(request: web.Request, directory: str) -> BinaryIO:
@@ -69,10 +71,22 @@ async def json_lines(request: web.Request, items: AsyncIterator[object]) -> web.
 async def byte_stream(
     request: web.Request, chunks: AsyncIterator[bytes], content_type: str
 ) -> web.StreamResponse:
+    """Send raw bytes (save, export).  An error once the 200 is out cannot be an error
+    answer any more: the connection is cut before the last chunk, so the client sees a
+    truncated body ("unexpected EOF", as with dockerd) rather than a whole-looking archive
+    or a second response inside the first."""
     try:
         response = await start_stream(request, content_type)
-        async for chunk in chunks:
-            await response.write(chunk)
+        try:
+            async for chunk in chunks:
+                await response.write(chunk)
+        except (asyncio.CancelledError, ConnectionError):
+            raise
+        except Exception as exc:
+            log.error("%s %s: stream cut short: %s", request.method, request.path, exc)
+            if request.transport is not None:
+                request.transport.abort()
+            return response
         await response.write_eof()
     finally:
         await close(chunks)

@@ -32,6 +32,7 @@ from dockyard.distribution.progress import Message, Throttle
 from dockyard.distribution.store import BlobSource, Store
 from dockyard.distribution.transport import RegistryError, Repository, Transport
 from dockyard.errors import DockyardError, Internal, NotFound
+from dockyard.images.chain import chain_ids
 from dockyard.images.reference import Reference
 from dockyard.images.service import ImageService
 
@@ -139,9 +140,13 @@ class Pusher:
         image_id = self.images.resolve(str(ref))
         config = self.images.config(image_id)
         diff_ids: list[str] = list(config.get("rootfs", {}).get("diff_ids", []))
-        # An rmi meanwhile must not delete the blobs this reads (the image may go).
-        with self.images.leased.hold([image_id, *diff_ids]):
-            await self._push_image(repo, ref, emit, image_id, diff_ids)
+        # An rmi meanwhile must not delete the layers and blobs this reads (the image may
+        # go): what it frees is collected once the push is done.
+        try:
+            with self.images.leased.hold([image_id, *chain_ids(diff_ids), *diff_ids]):
+                await self._push_image(repo, ref, emit, image_id, diff_ids)
+        finally:
+            self.images.collect_after_lease([image_id])
 
     async def _push_image(
         self, repo: Repository, ref: Reference, emit: Emit, image_id: str, diff_ids: list[str]

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
-from typing import BinaryIO
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, BinaryIO
 
+from dockyard.background import spawn
 from dockyard.content import LocalStore
 from dockyard.errors import InvalidParameter
 from dockyard.events import EventBus
@@ -18,12 +20,43 @@ from dockyard.images import reference
 from dockyard.images.archive import LoadItem, SaveItem, plan_load, unpack, write_save
 from dockyard.images.chain import chain_ids, check_digest, is_full_id
 from dockyard.images.layer import LayerTars, ingest_layer
-from dockyard.images.locks import Leases
+from dockyard.images.locks import KeyedLocks, Leases, image_key
 from dockyard.images.store import Store
 from dockyard.images.views import _parses
 from dockyard.streampipe import stream_from_thread
 
 __all__ = ["ImageTransfer"]
+
+log = logging.getLogger("dockyard.images")
+
+
+class _Released:
+    """An async iterator that calls ``release`` once, when it is exhausted or closed (also
+    if it was never iterated: an unstarted async generator's ``finally`` never runs)."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], release: Callable[[], None]) -> None:
+        self._chunks = chunks
+        self._release: Callable[[], None] | None = release
+
+    def __aiter__(self) -> _Released:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._chunks.__anext__()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        try:
+            aclose = getattr(self._chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()
 
 
 class ImageTransfer:
@@ -34,8 +67,17 @@ class ImageTransfer:
     store: Store
     tars: LayerTars
     leased: Leases
+    locks: KeyedLocks
     events: EventBus
     tmpdir: str
+
+    if TYPE_CHECKING:  # the service's
+
+        async def _collect_layers(self) -> list[str]: ...
+
+        def _delete_blob_if_unused(self, digest: str) -> None: ...
+
+        def resolve(self, name: str) -> str: ...
 
     def _save_items(self, names: list[str]) -> list[SaveItem]:
         """Resolve every name first, so an unknown one is a 404 before any byte is sent."""
@@ -77,12 +119,50 @@ class ImageTransfer:
     async def save(
         self, names: list[str], platform: dict[str, str] | None = None
     ) -> AsyncIterator[bytes]:
-        items = self._save_items(names)
-        for name in names if platform is not None else ():
-            self._check_platform(name, self.resolve(name), platform)
+        """Stream the archive.  Its images and layers are leased until the stream ends, so
+        an ``rmi`` meanwhile answers at once (as dockerd's does) and the layers it frees
+        go only once the save is done."""
+        while True:
+            items = self._save_items(names)
+            ids = [item.image_id for item in items]
+            # Shared image locks: an rmi half-way through finishes first (then: 404).
+            async with self.locks.hold(shared=[image_key(i) for i in sorted(set(ids))]):
+                items = self._save_items(names)
+                if [item.image_id for item in items] != ids:
+                    continue  # a tag moved while this waited
+                for name in names if platform is not None else ():
+                    self._check_platform(name, self.resolve(name), platform)
+                held = [
+                    name
+                    for item in items
+                    for name in (item.image_id, *chain_ids(item.diff_ids), *item.diff_ids)
+                ]
+                lease = self.leased.hold(held)
+                lease.__enter__()
+                break
         for item in items:
             self.events.publish("image", "save", item.image_id, {"name": item.image_id})
-        return stream_from_thread(lambda sink: write_save(items, sink))
+
+        def release() -> None:
+            lease.__exit__(None, None, None)
+            self.collect_after_lease(ids)
+
+        return _Released(stream_from_thread(lambda sink: write_save(items, sink)), release)
+
+    def collect_after_lease(self, image_ids: list[str]) -> None:
+        """Once a save or push that leased ``image_ids`` is done: if an ``rmi`` removed one
+        meanwhile, collect what it had to leave (layers, blobs) in the background."""
+        if any(self.store.image(i) is None for i in image_ids):
+            spawn(self._collect_unleased(image_ids))
+
+    async def _collect_unleased(self, image_ids: list[str]) -> None:
+        try:
+            await self._collect_layers()
+            for image_id in image_ids:
+                if self.store.image(image_id) is None:
+                    await asyncio.to_thread(self._delete_blob_if_unused, image_id)
+        except Exception:
+            log.exception("collecting layers after a save failed")
 
     async def load(self, body: BinaryIO) -> list[str]:
         """Load a ``docker save`` tarball.  No lock is held while the body arrives (it may
