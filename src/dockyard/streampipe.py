@@ -7,6 +7,10 @@ flight (so a slow client never makes the daemon buffer a whole image); when the 
 goes away (client hung up) the next write in the thread raises BrokenPipeError and the
 thread ends.
 
+``feed_thread``: the other way round, an async byte stream (a request body) read by a
+blocking consumer in a thread (``tarfile``), through a ``thread_pipe``: the body is
+consumed as it arrives, never spooled to disk first.
+
 ``thread_pipe``: a pipe between two threads of the daemon (a download decompressing into
 an apply).  An OS pipe would copy every byte into the kernel and out again, in 64 KiB
 steps that each wake the other side; this one hands the writer's chunks over as they are,
@@ -20,9 +24,11 @@ import asyncio
 import collections
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
-__all__ = ["PipeReader", "PipeWriter", "stream_from_thread", "thread_pipe"]
+T = TypeVar("T")
+
+__all__ = ["PipeReader", "PipeWriter", "feed_thread", "stream_from_thread", "thread_pipe"]
 
 _CHUNK = 1 << 20
 _IN_FLIGHT = 4
@@ -100,6 +106,7 @@ class _Pipe:
         self.queued = 0
         self.writer_closed = False
         self.reader_closed = False
+        self.error: BaseException | None = None  # the writer's failure, raised to the reader
         self.changed = threading.Condition()
 
 
@@ -130,6 +137,20 @@ class PipeWriter:
         with self._pipe.changed:
             self._pipe.writer_closed = True
             self._pipe.changed.notify_all()
+
+    def fail(self, exc: BaseException) -> None:
+        """No end of data: the reader's next read raises ``exc`` (not EOF, which a reader
+        may take for a complete stream)."""
+        with self._pipe.changed:
+            if self._pipe.error is None and not self._pipe.writer_closed:  # the first says why
+                self._pipe.error = exc
+            self._pipe.writer_closed = True
+            self._pipe.changed.notify_all()
+
+    def has_room(self) -> bool:
+        """True when a ``write`` now would not block."""
+        with self._pipe.changed:
+            return self._pipe.queued < self._pipe.ahead or self._pipe.reader_closed
 
 
 class PipeReader:
@@ -163,6 +184,8 @@ class PipeReader:
         with pipe.changed:
             while not pipe.chunks and not pipe.writer_closed and not pipe.reader_closed:
                 pipe.changed.wait()
+            if pipe.error is not None and not pipe.reader_closed:
+                raise pipe.error
             if not pipe.chunks or pipe.reader_closed:
                 return False
             self._chunk, self._at = pipe.chunks.popleft(), 0
@@ -185,3 +208,45 @@ def thread_pipe(ahead: int = 1 << 20) -> tuple[PipeReader, PipeWriter]:
     one write) ahead of the reader."""
     pipe = _Pipe(ahead)
     return PipeReader(pipe), PipeWriter(pipe)
+
+
+async def feed_thread(
+    chunks: AsyncIterator[bytes], consume: Callable[[BinaryIO], T], ahead: int = 4 << 20
+) -> T:
+    """Run ``consume(reader)`` in a thread while ``chunks`` are fed to ``reader``; return
+    its result.  A failure of ``chunks`` (the client hung up) reaches ``consume`` as the
+    error of its next read; a ``consume`` that stops early (bad input) stops the feeding,
+    and its error is raised.  The loop hands a chunk over without a thread hop while the
+    pipe has room, and waits in a thread only when the consumer is ``ahead`` bytes behind."""
+    reader, writer = thread_pipe(ahead)
+
+    def run() -> T:
+        try:
+            return consume(reader)  # type: ignore[arg-type]
+        finally:
+            reader.close()  # the feeding below then stops with BrokenPipeError
+
+    task = asyncio.ensure_future(asyncio.to_thread(run))
+    try:
+        try:
+            async for chunk in chunks:
+                if task.done():
+                    break
+                if writer.has_room():
+                    writer.write(chunk)
+                else:
+                    await asyncio.to_thread(writer.write, chunk)
+        except BrokenPipeError:
+            pass  # the consumer stopped: its result or error says why
+        except BaseException as exc:
+            writer.fail(exc)
+            raise
+        writer.close()
+        return await task
+    finally:
+        if not task.done():
+            writer.fail(ConnectionError("the upload was cut short"))
+            try:
+                await asyncio.shield(task)
+            except BaseException:
+                pass

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
 
 import pytest
 
-from dockyard.streampipe import thread_pipe
+from dockyard.streampipe import feed_thread, thread_pipe
 
 
 def test_bytes_arrive_in_order_then_eof() -> None:
@@ -82,3 +83,53 @@ def test_closing_the_reader_breaks_the_writer_even_while_it_waits() -> None:
     with pytest.raises(BrokenPipeError):
         writer.write(b"z")
     assert reader.read(10) == b""
+
+
+def _chunks(parts: list[bytes], fail: BaseException | None = None):
+    async def gen():
+        for part in parts:
+            yield part
+            await asyncio.sleep(0)
+        if fail is not None:
+            raise fail
+
+    return gen()
+
+
+def test_feed_thread_hands_the_body_to_a_blocking_reader():
+    parts = [bytes([i]) * 300_000 for i in range(40)]  # 12 MB: more than the pipe holds
+    got = asyncio.run(feed_thread(_chunks(parts), lambda f: f.read(), ahead=1 << 20))
+    assert got == b"".join(parts)
+
+
+def test_feed_thread_cut_short_is_an_error_in_the_reader_not_eof():
+    seen: list[BaseException] = []
+
+    def consume(f) -> bytes:
+        try:
+            return f.read()
+        except BaseException as exc:
+            seen.append(exc)
+            raise
+
+    with pytest.raises(ConnectionResetError):
+        asyncio.run(feed_thread(_chunks([b"abc"], ConnectionResetError("gone")), consume))
+    assert len(seen) == 1 and isinstance(seen[0], ConnectionResetError)
+
+
+def test_feed_thread_consumer_that_stops_early_stops_the_feeding():
+    fed: list[int] = []
+
+    async def endless():
+        while True:
+            fed.append(1)
+            yield b"x" * 65536
+            await asyncio.sleep(0)
+
+    def refuse(f) -> None:
+        f.read(10)
+        raise ValueError("not a tar")
+
+    with pytest.raises(ValueError, match="not a tar"):
+        asyncio.run(feed_thread(endless(), refuse, ahead=1 << 20))
+    assert len(fed) < 200  # stopped, not read to the end of an endless body

@@ -23,7 +23,7 @@ from dockyard.images.layer import LayerTars, ingest_layer
 from dockyard.images.locks import KeyedLocks, Leases, image_key
 from dockyard.images.store import Store
 from dockyard.images.views import _parses
-from dockyard.streampipe import stream_from_thread
+from dockyard.streampipe import feed_thread, stream_from_thread
 
 __all__ = ["ImageTransfer"]
 
@@ -164,13 +164,18 @@ class ImageTransfer:
         except Exception:
             log.exception("collecting layers after a save failed")
 
-    async def load(self, body: BinaryIO) -> list[str]:
-        """Load a ``docker save`` tarball.  No lock is held while the body arrives (it may
-        take minutes); each image then leases its layers and locks only its own keys."""
+    async def load(self, body: BinaryIO | AsyncIterator[bytes]) -> list[str]:
+        """Load a ``docker save`` tarball, a file or the request body as it arrives (it is
+        unpacked as it comes: never spooled first).  No lock is held while the body arrives
+        (it may take minutes); each image then leases its layers and locks only its own
+        keys."""
         messages: list[str] = []
         workdir = tempfile.mkdtemp(prefix="load-", dir=self.tmpdir)
         try:
-            unpacked = await asyncio.to_thread(unpack, body, workdir)
+            if isinstance(body, AsyncIterator):
+                unpacked = await feed_thread(body, lambda reader: unpack(reader, workdir))
+            else:
+                unpacked = await asyncio.to_thread(unpack, body, workdir)
             for item in await asyncio.to_thread(plan_load, unpacked):
                 messages.extend(await self._load_one(item))
         finally:

@@ -85,20 +85,17 @@ async def save_many(request: web.Request) -> web.StreamResponse:
 async def load(request: web.Request) -> web.StreamResponse:
     service = request.app[IMAGES]
     try:
-        body = await spool(request, service.tmpdir)
+        # unpacked as it arrives: the archive is never written to disk whole first
+        messages = await service.load(request.content.iter_chunked(1 << 20))
+    except DockyardError as exc:
+        # moby's postImagesLoad has sent 200 before it reads the archive: a bad one is
+        # the stream's only line, and `docker load` prints it and exits 1
+        return await _stream_error(request, stream_error_message(request, exc))
     except OSError as exc:
-        # the upload did not fit on the disk: dockerd has answered 200 by then and says so
-        # in the stream, as for any other failed load
+        # the archive did not fit on the disk: dockerd says so in the stream too
         if disk_full(exc, "") is None:
             raise
         return await _stream_error(request, stream_error_message(request, exc))
-    with body:
-        try:
-            messages = await service.load(body)
-        except DockyardError as exc:
-            # moby's postImagesLoad has sent 200 before it reads the archive: a bad one is
-            # the stream's only line, and `docker load` prints it and exits 1
-            return await _stream_error(request, stream_error_message(request, exc))
 
     async def lines() -> AsyncIterator[object]:
         for message in messages:
