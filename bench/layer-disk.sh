@@ -3,7 +3,8 @@
 # random data, 1,500 small files each) into dockyardd and into dockerd, then the growth of each
 # data root (du) and the time of `docker save` (same docker CLI; dockyard rebuilds the layer
 # tars from tar-split metadata, dockerd from its own tar-split).  Target: disk ratio <= 1.10;
-# save ratio printed for information (dockerd has the layer tars to rebuild, too).
+# save ratio printed for information (dockerd has the layer tars to rebuild, too).  Then the
+# time of `docker load` itself (the image removed before each run; target <= 1.0).
 #
 #   LAYERS    layers in the image (default 5)
 #   ROUNDS    hyperfine rounds for save, alternating which engine goes first (default 4)
@@ -84,3 +85,21 @@ hf_rounds "$BENCH_TMP/save" "$ROUNDS" "$RUNS" \
     docker "DOCKER_HOST=$REF_HOST $REF_CLI save bench/layers:1 >/dev/null"
 HF_TARGET=${HF_TARGET:-1.00} hf_report "layer-disk: docker save of the same image, same CLI" \
     dockyard docker "$BENCH_TMP"/save.*.json
+
+# docker load: each run starts with the image removed from that engine (hyperfine's
+# --prepare, one per command, in the order the round runs them).
+for ((r = 0; r < ROUNDS; r++)); do
+    dy_cmd="DOCKER_HOST=$DY_HOST $REF_CLI load -q -i $BENCH_TMP/image.tar >/dev/null"
+    ref_cmd="DOCKER_HOST=$REF_HOST $REF_CLI load -q -i $BENCH_TMP/image.tar >/dev/null"
+    dy_prep="DOCKER_HOST=$DY_HOST $REF_CLI rmi -f bench/layers:1 >/dev/null 2>&1 || true"
+    ref_prep="DOCKER_HOST=$REF_HOST $REF_CLI rmi -f bench/layers:1 >/dev/null 2>&1 || true"
+    if ((r % 2 == 0)); then
+        order=(--prepare "$dy_prep" -n dockyard "$dy_cmd" --prepare "$ref_prep" -n docker "$ref_cmd")
+    else
+        order=(--prepare "$ref_prep" -n docker "$ref_cmd" --prepare "$dy_prep" -n dockyard "$dy_cmd")
+    fi
+    hyperfine --warmup 1 --runs "$RUNS" --style none --export-json "$BENCH_TMP/load.$r.json" \
+        "${order[@]}" >/dev/null 2>"$BENCH_TMP/load.err" || { cat "$BENCH_TMP/load.err" >&2; exit 1; }
+done
+HF_TARGET=1.00 hf_report "layer-disk: docker load of the same image, same CLI (image removed first)" \
+    dockyard docker "$BENCH_TMP"/load.*.json

@@ -360,3 +360,22 @@ def test_network_prune_filters(docker, daemon):
         assert docker("network", "inspect", "dyt-prune").returncode == 1
     finally:
         docker("network", "rm", "dyt-prune")
+
+
+def test_connect_to_a_user_network_starts_embedded_dns(docker, daemon, net, box):
+    """A container started on the default bridge (host resolvers) and then connected to a
+    user network resolves the names on it, as on dockerd (libnetwork starts the sandbox's
+    resolver on the join and rewrites resolv.conf, keeping the host's servers upstream)."""
+    a = net("dyt-dnsc", "--subnet", _subnet(daemon, 7))
+    box("dns-late", "busybox", "sleep", "300")
+    box("dns-peer", "--network", a, "busybox", "sleep", "300")
+    before = docker("exec", "dns-late", "cat", "/etc/resolv.conf", check=True).stdout
+    assert b"127.0.0.11" not in before
+    docker("network", "connect", a, "dns-late", check=True)
+    after = docker("exec", "dns-late", "cat", "/etc/resolv.conf", check=True).stdout
+    assert b"nameserver 127.0.0.11" in after
+    out = docker("exec", "dns-late", "ping", "-c1", "-W5", "dns-peer")
+    assert out.returncode == 0, out.stdout + out.stderr
+    # and the other way round
+    out = docker("exec", "dns-peer", "ping", "-c1", "-W5", "dns-late")
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -220,11 +220,7 @@ class Networking(PortPublishing):
 
         mode = mode_of(c)
         hostname = c.config.get("Hostname") or c.id[:12]
-        try:
-            with open("/etc/resolv.conf", encoding="utf-8", errors="replace") as f:
-                host_resolv = f.read()
-        except OSError:
-            host_resolv = ""
+        host_resolv = _host_resolv()
         if mode.startswith("container:"):
             other = self.containers.get(mode.split(":", 1)[1])
             if not other.state.Running:
@@ -250,11 +246,7 @@ class Networking(PortPublishing):
         extra_hosts = etcfiles.parse_extra_hosts(
             c.host_config.get("ExtraHosts") or [], self._host_gateway()
         )
-        dns_kw = dict(
-            dns=c.host_config.get("Dns") or self.networks.dns,
-            dns_search=c.host_config.get("DnsSearch") or self.networks.dns_search,
-            dns_options=c.host_config.get("DnsOptions") or self.networks.dns_opts,
-        )
+        dns_kw = self._dns_kw(c)
         if mode == "host":
             try:
                 with open("/etc/hosts", encoding="utf-8", errors="replace") as f:
@@ -340,7 +332,7 @@ class Networking(PortPublishing):
         content = self._hosts(c, addresses, extra_hosts)
         path = os.path.join(os.path.dirname(c.log_path), "hosts")
         try:
-            await asyncio.to_thread(etcfiles.rewrite_hosts, path, content)
+            await asyncio.to_thread(etcfiles.rewrite_in_place, path, content)
         except OSError as exc:
             log.warning("hosts file of %s: %s", c.id[:12], exc)
 
@@ -420,6 +412,37 @@ class Networking(PortPublishing):
             "_ifname": ifname,
         }
         return addresses
+
+    def _dns_kw(self, c: Container) -> dict[str, Any]:
+        return dict(
+            dns=c.host_config.get("Dns") or self.networks.dns,
+            dns_search=c.host_config.get("DnsSearch") or self.networks.dns_search,
+            dns_options=c.host_config.get("DnsOptions") or self.networks.dns_opts,
+        )
+
+    async def _start_embedded_dns(self, c: Container) -> None:
+        """A running container without the embedded DNS server (it started on the default
+        bridge) joined a user network: serve it now and point its resolv.conf at it, the
+        host's servers kept upstream, as libnetwork does on the join.  A resolv.conf changed
+        inside the container is left as it is (libnetwork checks its hash the same way)."""
+        from dockyard.network import etcfiles
+
+        host_resolv = _host_resolv()
+        dns_kw = self._dns_kw(c)
+        plain = etcfiles.build_resolv_conf(host_resolv, internal_dns=False, **dns_kw)
+        internal = etcfiles.build_resolv_conf(host_resolv, internal_dns=True, **dns_kw)
+        path = os.path.join(os.path.dirname(c.log_path), "resolv.conf")
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                current = f.read()
+            if current == plain.content:
+                await asyncio.to_thread(etcfiles.rewrite_in_place, path, internal.content)
+            else:
+                log.info("resolv.conf of %s was changed inside: left as it is", c.id[:12])
+        except OSError as exc:
+            log.warning("resolv.conf of %s: %s", c.id[:12], exc)
+        c.net["dns"] = {"upstreams": list(internal.upstreams), "ndots_set": internal.ndots_set}
+        await self._serve(c)
 
     async def _serve(self, c: Container) -> None:
         dns = c.net.get("dns")
@@ -531,7 +554,7 @@ class Networking(PortPublishing):
             index = len(c.net.get("networks") or {})
             await self._attach(c, n.name, cfg, index)
             if c.net.get("dns") is None and n.name != "bridge":
-                c.net["dns"] = {"upstreams": [], "ndots_set": False}
+                await self._start_embedded_dns(c)
         requested[n.name] = cfg
         self.networks._event("connect", n, container=c.id)
 
@@ -558,6 +581,14 @@ class Networking(PortPublishing):
 
     def ports_summary(self, c: Container) -> list[dict[str, Any]]:
         return netview.ports_summary(c)
+
+
+def _host_resolv() -> str:
+    try:
+        with open("/etc/resolv.conf", encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 async def _off_loop(fn: Any, *args: Any) -> Any:

@@ -37,7 +37,7 @@ __all__ = [
     "build_hosts",
     "build_resolv_conf",
     "parse_extra_hosts",
-    "rewrite_hosts",
+    "rewrite_in_place",
     "update_hosts",
     "validate_dns",
     "write_etc_files",
@@ -309,9 +309,9 @@ def write_etc_files(
     return paths
 
 
-def rewrite_hosts(path: str, content: str) -> None:
-    """Replace a running container's /etc/hosts in place: it is bind-mounted, so a new file
-    renamed over it would never be seen inside (libnetwork writes it in place too)."""
+def rewrite_in_place(path: str, content: str) -> None:
+    """Replace a running container's /etc/hosts or resolv.conf in place: it is bind-mounted,
+    so a new file renamed over it would never be seen inside (libnetwork writes in place too)."""
     with open(path, "r+", encoding="utf-8") as f:
         f.write(content)
         f.truncate()
@@ -330,4 +330,4 @@ def update_hosts(path: str, ip: str, name: str) -> None:
         return
     new = pattern.sub(lambda m: ip + m.group(2) + m.group(3), old)
     if new != old:
-        rewrite_hosts(path, new)
+        rewrite_in_place(path, new)
