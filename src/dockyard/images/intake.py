@@ -129,7 +129,8 @@ class Intake:
                     await asyncio.shield(apply)
                 except Exception as apply_exc:
                     if isinstance(exc, Exception) and _broken_pipe(exc):
-                        raise apply_exc from exc
+                        # its own cause says why (ENOSPC, a hostile entry): keep it
+                        raise apply_exc from apply_exc.__cause__ or exc
                 else:
                     await asyncio.to_thread(images.tars.remove_layer, chain_id, diff_id)
                 raise

@@ -38,6 +38,7 @@ __all__ = [
     "LayerTars",
     "apply_layer",
     "apply_stream",
+    "feed_layer_file",
     "ingest_layer",
 ]
 
@@ -65,6 +66,21 @@ def ingest_layer(content: LocalStore, stream: BinaryIO, expected: str | None = N
             shutil.copyfileobj(plain, writer, _CHUNK)  # type: ignore[misc]
             return writer.commit()
     except DockyardError:
+        raise
+    except (*READ_ERRORS, ValueError) as exc:
+        raise InvalidParameter(f"invalid layer: {exc}") from exc
+
+
+def feed_layer_file(path: str, pipe: BinaryIO) -> None:
+    """Write the (maybe compressed) layer file at ``path`` into ``pipe``, plain: a loaded
+    layer goes straight into its apply, which checks its diff id, never through the content
+    store.  A pipe the apply closed raises ``BrokenPipeError`` (its own error says why)."""
+    try:
+        with open(path, "rb") as f:
+            plain = layers.decompress(f)
+            while chunk := plain.read(_CHUNK):
+                pipe.write(chunk)
+    except (BrokenPipeError, DockyardError):
         raise
     except (*READ_ERRORS, ValueError) as exc:
         raise InvalidParameter(f"invalid layer: {exc}") from exc
@@ -173,8 +189,8 @@ class LayerTars:
         if recorder.digest != diff_id:
             if not checked:  # a corrupt download: nothing of it may stay
                 raise InvalidParameter(
-                    f"layer {diff_id}: the uncompressed content is {recorder.digest}, not the "
-                    "diff id the image config gives"
+                    f"layer {diff_id}: digest mismatch: the uncompressed content is "
+                    f"{recorder.digest}, not the diff id the image config gives"
                 )
             # a stored tar is checked by the content store: this one changed on disk since
             log.warning("layer %s: the applied tar is %s; not recorded", diff_id, recorder.digest)

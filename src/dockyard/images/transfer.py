@@ -9,7 +9,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.background import spawn
@@ -19,7 +19,7 @@ from dockyard.events import EventBus
 from dockyard.images import reference
 from dockyard.images.archive import LoadItem, SaveItem, plan_load, unpack, write_save
 from dockyard.images.chain import chain_ids, check_digest, is_full_id
-from dockyard.images.layer import LayerTars, ingest_layer
+from dockyard.images.layer import LayerTars, feed_layer_file, ingest_layer
 from dockyard.images.locks import KeyedLocks, Leases, image_key
 from dockyard.images.store import Store
 from dockyard.images.views import _parses
@@ -182,6 +182,40 @@ class ImageTransfer:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
         return messages
 
+    async def _apply_unpacked(
+        self, diff_ids: list[str], paths: list[str], ingested: list[str]
+    ) -> None:
+        """Apply each unpacked layer file straight into its layer, as a pull applies a
+        download: the tar-split recorder checks the diff id, and the tar is written to the
+        content store only for a layer that cannot rebuild it (then ``ingested`` names it).
+        One write of each layer after the unpack, as dockerd's load makes."""
+        from dockyard.images.intake import Intake  # it builds on the service this is part of
+
+        intake = Intake(self)  # type: ignore[arg-type]
+        parent: str | None = None
+        for diff_id, chain_id, path in zip(diff_ids, chain_ids(diff_ids), paths):
+
+            def store_tar(path: str = path, diff_id: str = diff_id) -> Awaitable[None]:
+                return self._ingest_file(path, diff_id, ingested)
+
+            try:
+                async with intake.streamed_layer(diff_id, chain_id, parent, store_tar) as feed:
+                    if feed is not None:
+                        pipe = feed.pipe
+                        await asyncio.to_thread(feed_layer_file, path, pipe)  # type: ignore[arg-type]
+            except InvalidParameter as exc:
+                detail = exc.message.removeprefix(f"layer {diff_id}: ")
+                raise InvalidParameter(f"invalid archive: layer {diff_id}: {detail}") from exc
+            parent = chain_id
+
+    async def _ingest_file(self, path: str, diff_id: str, ingested: list[str]) -> None:
+        with open(path, "rb") as f:
+            try:
+                await asyncio.to_thread(ingest_layer, self.content, f, diff_id)
+            except InvalidParameter as exc:
+                raise InvalidParameter(f"invalid archive: layer {diff_id}: {exc.message}") from exc
+        ingested.append(diff_id)
+
     async def _load_one(self, item: LoadItem) -> list[str]:
         try:
             config = json.loads(item.config)
@@ -200,15 +234,11 @@ class ImageTransfer:
         ingested: list[str] = []
         try:
             with self.leased.hold([*chain_ids(diff_ids), *diff_ids]):
-                for diff_id, path in zip(diff_ids, item.layers):
-                    with open(path, "rb") as f:
-                        try:
-                            await asyncio.to_thread(ingest_layer, self.content, f, diff_id)
-                        except InvalidParameter as exc:
-                            raise InvalidParameter(
-                                f"invalid archive: layer {diff_id}: {exc.message}"
-                            ) from exc
-                    ingested.append(diff_id)
+                if self.tars.recordable():
+                    await self._apply_unpacked(diff_ids, item.layers, ingested)
+                else:  # the driver cannot rebuild a tar: the content store keeps each
+                    for diff_id, path in zip(diff_ids, item.layers):
+                        await self._ingest_file(path, diff_id, ingested)
                 image_id, previous = await self.register(
                     item.config, diff_ids, "", ingested, [str(r) for r in refs]
                 )
