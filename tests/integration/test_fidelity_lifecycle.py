@@ -303,3 +303,18 @@ def test_concurrent_copies_into_one_container_leave_no_bind(engine, names):
         assert listed == {f"f{i}".encode() for i in range(8)}, out
     finally:
         api_request(engine, "DELETE", f"{V}/containers/{name}?force=1&v=1")
+
+
+@pytest.mark.parametrize(
+    ("config", "term"),
+    [({"Tty": True}, "xterm"), ({}, None), ({"Tty": True, "Env": ["TERM=dumb"]}, "dumb")],
+)
+def test_term_is_set_for_a_tty_unless_the_env_gives_one(engine, names, config, term):
+    """moby's CreateDaemonEnvironment: TERM=xterm for a tty container, before its own Env."""
+    name = create(engine, names, ["env"], **config)
+    assert wait_exit(engine, name) == 0
+    status, out = api_request(engine, "GET", f"{V}/containers/{name}/logs?stdout=1")
+    assert status == 200, out
+    text = out.decode(errors="replace") if config.get("Tty") else out[8:].decode(errors="replace")
+    terms = [line.strip() for line in text.splitlines() if line.strip().startswith("TERM=")]
+    assert terms == ([f"TERM={term}"] if term else []), text

@@ -139,9 +139,10 @@ def build(
     as moby's CreateDaemonEnvironment does."""
     from dockyard.containers.links import replace_or_append
 
-    env = replace_or_append(
-        [DEFAULT_PATH, f"HOSTNAME={hostname}", *(link_env or [])], config.get("Env") or []
-    )
+    daemon_env = [DEFAULT_PATH, f"HOSTNAME={hostname}"]
+    if config.get("Tty"):
+        daemon_env.append("TERM=xterm")  # moby's CreateDaemonEnvironment, as for execs
+    env = replace_or_append([*daemon_env, *(link_env or [])], config.get("Env") or [])
     spec = default_spec(args, rootfs=rootfs, hostname=hostname, nofile=default_nofile())
     spec.root = Root(rootfs, bool(host_config.get("ReadonlyRootfs")))
     spec.process.env = env
