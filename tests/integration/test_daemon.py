@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from engines import ping, start_dockyardd
@@ -389,3 +390,17 @@ def test_daemon_runs_on_jemalloc_and_its_supervisor_does_not(daemon):
         assert not any(e.startswith((b"LD_PRELOAD=", b"PYTHONMALLOC=")) for e in env), env
         with open(f"/proc/{pid}/maps", encoding="utf-8") as f:
             assert "libjemalloc" not in f.read()
+
+
+def test_sigusr2_logs_where_the_memory_is(daemon):
+    """``kill -USR2`` (README) logs the RSS and jemalloc's split, and the daemon serves on."""
+    os.kill(daemon.proc.pid, signal.SIGUSR2)
+    deadline = time.monotonic() + 10
+    line = ""
+    while time.monotonic() < deadline and not line:
+        with open(daemon.log, encoding="utf-8", errors="replace") as f:
+            line = next((x for x in f if "memory: RSS" in x and "jemalloc allocated" in x), "")
+        time.sleep(0.1)
+    assert line, "no memory report in the daemon's log"
+    assert daemon.proc.poll() is None
+    assert daemon.cli("version", check=True).returncode == 0

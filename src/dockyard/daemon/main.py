@@ -92,6 +92,9 @@ async def run(config: Config) -> None:
     from dockyard.volumes.store import Store as VolumeStore
 
     lock_fd = _lock_data_root(config)
+    # SIGUSR2's handler before the pidfile names this process: a report asked for as soon
+    # as the pidfile appears must not find SIGUSR2's default action (termination).
+    memory.install_tracemalloc(asyncio.get_running_loop())
     _write_pidfile(config.pidfile)
     os.makedirs(config.exec_root, mode=0o700, exist_ok=True)
     tmpdir = os.path.join(config.data_root, "tmp")
@@ -163,7 +166,6 @@ async def run(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    memory.install_tracemalloc(loop)
     trimmer = None
     if os.environ.get("DOCKYARD_IDLE_TRIM", "1") != "0":
         trimmer = loop.create_task(
