@@ -19,6 +19,7 @@ import tempfile
 from typing import IO
 
 from dockyard.cli.command import CommandError, command
+from dockyard.cli.commands.create_opts import create_flags
 from dockyard.cli.flags import Flag
 
 __all__ = ["build"]
@@ -305,21 +306,10 @@ def _resources(opts: dict[str, object]) -> list[tuple[str, object]]:
             help="Set the networking mode for the RUN instructions during build",
         ),
         Flag("add-host", "", "list", help="Add a custom host-to-IP mapping (host:ip)"),
-        Flag("shm-size", "", "str", default="", help="Size of /dev/shm for RUN steps"),
-        Flag("memory", "m", "str", default="", help="Memory limit for RUN steps"),
-        Flag(
-            "memory-swap",
-            "",
-            "str",
-            default="",
-            help="Swap limit equal to memory plus swap: -1 to enable unlimited swap",
-        ),
-        Flag("cpu-shares", "c", "int", default=0, help="CPU shares (relative weight)"),
-        Flag("cpuset-cpus", "", "str", default="", help="CPUs in which to allow execution"),
+        *create_flags("shm-size", "memory", "memory-swap", "cpu-shares", "cpuset-cpus"),
         Flag("cpu-period", "", "int", default=0, help="Limit the CPU CFS period"),
         Flag("cpu-quota", "", "int", default=0, help="Limit the CPU CFS quota"),
-        Flag("ulimit", "", "list", help="Ulimit options"),
-        Flag("cgroup-parent", "", "str", default="", help="Parent cgroup for RUN steps"),
+        *create_flags("ulimit", "cgroup-parent"),
         Flag("cache-from", "", "list", help="Images to consider as cache sources"),
         Flag(
             "rm", "", default=True, help="Remove intermediate containers after a successful build"

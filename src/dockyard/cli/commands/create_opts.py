@@ -124,6 +124,14 @@ _CREATE_FLAGS = [
     Flag("oom-kill-disable", "", help="Disable OOM Killer"),
     Flag("cidfile", "", "str", default="", help="Write the container ID to the file"),
 ]
+
+
+def create_flags(*names: str) -> list[Flag]:
+    """Some of ``create``'s flags, the same objects (``build`` takes its resource flags)."""
+    by_name = {f.long: f for f in _CREATE_FLAGS}
+    return [by_name[name] for name in names]
+
+
 RUN_FLAGS = _CREATE_FLAGS + [
     Flag("detach", "d", help="Run container in background and print container ID"),
     Flag("sig-proxy", "", "bool", default=True, help="Proxy received signals to the process"),
