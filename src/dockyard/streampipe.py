@@ -248,5 +248,5 @@ async def feed_thread(
             writer.fail(ConnectionError("the upload was cut short"))
             try:
                 await asyncio.shield(task)
-            except BaseException:
+            except Exception:  # the consumer's error, caused by the one raised here
                 pass

@@ -10,9 +10,9 @@ the daemon ends 15 % above its start instead of 110 %, at the same container sta
 
 Both must be set before the interpreter starts, so this module, which imports nothing heavy,
 executes the interpreter again once with them set when Debian's ``libjemalloc2`` is
-installed.  ``DOCKYARD_ALLOCATOR=system`` keeps glibc and pymalloc;
-``DOCKYARD_MALLOC_CONF`` replaces jemalloc's settings below (for measuring).  The daemon's children
-(the supervisor, proxies, container processes) get the environment as it was.
+installed.  ``DOCKYARD_ALLOCATOR=system`` keeps glibc and pymalloc; ``DOCKYARD_MALLOC_CONF``
+replaces jemalloc's settings below (for measuring).  The daemon's children (the supervisor,
+proxies, container processes) get the environment as it was.
 """
 
 from __future__ import annotations

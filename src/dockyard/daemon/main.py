@@ -94,7 +94,7 @@ async def run(config: Config) -> None:
     lock_fd = _lock_data_root(config)
     # SIGUSR2's handler before the pidfile names this process: a report asked for as soon
     # as the pidfile appears must not find SIGUSR2's default action (termination).
-    memory.install_tracemalloc(asyncio.get_running_loop())
+    memory.install_sigusr2(asyncio.get_running_loop())
     _write_pidfile(config.pidfile)
     os.makedirs(config.exec_root, mode=0o700, exist_ok=True)
     tmpdir = os.path.join(config.data_root, "tmp")

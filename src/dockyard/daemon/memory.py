@@ -46,7 +46,7 @@ __all__ = [
     "IDLE_PERIOD",
     "clear_request_caches",
     "idle_trim",
-    "install_tracemalloc",
+    "install_sigusr2",
     "jemalloc_stats",
     "limit_arenas",
     "report",
@@ -163,7 +163,7 @@ def clear_request_caches() -> None:
     middleware chain the same way.  They are only caches: the next request fills them."""
     import importlib
 
-    sys._clear_type_cache()  # it holds every attribute name looked up, such as f"get_{key}"
+    sys._clear_type_cache()
     for name in ("yarl._url", "yarl._parse", "aiohttp.web_app", "aiohttp.helpers"):
         try:
             module = importlib.import_module(name)
@@ -234,7 +234,7 @@ def warm_up() -> None:
     seccomp.default_profile()
 
 
-def install_tracemalloc(loop: asyncio.AbstractEventLoop) -> bool:
+def install_sigusr2(loop: asyncio.AbstractEventLoop) -> bool:
     """SIGUSR2 logs where the memory is (``report``); with ``DOCKYARD_TRACEMALLOC=1`` it also
     dumps the traced allocations.  True when tracing."""
     if os.environ.get(TRACE_ENV) != "1":

@@ -77,8 +77,6 @@ class ImageTransfer:
 
         def _delete_blob_if_unused(self, digest: str) -> None: ...
 
-        def resolve(self, name: str) -> str: ...
-
     def _save_items(self, names: list[str]) -> list[SaveItem]:
         """Resolve every name first, so an unknown one is a 404 before any byte is sent."""
         wanted: dict[str, list[reference.Reference]] = {}

@@ -77,7 +77,7 @@ def test_tracemalloc_switch_dumps_on_sigusr2(caplog, monkeypatch):
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
-        assert memory.install_tracemalloc(loop)
+        assert memory.install_sigusr2(loop)
         try:
             for _ in range(2):  # a baseline, then the growth since it
                 os.kill(os.getpid(), signal.SIGUSR2)
@@ -100,7 +100,7 @@ def test_tracemalloc_switch_off_by_default_sigusr2_reports(caplog, monkeypatch):
 
     async def scenario() -> bool:
         loop = asyncio.get_running_loop()
-        tracing = memory.install_tracemalloc(loop)
+        tracing = memory.install_sigusr2(loop)
         try:
             os.kill(os.getpid(), signal.SIGUSR2)
             await asyncio.sleep(0.2)

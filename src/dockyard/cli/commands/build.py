@@ -19,7 +19,7 @@ import tempfile
 from typing import IO
 
 from dockyard.cli.command import CommandError, command
-from dockyard.cli.commands.create_opts import create_flags
+from dockyard.cli.commands.create_opts import UsageError, _ram, create_flags, parse_ulimits
 from dockyard.cli.flags import Flag
 
 __all__ = ["build"]
@@ -250,8 +250,6 @@ def _view(progress: str, quiet: bool):  # type: ignore[no-untyped-def]
 
 def _resources(opts: dict[str, object]) -> list[tuple[str, object]]:
     """The RUN steps' limits, as the docker CLI sends them (only those set)."""
-    from dockyard.cli.commands.create_opts import UsageError, _ram, parse_ulimits
-
     swap = str(opts["memory_swap"])
     try:
         params: list[tuple[str, object]] = [
